@@ -1,0 +1,167 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+)
+
+// Sentinel errors. Compare with errors.Is; the concrete error usually wraps
+// one of these with the detail of what happened.
+var (
+	// ErrUndetermined means a non-idempotent request (a commit, a raw CAS)
+	// may or may not have taken effect: it was sent, and no answer came back.
+	// Callers must not treat it as success or as failure; they may re-read
+	// to find out. It is never cleaned up behind the caller's back.
+	ErrUndetermined = errors.New("tikv: result undetermined")
+
+	// ErrClosed is returned by every call made after Close.
+	ErrClosed = errors.New("tikv: client is closed")
+
+	// ErrInvalidArgument marks bad input detected before anything was sent,
+	// such as an empty key or a range whose end precedes its start.
+	ErrInvalidArgument = errors.New("tikv: invalid argument")
+)
+
+// Undetermined wraps cause so that errors.Is(err, ErrUndetermined) holds and
+// the cause stays reachable through errors.Unwrap / errors.As.
+func Undetermined(cause error) error {
+	return &undeterminedError{cause: cause}
+}
+
+type undeterminedError struct{ cause error }
+
+func (e *undeterminedError) Error() string {
+	return fmt.Sprintf("%v: %v", ErrUndetermined, e.cause)
+}
+
+func (e *undeterminedError) Unwrap() []error { return []error{ErrUndetermined, e.cause} }
+
+// InvalidArgument returns an error wrapping ErrInvalidArgument with a reason.
+func InvalidArgument(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
+
+// RegionError is a region-level error reported by TiKV (errorpb.Error) that
+// the routing layer could not absorb: its retries ran out, or the kind of
+// error is one a retry cannot fix (Fatal).
+//
+// Inside the pipeline a non-fatal RegionError is the signal to re-split a
+// shard against fresh region metadata; it only reaches callers when that
+// re-splitting gave up.
+type RegionError struct {
+	RegionID uint64
+	// Err is TiKV's error as received.
+	Err *errorpb.Error
+	// Fatal is set for errors no retry can fix (for example
+	// RaftEntryTooLarge): the pipeline returns them without re-splitting.
+	Fatal bool
+}
+
+func (e *RegionError) Error() string {
+	return fmt.Sprintf("tikv: region %d: %s", e.RegionID, RegionErrorKind(e.Err))
+}
+
+// RegionErrorKind names the variant of an errorpb.Error that is set, such as
+// "NotLeader" or "EpochNotMatch"; it is a stable label for metrics and logs.
+func RegionErrorKind(e *errorpb.Error) string {
+	switch {
+	case e == nil:
+		return "None"
+	case e.NotLeader != nil:
+		return "NotLeader"
+	case e.RegionNotFound != nil:
+		return "RegionNotFound"
+	case e.KeyNotInRegion != nil:
+		return "KeyNotInRegion"
+	case e.EpochNotMatch != nil:
+		return "EpochNotMatch"
+	case e.ServerIsBusy != nil:
+		return "ServerIsBusy"
+	case e.StaleCommand != nil:
+		return "StaleCommand"
+	case e.StoreNotMatch != nil:
+		return "StoreNotMatch"
+	case e.RaftEntryTooLarge != nil:
+		return "RaftEntryTooLarge"
+	case e.MaxTimestampNotSynced != nil:
+		return "MaxTimestampNotSynced"
+	case e.ReadIndexNotReady != nil:
+		return "ReadIndexNotReady"
+	case e.ProposalInMergingMode != nil:
+		return "ProposalInMergingMode"
+	case e.DataIsNotReady != nil:
+		return "DataIsNotReady"
+	case e.RegionNotInitialized != nil:
+		return "RegionNotInitialized"
+	case e.DiskFull != nil:
+		return "DiskFull"
+	case e.RecoveryInProgress != nil:
+		return "RecoveryInProgress"
+	case e.FlashbackInProgress != nil:
+		return "FlashbackInProgress"
+	case e.FlashbackNotPrepared != nil:
+		return "FlashbackNotPrepared"
+	case e.IsWitness != nil:
+		return "IsWitness"
+	case e.MismatchPeerId != nil:
+		return "MismatchPeerId"
+	case e.BucketVersionNotMatch != nil:
+		return "BucketVersionNotMatch"
+	case e.UndeterminedResult != nil:
+		return "UndeterminedResult"
+	default:
+		return "Unknown"
+	}
+}
+
+// BackoffExhaustedError is returned when a retry loop stops waiting, because
+// a policy's attempt budget ran out or the caller's context ended. Cause is
+// the error that caused the last retry, so a caller sees why the request kept
+// failing, not only that time ran out.
+type BackoffExhaustedError struct {
+	// Policy names the backoff policy of the last wait (for example
+	// "tikvRPC" or "regionMiss").
+	Policy string
+	// Attempts counts the waits made under Policy.
+	Attempts int
+	// Slept is the total time slept by the retry loop, over all policies.
+	Slept time.Duration
+	// Cause is the error that triggered the last retry.
+	Cause error
+	// Stop is why the loop stopped: the context's error, or nil when the
+	// policy's attempt budget ran out.
+	Stop error
+}
+
+func (e *BackoffExhaustedError) Error() string {
+	why := "attempts exhausted"
+	if e.Stop != nil {
+		why = e.Stop.Error()
+	}
+	return fmt.Sprintf("tikv: gave up after %d %s backoffs (slept %v, %s): %v",
+		e.Attempts, e.Policy, e.Slept, why, e.Cause)
+}
+
+// Unwrap exposes both the stop reason (so errors.Is(err,
+// context.DeadlineExceeded) holds when the deadline ended the loop) and the
+// last cause.
+func (e *BackoffExhaustedError) Unwrap() []error {
+	if e.Stop == nil {
+		return []error{e.Cause}
+	}
+	return []error{e.Stop, e.Cause}
+}
+
+// ServerError is an error TiKV returned as a message in a response body (raw
+// commands report failures such as a bad column family this way).
+type ServerError struct {
+	// Cmd is the command that failed, such as "RawPut".
+	Cmd string
+	// Msg is TiKV's message, verbatim.
+	Msg string
+}
+
+func (e *ServerError) Error() string { return fmt.Sprintf("tikv: %s: %s", e.Cmd, e.Msg) }

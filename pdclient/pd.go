@@ -1,0 +1,37 @@
+package pdclient
+
+import (
+	"context"
+
+	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/tikv/pd/client/clients/router"
+	"github.com/tikv/pd/client/opt"
+)
+
+// PD is the part of github.com/tikv/pd/client.Client that tikvgo uses. The
+// real client satisfies it, and so does mocktikv's in-process cluster.
+//
+// Keys passed to and returned by PD are the keys as stored in TiKV (raw keys
+// in RawKV mode, memcomparable-encoded keys in transactional mode); the
+// RegionCache translates.
+type PD interface {
+	// GetRegion returns the region containing key. A nil region with a nil
+	// error means PD does not know one yet; callers retry.
+	GetRegion(ctx context.Context, key []byte, opts ...opt.GetRegionOption) (*router.Region, error)
+	// GetPrevRegion returns the region before the one containing key.
+	GetPrevRegion(ctx context.Context, key []byte, opts ...opt.GetRegionOption) (*router.Region, error)
+	// GetRegionByID returns the region with the given id.
+	GetRegionByID(ctx context.Context, regionID uint64, opts ...opt.GetRegionOption) (*router.Region, error)
+	// BatchScanRegions returns, in key order, the regions covering the key
+	// ranges, at most limit of them (all when limit <= 0).
+	BatchScanRegions(ctx context.Context, keyRanges []router.KeyRange, limit int, opts ...opt.GetRegionOption) ([]*router.Region, error)
+	// GetStore returns one store's metadata.
+	GetStore(ctx context.Context, storeID uint64, opts ...opt.GetStoreOption) (*metapb.Store, error)
+	// GetAllStores returns every store's metadata.
+	GetAllStores(ctx context.Context, opts ...opt.GetStoreOption) ([]*metapb.Store, error)
+	// GetTS returns a fresh timestamp from the TSO as its physical
+	// (milliseconds since the Unix epoch) and logical parts.
+	GetTS(ctx context.Context) (physical, logical int64, err error)
+	// Close releases the client's connections and goroutines.
+	Close()
+}

@@ -1,0 +1,218 @@
+// Package backoff holds tikvgo's retry delays: named policies with
+// client-go's base, cap and jitter, and a Backoffer that tracks the attempts
+// of one retry site.
+//
+// A Backoffer belongs to one retry loop (one Dispatch of one region, one
+// shard lineage, one lock-resolution loop) and is not shared between
+// goroutines; a fan-out gives each branch a Clone. The overall bound of any
+// loop is the caller's context: every wait selects on ctx.Done().
+package backoff
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+// Jitter selects how a policy randomises its delays.
+type Jitter int
+
+const (
+	// NoJitter sleeps exactly min(cap, base·2^n).
+	NoJitter Jitter = iota
+	// FullJitter sleeps a uniform random time in [0, min(cap, base·2^n)).
+	FullJitter
+	// EqualJitter sleeps half the exponential delay plus a random part of
+	// the other half, so the delay never collapses to zero.
+	EqualJitter
+	// DecorrJitter sleeps min(cap, base + rand(3·last − base)), which
+	// spreads concurrent retriers apart.
+	DecorrJitter
+)
+
+// Policy is one kind of retry delay: the n-th wait (n from 0) lasts about
+// min(Cap, Base·2^n), randomised by Jitter.
+type Policy struct {
+	// Name labels the policy in errors, metrics and span events.
+	Name string
+	// Base is the first delay; Cap bounds every delay.
+	Base, Cap time.Duration
+	// Jitter randomises delays.
+	Jitter Jitter
+	// MaxAttempts bounds the number of waits under this policy in one
+	// Backoffer; 0 means no bound other than the context.
+	MaxAttempts int
+}
+
+// The policies tikvgo retries with. Base, cap and jitter are client-go's
+// (config/retry/config.go); the names are its metric labels.
+var (
+	// TiKVRPC follows a failed send to a TiKV store.
+	TiKVRPC = Policy{Name: "tikvRPC", Base: 100 * time.Millisecond, Cap: 2 * time.Second, Jitter: EqualJitter}
+	// TxnLock follows a write that met a lock.
+	TxnLock = Policy{Name: "txnLock", Base: 100 * time.Millisecond, Cap: 3 * time.Second, Jitter: EqualJitter}
+	// TxnLockFast follows a read that met a lock.
+	TxnLockFast = Policy{Name: "txnLockFast", Base: 10 * time.Millisecond, Cap: 3 * time.Second, Jitter: EqualJitter}
+	// PDRPC follows a failed PD call.
+	PDRPC = Policy{Name: "pdRPC", Base: 500 * time.Millisecond, Cap: 3 * time.Second, Jitter: EqualJitter}
+	// RegionMiss follows stale routing: the request is re-split against
+	// fresh region metadata.
+	RegionMiss = Policy{Name: "regionMiss", Base: 2 * time.Millisecond, Cap: 500 * time.Millisecond, Jitter: NoJitter}
+	// RegionScheduling follows a region that is between leaders or busy
+	// with a conf change (NotLeader without a leader, ReadIndexNotReady,
+	// ProposalInMergingMode).
+	RegionScheduling = Policy{Name: "regionScheduling", Base: 2 * time.Millisecond, Cap: 500 * time.Millisecond, Jitter: NoJitter}
+	// ServerBusy follows TiKV's ServerIsBusy.
+	ServerBusy = Policy{Name: "tikvServerBusy", Base: 2 * time.Second, Cap: 10 * time.Second, Jitter: EqualJitter}
+	// DiskFull follows TiKV's DiskFull.
+	DiskFull = Policy{Name: "tikvDiskFull", Base: 500 * time.Millisecond, Cap: 5 * time.Second, Jitter: NoJitter}
+	// RegionRecoveryInProgress follows TiKV's RecoveryInProgress.
+	RegionRecoveryInProgress = Policy{Name: "regionRecoveryInProgress", Base: 100 * time.Millisecond, Cap: 10 * time.Second, Jitter: EqualJitter}
+	// IsWitness follows TiKV's IsWitness.
+	IsWitness = Policy{Name: "isWitness", Base: time.Second, Cap: 10 * time.Second, Jitter: EqualJitter}
+	// StaleCmd follows TiKV's StaleCommand.
+	StaleCmd = Policy{Name: "staleCommand", Base: 2 * time.Millisecond, Cap: time.Second, Jitter: NoJitter}
+	// MaxTSNotSynced follows TiKV's MaxTimestampNotSynced.
+	MaxTSNotSynced = Policy{Name: "maxTsNotSynced", Base: 2 * time.Millisecond, Cap: 500 * time.Millisecond, Jitter: NoJitter}
+	// RegionNotInitialized follows TiKV's RegionNotInitialized.
+	RegionNotInitialized = Policy{Name: "regionNotInitialized", Base: 2 * time.Millisecond, Cap: time.Second, Jitter: NoJitter}
+	// TxnNotFound follows a transaction status lookup that found nothing yet.
+	TxnNotFound = Policy{Name: "txnNotFound", Base: 2 * time.Millisecond, Cap: 500 * time.Millisecond, Jitter: NoJitter}
+)
+
+// minBase is the smallest base client-go allows: a 1ms base would never
+// grow under integer doubling with jitter.
+const minBase = 2 * time.Millisecond
+
+// Delay returns the n-th (from 0) delay of p. last is the previous delay,
+// used only by DecorrJitter. rnd returns a value in [0, 1).
+func (p Policy) Delay(n int, last time.Duration, rnd func() float64) time.Duration {
+	base := max(p.Base, minBase)
+	capped := p.Cap
+	if capped < base {
+		capped = base
+	}
+	expo := base
+	for i := 0; i < n && expo < capped; i++ {
+		expo *= 2
+	}
+	expo = min(expo, capped)
+	switch p.Jitter {
+	case FullJitter:
+		return time.Duration(rnd() * float64(expo))
+	case EqualJitter:
+		return expo/2 + time.Duration(rnd()*float64(expo/2))
+	case DecorrJitter:
+		spread := 3*last - base
+		if spread <= 0 {
+			return base
+		}
+		return min(capped, base+time.Duration(rnd()*float64(spread)))
+	default:
+		return expo
+	}
+}
+
+// Backoffer tracks the waits of one retry site. The zero value is not
+// usable; call New. A Backoffer is not safe for concurrent use: give each
+// goroutine its own (Clone).
+type Backoffer struct {
+	attempts map[string]int
+	last     map[string]time.Duration
+	sleptBy  map[string]time.Duration
+	slept    time.Duration
+	rnd      func() float64
+}
+
+// New returns a Backoffer with no waits recorded.
+func New() *Backoffer {
+	return &Backoffer{
+		attempts: map[string]int{},
+		last:     map[string]time.Duration{},
+		sleptBy:  map[string]time.Duration{},
+		rnd:      rand.Float64,
+	}
+}
+
+// Clone returns an independent copy carrying the same history, for a branch
+// of a fan-out.
+func (b *Backoffer) Clone() *Backoffer {
+	c := New()
+	for k, v := range b.attempts {
+		c.attempts[k] = v
+	}
+	for k, v := range b.last {
+		c.last[k] = v
+	}
+	for k, v := range b.sleptBy {
+		c.sleptBy[k] = v
+	}
+	c.slept = b.slept
+	c.rnd = b.rnd
+	return c
+}
+
+// Wait sleeps for p's next delay. cause is the error that made the caller
+// retry. It returns nil when the caller may retry, or a
+// *kv.BackoffExhaustedError when ctx ended (before or during the sleep) or
+// p's MaxAttempts ran out; that error wraps both ctx.Err() and cause.
+func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
+	if err := ctx.Err(); err != nil {
+		return b.exhausted(p, cause, context.Cause(ctx))
+	}
+	n := b.attempts[p.Name]
+	if p.MaxAttempts > 0 && n >= p.MaxAttempts {
+		return b.exhausted(p, cause, nil)
+	}
+	d := p.Delay(n, b.last[p.Name], b.rnd)
+	b.attempts[p.Name] = n + 1
+	b.last[p.Name] = d
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		// Sleeping past the deadline would only delay the inevitable
+		// failure; sleep until it and report it.
+		d = max(time.Until(deadline), 0)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	start := time.Now()
+	select {
+	case <-t.C:
+		b.record(p.Name, d)
+		return nil
+	case <-ctx.Done():
+		b.record(p.Name, time.Since(start))
+		return b.exhausted(p, cause, context.Cause(ctx))
+	}
+}
+
+func (b *Backoffer) record(name string, d time.Duration) {
+	b.slept += d
+	b.sleptBy[name] += d
+}
+
+// exhausted builds the give-up error. It names the policy that slept the
+// longest, which (as in client-go) says best what kept failing; p is used
+// when nothing slept yet.
+func (b *Backoffer) exhausted(p Policy, cause, stop error) error {
+	name, longest := p.Name, time.Duration(-1)
+	for n, d := range b.sleptBy {
+		if d > longest || (d == longest && n < name) {
+			name, longest = n, d
+		}
+	}
+	return &kv.BackoffExhaustedError{
+		Policy:   name,
+		Attempts: b.attempts[name],
+		Slept:    b.slept,
+		Cause:    cause,
+		Stop:     stop,
+	}
+}
+
+// Attempts returns how many waits were made under the named policy.
+func (b *Backoffer) Attempts(name string) int { return b.attempts[name] }
+
+// Slept returns the total time slept, over all policies.
+func (b *Backoffer) Slept() time.Duration { return b.slept }

@@ -1,0 +1,24 @@
+// Package pipeline is tikvgo's plan algebra: how one logical request becomes
+// RPCs to regions, what is retried, and how the answers are combined.
+//
+// A Plan is a function value built once per client and reused concurrently;
+// the request is its argument. Plans are composed from a per-region Step and
+// a few combinators, in the order shard -> retry -> merge:
+//
+//	step := pipeline.Dispatch(env, plans.RawBatchGet)          // one region, replica-level retry
+//	parts := pipeline.Shard(env, splitter, step)               // split by region, fan out, re-split
+//	plan := pipeline.Collect(parts, (*kvrpcpb.RawBatchGetResponse).GetPairs)
+//
+// Dispatch owns the per-region retry loop and TiKV's region-error table;
+// Shard owns routing: it splits a request by region, runs the pieces in
+// parallel under a concurrency limit and, when a piece's routing turns out to
+// be stale, re-splits only that piece. Stream walks regions in key order for
+// scans and yields pages as an iter.Seq2.
+//
+// Every attempt goes through Env.Sender, the transport middleware chain, so
+// interceptors see retries too. Every wait selects on the caller's context,
+// and nothing is retried after the context ends.
+//
+// The package is public so that users can compose plans of their own from
+// the same pieces tikvgo's clients use.
+package pipeline

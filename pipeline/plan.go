@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+
+	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/transport"
+)
+
+// Plan executes one logical request, which may take many RPCs. Plans are
+// immutable values, safe for concurrent use.
+type Plan[Req, Resp any] func(ctx context.Context, req Req) (Resp, error)
+
+// Step executes a request already narrowed to one region: the per-region
+// part of a plan. A Step reports stale routing by returning a non-fatal
+// *kv.RegionError, which asks the enclosing Shard or Stream to re-split.
+type Step[Req, Resp any] func(ctx context.Context, r *pdclient.Region, req Req) (Resp, error)
+
+// Response is any kvrpcpb response: every one carries a region error field.
+type Response interface {
+	transport.Message
+	GetRegionError() *errorpb.Error
+}
+
+// Method binds a TiKV command to its Go types and retry properties, the way
+// grpc.MethodDesc describes a gRPC method.
+type Method[Req transport.Message, Resp Response] struct {
+	// Cmd is the command; Req and Resp must be its message types.
+	Cmd transport.Cmd
+	// Err maps a response's in-body failure (a key error, a raw command's
+	// error string) to a typed error; nil means the body never fails.
+	Err func(Resp) error
+	// Idempotent says the command may be sent again after an attempt whose
+	// outcome is unknown. A non-idempotent command's unknown outcome is
+	// reported as kv.ErrUndetermined instead.
+	Idempotent bool
+	// Read marks commands that only read: they get the read timeout and,
+	// later, replica-read eligibility.
+	Read bool
+}
+
+// Env is the shared machinery plans run on. One Env serves every plan of a
+// client; it must not be modified after the first plan is built from it.
+type Env struct {
+	// Locator routes keys to regions and takes routing feedback.
+	Locator pdclient.Locator
+	// Sender sends one attempt; it is the middleware chain around the
+	// transport.
+	Sender transport.Sender
+	// Concurrency bounds how many regions one Shard call sends to at once.
+	// Zero means DefaultConcurrency.
+	Concurrency int
+	// MaxResplits bounds how often one piece of a request is re-split after
+	// stale routing. Zero means DefaultMaxResplits.
+	MaxResplits int
+	// ReadTimeout and WriteTimeout bound each attempt's wire call. Zero
+	// means DefaultReadTimeout / DefaultWriteTimeout.
+	ReadTimeout, WriteTimeout time.Duration
+}
+
+// Defaults applied where an Env leaves a field zero.
+const (
+	// DefaultConcurrency is the fan-out width of one Shard call.
+	DefaultConcurrency = 16
+	// DefaultMaxResplits bounds re-splitting of one piece of a request.
+	DefaultMaxResplits = 32
+	// DefaultReadTimeout bounds one read attempt (client-go's
+	// ReadTimeoutShort).
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds one write attempt.
+	DefaultWriteTimeout = 30 * time.Second
+	// maxWriteExecution is sent to TiKV as max_execution_duration_ms for
+	// writes, so TiKV abandons work the client stopped waiting for
+	// (client-go's MaxWriteExecutionTime).
+	maxWriteExecution = 20 * time.Second
+)
+
+func (e *Env) concurrency() int {
+	if e.Concurrency > 0 {
+		return e.Concurrency
+	}
+	return DefaultConcurrency
+}
+
+func (e *Env) maxResplits() int {
+	if e.MaxResplits > 0 {
+		return e.MaxResplits
+	}
+	return DefaultMaxResplits
+}
+
+func (e *Env) timeout(read bool) time.Duration {
+	if read {
+		if e.ReadTimeout > 0 {
+			return e.ReadTimeout
+		}
+		return DefaultReadTimeout
+	}
+	if e.WriteTimeout > 0 {
+		return e.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}

@@ -1,0 +1,86 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/metapb"
+	"google.golang.org/protobuf/protoadapt"
+)
+
+// Message is a kvproto message. kvproto is generated with gogo-protobuf and
+// implements the v1 protobuf API, which grpc's codec adapts.
+type Message = protoadapt.MessageV1
+
+// ErrNotSent marks errors that happened before the request reached TiKV: a
+// dial failure, an open circuit breaker, a rate-limit wait cut short by the
+// caller's context. Such a request is safe to send again, even when the
+// command is not idempotent. Wrap it with fmt.Errorf("%w: ...", ErrNotSent).
+var ErrNotSent = errors.New("tikv: request not sent")
+
+// Target says where one attempt goes.
+type Target struct {
+	// StoreID is the store that should serve the request.
+	StoreID uint64
+	// Addr is the store's gRPC address: where the bytes go.
+	Addr string
+	// RegionID is the region the request is addressed to; zero for
+	// store-level commands.
+	RegionID uint64
+	// Peer is the region's peer on StoreID; nil for store-level commands.
+	Peer *metapb.Peer
+}
+
+// Request is one attempt of one command. The pipeline builds a new Request
+// (and a new shallow copy of Msg with its own kvrpcpb.Context) for every
+// attempt, so middleware may keep a pointer to it for the duration of Send.
+type Request struct {
+	// Cmd is the command; Msg's concrete type is Cmd's request type.
+	Cmd Cmd
+	// Msg is the kvrpcpb request, with its Context filled in for Target.
+	Msg Message
+	// Target is the store, region and peer the attempt goes to.
+	Target Target
+	// Attempt counts attempts of this logical request against this region,
+	// from 0. The pipeline also sets Context.IsRetryRequest when it is > 0.
+	Attempt int
+	// Timeout bounds the wire call only (not time spent queueing in
+	// middleware, which the caller's ctx bounds). Zero means no extra bound.
+	Timeout time.Duration
+}
+
+// Response is the answer to one attempt: the kvrpcpb response whose type is
+// Cmd's response type. A response may still carry a region error or key
+// errors; those are the pipeline's to interpret.
+type Response struct {
+	Msg Message
+}
+
+// Sender sends one Request and returns TiKV's answer. See the package
+// documentation for the contract every Sender honours.
+type Sender interface {
+	Send(ctx context.Context, req *Request) (*Response, error)
+}
+
+// SenderFunc adapts a function to the Sender interface, as
+// http.HandlerFunc does for handlers.
+type SenderFunc func(ctx context.Context, req *Request) (*Response, error)
+
+// Send calls f(ctx, req).
+func (f SenderFunc) Send(ctx context.Context, req *Request) (*Response, error) { return f(ctx, req) }
+
+// Middleware decorates a Sender: it may observe, tag, delay or refuse an
+// attempt, but never retries it.
+type Middleware func(next Sender) Sender
+
+// Chain wraps s in mws so that mws[0] is the outermost layer: it sees each
+// request first and each response last. Nil middlewares are skipped.
+func Chain(s Sender, mws ...Middleware) Sender {
+	for i := len(mws) - 1; i >= 0; i-- {
+		if mws[i] != nil {
+			s = mws[i](s)
+		}
+	}
+	return s
+}
