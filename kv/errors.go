@@ -17,6 +17,10 @@ var (
 	// to find out. It is never cleaned up behind the caller's back.
 	ErrUndetermined = errors.New("tikv: result undetermined")
 
+	// ErrNotFound is returned by single-key reads when the key has no
+	// value.
+	ErrNotFound = errors.New("tikv: key not found")
+
 	// ErrClosed is returned by every call made after Close.
 	ErrClosed = errors.New("tikv: client is closed")
 

@@ -180,6 +180,10 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	select {
 	case <-t.C:
 		b.record(p.Name, d)
+		if ctx.Err() != nil {
+			// The deadline fell at the end of the sleep.
+			return b.exhausted(p, cause, context.Cause(ctx))
+		}
 		return nil
 	case <-ctx.Done():
 		b.record(p.Name, time.Since(start))

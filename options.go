@@ -1,0 +1,59 @@
+package tikv
+
+import (
+	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/transport"
+)
+
+// Option configures Connect.
+type Option func(*config)
+
+type config struct {
+	middleware  []transport.Middleware
+	pd          pdclient.PD
+	transport   transport.Sender
+	concurrency int
+	pdOptions   []pdclient.ConnectOption
+	poolOptions []transport.PoolOption
+}
+
+func defaultConfig() config { return config{} }
+
+// WithMiddleware adds client-wide middleware: every physical attempt of
+// every call on the cluster, retries included, passes through mws, with
+// mws[0] outermost. It sits outside the interceptors attached to a call's
+// context (middleware.WithInterceptors) and outside the protocol layers.
+// Repeated options append.
+func WithMiddleware(mws ...transport.Middleware) Option {
+	return func(c *config) { c.middleware = append(c.middleware, mws...) }
+}
+
+// WithPD makes the cluster use pd instead of dialling PD. The caller keeps
+// ownership: Cluster.Close does not close it. Tests use it with mocktikv's
+// in-process PD.
+func WithPD(pd pdclient.PD) Option {
+	return func(c *config) { c.pd = pd }
+}
+
+// WithTransport replaces the gRPC pool at the end of the middleware chain
+// with s, for example mocktikv's in-process sender. The middleware chain
+// still wraps it.
+func WithTransport(s transport.Sender) Option {
+	return func(c *config) { c.transport = s }
+}
+
+// WithConcurrency bounds how many regions one call sends to at once
+// (default pipeline.DefaultConcurrency).
+func WithConcurrency(n int) Option {
+	return func(c *config) { c.concurrency = n }
+}
+
+// WithPDOptions passes options to the PD client Connect dials.
+func WithPDOptions(opts ...pdclient.ConnectOption) Option {
+	return func(c *config) { c.pdOptions = append(c.pdOptions, opts...) }
+}
+
+// WithPoolOptions passes options to the gRPC pool that talks to TiKV.
+func WithPoolOptions(opts ...transport.PoolOption) Option {
+	return func(c *config) { c.poolOptions = append(c.poolOptions, opts...) }
+}

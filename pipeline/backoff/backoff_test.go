@@ -1,0 +1,172 @@
+package backoff
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDelayGrowsToCap(t *testing.T) {
+	p := Policy{Name: "p", Base: 100 * time.Millisecond, Cap: time.Second}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for n, w := range want {
+		if got := p.Delay(n, 0, func() float64 { return 0.5 }); got != w*time.Millisecond {
+			t.Fatalf("Delay(%d) = %v, want %v", n, got, w*time.Millisecond)
+		}
+	}
+}
+
+func TestJitterBounds(t *testing.T) {
+	base := Policy{Base: 100 * time.Millisecond, Cap: 2 * time.Second}
+	for _, tc := range []struct {
+		jitter  Jitter
+		rnd     float64
+		n       int
+		lo, hi  time.Duration
+		comment string
+	}{
+		{EqualJitter, 0, 2, 200 * time.Millisecond, 200 * time.Millisecond, "half of 400ms at rnd=0"},
+		{EqualJitter, 0.999, 2, 399 * time.Millisecond, 400 * time.Millisecond, "just under 400ms at rnd~1"},
+		{FullJitter, 0, 2, 0, 0, "zero at rnd=0"},
+		{FullJitter, 0.5, 2, 200 * time.Millisecond, 200 * time.Millisecond, "half at rnd=0.5"},
+		{NoJitter, 0.7, 10, 2 * time.Second, 2 * time.Second, "cap"},
+	} {
+		p := base
+		p.Jitter = tc.jitter
+		got := p.Delay(tc.n, 0, func() float64 { return tc.rnd })
+		if got < tc.lo || got > tc.hi {
+			t.Errorf("%s: Delay = %v, want [%v, %v]", tc.comment, got, tc.lo, tc.hi)
+		}
+	}
+	d := Policy{Base: 100 * time.Millisecond, Cap: time.Second, Jitter: DecorrJitter}
+	if got := d.Delay(0, 0, func() float64 { return 0.5 }); got != 100*time.Millisecond {
+		t.Errorf("decorrelated first delay = %v, want base", got)
+	}
+	if got := d.Delay(1, 900*time.Millisecond, func() float64 { return 0.9 }); got != time.Second {
+		t.Errorf("decorrelated delay = %v, want capped at 1s", got)
+	}
+}
+
+func TestMinimumBase(t *testing.T) {
+	p := Policy{Base: time.Millisecond, Cap: time.Second}
+	if got := p.Delay(0, 0, nil); got != 2*time.Millisecond {
+		t.Fatalf("1ms base = %v, want raised to 2ms as in client-go", got)
+	}
+}
+
+func TestWaitSleepsAndCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New()
+		p := Policy{Name: "p", Base: 100 * time.Millisecond, Cap: time.Second}
+		start := time.Now()
+		for range 3 {
+			if err := b.Wait(context.Background(), p, errors.New("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := time.Since(start); got != 700*time.Millisecond {
+			t.Fatalf("slept %v, want 100+200+400ms", got)
+		}
+		if b.Attempts("p") != 3 || b.Slept() != 700*time.Millisecond {
+			t.Fatalf("attempts %d slept %v", b.Attempts("p"), b.Slept())
+		}
+	})
+}
+
+func TestWaitMaxAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New()
+		p := Policy{Name: "p", Base: 10 * time.Millisecond, Cap: time.Second, MaxAttempts: 2}
+		cause := errors.New("cause")
+		for range 2 {
+			if err := b.Wait(context.Background(), p, cause); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := b.Wait(context.Background(), p, cause)
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) || ex.Attempts != 2 || ex.Stop != nil || !errors.Is(err, cause) {
+			t.Fatalf("third wait = %#v", err)
+		}
+	})
+}
+
+func TestWaitEndsWithContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New()
+		slow := Policy{Name: "slow", Base: time.Second, Cap: 10 * time.Second}
+		fast := Policy{Name: "fast", Base: 10 * time.Millisecond, Cap: 10 * time.Millisecond}
+		ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+		defer cancel()
+		cause := errors.New("store down")
+		var err error
+		start := time.Now()
+		for err == nil {
+			if err = b.Wait(ctx, fast, cause); err == nil {
+				err = b.Wait(ctx, slow, cause)
+			}
+		}
+		if time.Since(start) != 2500*time.Millisecond {
+			t.Fatalf("stopped after %v, want at the deadline", time.Since(start))
+		}
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, cause) {
+			t.Fatalf("err = %v", err)
+		}
+		if ex.Policy != "slow" {
+			t.Fatalf("policy = %q, want the longest sleeper", ex.Policy)
+		}
+		if ex.Slept != 2500*time.Millisecond {
+			t.Fatalf("slept = %v", ex.Slept)
+		}
+	})
+}
+
+func TestWaitOnDoneContextDoesNotSleep(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := New().Wait(ctx, TiKVRPC, errors.New("x"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCloneIsIndependent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New()
+		p := Policy{Name: "p", Base: 10 * time.Millisecond, Cap: time.Second}
+		_ = b.Wait(context.Background(), p, nil)
+		c := b.Clone()
+		_ = c.Wait(context.Background(), p, nil)
+		if b.Attempts("p") != 1 || c.Attempts("p") != 2 {
+			t.Fatalf("parent %d clone %d", b.Attempts("p"), c.Attempts("p"))
+		}
+	})
+}
+
+func TestDefaultPoliciesMatchClientGo(t *testing.T) {
+	for _, tc := range []struct {
+		p         Policy
+		base, cap time.Duration
+		jitter    Jitter
+	}{
+		{TiKVRPC, 100 * time.Millisecond, 2 * time.Second, EqualJitter},
+		{RegionMiss, 2 * time.Millisecond, 500 * time.Millisecond, NoJitter},
+		{ServerBusy, 2 * time.Second, 10 * time.Second, EqualJitter},
+		{TxnLock, 100 * time.Millisecond, 3 * time.Second, EqualJitter},
+		{PDRPC, 500 * time.Millisecond, 3 * time.Second, EqualJitter},
+		{DiskFull, 500 * time.Millisecond, 5 * time.Second, NoJitter},
+	} {
+		if tc.p.Base != tc.base || tc.p.Cap != tc.cap || tc.p.Jitter != tc.jitter {
+			t.Errorf("%s = %+v", tc.p.Name, tc.p)
+		}
+	}
+}

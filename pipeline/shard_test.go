@@ -1,0 +1,204 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/transport"
+)
+
+var testBatchGet = Method[*kvrpcpb.RawBatchGetRequest, *kvrpcpb.RawBatchGetResponse]{
+	Cmd: transport.CmdRawBatchGet, Idempotent: true, Read: true,
+}
+
+func batchGetSplit(lim Limit[[]byte]) Splitter[*kvrpcpb.RawBatchGetRequest] {
+	return ByKeys((*kvrpcpb.RawBatchGetRequest).GetKeys, func(k []byte) []byte { return k },
+		func(r *kvrpcpb.RawBatchGetRequest, keys [][]byte) *kvrpcpb.RawBatchGetRequest {
+			c := *r
+			c.Keys = keys
+			return &c
+		}, lim)
+}
+
+func keysOf(ss ...string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func TestByKeysGroupsByRegionWithinLimits(t *testing.T) {
+	c := newFakeCluster("d", "m")
+	split := batchGetSplit(Limit[[]byte]{Keys: 2, Bytes: 5, Size: func(k []byte) int { return len(k) }})
+	req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("z", "a", "n", "b", "c", "eeeeeee", "f")}
+	var got []string
+	for piece, err := range split(context.Background(), c, req) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ks []string
+		for _, k := range piece.Req.Keys {
+			if !piece.Region.Contains(k) {
+				t.Fatalf("key %q routed to %v", k, piece.Region)
+			}
+			ks = append(ks, string(k))
+		}
+		got = append(got, fmt.Sprintf("%d:%s", piece.Region.ID(), strings.Join(ks, ",")))
+	}
+	// Region 1 [,d): a,b,c cut at 2 keys. Region 2 [d,m): "eeeeeee" is
+	// over the byte cap and goes alone. Region 3 [m,): n,z.
+	want := []string{"1:a,b", "1:c", "2:eeeeeee", "2:f", "3:n,z"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pieces = %v, want %v", got, want)
+	}
+	if len(req.Keys) != 7 || string(req.Keys[0]) != "z" {
+		t.Fatalf("splitter modified the request: %q", req.Keys)
+	}
+}
+
+func TestByRangeClampsToRegions(t *testing.T) {
+	c := newFakeCluster("d", "m")
+	split := ByRange(
+		func(r *kvrpcpb.RawDeleteRangeRequest) ([]byte, []byte) { return r.StartKey, r.EndKey },
+		func(r *kvrpcpb.RawDeleteRangeRequest, s, e []byte) *kvrpcpb.RawDeleteRangeRequest {
+			c := *r
+			c.StartKey, c.EndKey = s, e
+			return &c
+		})
+	for _, tc := range []struct {
+		start, end string
+		want       []string
+	}{
+		{"b", "p", []string{"[b,d)", "[d,m)", "[m,p)"}},
+		{"e", "f", []string{"[e,f)"}},
+		{"", "", []string{"[,d)", "[d,m)", "[m,)"}},
+		{"d", "m", []string{"[d,m)"}},
+	} {
+		var got []string
+		for piece, err := range split(context.Background(), c, &kvrpcpb.RawDeleteRangeRequest{StartKey: []byte(tc.start), EndKey: []byte(tc.end)}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("[%s,%s)", piece.Req.StartKey, piece.Req.EndKey))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("ByRange(%q,%q) = %v, want %v", tc.start, tc.end, got, tc.want)
+		}
+	}
+}
+
+func TestShardResplitsOnlyTheStalePiece(t *testing.T) {
+	c := newFakeCluster("d", "m")
+	for _, k := range []string{"a", "b", "e", "f", "g", "n"} {
+		c.data[k] = "v" + k
+	}
+	plan := Collect(Shard(c.env(), batchGetSplit(Limit[[]byte]{}), Dispatch(c.env(), testBatchGet)),
+		(*kvrpcpb.RawBatchGetResponse).GetPairs)
+	req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "b", "e", "f", "g", "n")}
+	if _, err := plan(context.Background(), req); err != nil { // warm the cache
+		t.Fatal(err)
+	}
+	c.split("f", 9) // region 2 [d,m) -> [d,f) v2 + [f,m) id 9
+	c.mu.Lock()
+	c.sends = nil
+	c.mu.Unlock()
+
+	pairs, err := plan(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pairs {
+		got = append(got, string(p.Key))
+	}
+	if want := []string{"a", "b", "e", "f", "g", "n"}; !slices.Equal(got, want) {
+		t.Fatalf("pairs = %v, want %v in key order", got, want)
+	}
+	perRegion := map[uint64]int{}
+	for _, s := range c.sent() {
+		perRegion[s.Target.RegionID]++
+	}
+	// Regions 1 and 3 once; region 2 twice (stale, then its left half);
+	// the new region 9 once.
+	if want := map[uint64]int{1: 1, 2: 2, 3: 1, 9: 1}; fmt.Sprint(perRegion) != fmt.Sprint(want) {
+		t.Fatalf("sends per region = %v, want %v", perRegion, want)
+	}
+}
+
+func TestShardGivesUpAfterMaxResplits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeCluster()
+		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+			return regionErr(req.Cmd, &errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}), nil, true
+		}
+		env := c.env()
+		env.MaxResplits = 3
+		plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Dispatch(env, testBatchGet))
+		_, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a")})
+		var re *kv.RegionError
+		if !errors.As(err, &re) || re.Err.GetRegionNotFound() == nil {
+			t.Fatalf("err = %v, want the RegionNotFound that kept coming back", err)
+		}
+		if n := len(c.sent()); n != 4 {
+			t.Fatalf("%d sends, want 1 + 3 re-splits", n)
+		}
+	})
+}
+
+func TestShardFirstErrorCancelsOthers(t *testing.T) {
+	c := newFakeCluster("d", "m")
+	boom := errors.New("boom")
+	step := func(ctx context.Context, r *pdclient.Region, req *kvrpcpb.RawBatchGetRequest) (*kvrpcpb.RawBatchGetResponse, error) {
+		if r.ID() == 2 {
+			return nil, boom
+		}
+		<-ctx.Done() // the others wait until canceled
+		return nil, ctx.Err()
+	}
+	plan := Shard(c.env(), batchGetSplit(Limit[[]byte]{}), step)
+	_, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "e", "n")})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+}
+
+func TestSingleRejectsManyParts(t *testing.T) {
+	c := newFakeCluster("d")
+	plan := Single(Shard(c.env(), batchGetSplit(Limit[[]byte]{}), Dispatch(c.env(), testBatchGet)))
+	if _, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "e")}); err == nil {
+		t.Fatal("Single over two regions returned no error")
+	}
+	if _, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResplitWaitRules(t *testing.T) {
+	other := errors.New("other")
+	if err := resplitWait(context.Background(), nil, other, 0, 3); !errors.Is(err, other) {
+		t.Fatalf("non-region error must pass through, got %v", err)
+	}
+	fatalErr := &kv.RegionError{Err: &errorpb.Error{}, Fatal: true}
+	if err := resplitWait(context.Background(), nil, fatalErr, 0, 3); err != fatalErr {
+		t.Fatalf("fatal region error must pass through, got %v", err)
+	}
+	real := &kv.RegionError{Err: &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: []*metapb.Region{{Id: 1}}}}}
+	if err := resplitWait(context.Background(), nil, real, 0, 3); err != nil {
+		t.Fatalf("real EpochNotMatch must re-split at once, got %v", err)
+	}
+	if err := resplitWait(context.Background(), nil, real, 3, 3); err == nil || !errors.Is(err, real) {
+		t.Fatalf("past the budget: got %v", err)
+	}
+}

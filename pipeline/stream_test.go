@@ -1,0 +1,140 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/transport"
+)
+
+var testScan = Method[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
+	Cmd: transport.CmdRawScan, Idempotent: true, Read: true,
+}
+
+// testScanCursor maps the cursor onto RawScan as TiKV reads it: reverse
+// scans take start_key as the upper bound.
+var testScanCursor = Cursor[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
+	Bounds: func(r *kvrpcpb.RawScanRequest) ([]byte, []byte, bool, int) {
+		if r.Reverse {
+			return r.EndKey, r.StartKey, true, int(r.Limit)
+		}
+		return r.StartKey, r.EndKey, false, int(r.Limit)
+	},
+	With: func(r *kvrpcpb.RawScanRequest, lower, upper []byte, limit int) *kvrpcpb.RawScanRequest {
+		c := *r
+		if c.Reverse {
+			c.StartKey, c.EndKey = upper, lower
+		} else {
+			c.StartKey, c.EndKey = lower, upper
+		}
+		c.Limit = uint32(limit)
+		return &c
+	},
+	Count: func(r *kvrpcpb.RawScanResponse) int { return len(r.Kvs) },
+	Last:  func(r *kvrpcpb.RawScanResponse) []byte { return r.Kvs[len(r.Kvs)-1].Key },
+}
+
+func scanAll(t *testing.T, c *fakeCluster, req *kvrpcpb.RawScanRequest, stopAfter int) []string {
+	t.Helper()
+	stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan), PageSize(3))
+	var got []string
+	for p, err := range Flatten(stream(context.Background(), req), (*kvrpcpb.RawScanResponse).GetKvs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(p.Key))
+		if stopAfter > 0 && len(got) == stopAfter {
+			break
+		}
+	}
+	return got
+}
+
+func TestStreamPagesAcrossRegions(t *testing.T) {
+	c := newFakeCluster("e", "j")
+	var all []string
+	for ch := 'a'; ch <= 'o'; ch++ {
+		c.data[string(ch)] = "v"
+		all = append(all, string(ch))
+	}
+	rev := slices.Clone(all)
+	slices.Reverse(rev)
+	for _, tc := range []struct {
+		name string
+		req  *kvrpcpb.RawScanRequest
+		want []string
+	}{
+		{"forward all", &kvrpcpb.RawScanRequest{}, all},
+		{"forward bounded", &kvrpcpb.RawScanRequest{StartKey: []byte("c"), EndKey: []byte("l")}, all[2:11]},
+		{"forward limit", &kvrpcpb.RawScanRequest{StartKey: []byte("b"), Limit: 7}, all[1:8]},
+		{"reverse all", &kvrpcpb.RawScanRequest{Reverse: true}, rev},
+		{"reverse bounded", &kvrpcpb.RawScanRequest{Reverse: true, StartKey: []byte("l"), EndKey: []byte("c")}, rev[4:13]},
+		{"reverse limit", &kvrpcpb.RawScanRequest{Reverse: true, StartKey: []byte("k"), Limit: 4}, []string{"j", "i", "h", "g"}},
+		{"empty range", &kvrpcpb.RawScanRequest{StartKey: []byte("f"), EndKey: []byte("f")}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := scanAll(t, c, tc.req, 0); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// Every page went to one region, within its bounds.
+	for _, s := range c.sent() {
+		m := s.Msg.(*kvrpcpb.RawScanRequest)
+		if m.Limit == 0 || m.Limit > 3 {
+			t.Fatalf("page limit %d, want 1..3", m.Limit)
+		}
+	}
+}
+
+func TestStreamBreakStopsRequests(t *testing.T) {
+	c := newFakeCluster("e", "j")
+	for ch := 'a'; ch <= 'o'; ch++ {
+		c.data[string(ch)] = "v"
+	}
+	got := scanAll(t, c, &kvrpcpb.RawScanRequest{}, 2)
+	if !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("got %v", got)
+	}
+	if n := len(c.sent()); n != 1 {
+		t.Fatalf("breaking after the first page sent %d requests, want 1", n)
+	}
+}
+
+func TestStreamResplitsAfterSplit(t *testing.T) {
+	c := newFakeCluster("j")
+	var all []string
+	for ch := 'a'; ch <= 'o'; ch++ {
+		c.data[string(ch)] = "v"
+		all = append(all, string(ch))
+	}
+	_ = scanAll(t, c, &kvrpcpb.RawScanRequest{}, 0) // warm the cache
+	c.split("e", 7)
+	if got := scanAll(t, c, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, all) {
+		t.Fatalf("after split got %v", got)
+	}
+}
+
+func TestFlattenStopsAtError(t *testing.T) {
+	c := newFakeCluster()
+	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+		return nil, fmt.Errorf("wire: %w", transport.ErrNotSent), true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan))
+	n := 0
+	for _, err := range Flatten(stream(ctx, &kvrpcpb.RawScanRequest{}), (*kvrpcpb.RawScanResponse).GetKvs) {
+		n++
+		if err == nil {
+			t.Fatal("want an error")
+		}
+	}
+	if n != 1 {
+		t.Fatalf("sequence yielded %d times after an error, want 1", n)
+	}
+}

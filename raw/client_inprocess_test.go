@@ -1,0 +1,147 @@
+package raw_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/middleware"
+	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/transport"
+)
+
+// TestLeaderHintTakesNoBackoff runs in virtual time: following a NotLeader
+// hint must not sleep at all.
+func TestLeaderHintTakesNoBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		mock, _, client := connectInProcess(t, []mocktikv.Option{mocktikv.WithStores(3)}, tikv.WithMiddleware(rec.middleware))
+		ctx := context.Background()
+		if err := client.Put(ctx, []byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		region, leader := mock.RegionByKey([]byte("k"))
+		target := otherStore(mock, leader.GetStoreId())
+		if err := mock.TransferLeader(region.GetId(), target); err != nil {
+			t.Fatal(err)
+		}
+		rec.take()
+		start := time.Now()
+		if v, err := client.Get(ctx, []byte("k")); err != nil || string(v) != "v" {
+			t.Fatalf("Get = %q, %v", v, err)
+		}
+		if slept := time.Since(start); slept != 0 {
+			t.Fatalf("following the leader hint slept %v, want no backoff", slept)
+		}
+		got := rec.take()
+		if len(got) != 2 || got[0].regErr != "NotLeader" || got[1].storeID != target {
+			t.Fatalf("attempts = %+v, want NotLeader then the new leader", got)
+		}
+	})
+}
+
+// TestStoreDownBacksOffUntilDeadline runs in virtual time: with the
+// leader's store down, every attempt fails before reaching TiKV; the client
+// waits with the tikvRPC policy (100ms growing to 2s) until the deadline and
+// then returns the last send error as the cause.
+func TestStoreDownBacksOffUntilDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		mock, _, client := connectInProcess(t, []mocktikv.Option{mocktikv.WithStores(2)}, tikv.WithMiddleware(rec.middleware))
+		if err := client.Put(context.Background(), []byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		_, leader := mock.RegionByKey([]byte("k"))
+		if err := mock.StopStore(leader.GetStoreId()); err != nil {
+			t.Fatal(err)
+		}
+		rec.take()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := client.Get(ctx, []byte("k"))
+		elapsed := time.Since(start)
+
+		var exhausted *kv.BackoffExhaustedError
+		if !errors.As(err, &exhausted) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Get = %v, want a deadline-bounded *kv.BackoffExhaustedError", err)
+		}
+		if !errors.Is(exhausted.Cause, transport.ErrNotSent) {
+			t.Fatalf("cause = %v, want the store-down send error", exhausted.Cause)
+		}
+		if elapsed != 10*time.Second {
+			t.Fatalf("gave up after %v, want exactly at the 10s deadline", elapsed)
+		}
+		// 100ms·2^n capped at 2s with equal jitter: at least 6 and at most
+		// ~12 waits fit in 10s.
+		if n := len(rec.take()); n < 6 || n > 14 {
+			t.Fatalf("%d attempts in 10s of tikvRPC backoff, want 6..14", n)
+		}
+	})
+}
+
+// TestMiddlewareOnionOrder: two client-wide middlewares and one interceptor
+// attached to the call's context nest as an onion (first client-wide
+// outermost, the ctx interceptor innermost), and every retry attempt passes
+// through all three.
+func TestMiddlewareOnionOrder(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		log []string
+	)
+	layer := func(name string) transport.Middleware {
+		return func(next transport.Sender) transport.Sender {
+			return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+				mu.Lock()
+				log = append(log, fmt.Sprintf("%s>%d", name, req.Attempt))
+				mu.Unlock()
+				resp, err := next.Send(ctx, req)
+				mu.Lock()
+				log = append(log, fmt.Sprintf("%s<%d", name, req.Attempt))
+				mu.Unlock()
+				return resp, err
+			})
+		}
+	}
+	mock, _, client := connectInProcess(t, []mocktikv.Option{mocktikv.WithStores(2)},
+		tikv.WithMiddleware(layer("A")), tikv.WithMiddleware(layer("B")))
+	if err := client.Put(context.Background(), []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	// Move the leader so the next call needs a second attempt.
+	region, leader := mock.RegionByKey([]byte("k"))
+	if err := mock.TransferLeader(region.GetId(), otherStore(mock, leader.GetStoreId())); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	log = nil
+	mu.Unlock()
+
+	ctx := middleware.WithInterceptors(context.Background(), layer("C"))
+	if _, err := client.Get(ctx, []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"A>0", "B>0", "C>0", "C<0", "B<0", "A<0",
+		"A>1", "B>1", "C>1", "C<1", "B<1", "A<1",
+	}
+	if !slices.Equal(log, want) {
+		t.Fatalf("middleware order = %v, want %v", log, want)
+	}
+
+	// Without the interceptor on the context, only A and B run.
+	log = nil
+	if _, err := client.Get(context.Background(), []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"A>0", "B>0", "B<0", "A<0"}; !slices.Equal(log, want) {
+		t.Fatalf("middleware order without interceptor = %v, want %v", log, want)
+	}
+}
