@@ -180,7 +180,9 @@ func TestDispatchFatalErrors(t *testing.T) {
 		{&errorpb.Error{UndeterminedResult: &errorpb.UndeterminedResult{}}, true},
 	} {
 		c := newFakeCluster()
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) { return regionErr(req.Cmd, tc.err), nil, true }
+		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+			return regionErr(req.Cmd, tc.err), nil, true
+		}
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		_, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 		var re *kv.RegionError

@@ -97,4 +97,3 @@ func regionOf(t *testing.T, mock *mocktikv.Cluster, k []byte) uint64 {
 	}
 	return r.GetId()
 }
-
