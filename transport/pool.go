@@ -1,0 +1,403 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+// Defaults of the Pool's options; each is client-go's.
+const (
+	// DefaultConnsPerStore is client-go's GrpcConnectionCount.
+	DefaultConnsPerStore = 4
+	// DefaultKeepaliveTime is how long a connection may be silent before
+	// the client pings it (client-go's GrpcKeepAliveTime).
+	DefaultKeepaliveTime = 10 * time.Second
+	// DefaultKeepaliveTimeout is how long the client waits for the ping's
+	// answer before it drops the connection (client-go's
+	// GrpcKeepAliveTimeout).
+	DefaultKeepaliveTimeout = 3 * time.Second
+)
+
+const (
+	// initialWindowSize is client-go's GrpcInitialWindowSize and
+	// GrpcInitialConnWindowSize: large scans and batch gets answer with
+	// megabytes, and a small window would throttle them to one round trip
+	// per window.
+	initialWindowSize = 128 << 20
+	// minConnectTimeout is client-go's dialTimeout, which it passes as
+	// MinConnectTimeout.
+	minConnectTimeout = 5 * time.Second
+	// maxRecvMsgSize removes grpc's 4 MiB cap on responses, as client-go
+	// does; the -1 keeps grpc's internal "limit + 1" from overflowing.
+	maxRecvMsgSize = math.MaxInt - 1
+)
+
+// connectBackoff is client-go's reconnect backoff: grpc's defaults, except a
+// first retry after 100ms instead of 1s and a cap of 3s instead of 120s, so a
+// restarted TiKV is reachable again within seconds.
+var connectBackoff = backoff.Config{
+	BaseDelay:  100 * time.Millisecond,
+	Multiplier: 1.6,
+	Jitter:     0.2,
+	MaxDelay:   3 * time.Second,
+}
+
+// PoolOption configures a Pool.
+type PoolOption func(*poolConfig)
+
+type poolConfig struct {
+	connsPerStore    int
+	tls              *tls.Config
+	keepaliveTime    time.Duration
+	keepaliveTimeout time.Duration
+	dialOpts         []grpc.DialOption
+}
+
+// WithConnsPerStore sets how many gRPC connections the Pool keeps to each
+// address (default DefaultConnsPerStore). Unary calls rotate over them, so
+// one HTTP/2 connection's flow-control window and writer do not cap a
+// store's throughput. n < 1 keeps the default.
+func WithConnsPerStore(n int) PoolOption {
+	return func(c *poolConfig) {
+		if n >= 1 {
+			c.connsPerStore = n
+		}
+	}
+}
+
+// WithDialOptions appends grpc dial options to the Pool's own. They are
+// applied after the Pool's, so they override them where grpc lets a later
+// option win (interceptors, credentials, window sizes, call options).
+func WithDialOptions(opts ...grpc.DialOption) PoolOption {
+	return func(c *poolConfig) { c.dialOpts = append(c.dialOpts, opts...) }
+}
+
+// WithTLS makes the Pool connect with TLS using cfg. The default, and
+// WithTLS(nil), is plaintext, as for a TiKV cluster without security
+// configured. The Pool does not modify cfg.
+func WithTLS(cfg *tls.Config) PoolOption {
+	return func(c *poolConfig) { c.tls = cfg }
+}
+
+// WithKeepalive sets the keepalive ping interval and the time to wait for
+// its answer (defaults DefaultKeepaliveTime and DefaultKeepaliveTimeout).
+// A value <= 0 keeps its default, and grpc raises an interval under 10s to
+// 10s. Pings are sent even on a connection with no call in flight, so that a
+// dead store is noticed before the next request is routed to it; TiKV's
+// server accepts such pings (it sets http2_max_ping_strikes to i32::MAX).
+func WithKeepalive(interval, timeout time.Duration) PoolOption {
+	return func(c *poolConfig) {
+		if interval > 0 {
+			c.keepaliveTime = interval
+		}
+		if timeout > 0 {
+			c.keepaliveTimeout = timeout
+		}
+	}
+}
+
+// Pool is the terminal Sender: it puts each Request on the wire as a unary
+// gRPC call to req.Target.Addr, over one of a few connections it keeps per
+// address.
+//
+// The connections to an address are created by the first Send to it and
+// live until CloseAddr or Close. grpc.NewClient connects lazily, so
+// creating them does no I/O; each connects on its first call and reconnects
+// with client-go's backoff after a failure. Calls fail fast while a
+// connection is down: the Pool never waits for a store to come back.
+//
+// Error contract (see the package documentation): Send wraps ErrNotSent
+// only when it returns before handing the call to grpc: an invalid Request
+// (also kv.ErrInvalidArgument), a closed Pool (also kv.ErrClosed), an
+// address grpc rejects, or a ctx already done. Every error from the call
+// itself is returned as grpc reported it, wrapped with the command and
+// address, and means the outcome is unknown: grpc does not say whether a
+// failed call left the client, so the Pool does not guess.
+//
+// A Pool is safe for concurrent use. It starts no goroutine of its own;
+// those grpc starts for its connections stop in CloseAddr and Close. Create
+// one with NewPool: the zero Pool is not usable.
+type Pool struct {
+	dialOpts []grpc.DialOption
+	nconns   int
+	// newClient is grpc.NewClient; tests replace it to count dials.
+	newClient func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
+
+	mu     sync.RWMutex
+	closed bool
+	addrs  map[string]*addrConns
+	// retired holds connections CloseAddr dropped while calls were still
+	// in flight on them; the last such call closes them, or Close does.
+	retired map[*addrConns]struct{}
+}
+
+// addrConns is the set of connections to one address. BatchCommands
+// streams, when they come, belong here too: one per connection.
+type addrConns struct {
+	conns []*grpc.ClientConn
+	next  atomic.Uint32
+	// refs counts Sends using conns. It is only incremented under
+	// Pool.mu (read-locked) while the set is in Pool.addrs, so once
+	// CloseAddr has removed it (under the write lock) refs only falls.
+	refs    atomic.Int64
+	retired atomic.Bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Sender = (*Pool)(nil)
+
+// NewPool returns a Pool with no connections; they are made on demand.
+func NewPool(opts ...PoolOption) *Pool {
+	cfg := poolConfig{
+		connsPerStore:    DefaultConnsPerStore,
+		keepaliveTime:    DefaultKeepaliveTime,
+		keepaliveTimeout: DefaultKeepaliveTimeout,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	creds := insecure.NewCredentials()
+	if cfg.tls != nil {
+		creds = credentials.NewTLS(cfg.tls)
+	}
+	dialOpts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithInitialWindowSize(initialWindowSize),
+		grpc.WithInitialConnWindowSize(initialWindowSize),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(maxRecvMsgSize),
+			grpc.ForceCodec(gogoCodec{}),
+		),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           connectBackoff,
+			MinConnectTimeout: minConnectTimeout,
+		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time:                cfg.keepaliveTime,
+			Timeout:             cfg.keepaliveTimeout,
+			PermitWithoutStream: true,
+		}),
+	}
+	return &Pool{
+		dialOpts:  append(dialOpts, cfg.dialOpts...),
+		nconns:    cfg.connsPerStore,
+		newClient: grpc.NewClient,
+		addrs:     make(map[string]*addrConns),
+		retired:   make(map[*addrConns]struct{}),
+	}
+}
+
+// Send makes one unary call of req.Cmd to req.Target.Addr and returns the
+// decoded response, of req.Cmd's response type. req.Timeout, when > 0,
+// bounds the call on top of ctx. Send never retries. It does not modify req
+// or req.Msg.
+func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
+	if err := validateRequest(req); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	addr := req.Target.Addr
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %s to %s: %w", ErrNotSent, req.Cmd, addr, err)
+	}
+	ac, err := p.acquire(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s to %s: %w", ErrNotSent, req.Cmd, addr, err)
+	}
+	defer p.release(ac)
+
+	// The BatchCommands path, when it comes, chooses between this unary
+	// call and ac's batch streams here.
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
+	}
+	resp := req.Cmd.NewResponse()
+	if err := ac.pick().Invoke(ctx, req.Cmd.FullMethod(), req.Msg, resp); err != nil {
+		return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
+	}
+	return &Response{Msg: resp}, nil
+}
+
+// CloseAddr drops the Pool's connections to addr, so the next Send to addr
+// dials afresh (after a store moved, or to shed a connection in a bad
+// state). Calls already in flight on the old connections finish
+// undisturbed; the connections close when the last of them returns.
+// CloseAddr of an address the Pool has no connections to is a no-op.
+func (p *Pool) CloseAddr(addr string) error {
+	p.mu.Lock()
+	ac := p.addrs[addr]
+	if ac == nil {
+		p.mu.Unlock()
+		return nil
+	}
+	delete(p.addrs, addr)
+	ac.retired.Store(true)
+	if ac.refs.Load() > 0 {
+		p.retired[ac] = struct{}{}
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	return ac.close()
+}
+
+// Close closes every connection at once; calls in flight fail with grpc's
+// Canceled error. Later Sends return an error wrapping ErrNotSent and
+// kv.ErrClosed. Close is idempotent: calls after the first return nil.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	all := make([]*addrConns, 0, len(p.addrs)+len(p.retired))
+	for _, ac := range p.addrs {
+		all = append(all, ac)
+	}
+	for ac := range p.retired {
+		all = append(all, ac)
+	}
+	p.addrs, p.retired = nil, nil
+	p.mu.Unlock()
+
+	var errs []error
+	for _, ac := range all {
+		errs = append(errs, ac.close())
+	}
+	return errors.Join(errs...)
+}
+
+// acquire returns addr's connections, creating them on first use, and
+// counts the caller as a user until it calls release.
+func (p *Pool) acquire(addr string) (*addrConns, error) {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return nil, kv.ErrClosed
+	}
+	if ac := p.addrs[addr]; ac != nil {
+		ac.refs.Add(1)
+		p.mu.RUnlock()
+		return ac, nil
+	}
+	p.mu.RUnlock()
+
+	// Creating the connections under the write lock is what keeps
+	// concurrent first Sends to one address from dialing twice. It holds
+	// the lock only briefly: grpc.NewClient does no I/O.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, kv.ErrClosed
+	}
+	ac := p.addrs[addr]
+	if ac == nil {
+		var err error
+		if ac, err = p.dialLocked(addr); err != nil {
+			return nil, err
+		}
+		p.addrs[addr] = ac
+	}
+	ac.refs.Add(1)
+	return ac, nil
+}
+
+// release ends a use begun by acquire, and closes ac if CloseAddr retired it
+// while the caller was using it.
+func (p *Pool) release(ac *addrConns) {
+	// CloseAddr stores retired and then loads refs; release changes refs
+	// and then loads retired. Whichever goes second sees the other's write,
+	// so a retired set is always closed once its last user leaves (both
+	// may try; closeOnce keeps it to one).
+	if ac.refs.Add(-1) == 0 && ac.retired.Load() {
+		p.mu.Lock()
+		delete(p.retired, ac)
+		p.mu.Unlock()
+		_ = ac.close() // nobody is left to report the error to
+	}
+}
+
+func (p *Pool) dialLocked(addr string) (*addrConns, error) {
+	ac := &addrConns{conns: make([]*grpc.ClientConn, 0, p.nconns)}
+	for range p.nconns {
+		cc, err := p.newClient(addr, p.dialOpts...)
+		if err != nil {
+			_ = ac.close() // connections that never carried a call
+			return nil, fmt.Errorf("create gRPC client: %w", err)
+		}
+		ac.conns = append(ac.conns, cc)
+	}
+	return ac, nil
+}
+
+// pick returns the next connection in round-robin order.
+func (ac *addrConns) pick() *grpc.ClientConn {
+	n := ac.next.Add(1) - 1
+	return ac.conns[n%uint32(len(ac.conns))]
+}
+
+func (ac *addrConns) close() error {
+	ac.closeOnce.Do(func() {
+		var errs []error
+		for _, cc := range ac.conns {
+			errs = append(errs, cc.Close())
+		}
+		ac.closeErr = errors.Join(errs...)
+	})
+	return ac.closeErr
+}
+
+// requestTypes maps each Cmd to the Go type of its request message. It is
+// computed on first use because the command table is filled by an init
+// function, which runs after package-level variables are initialised.
+var requestTypes = sync.OnceValue(func() []reflect.Type {
+	t := make([]reflect.Type, cmdCount)
+	for c := CmdInvalid + 1; c < cmdCount; c++ {
+		t[c] = reflect.TypeOf(c.NewRequest())
+	}
+	return t
+})
+
+// validateRequest rejects what would make a call meaningless or dangerous:
+// a message of another command's type could decode on the server as a
+// valid request with different fields.
+func validateRequest(req *Request) error {
+	switch {
+	case req == nil:
+		return kv.InvalidArgument("nil request")
+	case !req.Cmd.Valid():
+		return kv.InvalidArgument("invalid command %v", req.Cmd)
+	case req.Target.Addr == "":
+		return kv.InvalidArgument("%s: empty target address", req.Cmd)
+	case req.Msg == nil:
+		return kv.InvalidArgument("%s: nil message", req.Cmd)
+	}
+	if got, want := reflect.TypeOf(req.Msg), requestTypes()[req.Cmd]; got != want {
+		return kv.InvalidArgument("%s: message is %v, want %v", req.Cmd, got, want)
+	}
+	if v := reflect.ValueOf(req.Msg); v.Kind() == reflect.Pointer && v.IsNil() {
+		return kv.InvalidArgument("%s: nil message", req.Cmd)
+	}
+	return nil
+}
