@@ -43,9 +43,19 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 		var zero Resp
 		bo := backoff.New()
 		hints := 0
+		// lastCause is the error behind the latest retry. When the context
+		// ends while the loop is between waits (resolving a store, reloading
+		// a region), the caller gets it rather than a bare context error.
+		var lastCause error
+		giveUp := func(err error) error {
+			if ctx.Err() != nil && lastCause != nil {
+				return bo.Exhausted(ctx, backoff.TiKVRPC, lastCause)
+			}
+			return err
+		}
 		for attempt := 0; ; attempt++ {
 			if err := ctx.Err(); err != nil {
-				return zero, err
+				return zero, giveUp(err)
 			}
 			leader := r.Leader()
 			if leader == nil {
@@ -58,7 +68,15 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 			}
 			store, err := e.Locator.Store(ctx, leader.GetStoreId())
 			if err != nil {
-				return zero, fmt.Errorf("resolve store %d of region %d: %w", leader.GetStoreId(), r.ID(), err)
+				if ctx.Err() != nil {
+					return zero, giveUp(err)
+				}
+				// PD could not say where the store is: wait and ask again.
+				lastCause = fmt.Errorf("resolve store %d of region %d: %w", leader.GetStoreId(), r.ID(), err)
+				if werr := bo.Wait(ctx, backoff.PDRPC, lastCause); werr != nil {
+					return zero, werr
+				}
+				continue
 			}
 			msg := m.Cmd.WithContext(req, attemptContext(m, req, r, leader, attempt))
 			resp, err := e.Sender.Send(ctx, &transport.Request{
@@ -77,12 +95,13 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 					return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
 				}
 				e.Locator.OnStoreFailure(store.ID)
-				if werr := bo.Wait(ctx, backoff.TiKVRPC, err); werr != nil {
+				lastCause = fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
+				if werr := bo.Wait(ctx, backoff.TiKVRPC, lastCause); werr != nil {
 					return zero, werr
 				}
 				// The leader may have moved while its store was unreachable.
 				if r, err = reload(ctx, e.Locator, r); err != nil {
-					return zero, err
+					return zero, giveUp(err)
 				}
 				continue
 			}
@@ -149,7 +168,7 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 				}
 				if d.action == reloadRegion {
 					if r, err = reload(ctx, e.Locator, r); err != nil {
-						return zero, err
+						return zero, giveUp(err)
 					}
 				}
 			}

@@ -151,9 +151,19 @@ func (c *Client) Scan(ctx context.Context, start, end []byte, limit int) iter.Se
 
 // ReverseScan returns the pairs with keys in [end, start) in descending key
 // order, at most limit of them (limit <= 0: no limit). As in client-go,
-// start is the exclusive upper bound (empty: the end of the key space) and
-// end the inclusive lower bound.
+// start is the exclusive upper bound and end the inclusive lower bound
+// (empty: the start of the key space).
+//
+// start must not be empty: TiKV seeks strictly below a reverse scan's start
+// key and has no way to express "the end of the key space", so client-go
+// silently returns nothing there. ReverseScan reports kv.ErrInvalidArgument
+// instead; pass a key above every key of interest.
 func (c *Client) ReverseScan(ctx context.Context, start, end []byte, limit int) iter.Seq2[kv.KeyValue, error] {
+	if len(start) == 0 {
+		return func(yield func(kv.KeyValue, error) bool) {
+			yield(kv.KeyValue{}, kv.InvalidArgument("reverse scan needs a non-empty start key (its exclusive upper bound)"))
+		}
+	}
 	return c.scan(ctx, &kvrpcpb.RawScanRequest{StartKey: start, EndKey: end, Limit: scanLimit(limit), Reverse: true})
 }
 

@@ -77,7 +77,7 @@ func TestTenThousandKeysOverGRPC(t *testing.T) {
 	}
 
 	var reversed [][]byte
-	for p, err := range client.ReverseScan(ctx, nil, nil, 0) {
+	for p, err := range client.ReverseScan(ctx, []byte("kez"), nil, 0) {
 		if err != nil {
 			t.Fatalf("ReverseScan: %v", err)
 		}

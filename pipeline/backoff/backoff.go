@@ -169,10 +169,11 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	d := p.Delay(n, b.last[p.Name], b.rnd)
 	b.attempts[p.Name] = n + 1
 	b.last[p.Name] = d
+	clipped := false
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 		// Sleeping past the deadline would only delay the inevitable
 		// failure; sleep until it and report it.
-		d = max(time.Until(deadline), 0)
+		d, clipped = max(time.Until(deadline), 0), true
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -180,9 +181,10 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	select {
 	case <-t.C:
 		b.record(p.Name, d)
-		if ctx.Err() != nil {
-			// The deadline fell at the end of the sleep.
-			return b.exhausted(p, cause, context.Cause(ctx))
+		if clipped || ctx.Err() != nil {
+			// The deadline fell at the end of the sleep (the context may
+			// not have noticed yet).
+			return b.Exhausted(ctx, p, cause)
 		}
 		return nil
 	case <-ctx.Done():
@@ -194,6 +196,21 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 func (b *Backoffer) record(name string, d time.Duration) {
 	b.slept += d
 	b.sleptBy[name] += d
+}
+
+// Exhausted returns the error of a retry loop that stops now, after the
+// waits recorded so far, because of cause: a *kv.BackoffExhaustedError whose
+// Stop is ctx's error (context.DeadlineExceeded if the deadline has passed
+// but ctx has not reported it yet). Loops use it when ctx ends outside a
+// Wait, so the caller still learns what kept failing.
+func (b *Backoffer) Exhausted(ctx context.Context, p Policy, cause error) error {
+	stop := context.Cause(ctx)
+	if stop == nil {
+		if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+			stop = context.DeadlineExceeded
+		}
+	}
+	return b.exhausted(p, cause, stop)
 }
 
 // exhausted builds the give-up error. It names the policy that slept the

@@ -1,0 +1,77 @@
+package pdclient
+
+import (
+	"context"
+	"fmt"
+
+	pd "github.com/tikv/pd/client"
+	"github.com/tikv/pd/client/opt"
+	"github.com/tikv/pd/client/pkg/caller"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+// The real PD client is the production implementation of PD.
+var _ PD = (pd.Client)(nil)
+
+// callerComponent identifies tikvgo in PD's per-caller metrics and logs.
+const callerComponent caller.Component = "tikvgo"
+
+type connectConfig struct {
+	security pd.SecurityOption
+	pdOpts   []opt.ClientOption
+}
+
+// ConnectOption configures Connect.
+type ConnectOption func(*connectConfig)
+
+// WithSecurity makes Connect use TLS with the given PEM files: the CA that
+// signs PD's certificate, and the client's certificate and key.
+func WithSecurity(caPath, certPath, keyPath string) ConnectOption {
+	return func(c *connectConfig) {
+		c.security.CAPath = caPath
+		c.security.CertPath = certPath
+		c.security.KeyPath = keyPath
+	}
+}
+
+// WithPDClientOptions passes options through to the PD client (timeouts,
+// gRPC dial options, forwarding, ...). They are appended in order.
+func WithPDClientOptions(opts ...opt.ClientOption) ConnectOption {
+	return func(c *connectConfig) { c.pdOpts = append(c.pdOpts, opts...) }
+}
+
+// Connect builds a PD client for the cluster whose PD endpoints are addrs
+// ("host:port", or URLs with http/https). It fails if PD cannot be reached
+// before ctx ends. ctx bounds only the connection: the client outlives it
+// (keeping its values) until closed. The caller owns the result and must
+// Close it.
+func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, error) {
+	if len(addrs) == 0 {
+		return nil, kv.InvalidArgument("connect to PD: no address")
+	}
+	var cfg connectConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// The PD client lives as long as the context it is built with; give it
+	// one that ctx cancels only while the client is being built.
+	life, cancelLife := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancelLife)
+	cli, err := pd.NewClientWithContext(life, callerComponent, addrs, cfg.security, cfg.pdOpts...)
+	if !stop() {
+		// ctx ended while connecting; the client, if any, is already dead.
+		if cli != nil {
+			cli.Close()
+		}
+		if err == nil {
+			err = ctx.Err()
+		} else {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pdclient: connect to PD %v: %w", addrs, err)
+	}
+	return cli, nil
+}

@@ -1,0 +1,195 @@
+package pdclient
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+// A TiKV timestamp is PD's TSO: milliseconds since the Unix epoch shifted
+// left by physicalShift bits, plus an 18-bit logical counter.
+const (
+	physicalShift = 18
+	logicalMask   = 1<<physicalShift - 1
+)
+
+// ComposeTS builds a timestamp from its physical part (milliseconds since
+// the Unix epoch) and logical part.
+func ComposeTS(physical, logical int64) uint64 {
+	return uint64(physical<<physicalShift | logical&logicalMask)
+}
+
+// ExtractPhysical returns the physical part of ts: milliseconds since the
+// Unix epoch.
+func ExtractPhysical(ts uint64) int64 { return int64(ts >> physicalShift) }
+
+// ExtractLogical returns the logical part of ts.
+func ExtractLogical(ts uint64) int64 { return int64(ts & logicalMask) }
+
+// GoTime returns the wall-clock time of ts's physical part.
+func GoTime(ts uint64) time.Time { return time.UnixMilli(ExtractPhysical(ts)) }
+
+// GoTimeToTS returns the smallest timestamp at wall-clock time t (logical
+// part zero), as used for staleness bounds.
+func GoTimeToTS(t time.Time) uint64 { return ComposeTS(t.UnixMilli(), 0) }
+
+const (
+	defaultOracleUpdateInterval = 2 * time.Second
+	// oracleUpdateTimeout bounds one background TSO fetch, as PD's own
+	// default request timeout does.
+	oracleUpdateTimeout = 3 * time.Second
+)
+
+type oracleConfig struct {
+	interval time.Duration
+}
+
+// OracleOption configures an Oracle.
+type OracleOption func(*oracleConfig)
+
+// WithUpdateInterval sets how often the Oracle refreshes its low-resolution
+// timestamp from PD (default 2s, as client-go). d <= 0 keeps the default.
+func WithUpdateInterval(d time.Duration) OracleOption {
+	return func(c *oracleConfig) {
+		if d > 0 {
+			c.interval = d
+		}
+	}
+}
+
+// lastTS is the newest timestamp the oracle has seen and when it arrived.
+type lastTS struct {
+	ts      uint64
+	arrival time.Time
+}
+
+// Oracle hands out timestamps from PD's TSO: fresh ones (Now) for start and
+// commit timestamps, and a low-resolution one, refreshed in the background,
+// for callers that only need a recent lower bound of "now" (stale reads,
+// lock TTL checks).
+//
+// An Oracle is safe for concurrent use. It owns one goroutine, started by
+// NewOracle and stopped by Close. It does not own the PD client.
+type Oracle struct {
+	pd       PD
+	interval time.Duration
+
+	last   atomic.Pointer[lastTS]
+	closed atomic.Bool
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// NewOracle returns an Oracle reading from pd and starts its refresh
+// goroutine, which fetches a timestamp at once and then every update
+// interval. The caller must Close it.
+func NewOracle(pd PD, opts ...OracleOption) *Oracle {
+	cfg := oracleConfig{interval: defaultOracleUpdateInterval}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &Oracle{pd: pd, interval: cfg.interval, cancel: cancel, done: make(chan struct{})}
+	go o.refreshLoop(ctx)
+	return o
+}
+
+// Close stops the refresh goroutine and waits for it to exit. Now fails
+// with kv.ErrClosed afterwards. Close is idempotent and safe for concurrent
+// use.
+func (o *Oracle) Close() {
+	o.closeOnce.Do(func() {
+		o.closed.Store(true)
+		o.cancel()
+	})
+	<-o.done
+}
+
+func (o *Oracle) refreshLoop(ctx context.Context) {
+	defer close(o.done)
+	t := time.NewTicker(o.interval)
+	defer t.Stop()
+	for {
+		// A failed refresh is not fatal: the low-resolution timestamp only
+		// falls further behind until PD answers again, and Now reports PD
+		// errors to its callers.
+		fctx, cancel := context.WithTimeout(ctx, oracleUpdateTimeout)
+		_, _ = o.fetch(fctx)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// fetch reads a fresh timestamp from PD and records it.
+func (o *Oracle) fetch(ctx context.Context) (uint64, error) {
+	physical, logical, err := o.pd.GetTS(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ts := ComposeTS(physical, logical)
+	o.observe(ts)
+	return ts, nil
+}
+
+// observe records ts as the newest timestamp seen, unless a newer one was.
+func (o *Oracle) observe(ts uint64) {
+	cur := &lastTS{ts: ts, arrival: time.Now()}
+	for {
+		prev := o.last.Load()
+		if prev != nil && prev.ts >= ts {
+			return
+		}
+		if o.last.CompareAndSwap(prev, cur) {
+			return
+		}
+	}
+}
+
+// Now returns a fresh timestamp from PD's TSO, greater than every timestamp
+// PD handed out before the call. Safe for concurrent use.
+func (o *Oracle) Now(ctx context.Context) (uint64, error) {
+	if o.closed.Load() {
+		return 0, kv.ErrClosed
+	}
+	ts, err := o.fetch(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pdclient: get timestamp: %w", err)
+	}
+	return ts, nil
+}
+
+// LowResolution returns the newest timestamp the oracle has seen, at most
+// about one update interval old, without calling PD; 0 before the first
+// fetch has completed. It never goes backwards. Safe for concurrent use.
+func (o *Oracle) LowResolution() uint64 {
+	if l := o.last.Load(); l != nil {
+		return l.ts
+	}
+	return 0
+}
+
+// UntilExpired returns how long a lock with start timestamp lockTS and a TTL
+// of ttlMs milliseconds has left to live, judged against the oracle's idea
+// of now: the newest timestamp seen, advanced by the local time elapsed since
+// it arrived. It returns 0 when the lock has expired, and also before the
+// oracle has seen any timestamp (callers then ask TiKV, whose
+// CheckTxnStatus is authoritative anyway). Safe for concurrent use.
+func (o *Oracle) UntilExpired(lockTS, ttlMs uint64) time.Duration {
+	l := o.last.Load()
+	if l == nil {
+		return 0
+	}
+	now := GoTime(l.ts).Add(time.Since(l.arrival))
+	expiry := GoTime(lockTS).Add(time.Duration(ttlMs) * time.Millisecond)
+	return max(expiry.Sub(now), 0)
+}

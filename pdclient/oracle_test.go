@@ -1,0 +1,108 @@
+package pdclient
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+func TestComposeTS(t *testing.T) {
+	ts := ComposeTS(1_700_000_000_123, 42)
+	check.Equal(t, uint64(1_700_000_000_123)<<18|42, ts)
+	check.Equal(t, int64(1_700_000_000_123), ExtractPhysical(ts))
+	check.Equal(t, int64(42), ExtractLogical(ts))
+	check.Equal(t, time.UnixMilli(1_700_000_000_123), GoTime(ts))
+	check.Equal(t, ComposeTS(1_700_000_000_123, 0), GoTimeToTS(time.UnixMilli(1_700_000_000_123)))
+}
+
+func TestOracleRefreshesLowResolution(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pd := newFakePD()
+		o := NewOracle(pd, WithUpdateInterval(2*time.Second))
+		synctest.Wait()
+		first := o.LowResolution()
+		check.Equal(t, ComposeTS(time.Now().UnixMilli(), 0), first, "fetched at start")
+		check.Equal(t, 1, pd.count("GetTS"))
+
+		time.Sleep(1 * time.Second)
+		check.Equal(t, first, o.LowResolution(), "not refreshed before the interval")
+		time.Sleep(1 * time.Second)
+		synctest.Wait()
+		check.Equal(t, ComposeTS(time.Now().UnixMilli(), 0), o.LowResolution())
+		check.Equal(t, 2, pd.count("GetTS"))
+
+		// Now is fresh, and moves the low-resolution timestamp forward.
+		time.Sleep(500 * time.Millisecond)
+		ts, err := o.Now(context.Background())
+		must.NoError(t, err)
+		check.Equal(t, ComposeTS(time.Now().UnixMilli(), 0), ts)
+		check.Equal(t, ts, o.LowResolution())
+		ts2, err := o.Now(context.Background())
+		must.NoError(t, err)
+		check.True(t, ts2 > ts, "strictly increasing")
+
+		o.Close()
+		o.Close()
+		n := pd.count("GetTS")
+		time.Sleep(10 * time.Second)
+		check.Equal(t, n, pd.count("GetTS"), "no refresh after Close")
+		_, err = o.Now(context.Background())
+		check.ErrorIs(t, err, kv.ErrClosed)
+	})
+}
+
+func TestOracleToleratesPDErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pd := newFakePD()
+		pd.tsErr = errors.New("PD down")
+		o := NewOracle(pd)
+		defer o.Close()
+		synctest.Wait()
+		check.Zero(t, o.LowResolution())
+		_, err := o.Now(context.Background())
+		check.True(t, err != nil, "Now reports PD errors")
+		check.Zero(t, o.UntilExpired(ComposeTS(time.Now().UnixMilli(), 0), 10_000), "no timestamp seen yet")
+
+		pd.mu.Lock()
+		pd.tsErr = nil
+		pd.mu.Unlock()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		check.Equal(t, ComposeTS(time.Now().UnixMilli(), 0), o.LowResolution(), "recovers on the next tick")
+	})
+}
+
+func TestOracleUntilExpired(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pd := newFakePD()
+		o := NewOracle(pd, WithUpdateInterval(time.Hour))
+		defer o.Close()
+		synctest.Wait()
+
+		lockTS := ComposeTS(time.Now().UnixMilli(), 5)
+		check.Equal(t, 3*time.Second, o.UntilExpired(lockTS, 3000))
+		// The oracle's now advances with local time between refreshes.
+		time.Sleep(1200 * time.Millisecond)
+		check.Equal(t, 1800*time.Millisecond, o.UntilExpired(lockTS, 3000))
+		time.Sleep(5 * time.Second)
+		check.Zero(t, o.UntilExpired(lockTS, 3000))
+		// A lock from the future (another client's clock is ahead) is alive.
+		future := ComposeTS(time.Now().Add(time.Second).UnixMilli(), 0)
+		check.Equal(t, 2*time.Second, o.UntilExpired(future, 1000))
+	})
+}
+
+func TestOracleCloseStopsGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	o := NewOracle(newFakePD(), WithUpdateInterval(time.Millisecond))
+	time.Sleep(5 * time.Millisecond)
+	o.Close()
+	// goleak in TestMain checks the goroutine is gone; Close must not return
+	// before it is.
+	check.True(t, runtime.NumGoroutine() <= before, "goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
+}

@@ -1,0 +1,95 @@
+package pdclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/tikv/pd/client/opt"
+)
+
+// ErrStoreTombstone is wrapped by Store when PD reports the store removed
+// from the cluster (tombstone, or unknown to PD's store list). It is final:
+// the pipeline should route to another peer and reload the region.
+var ErrStoreTombstone = errors.New("pdclient: store is tombstone")
+
+// storeEntry is one cached store. Entries are replaced under storeMu, never
+// mutated, so a reader may keep one after unlocking.
+type storeEntry struct {
+	store     *Store
+	tombstone bool
+	// stale asks for a re-resolve from PD on next use (a send to the store
+	// failed: it may have moved to a new address).
+	stale bool
+}
+
+// Store returns the store's metadata, from the cache or else from PD. A
+// store PD reports as tombstone yields an error wrapping ErrStoreTombstone.
+// After OnStoreFailure the store is re-resolved from PD; if that fails with
+// anything but the caller's context ending, the last known metadata is
+// returned (the store may well be back at the same address) and the next
+// call tries PD again. Safe for concurrent use.
+func (c *RegionCache) Store(ctx context.Context, id uint64) (*Store, error) {
+	c.storeMu.RLock()
+	e := c.stores[id]
+	fresh := e != nil && !e.stale
+	c.storeMu.RUnlock()
+	if fresh {
+		return storeResult(e)
+	}
+	ne, err := shared(c, ctx, "s"+strconv.FormatUint(id, 10), func(ctx context.Context) (*storeEntry, error) {
+		return c.resolveStore(ctx, id)
+	})
+	if err != nil {
+		if e != nil && !e.tombstone && ctx.Err() == nil {
+			return e.store, nil
+		}
+		return nil, fmt.Errorf("pdclient: resolve store %d: %w", id, err)
+	}
+	return storeResult(ne)
+}
+
+func storeResult(e *storeEntry) (*Store, error) {
+	if e.tombstone {
+		return nil, fmt.Errorf("pdclient: store %d: %w", e.store.ID, ErrStoreTombstone)
+	}
+	return e.store, nil
+}
+
+// resolveStore reads the store from PD and caches the answer. The real PD
+// client returns a nil store for one PD has physically removed.
+func (c *RegionCache) resolveStore(ctx context.Context, id uint64) (*storeEntry, error) {
+	s, err := retryLoad(ctx, func(retry bool) (*metapb.Store, error) {
+		var opts []opt.GetStoreOption
+		if retry {
+			opts = append(opts, opt.WithPDLeaderHandleStoreRequestOnly())
+		}
+		return c.pd.GetStore(ctx, id, opts...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &storeEntry{store: &Store{ID: id}}
+	if s == nil || s.GetState() == metapb.StoreState_Tombstone || s.GetNodeState() == metapb.NodeState_Removed {
+		e.tombstone = true
+	} else {
+		e.store = &Store{ID: id, Addr: s.GetAddress(), State: s.GetState(), Labels: s.GetLabels()}
+	}
+	c.storeMu.Lock()
+	c.stores[id] = e
+	c.storeMu.Unlock()
+	return e, nil
+}
+
+// OnStoreFailure marks the store to be re-resolved from PD on its next use:
+// a send to it failed and its address may have changed. Unknown stores are
+// ignored. Safe for concurrent use.
+func (c *RegionCache) OnStoreFailure(storeID uint64) {
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	if e := c.stores[storeID]; e != nil && !e.tombstone {
+		c.stores[storeID] = &storeEntry{store: e.store, stale: true}
+	}
+}
