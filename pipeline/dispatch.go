@@ -41,7 +41,7 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 	timeout := e.timeout(m.Read)
 	return func(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
 		var zero Resp
-		bo := backoff.New()
+		bo := e.newBackoffer()
 		hints := 0
 		// lastCause is the error behind the latest retry. When the context
 		// ends while the loop is between waits (resolving a store, reloading
@@ -71,6 +71,9 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 				if ctx.Err() != nil {
 					return zero, giveUp(err)
 				}
+				if isTerminal(err) {
+					return zero, err
+				}
 				// PD could not say where the store is: wait and ask again.
 				lastCause = fmt.Errorf("resolve store %d of region %d: %w", leader.GetStoreId(), r.ID(), err)
 				if werr := bo.Wait(ctx, backoff.PDRPC, lastCause); werr != nil {
@@ -90,6 +93,9 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 				if ctx.Err() != nil {
 					// The caller gave up; the send error is only a symptom.
 					return zero, fmt.Errorf("%s to region %d: %w", m.Cmd, r.ID(), errors.Join(ctx.Err(), err))
+				}
+				if isTerminal(err) {
+					return zero, fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err)
 				}
 				if !m.Idempotent && !errors.Is(err, transport.ErrNotSent) {
 					return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
@@ -192,6 +198,12 @@ func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], r
 		c.MaxExecutionDurationMs = uint64(maxWriteExecution.Milliseconds())
 	}
 	return &c
+}
+
+// isTerminal reports errors no retry can fix: the client was closed, or
+// the request itself is invalid.
+func isTerminal(err error) bool {
+	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument)
 }
 
 // reload fetches r again from PD (bypassing the cache entry) and reports a

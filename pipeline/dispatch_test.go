@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -265,6 +266,37 @@ func TestDispatchDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {
 		var re *kv.RegionError
 		if !errors.As(err, &re) || re.Err.GetDiskFull() == nil {
 			t.Fatalf("err = %v, want the DiskFull region error", err)
+		}
+	})
+}
+
+func TestDispatchDoesNotRetryClosedTransport(t *testing.T) {
+	c := newFakeCluster()
+	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+		return nil, fmt.Errorf("%w: %w", transport.ErrNotSent, kv.ErrClosed), true
+	}
+	r, _ := c.Locate(context.Background(), []byte("k"))
+	_, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	if !errors.Is(err, kv.ErrClosed) || len(c.sent()) != 1 {
+		t.Fatalf("err = %v after %d sends; want ErrClosed at once", err, len(c.sent()))
+	}
+}
+
+func TestDispatchGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeCluster()
+		c.hook = func(*transport.Request) (*transport.Response, error, bool) { return nil, transport.ErrNotSent, true }
+		env := c.env()
+		env.BackoffBudget = 5 * time.Second
+		r, _ := c.Locate(context.Background(), []byte("k"))
+		start := time.Now()
+		_, err := Dispatch(env, testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) || ex.Policy != "tikvRPC" || !errors.Is(err, transport.ErrNotSent) {
+			t.Fatalf("err = %v", err)
+		}
+		if slept := time.Since(start); slept > 5*time.Second {
+			t.Fatalf("slept %v past the 5s budget", slept)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/errorpb"
 
 	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/pipeline/backoff"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -59,6 +60,11 @@ type Env struct {
 	// ReadTimeout and WriteTimeout bound each attempt's wire call. Zero
 	// means DefaultReadTimeout / DefaultWriteTimeout.
 	ReadTimeout, WriteTimeout time.Duration
+	// BackoffBudget bounds the total time one retry loop (one Dispatch of
+	// one region, one Shard or Stream call's re-splitting) may sleep, so
+	// requests give up even when the caller's context has no deadline.
+	// Zero means DefaultBackoffBudget; negative means no budget.
+	BackoffBudget time.Duration
 }
 
 // Defaults applied where an Env leaves a field zero.
@@ -72,6 +78,9 @@ const (
 	DefaultReadTimeout = 30 * time.Second
 	// DefaultWriteTimeout bounds one write attempt.
 	DefaultWriteTimeout = 30 * time.Second
+	// DefaultBackoffBudget is client-go's raw-request budget: 20s of
+	// backoff sleep, doubled by its default BackOffWeight.
+	DefaultBackoffBudget = 40 * time.Second
 	// maxWriteExecution is sent to TiKV as max_execution_duration_ms for
 	// writes, so TiKV abandons work the client stopped waiting for
 	// (client-go's MaxWriteExecutionTime).
@@ -90,6 +99,16 @@ func (e *Env) maxResplits() int {
 		return e.MaxResplits
 	}
 	return DefaultMaxResplits
+}
+
+func (e *Env) newBackoffer() *backoff.Backoffer {
+	switch {
+	case e.BackoffBudget < 0:
+		return backoff.New()
+	case e.BackoffBudget == 0:
+		return backoff.WithBudget(DefaultBackoffBudget)
+	}
+	return backoff.WithBudget(e.BackoffBudget)
 }
 
 func (e *Env) timeout(read bool) time.Duration {

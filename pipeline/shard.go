@@ -48,7 +48,7 @@ type Part[Req, Resp any] struct {
 func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp]) Plan[Req, []Part[Req, Resp]] {
 	s := &sharder[Req, Resp]{env: e, split: split, next: next}
 	return func(ctx context.Context, req Req) ([]Part[Req, Resp], error) {
-		return s.run(ctx, req, backoff.New(), 0)
+		return s.run(ctx, req, e.newBackoffer(), 0)
 	}
 }
 

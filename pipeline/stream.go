@@ -7,7 +7,6 @@ import (
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
-	"github.com/tikvgo/tikv/pipeline/backoff"
 )
 
 // Cursor describes how to page a range command (a scan) through regions.
@@ -64,7 +63,7 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 		return func(yield func(Part[Req, Resp], error) bool) {
 			var zero Part[Req, Resp]
 			lower, upper, reverse, remaining := c.Bounds(req)
-			bo := backoff.New()
+			bo := e.newBackoffer()
 			resplits := 0
 			for {
 				if len(upper) > 0 && bytes.Compare(lower, upper) >= 0 {

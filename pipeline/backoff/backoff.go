@@ -119,6 +119,7 @@ func (p Policy) Delay(n int, last time.Duration, rnd func() float64) time.Durati
 // usable; call New. A Backoffer is not safe for concurrent use: give each
 // goroutine its own (Clone).
 type Backoffer struct {
+	budget   time.Duration
 	attempts map[string]int
 	last     map[string]time.Duration
 	sleptBy  map[string]time.Duration
@@ -126,9 +127,16 @@ type Backoffer struct {
 	rnd      func() float64
 }
 
-// New returns a Backoffer with no waits recorded.
-func New() *Backoffer {
+// New returns a Backoffer with no waits recorded and no budget: only the
+// context and each policy's MaxAttempts bound it.
+func New() *Backoffer { return WithBudget(0) }
+
+// WithBudget returns a Backoffer that refuses a wait which would take its
+// total sleep past budget (client-go's maxSleep), so a retry loop gives up
+// even when the caller's context has no deadline. A budget <= 0 is none.
+func WithBudget(budget time.Duration) *Backoffer {
 	return &Backoffer{
+		budget:   budget,
 		attempts: map[string]int{},
 		last:     map[string]time.Duration{},
 		sleptBy:  map[string]time.Duration{},
@@ -139,7 +147,7 @@ func New() *Backoffer {
 // Clone returns an independent copy carrying the same history, for a branch
 // of a fan-out.
 func (b *Backoffer) Clone() *Backoffer {
-	c := New()
+	c := WithBudget(b.budget)
 	for k, v := range b.attempts {
 		c.attempts[k] = v
 	}
@@ -156,8 +164,9 @@ func (b *Backoffer) Clone() *Backoffer {
 
 // Wait sleeps for p's next delay. cause is the error that made the caller
 // retry. It returns nil when the caller may retry, or a
-// *kv.BackoffExhaustedError when ctx ended (before or during the sleep) or
-// p's MaxAttempts ran out; that error wraps both ctx.Err() and cause.
+// *kv.BackoffExhaustedError when ctx ended (before or during the sleep), p's
+// MaxAttempts ran out or the sleep would exceed the budget; that error wraps
+// both ctx.Err() (if any) and cause.
 func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	if err := ctx.Err(); err != nil {
 		return b.exhausted(p, cause, context.Cause(ctx))
@@ -167,6 +176,9 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 		return b.exhausted(p, cause, nil)
 	}
 	d := p.Delay(n, b.last[p.Name], b.rnd)
+	if b.budget > 0 && b.slept+d > b.budget {
+		return b.exhausted(p, cause, nil)
+	}
 	b.attempts[p.Name] = n + 1
 	b.last[p.Name] = d
 	clipped := false

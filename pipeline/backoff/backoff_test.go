@@ -170,3 +170,29 @@ func TestDefaultPoliciesMatchClientGo(t *testing.T) {
 		}
 	}
 }
+
+func TestBudgetBoundsTotalSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := WithBudget(time.Second)
+		p := Policy{Name: "p", Base: 100 * time.Millisecond, Cap: time.Second}
+		cause := errors.New("busy")
+		n := 0
+		var err error
+		for err == nil {
+			if err = b.Wait(context.Background(), p, cause); err == nil {
+				n++
+			}
+		}
+		// 100+200+400 = 700ms fits; the next 800ms would pass 1s.
+		if n != 3 || b.Slept() != 700*time.Millisecond {
+			t.Fatalf("%d waits, slept %v", n, b.Slept())
+		}
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) || ex.Stop != nil || !errors.Is(err, cause) {
+			t.Fatalf("err = %v", err)
+		}
+		if c := b.Clone(); c.Wait(context.Background(), p, cause) == nil {
+			t.Fatal("a clone must keep the budget")
+		}
+	})
+}
