@@ -38,10 +38,6 @@ func (k Key) PrefixNext() Key {
 // Compare orders keys bytewise, like bytes.Compare.
 func (k Key) Compare(other Key) int { return bytes.Compare(k, other) }
 
-// String prints the key as a Go-quoted string so binary keys stay readable in
-// errors and logs.
-func (k Key) String() string { return quoteKey(k) }
-
 // KeyRange is the half-open range [Start, End). An empty End means the range
 // runs to the end of the key space.
 type KeyRange struct {
@@ -64,22 +60,4 @@ type KeyValue struct {
 // unbounded. It is the one place this convention is spelt out.
 func InRange(key, start, end []byte) bool {
 	return KeyRange{Start: start, End: end}.Contains(key)
-}
-
-// quoteKey renders a key for humans: printable bytes as is, others escaped.
-func quoteKey(k []byte) string {
-	const hex = "0123456789abcdef"
-	out := make([]byte, 0, len(k)+2)
-	out = append(out, '"')
-	for _, c := range k {
-		switch {
-		case c == '"' || c == '\\':
-			out = append(out, '\\', c)
-		case c >= 0x20 && c < 0x7f:
-			out = append(out, c)
-		default:
-			out = append(out, '\\', 'x', hex[c>>4], hex[c&0xf])
-		}
-	}
-	return string(append(out, '"'))
 }

@@ -76,7 +76,7 @@ func (c *Client) Put(ctx context.Context, key, value []byte) error {
 		return kv.InvalidArgument("empty key")
 	}
 	if len(value) == 0 {
-		return kv.InvalidArgument("empty value for key %s", kv.Key(key))
+		return kv.InvalidArgument("empty value for key %q", key)
 	}
 	_, err := c.plans.Put(ctx, &kvrpcpb.RawPutRequest{Key: key, Value: value})
 	return err
@@ -97,7 +97,7 @@ func (c *Client) BatchPut(ctx context.Context, keys, values [][]byte) error {
 	last := make(map[string]int, len(keys))
 	for i, k := range keys {
 		if len(values[i]) == 0 {
-			return kv.InvalidArgument("empty value for key %s", kv.Key(k))
+			return kv.InvalidArgument("empty value for key %q", k)
 		}
 		last[string(k)] = i
 	}
@@ -134,7 +134,7 @@ func (c *Client) BatchDelete(ctx context.Context, keys [][]byte) error {
 // of the key space. It is not atomic across regions.
 func (c *Client) DeleteRange(ctx context.Context, start, end []byte) error {
 	if len(end) > 0 && bytes.Compare(start, end) >= 0 {
-		return kv.InvalidArgument("empty range [%s, %s)", kv.Key(start), kv.Key(end))
+		return kv.InvalidArgument("empty range [%q, %q)", start, end)
 	}
 	_, err := c.plans.DeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{StartKey: start, EndKey: end})
 	return err
@@ -174,7 +174,7 @@ func (c *Client) scan(ctx context.Context, req *kvrpcpb.RawScanRequest) iter.Seq
 	}
 	if len(upper) > 0 && bytes.Compare(lower, upper) > 0 {
 		return func(yield func(kv.KeyValue, error) bool) {
-			yield(kv.KeyValue{}, kv.InvalidArgument("scan range [%s, %s) is inverted", kv.Key(lower), kv.Key(upper)))
+			yield(kv.KeyValue{}, kv.InvalidArgument("scan range [%q, %q) is inverted", lower, upper))
 		}
 	}
 	return func(yield func(kv.KeyValue, error) bool) {

@@ -1,0 +1,93 @@
+package tikv_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	pingcaplog "github.com/pingcap/log"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zapcore"
+
+	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/raw"
+	"github.com/tikvgo/tikv/transport"
+)
+
+func TestMain(m *testing.M) {
+	pingcaplog.SetLevel(zapcore.WarnLevel)
+	goleak.VerifyTestMain(m)
+}
+
+func TestConnectNeedsAnAddress(t *testing.T) {
+	if _, err := tikv.Connect(context.Background(), nil); !errors.Is(err, kv.ErrInvalidArgument) {
+		t.Fatalf("Connect without PD = %v, want ErrInvalidArgument", err)
+	}
+}
+
+func TestConnectUnreachablePDRespectsContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	// A port nothing listens on (loopback only).
+	if _, err := tikv.Connect(ctx, []string{"127.0.0.1:1"}); err == nil {
+		t.Fatal("Connect to a dead PD succeeded")
+	}
+}
+
+func TestClusterOverGRPCAndClose(t *testing.T) {
+	mock := mocktikv.Start(t, mocktikv.WithStores(2))
+	cluster, err := tikv.Connect(t.Context(), mock.PDAddrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cluster.Env() == nil || cluster.PD() == nil || cluster.RegionCache() == nil || cluster.Oracle() == nil || cluster.Sender() == nil {
+		t.Fatal("cluster parts missing")
+	}
+	ts, err := cluster.Oracle().Now(t.Context())
+	if err != nil || ts == 0 {
+		t.Fatalf("oracle Now = %d, %v", ts, err)
+	}
+	client := raw.NewClient(cluster)
+	if err := client.Put(t.Context(), []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := cluster.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := client.Put(t.Context(), []byte("k"), []byte("v")); err == nil {
+		t.Fatal("Put after Close succeeded")
+	}
+}
+
+func TestWithTransportKeepsTheMiddlewareChain(t *testing.T) {
+	mock := mocktikv.NewCluster()
+	defer mock.Close()
+	seen := 0
+	count := func(next transport.Sender) transport.Sender {
+		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+			seen++
+			return next.Send(ctx, req)
+		})
+	}
+	cluster, err := tikv.Connect(context.Background(), nil,
+		tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(count), tikv.WithConcurrency(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	if cluster.Env().Concurrency != 4 {
+		t.Fatalf("concurrency = %d", cluster.Env().Concurrency)
+	}
+	if err := raw.NewClient(cluster).Put(context.Background(), []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 1 {
+		t.Fatalf("middleware saw %d attempts, want 1", seen)
+	}
+}

@@ -1,0 +1,324 @@
+package mocktikv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gogo/protobuf/proto"
+	"github.com/pingcap/kvproto/pkg/metapb"
+)
+
+// Option configures a Cluster built by NewCluster or Start.
+type Option func(*config)
+
+type config struct {
+	stores    int
+	splitKeys [][]byte
+}
+
+// WithStores sets the number of stores (default 1). Every region has a peer
+// on every store. n < 1 is treated as 1.
+func WithStores(n int) Option {
+	return func(c *config) { c.stores = max(n, 1) }
+}
+
+// WithSplitKeys sets the initial region boundaries, as raw keys: k keys give
+// k+1 regions. Empty and duplicate keys are ignored; order does not matter.
+func WithSplitKeys(keys ...[]byte) Option {
+	return func(c *config) {
+		for _, k := range keys {
+			c.splitKeys = append(c.splitKeys, bytes.Clone(k))
+		}
+	}
+}
+
+// Cluster is an in-memory TiKV cluster: a PD, stores and one shared raw
+// engine. All its methods are safe for concurrent use.
+type Cluster struct {
+	clusterID uint64
+	engine    *rawEngine
+	tso       tsoAllocator
+	observers observerList
+
+	// mu guards the topology: ids, stores' metadata and up/down state, and
+	// the region layout. Request handlers hold it for reading while they
+	// check a request and execute it, so a Split or TransferLeader is ordered
+	// before or after each request, as a raft log orders them.
+	mu      sync.RWMutex
+	lastID  uint64
+	stores  map[uint64]*storeState
+	order   []uint64       // store ids, ascending
+	regions []*regionState // sorted by start key; they tile the key space
+	byID    map[uint64]*regionState
+
+	// srv is the network side (Serve, StopStore, StartStore, Close). Its
+	// mutex is never held while mu is wanted by a handler that the server
+	// might be waiting for.
+	srv servers
+}
+
+// storeState is one store. meta is owned by the Cluster and copied out.
+type storeState struct {
+	meta    *metapb.Store
+	stopped bool
+}
+
+// regionState is one region. meta is owned by the Cluster: it is replaced,
+// never mutated in place, so a pointer read under mu may be used after the
+// lock is released.
+type regionState struct {
+	meta        *metapb.Region
+	leaderStore uint64 // 0: no leader
+}
+
+// leader returns the leader peer, or nil when the region has none.
+func (r *regionState) leader() *metapb.Peer {
+	return peerOnStore(r.meta, r.leaderStore)
+}
+
+// storeVersion is what the mock stores report as their TiKV version; clients
+// gate features on it.
+const storeVersion = "9.0.0"
+
+// NewCluster builds an in-memory cluster. Nothing listens until Serve; PD()
+// and Sender() work without it.
+func NewCluster(opts ...Option) *Cluster {
+	cfg := config{stores: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := &Cluster{
+		// PD derives its cluster id from the bootstrap time; so do we, so
+		// that two clusters in one test process are told apart.
+		clusterID: uint64(time.Now().UnixNano())>>1 | 1,
+		engine:    newRawEngine(),
+		stores:    make(map[uint64]*storeState),
+		byID:      make(map[uint64]*regionState),
+	}
+	startTS := time.Now().Unix()
+	for range cfg.stores {
+		id := c.allocIDLocked()
+		c.stores[id] = &storeState{meta: &metapb.Store{
+			Id:             id,
+			Address:        fmt.Sprintf("store%d", id), // replaced by Serve
+			State:          metapb.StoreState_Up,
+			NodeState:      metapb.NodeState_Serving,
+			Version:        storeVersion,
+			StartTimestamp: startTS,
+		}}
+		c.order = append(c.order, id)
+	}
+
+	keys := slices.Clone(cfg.splitKeys)
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+	keys = slices.DeleteFunc(keys, func(k []byte) bool { return len(k) == 0 })
+	bounds := append(append([][]byte{{}}, keys...), []byte{})
+	for i := 0; i+1 < len(bounds); i++ {
+		meta := &metapb.Region{
+			Id:       c.allocIDLocked(),
+			StartKey: bounds[i],
+			EndKey:   bounds[i+1],
+			// A bootstrapped region starts at {conf_ver 1, version 1}; each
+			// added peer bumps conf_ver.
+			RegionEpoch: &metapb.RegionEpoch{ConfVer: uint64(len(c.order)), Version: 1},
+			Peers:       c.newPeersLocked(),
+		}
+		r := &regionState{meta: meta, leaderStore: c.order[i%len(c.order)]}
+		c.regions = append(c.regions, r)
+		c.byID[meta.Id] = r
+	}
+	return c
+}
+
+// Start builds a cluster with NewCluster, serves it (Serve) and registers
+// Close with t.Cleanup. It fails the test if the cluster cannot listen.
+func Start(t testing.TB, opts ...Option) *Cluster {
+	t.Helper()
+	c := NewCluster(opts...)
+	if err := c.Serve(); err != nil {
+		c.Close()
+		t.Fatalf("mocktikv: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// ClusterID returns the id PD reports in every response header.
+func (c *Cluster) ClusterID() uint64 { return c.clusterID }
+
+func (c *Cluster) allocIDLocked() uint64 {
+	c.lastID++
+	return c.lastID
+}
+
+// newPeersLocked allocates one voter peer per store.
+func (c *Cluster) newPeersLocked() []*metapb.Peer {
+	peers := make([]*metapb.Peer, 0, len(c.order))
+	for _, sid := range c.order {
+		peers = append(peers, &metapb.Peer{Id: c.allocIDLocked(), StoreId: sid, Role: metapb.PeerRole_Voter})
+	}
+	return peers
+}
+
+// StoreIDs returns the ids of every store, ascending.
+func (c *Cluster) StoreIDs() []uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.order)
+}
+
+// StoreAddr returns a store's gRPC address ("127.0.0.1:port" once Serve has
+// run, a placeholder "store<id>" before), or "" for an unknown store.
+func (c *Cluster) StoreAddr(id uint64) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if s, ok := c.stores[id]; ok {
+		return s.meta.Address
+	}
+	return ""
+}
+
+// Regions returns copies of every region, in key order.
+func (c *Cluster) Regions() []*metapb.Region {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*metapb.Region, len(c.regions))
+	for i, r := range c.regions {
+		out[i] = cloneRegion(r.meta)
+	}
+	return out
+}
+
+// RegionByKey returns a copy of the region containing key and of its leader
+// peer (nil when the region has no leader).
+func (c *Cluster) RegionByKey(key []byte) (*metapb.Region, *metapb.Peer) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r := c.regionByKeyLocked(key)
+	if r == nil {
+		return nil, nil
+	}
+	return cloneRegion(r.meta), clonePeer(r.leader())
+}
+
+// Split splits the region containing key at key and returns the new region's
+// id. As TiKV does by default (right_derive_when_split), the original region
+// keeps its id and the right part [key, end); the new region takes the left
+// part [start, key) with fresh peer ids on the same stores. Both get
+// version+1 and the new region's leader is on the original leader's store.
+// Splitting at an existing boundary (including the empty key) is an error.
+func (c *Cluster) Split(key []byte) (newRegionID uint64, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := c.regionIndexLocked(key)
+	if i < 0 {
+		return 0, fmt.Errorf("mocktikv: no region contains key %q", key)
+	}
+	old := c.regions[i]
+	if bytes.Equal(old.meta.StartKey, key) {
+		return 0, fmt.Errorf("mocktikv: key %q is already the start of region %d", key, old.meta.Id)
+	}
+	epoch := &metapb.RegionEpoch{ConfVer: old.meta.RegionEpoch.ConfVer, Version: old.meta.RegionEpoch.Version + 1}
+
+	left := &metapb.Region{
+		Id:          c.allocIDLocked(),
+		StartKey:    old.meta.StartKey,
+		EndKey:      bytes.Clone(key),
+		RegionEpoch: epoch,
+		Peers:       c.newPeersLocked(),
+	}
+	right := cloneRegion(old.meta)
+	right.StartKey = bytes.Clone(key)
+	right.RegionEpoch = proto.Clone(epoch).(*metapb.RegionEpoch)
+
+	leftState := &regionState{meta: left, leaderStore: old.leaderStore}
+	rightState := &regionState{meta: right, leaderStore: old.leaderStore}
+	c.regions = slices.Insert(c.regions, i, leftState)
+	c.regions[i+1] = rightState
+	c.byID[left.Id] = leftState
+	c.byID[right.Id] = rightState
+	return left.Id, nil
+}
+
+// TransferLeader makes the region's peer on storeID its leader. The store
+// must hold a peer of the region. The epoch is unchanged: leadership is not
+// part of it.
+func (c *Cluster) TransferLeader(regionID, storeID uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.byID[regionID]
+	if !ok {
+		return fmt.Errorf("mocktikv: region %d not found", regionID)
+	}
+	if peerOnStore(r.meta, storeID) == nil {
+		return fmt.Errorf("mocktikv: region %d has no peer on store %d", regionID, storeID)
+	}
+	c.byID[regionID] = &regionState{meta: r.meta, leaderStore: storeID}
+	c.regions[c.regionIndexLocked(r.meta.StartKey)] = c.byID[regionID]
+	return nil
+}
+
+// regionIndexLocked returns the index in c.regions of the region containing
+// key, or -1.
+func (c *Cluster) regionIndexLocked(key []byte) int {
+	// The first region whose start is > key, minus one.
+	i := sort.Search(len(c.regions), func(i int) bool {
+		return bytes.Compare(c.regions[i].meta.StartKey, key) > 0
+	}) - 1
+	if i < 0 || !keyInRegion(key, c.regions[i].meta) {
+		return -1
+	}
+	return i
+}
+
+func (c *Cluster) regionByKeyLocked(key []byte) *regionState {
+	if i := c.regionIndexLocked(key); i >= 0 {
+		return c.regions[i]
+	}
+	return nil
+}
+
+// keyInRegion reports whether key is in [start, end) of r.
+func keyInRegion(key []byte, r *metapb.Region) bool {
+	return bytes.Compare(key, r.StartKey) >= 0 && (len(r.EndKey) == 0 || bytes.Compare(key, r.EndKey) < 0)
+}
+
+func peerOnStore(r *metapb.Region, storeID uint64) *metapb.Peer {
+	if storeID == 0 {
+		return nil
+	}
+	for _, p := range r.GetPeers() {
+		if p.StoreId == storeID {
+			return p
+		}
+	}
+	return nil
+}
+
+func cloneRegion(r *metapb.Region) *metapb.Region {
+	if r == nil {
+		return nil
+	}
+	return proto.Clone(r).(*metapb.Region)
+}
+
+func clonePeer(p *metapb.Peer) *metapb.Peer {
+	if p == nil {
+		return nil
+	}
+	return proto.Clone(p).(*metapb.Peer)
+}
+
+func cloneStore(s *metapb.Store) *metapb.Store {
+	return proto.Clone(s).(*metapb.Store)
+}
+
+// errStoreNotFound is returned by the store controls for an unknown id.
+var errStoreNotFound = errors.New("mocktikv: store not found")

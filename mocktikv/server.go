@@ -1,0 +1,209 @@
+package mocktikv
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/meta_storagepb"
+	"github.com/pingcap/kvproto/pkg/pdpb"
+	"github.com/pingcap/kvproto/pkg/tikvpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+)
+
+// servers is the network side of a Cluster.
+type servers struct {
+	mu      sync.Mutex
+	serving bool
+	closed  bool
+	pd      *grpcServer
+	pdAddr  string
+	stores  map[uint64]*grpcServer
+	wg      sync.WaitGroup
+}
+
+// grpcServer is one listening gRPC server: PD's or a store's.
+type grpcServer struct {
+	srv  *grpc.Server
+	addr string
+}
+
+// serverOptions are shared by PD and store servers. Clients (the PD client,
+// tikvgo's transport) send keepalive pings; the server must accept them or
+// it would close idle connections with "too many pings". TiKV accepts large
+// messages (a 10,000-key batch is several MiB).
+func serverOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             100 * time.Millisecond,
+			PermitWithoutStream: true,
+		}),
+		grpc.MaxRecvMsgSize(math.MaxInt32),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+	}
+}
+
+// Serve starts PD and one TiKV gRPC server per store, each on its own
+// 127.0.0.1 port, and records the stores' addresses in PD. A store stopped
+// with StopStore before Serve gets an address but does not listen until
+// StartStore. Serve may be called once; after Close it fails.
+func (c *Cluster) Serve() error {
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	switch {
+	case c.srv.closed:
+		return errors.New("mocktikv: cluster is closed")
+	case c.srv.serving:
+		return errors.New("mocktikv: already serving")
+	}
+
+	pdLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("mocktikv: listen for PD: %w", err)
+	}
+	c.srv.pdAddr = pdLis.Addr().String()
+	c.srv.pd = c.startServerLocked(pdLis, func(s *grpc.Server) {
+		pdpb.RegisterPDServer(s, &pdService{c: c, url: "http://" + c.srv.pdAddr})
+		meta_storagepb.RegisterMetaStorageServer(s, &pdMetaStorage{c: c})
+	})
+	c.srv.serving = true
+	c.srv.stores = make(map[uint64]*grpcServer)
+
+	for _, id := range c.StoreIDs() {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			c.stopAllLocked()
+			return fmt.Errorf("mocktikv: listen for store %d: %w", id, err)
+		}
+		addr := lis.Addr().String()
+		c.mu.Lock()
+		st := c.stores[id]
+		st.meta.Address = addr
+		st.meta.PeerAddress = addr
+		stopped := st.stopped
+		c.mu.Unlock()
+		if stopped {
+			// Keep the address for StartStore; refuse connections meanwhile.
+			lis.Close()
+			c.srv.stores[id] = &grpcServer{addr: addr}
+			continue
+		}
+		c.srv.stores[id] = c.startStoreServerLocked(id, lis)
+	}
+	return nil
+}
+
+func (c *Cluster) startStoreServerLocked(id uint64, lis net.Listener) *grpcServer {
+	return c.startServerLocked(lis, func(s *grpc.Server) {
+		tikvpb.RegisterTikvServer(s, &tikvService{c: c, storeID: id})
+	})
+}
+
+// startServerLocked serves lis with a new gRPC server carrying the services
+// register adds plus the standard health service (the PD client and TiKV
+// clients probe it).
+func (c *Cluster) startServerLocked(lis net.Listener, register func(*grpc.Server)) *grpcServer {
+	s := grpc.NewServer(serverOptions()...)
+	register(s)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	c.srv.wg.Add(1)
+	go func() {
+		defer c.srv.wg.Done()
+		// Serve returns when the server is stopped; its error then carries
+		// nothing worth reporting.
+		_ = s.Serve(lis)
+	}()
+	return &grpcServer{srv: s, addr: lis.Addr().String()}
+}
+
+func (c *Cluster) stopAllLocked() {
+	if c.srv.pd != nil && c.srv.pd.srv != nil {
+		c.srv.pd.srv.Stop()
+	}
+	for _, s := range c.srv.stores {
+		if s.srv != nil {
+			s.srv.Stop()
+			s.srv = nil
+		}
+	}
+}
+
+// Close stops every server and waits for their goroutines. It is idempotent
+// and safe to call whether or not Serve ran. The in-process PD and Sender
+// keep working on the in-memory state after Close.
+func (c *Cluster) Close() {
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	if c.srv.closed {
+		return
+	}
+	c.srv.closed = true
+	c.stopAllLocked()
+	c.srv.wg.Wait()
+}
+
+// PDAddrs returns PD's address, "127.0.0.1:port" without a scheme, as the
+// one-element list pd.NewClient takes; nil before Serve.
+func (c *Cluster) PDAddrs() []string {
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	if c.srv.pdAddr == "" {
+		return nil
+	}
+	return []string{c.srv.pdAddr}
+}
+
+// StopStore makes a store unreachable, as if its process died: its gRPC
+// server stops (open connections are closed, new ones refused) and the
+// in-process Sender fails requests to it with an error wrapping
+// transport.ErrNotSent. Data and PD's view of the store are unchanged.
+// Stopping a stopped store is a no-op.
+func (c *Cluster) StopStore(id uint64) error {
+	c.mu.Lock()
+	st, ok := c.stores[id]
+	if ok {
+		st.stopped = true
+	}
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %d", errStoreNotFound, id)
+	}
+
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	if s := c.srv.stores[id]; s != nil && s.srv != nil {
+		s.srv.Stop()
+		s.srv = nil
+	}
+	return nil
+}
+
+// StartStore brings a stopped store back, serving again on the same address
+// it had. Starting a running store is a no-op.
+func (c *Cluster) StartStore(id uint64) error {
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	c.mu.RLock()
+	_, ok := c.stores[id]
+	c.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: %d", errStoreNotFound, id)
+	}
+	if s := c.srv.stores[id]; c.srv.serving && !c.srv.closed && s != nil && s.srv == nil {
+		lis, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("mocktikv: restart store %d on %s: %w", id, s.addr, err)
+		}
+		c.srv.stores[id] = c.startStoreServerLocked(id, lis)
+	}
+	c.mu.Lock()
+	c.stores[id].stopped = false
+	c.mu.Unlock()
+	return nil
+}
