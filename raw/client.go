@@ -69,14 +69,11 @@ func (c *Client) BatchGet(ctx context.Context, keys [][]byte) ([][]byte, error) 
 	return values, nil
 }
 
-// Put stores value under key. TiKV cannot tell an empty raw value from a
-// missing one, so an empty value is refused.
+// Put stores value under key. An empty value is a value: Get returns it
+// as an empty slice, not kv.ErrNotFound.
 func (c *Client) Put(ctx context.Context, key, value []byte) error {
 	if len(key) == 0 {
 		return kv.InvalidArgument("empty key")
-	}
-	if len(value) == 0 {
-		return kv.InvalidArgument("empty value for key %q", key)
 	}
 	_, err := c.plans.Put(ctx, &kvrpcpb.RawPutRequest{Key: key, Value: value})
 	return err
@@ -96,9 +93,6 @@ func (c *Client) BatchPut(ctx context.Context, keys, values [][]byte) error {
 	}
 	last := make(map[string]int, len(keys))
 	for i, k := range keys {
-		if len(values[i]) == 0 {
-			return kv.InvalidArgument("empty value for key %q", k)
-		}
 		last[string(k)] = i
 	}
 	pairs := make([]*kvrpcpb.KvPair, 0, len(last))
@@ -131,10 +125,16 @@ func (c *Client) BatchDelete(ctx context.Context, keys [][]byte) error {
 }
 
 // DeleteRange removes every key in [start, end); an empty end means the end
-// of the key space. It is not atomic across regions.
+// of the key space. An empty range (start == end) deletes nothing; an
+// inverted one is an error. It is not atomic across regions.
 func (c *Client) DeleteRange(ctx context.Context, start, end []byte) error {
-	if len(end) > 0 && bytes.Compare(start, end) >= 0 {
-		return kv.InvalidArgument("empty range [%q, %q)", start, end)
+	if len(end) > 0 {
+		switch bytes.Compare(start, end) {
+		case 0:
+			return nil
+		case 1:
+			return kv.InvalidArgument("inverted range [%q, %q)", start, end)
+		}
 	}
 	_, err := c.plans.DeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{StartKey: start, EndKey: end})
 	return err

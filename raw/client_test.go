@@ -28,6 +28,17 @@ func TestPointOperations(t *testing.T) {
 	if err := client.Delete(ctx, []byte("a")); err != nil {
 		t.Fatal(err)
 	}
+	// An empty value is a value, distinct from a missing key
+	// (client-go integration_tests/raw TestSimple).
+	if err := client.Put(ctx, []byte("e"), nil); err != nil {
+		t.Fatalf("Put of an empty value: %v", err)
+	}
+	if v, err := client.Get(ctx, []byte("e")); err != nil || v == nil || len(v) != 0 {
+		t.Fatalf("Get of an empty value = %q (nil: %v), %v", v, v == nil, err)
+	}
+	if vs, err := client.BatchGet(ctx, [][]byte{[]byte("e"), []byte("none")}); err != nil || vs[0] == nil || vs[1] != nil {
+		t.Fatalf("BatchGet = %q, %v: want an empty value then nil", vs, err)
+	}
 	if err := client.Delete(ctx, []byte("a")); err != nil {
 		t.Fatalf("deleting a missing key: %v", err)
 	}
@@ -104,10 +115,8 @@ func TestInvalidArguments(t *testing.T) {
 	for name, err := range map[string]error{
 		"Get empty key":        func() error { _, err := client.Get(ctx, nil); return err }(),
 		"Put empty key":        client.Put(ctx, nil, []byte("v")),
-		"Put empty value":      client.Put(ctx, []byte("k"), nil),
 		"Delete empty key":     client.Delete(ctx, []byte{}),
 		"BatchPut mismatch":    client.BatchPut(ctx, [][]byte{[]byte("a")}, nil),
-		"BatchPut empty value": client.BatchPut(ctx, [][]byte{[]byte("a")}, [][]byte{{}}),
 		"BatchGet empty key":   func() error { _, err := client.BatchGet(ctx, [][]byte{[]byte("a"), nil}); return err }(),
 		"BatchDelete empty":    client.BatchDelete(ctx, [][]byte{nil}),
 		"DeleteRange inverted": client.DeleteRange(ctx, []byte("b"), []byte("a")),
