@@ -2,12 +2,18 @@ package middleware
 
 import (
 	"context"
-	"slices"
 
 	"github.com/tikvgo/tikv/transport"
 )
 
 type interceptorsKey struct{}
+
+// interceptor is one ctx-attached middleware; name is empty for anonymous
+// ones.
+type interceptor struct {
+	name string
+	mw   transport.Middleware
+}
 
 // WithInterceptors returns a context whose requests pass through mws, in
 // addition to any interceptors ctx already carries (those stay outermost).
@@ -18,14 +24,47 @@ func WithInterceptors(ctx context.Context, mws ...transport.Middleware) context.
 	if len(mws) == 0 {
 		return ctx
 	}
-	prev, _ := ctx.Value(interceptorsKey{}).([]transport.Middleware)
-	return context.WithValue(ctx, interceptorsKey{}, append(slices.Clip(prev), mws...))
+	list := attached(ctx)
+	for _, mw := range mws {
+		list = append(list, interceptor{mw: mw})
+	}
+	return context.WithValue(ctx, interceptorsKey{}, list)
+}
+
+// WithNamedInterceptor attaches mw under name. If ctx already carries an
+// interceptor of that name, the old one is dropped and mw takes the
+// innermost place, so code that attaches "its" interceptor on every nested
+// call runs it once (as client-go's RPCInterceptorChain de-duplicates by
+// name).
+func WithNamedInterceptor(ctx context.Context, name string, mw transport.Middleware) context.Context {
+	prev := attached(ctx)
+	list := make([]interceptor, 0, len(prev)+1)
+	for _, it := range prev {
+		if it.name != name || name == "" {
+			list = append(list, it)
+		}
+	}
+	return context.WithValue(ctx, interceptorsKey{}, append(list, interceptor{name: name, mw: mw}))
+}
+
+// attached returns a copy of ctx's interceptor list with room to grow, so
+// contexts derived from one parent never share a backing array.
+func attached(ctx context.Context) []interceptor {
+	prev, _ := ctx.Value(interceptorsKey{}).([]interceptor)
+	return append(make([]interceptor, 0, len(prev)+1), prev...)
 }
 
 // InterceptorsFrom returns the interceptors attached to ctx, outermost
 // first.
 func InterceptorsFrom(ctx context.Context) []transport.Middleware {
-	mws, _ := ctx.Value(interceptorsKey{}).([]transport.Middleware)
+	list, _ := ctx.Value(interceptorsKey{}).([]interceptor)
+	if len(list) == 0 {
+		return nil
+	}
+	mws := make([]transport.Middleware, len(list))
+	for i, it := range list {
+		mws[i] = it.mw
+	}
 	return mws
 }
 
@@ -35,11 +74,15 @@ func InterceptorsFrom(ctx context.Context) []transport.Middleware {
 func Interceptors() transport.Middleware {
 	return func(next transport.Sender) transport.Sender {
 		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-			mws := InterceptorsFrom(ctx)
-			if len(mws) == 0 {
+			list, _ := ctx.Value(interceptorsKey{}).([]interceptor)
+			if len(list) == 0 {
 				return next.Send(ctx, req)
 			}
-			return transport.Chain(next, mws...).Send(ctx, req)
+			s := next
+			for i := len(list) - 1; i >= 0; i-- {
+				s = list[i].mw(s)
+			}
+			return s.Send(ctx, req)
 		})
 	}
 }

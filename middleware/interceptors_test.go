@@ -66,3 +66,44 @@ func TestInterceptorsPassThroughWhenNone(t *testing.T) {
 		t.Fatal("WithInterceptors with nothing must return ctx unchanged")
 	}
 }
+
+// TestNamedInterceptorsDeduplicate ports client-go's
+// TestAppendChainedInterceptor: chaining keeps attach order, and attaching
+// a name again moves that interceptor to the innermost place.
+func TestNamedInterceptorsDeduplicate(t *testing.T) {
+	var log []string
+	terminal := transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+		return &transport.Response{}, nil
+	})
+	s := Interceptors()(terminal)
+	run := func(ctx context.Context) []string {
+		log = nil
+		if _, err := s.Send(ctx, &transport.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		return log
+	}
+	ctx := context.Background()
+	for _, n := range []string{"0", "1", "2", "3", "4"} {
+		ctx = WithNamedInterceptor(ctx, n, tagger(n, &log))
+	}
+	if got := run(ctx); !slices.Equal(got, []string{"0", "1", "2", "3", "4"}) {
+		t.Fatalf("order = %v", got)
+	}
+	again := WithNamedInterceptor(ctx, "1", tagger("1", &log))
+	if got := run(again); !slices.Equal(got, []string{"0", "2", "3", "4", "1"}) {
+		t.Fatalf("after re-attaching 1: %v, want [0 2 3 4 1]", got)
+	}
+	if got := len(InterceptorsFrom(again)); got != 5 {
+		t.Fatalf("%d interceptors, want 5", got)
+	}
+	// The parent context is unchanged.
+	if got := run(ctx); !slices.Equal(got, []string{"0", "1", "2", "3", "4"}) {
+		t.Fatalf("parent order changed: %v", got)
+	}
+	// Anonymous interceptors are never de-duplicated.
+	anon := WithInterceptors(again, tagger("x", &log), tagger("x", &log))
+	if got := run(anon); !slices.Equal(got, []string{"0", "2", "3", "4", "1", "x", "x"}) {
+		t.Fatalf("anonymous: %v", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/pipeline/backoff"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -185,6 +186,10 @@ func TestSingleRejectsManyParts(t *testing.T) {
 	}
 }
 
+// TestResplitWaitRules ports client-go's TestMayBackoffForRegionError: a
+// real EpochNotMatch (with current regions) is re-split at once; a fake one
+// and other region errors wait RegionMiss first, and fail when the context
+// is done.
 func TestResplitWaitRules(t *testing.T) {
 	other := errors.New("other")
 	if err := resplitWait(context.Background(), nil, other, 0, 3); !errors.Is(err, other) {
@@ -195,10 +200,28 @@ func TestResplitWaitRules(t *testing.T) {
 		t.Fatalf("fatal region error must pass through, got %v", err)
 	}
 	real := &kv.RegionError{Err: &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: []*metapb.Region{{Id: 1}}}}}
-	if err := resplitWait(context.Background(), nil, real, 0, 3); err != nil {
-		t.Fatalf("real EpochNotMatch must re-split at once, got %v", err)
+	bo := backoff.New()
+	if err := resplitWait(context.Background(), bo, real, 0, 3); err != nil || bo.Slept() != 0 {
+		t.Fatalf("real EpochNotMatch must re-split at once, got %v after %v", err, bo.Slept())
 	}
 	if err := resplitWait(context.Background(), nil, real, 3, 3); err == nil || !errors.Is(err, real) {
 		t.Fatalf("past the budget: got %v", err)
+	}
+	for _, e := range []*errorpb.Error{
+		{EpochNotMatch: &errorpb.EpochNotMatch{}},
+		{NotLeader: &errorpb.NotLeader{}},
+		{ServerIsBusy: &errorpb.ServerIsBusy{}},
+		{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}},
+	} {
+		re := &kv.RegionError{Err: e}
+		bo := backoff.New()
+		if err := resplitWait(context.Background(), bo, re, 0, 3); err != nil || bo.Slept() == 0 {
+			t.Fatalf("%s: err %v, slept %v; want a RegionMiss wait", kv.RegionErrorKind(e), err, bo.Slept())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := resplitWait(ctx, backoff.New(), re, 0, 3); !errors.Is(err, re) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s with a canceled context: %v", kv.RegionErrorKind(e), err)
+		}
 	}
 }

@@ -44,6 +44,11 @@ type Policy struct {
 	// MaxAttempts bounds the number of waits under this policy in one
 	// Backoffer; 0 means no bound other than the context.
 	MaxAttempts int
+	// OwnBudget, when positive, takes this policy's sleeps out of the
+	// Backoffer's shared budget and bounds them by OwnBudget instead. A
+	// busy server is waited for patiently without starving the budget of
+	// other retries (client-go excludes tikvServerBusy up to 10 minutes).
+	OwnBudget time.Duration
 }
 
 // The policies tikvgo retries with. Base, cap and jitter are client-go's
@@ -65,7 +70,7 @@ var (
 	// ProposalInMergingMode).
 	RegionScheduling = Policy{Name: "regionScheduling", Base: 2 * time.Millisecond, Cap: 500 * time.Millisecond, Jitter: NoJitter}
 	// ServerBusy follows TiKV's ServerIsBusy.
-	ServerBusy = Policy{Name: "tikvServerBusy", Base: 2 * time.Second, Cap: 10 * time.Second, Jitter: EqualJitter}
+	ServerBusy = Policy{Name: "tikvServerBusy", Base: 2 * time.Second, Cap: 10 * time.Second, Jitter: EqualJitter, OwnBudget: 10 * time.Minute}
 	// DiskFull follows TiKV's DiskFull.
 	DiskFull = Policy{Name: "tikvDiskFull", Base: 500 * time.Millisecond, Cap: 5 * time.Second, Jitter: NoJitter}
 	// RegionRecoveryInProgress follows TiKV's RecoveryInProgress.
@@ -120,6 +125,7 @@ func (p Policy) Delay(n int, last time.Duration, rnd func() float64) time.Durati
 // goroutine its own (Clone).
 type Backoffer struct {
 	budget   time.Duration
+	excluded time.Duration // slept under policies with their own budget
 	attempts map[string]int
 	last     map[string]time.Duration
 	sleptBy  map[string]time.Duration
@@ -158,6 +164,7 @@ func (b *Backoffer) Clone() *Backoffer {
 		c.sleptBy[k] = v
 	}
 	c.slept = b.slept
+	c.excluded = b.excluded
 	c.rnd = b.rnd
 	return c
 }
@@ -176,7 +183,11 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 		return b.exhausted(p, cause, nil)
 	}
 	d := p.Delay(n, b.last[p.Name], b.rnd)
-	if b.budget > 0 && b.slept+d > b.budget {
+	if p.OwnBudget > 0 {
+		if b.sleptBy[p.Name]+d > p.OwnBudget {
+			return b.exhausted(p, cause, nil)
+		}
+	} else if b.budget > 0 && b.slept-b.excluded+d > b.budget {
 		return b.exhausted(p, cause, nil)
 	}
 	b.attempts[p.Name] = n + 1
@@ -192,7 +203,7 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	start := time.Now()
 	select {
 	case <-t.C:
-		b.record(p.Name, d)
+		b.record(p, d)
 		if clipped || ctx.Err() != nil {
 			// The deadline fell at the end of the sleep (the context may
 			// not have noticed yet).
@@ -200,14 +211,17 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 		}
 		return nil
 	case <-ctx.Done():
-		b.record(p.Name, time.Since(start))
+		b.record(p, time.Since(start))
 		return b.exhausted(p, cause, context.Cause(ctx))
 	}
 }
 
-func (b *Backoffer) record(name string, d time.Duration) {
+func (b *Backoffer) record(p Policy, d time.Duration) {
 	b.slept += d
-	b.sleptBy[name] += d
+	b.sleptBy[p.Name] += d
+	if p.OwnBudget > 0 {
+		b.excluded += d
+	}
 }
 
 // Exhausted returns the error of a retry loop that stops now, after the

@@ -196,3 +196,54 @@ func TestBudgetBoundsTotalSleep(t *testing.T) {
 		}
 	})
 }
+
+// TestBudgetNamesLongestSleeper ports client-go's TestBackoffErrorType:
+// when the budget runs out, the error names the policy that slept longest.
+func TestBudgetNamesLongestSleeper(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := WithBudget(1600 * time.Millisecond)
+		ctx := context.Background()
+		steps := []Policy{RegionMiss, RegionNotInitialized, RegionNotInitialized, RegionRecoveryInProgress, ServerBusy, IsWitness}
+		for _, p := range steps {
+			if err := b.Wait(ctx, p, errors.New(p.Name)); err != nil {
+				t.Fatalf("%s: %v", p.Name, err)
+			}
+		}
+		var err error
+		for range 15 {
+			if err = b.Wait(ctx, TxnNotFound, errors.New("txn not found")); err != nil {
+				break
+			}
+		}
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) {
+			t.Fatalf("budget never ran out: %v", err)
+		}
+		// ServerBusy slept 1-2s outside the budget, IsWitness 0.5-1s inside
+		// it; as in client-go the error names the longest sleeper overall.
+		if ex.Policy != ServerBusy.Name {
+			t.Fatalf("policy = %q, want %q (longest sleep)", ex.Policy, ServerBusy.Name)
+		}
+	})
+}
+
+// TestOwnBudgetExcludedFromShared ports client-go's
+// TestBackoffWithMaxExcludedExceed: a busy server's waits do not use the
+// shared budget, but are bounded by their own.
+func TestOwnBudgetExcludedFromShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := WithBudget(time.Millisecond)
+		busy := ServerBusy
+		busy.OwnBudget = 3 * time.Second
+		if err := b.Wait(context.Background(), busy, errors.New("busy")); err != nil {
+			t.Fatalf("first busy wait refused: %v", err)
+		}
+		// 2s base: the first wait took 1-2s; the next (2-4s) would pass 3s.
+		if err := b.Wait(context.Background(), busy, errors.New("busy")); err == nil {
+			t.Fatal("busy waits past their own budget were allowed")
+		}
+		if err := b.Wait(context.Background(), RegionMiss, errors.New("miss")); err == nil {
+			t.Fatal("a 2ms wait passed a 1ms shared budget")
+		}
+	})
+}
