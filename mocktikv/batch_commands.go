@@ -28,6 +28,7 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 	var (
 		sendMu  sync.Mutex
 		pending sync.WaitGroup
+		ctx     = stream.Context()
 	)
 	defer pending.Wait()
 	send := func(resp *tikvpb.BatchCommandsResponse) error {
@@ -73,7 +74,7 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 			if cmd == transport.CmdInvalid {
 				return status.Errorf(codes.Unimplemented, "mocktikv: batch sub-request %T is not implemented", sub.Cmd)
 			}
-			resp, err := s.c.handle(s.storeID, cmd, msg)
+			resp, err := s.c.handle(ctx, s.storeID, cmd, msg)
 			if err != nil {
 				return err
 			}

@@ -57,6 +57,11 @@ type Cluster struct {
 	regions []*regionState // sorted by start key; they tile the key space
 	byID    map[uint64]*regionState
 
+	// txn is the transactional (MVCC) side: txn_handlers.go.
+	txn *txnState
+	// faults holds scripted faults: faults.go.
+	faults *faultState
+
 	// srv is the network side (Serve, StopStore, StartStore, Close). Its
 	// mutex is never held while mu is wanted by a handler that the server
 	// might be waiting for.
@@ -98,6 +103,8 @@ func NewCluster(opts ...Option) *Cluster {
 		// that two clusters in one test process are told apart.
 		clusterID: uint64(time.Now().UnixNano())>>1 | 1,
 		engine:    newRawEngine(),
+		txn:       newTxnState(),
+		faults:    newFaultState(),
 		stores:    make(map[uint64]*storeState),
 		byID:      make(map[uint64]*regionState),
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,32 +15,48 @@ import (
 // handler executes one command on one store. It returns the command's
 // response message, or an error that becomes the RPC's gRPC status (TiKV
 // reports region and key failures inside the response; gRPC errors are
-// reserved for cluster-id mismatches and unimplemented commands).
-type handler func(c *Cluster, storeID uint64, req transport.Message) transport.Message
+// reserved for cluster-id mismatches and unimplemented commands). ctx is the
+// RPC's context: a handler that blocks (a pessimistic lock waiting for
+// another transaction) must give up when it ends, and must never block
+// while holding c.mu.
+type handler func(ctx context.Context, c *Cluster, storeID uint64, req transport.Message) transport.Message
 
-// typed adapts a command's function to a handler.
+// typed adapts a command's function that does not block to a handler.
 func typed[Req, Resp transport.Message](f func(*Cluster, uint64, Req) Resp) handler {
-	return func(c *Cluster, storeID uint64, req transport.Message) transport.Message {
+	return func(_ context.Context, c *Cluster, storeID uint64, req transport.Message) transport.Message {
 		return f(c, storeID, req.(Req))
 	}
 }
 
-// handlers is the command table the gRPC service and the in-process Sender
-// share. Commands absent from it answer codes.Unimplemented.
-var handlers = map[transport.Cmd]handler{
-	transport.CmdRawGet:         typed((*Cluster).rawGet),
-	transport.CmdRawBatchGet:    typed((*Cluster).rawBatchGet),
-	transport.CmdRawPut:         typed((*Cluster).rawPut),
-	transport.CmdRawBatchPut:    typed((*Cluster).rawBatchPut),
-	transport.CmdRawDelete:      typed((*Cluster).rawDelete),
-	transport.CmdRawBatchDelete: typed((*Cluster).rawBatchDelete),
-	transport.CmdRawScan:        typed((*Cluster).rawScan),
-	transport.CmdRawDeleteRange: typed((*Cluster).rawDeleteRange),
+// typedCtx adapts a command's function that may block to a handler.
+func typedCtx[Req, Resp transport.Message](f func(*Cluster, context.Context, uint64, Req) Resp) handler {
+	return func(ctx context.Context, c *Cluster, storeID uint64, req transport.Message) transport.Message {
+		return f(c, ctx, storeID, req.(Req))
+	}
 }
+
+// handlerTable maps commands to handlers.
+type handlerTable map[transport.Cmd]handler
+
+// handlers is the command table the gRPC service and the in-process Sender
+// share. Each group of commands registers itself from its own file.
+// Commands absent from it answer codes.Unimplemented.
+var handlers = func() handlerTable {
+	t := handlerTable{}
+	for _, register := range []func(handlerTable){
+		registerRawHandlers,   // raw_service.go
+		registerTxnHandlers,   // txn_handlers.go
+		registerAdminHandlers, // admin_handlers.go
+		registerStoreHandlers, // store_handlers.go
+	} {
+		register(t)
+	}
+	return t
+}()
 
 // handle serves one request that reached storeID: it notifies observers,
 // applies the service-level cluster-id check and runs the command.
-func (c *Cluster) handle(storeID uint64, cmd transport.Cmd, req transport.Message) (transport.Message, error) {
+func (c *Cluster) handle(ctx context.Context, storeID uint64, cmd transport.Cmd, req transport.Message) (transport.Message, error) {
 	if !cmd.Valid() {
 		return nil, status.Errorf(codes.Unimplemented, "mocktikv: unknown command %d", uint16(cmd))
 	}
@@ -55,7 +70,7 @@ func (c *Cluster) handle(storeID uint64, cmd transport.Cmd, req transport.Messag
 			return nil, err
 		}
 	}
-	return h(c, storeID, req), nil
+	return h(ctx, c, storeID, req), nil
 }
 
 // tikvService is one store's tikvpb.Tikv gRPC service.
@@ -66,9 +81,9 @@ type tikvService struct {
 }
 
 // serve runs cmd for a gRPC call and returns its typed response.
-func serve[Resp transport.Message](s *tikvService, cmd transport.Cmd, req transport.Message) (Resp, error) {
+func serve[Resp transport.Message](ctx context.Context, s *tikvService, cmd transport.Cmd, req transport.Message) (Resp, error) {
 	var zero Resp
-	resp, err := s.c.handle(s.storeID, cmd, req)
+	resp, err := s.c.handle(ctx, s.storeID, cmd, req)
 	if err != nil {
 		return zero, err
 	}
@@ -77,38 +92,6 @@ func serve[Resp transport.Message](s *tikvService, cmd transport.Cmd, req transp
 		return zero, status.Errorf(codes.Internal, "mocktikv: %s produced %T", cmd, resp)
 	}
 	return typedResp, nil
-}
-
-func (s *tikvService) RawGet(_ context.Context, req *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
-	return serve[*kvrpcpb.RawGetResponse](s, transport.CmdRawGet, req)
-}
-
-func (s *tikvService) RawBatchGet(_ context.Context, req *kvrpcpb.RawBatchGetRequest) (*kvrpcpb.RawBatchGetResponse, error) {
-	return serve[*kvrpcpb.RawBatchGetResponse](s, transport.CmdRawBatchGet, req)
-}
-
-func (s *tikvService) RawPut(_ context.Context, req *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
-	return serve[*kvrpcpb.RawPutResponse](s, transport.CmdRawPut, req)
-}
-
-func (s *tikvService) RawBatchPut(_ context.Context, req *kvrpcpb.RawBatchPutRequest) (*kvrpcpb.RawBatchPutResponse, error) {
-	return serve[*kvrpcpb.RawBatchPutResponse](s, transport.CmdRawBatchPut, req)
-}
-
-func (s *tikvService) RawDelete(_ context.Context, req *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
-	return serve[*kvrpcpb.RawDeleteResponse](s, transport.CmdRawDelete, req)
-}
-
-func (s *tikvService) RawBatchDelete(_ context.Context, req *kvrpcpb.RawBatchDeleteRequest) (*kvrpcpb.RawBatchDeleteResponse, error) {
-	return serve[*kvrpcpb.RawBatchDeleteResponse](s, transport.CmdRawBatchDelete, req)
-}
-
-func (s *tikvService) RawScan(_ context.Context, req *kvrpcpb.RawScanRequest) (*kvrpcpb.RawScanResponse, error) {
-	return serve[*kvrpcpb.RawScanResponse](s, transport.CmdRawScan, req)
-}
-
-func (s *tikvService) RawDeleteRange(_ context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
-	return serve[*kvrpcpb.RawDeleteRangeResponse](s, transport.CmdRawDeleteRange, req)
 }
 
 // Sender returns the in-process TiKV: a transport.Sender that delivers each
@@ -144,7 +127,7 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 			return nil, fmt.Errorf("%w: %s request is a %T, want %T", transport.ErrNotSent, req.Cmd, req.Msg, want)
 		}
 	}
-	resp, err := c.handle(id, req.Cmd, req.Msg)
+	resp, err := c.handle(ctx, id, req.Cmd, req.Msg)
 	if err != nil {
 		return nil, err
 	}

