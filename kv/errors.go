@@ -62,11 +62,21 @@ type RegionError struct {
 	// Fatal is set for errors no retry can fix (for example
 	// RaftEntryTooLarge): the pipeline returns them without re-splitting.
 	Fatal bool
+	// Cause, when set, is what led to the error on the client's side, for
+	// example the send failure that left no replica to try.
+	Cause error
 }
 
 func (e *RegionError) Error() string {
-	return fmt.Sprintf("tikv: region %d: %s", e.RegionID, RegionErrorKind(e.Err))
+	msg := fmt.Sprintf("tikv: region %d: %s", e.RegionID, RegionErrorKind(e.Err))
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
 }
+
+// Unwrap returns Cause.
+func (e *RegionError) Unwrap() error { return e.Cause }
 
 // RegionErrorKind names the variant of an errorpb.Error that is set, such as
 // "NotLeader" or "EpochNotMatch"; it is a stable label for metrics and logs.

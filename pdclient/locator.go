@@ -2,6 +2,7 @@ package pdclient
 
 import (
 	"context"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 )
@@ -42,7 +43,19 @@ type Locator interface {
 	// Invalidate drops r from the cache if the cache still holds that
 	// version, so the next lookup asks PD.
 	Invalidate(r *Region)
-	// OnStoreFailure reports that a send to storeID failed: the store's
-	// address is re-resolved on next use.
+	// OnStoreFailure reports that the store's address may be wrong (a send
+	// failed, or TiKV answered StoreNotMatch): it is re-resolved on next use.
 	OnStoreFailure(storeID uint64)
+
+	// StoreLabels returns the labels of a store already resolved, or nil.
+	StoreLabels(storeID uint64) []*metapb.StoreLabel
+	// StoreHealth returns the client's view of a store's health.
+	StoreHealth(storeID uint64) Health
+	// ReportSendFailure checks a store after a send to it failed (at most
+	// one check per store at a time) and returns its liveness.
+	ReportSendFailure(ctx context.Context, storeID uint64) Liveness
+	// ReportLatency feeds a request's duration to the store's slow score.
+	ReportLatency(storeID uint64, d time.Duration)
+	// ReportBusy records a ServerIsBusy answer and TiKV's estimated wait.
+	ReportBusy(storeID uint64, estimatedWait time.Duration)
 }

@@ -38,11 +38,13 @@ const (
 )
 
 type cacheConfig struct {
-	ttl         time.Duration
-	jitter      time.Duration
-	gcInterval  time.Duration
-	pageSize    int
-	loadTimeout time.Duration
+	prober         Prober
+	healthInterval time.Duration
+	ttl            time.Duration
+	jitter         time.Duration
+	gcInterval     time.Duration
+	pageSize       int
+	loadTimeout    time.Duration
 }
 
 // CacheOption configures a RegionCache. Options are applied in order by
@@ -84,6 +86,24 @@ func WithScanPageSize(n int) CacheOption {
 	}
 }
 
+// WithProber sets how the cache checks a store's health after a send to it
+// failed (see ReportSendFailure). Without one, stores are assumed
+// reachable.
+func WithProber(p Prober) CacheOption {
+	return func(c *cacheConfig) { c.prober = p }
+}
+
+// WithHealthInterval sets how often slow scores decay and stores that are
+// not reachable are checked again (default one second). d <= 0 keeps the
+// default.
+func WithHealthInterval(d time.Duration) CacheOption {
+	return func(c *cacheConfig) {
+		if d > 0 {
+			c.healthInterval = d
+		}
+	}
+}
+
 // WithLoadTimeout bounds one shared PD load, including its retries (default
 // 20s). A shared load runs detached from the caller that started it, so that
 // one caller giving up does not fail the others waiting for the same key;
@@ -106,8 +126,12 @@ func WithLoadTimeout(d time.Duration) CacheOption {
 // its last access. Concurrent misses on the same key, region id or store id
 // cause a single PD call.
 //
-// A RegionCache is safe for concurrent use. It owns one background goroutine
-// (expired-region collection), stopped by Close. It does not own the PD
+// It also tracks each store's health (liveness, slow score, busy wait): see
+// StoreHealth and the Report methods.
+//
+// A RegionCache is safe for concurrent use. It owns two background
+// goroutines (expired-region collection; slow-score decay and re-checks of
+// unreachable stores) and short-lived health checks, all stopped by Close. It does not own the PD
 // client: closing the cache leaves pd open.
 type RegionCache struct {
 	pd  PD
@@ -118,6 +142,9 @@ type RegionCache struct {
 
 	storeMu sync.RWMutex
 	stores  map[uint64]*storeEntry
+
+	healthMu sync.RWMutex
+	healths  map[uint64]*storeHealth
 
 	group singleflight.Group
 
@@ -136,26 +163,30 @@ var _ Locator = (*RegionCache)(nil)
 // must Close it.
 func NewRegionCache(pd PD, opts ...CacheOption) *RegionCache {
 	cfg := cacheConfig{
-		ttl:         defaultCacheTTL,
-		jitter:      defaultCacheTTLJitter,
-		gcInterval:  defaultGCInterval,
-		pageSize:    defaultScanPageSize,
-		loadTimeout: defaultLoadTimeout,
+		ttl:            defaultCacheTTL,
+		jitter:         defaultCacheTTLJitter,
+		gcInterval:     defaultGCInterval,
+		pageSize:       defaultScanPageSize,
+		loadTimeout:    defaultLoadTimeout,
+		healthInterval: defaultHealthInterval,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	c := &RegionCache{
-		pd:     pd,
-		cfg:    cfg,
-		idx:    newRegionIndex(),
-		stores: make(map[uint64]*storeEntry),
+		pd:      pd,
+		cfg:     cfg,
+		idx:     newRegionIndex(),
+		stores:  make(map[uint64]*storeEntry),
+		healths: make(map[uint64]*storeHealth),
 	}
 	c.base, c.cancel = context.WithCancel(context.Background())
 	if cfg.gcInterval > 0 {
 		c.wg.Add(1)
 		go c.gcLoop()
 	}
+	c.wg.Add(1)
+	go c.healthLoop()
 	return c
 }
 

@@ -93,3 +93,15 @@ func (c *RegionCache) OnStoreFailure(storeID uint64) {
 		c.stores[storeID] = &storeEntry{store: e.store, stale: true}
 	}
 }
+
+// StoreLabels returns the labels of a store the cache has resolved, or nil
+// when it has not (selection then treats the store as not matching). Safe
+// for concurrent use.
+func (c *RegionCache) StoreLabels(id uint64) []*metapb.StoreLabel {
+	c.storeMu.RLock()
+	defer c.storeMu.RUnlock()
+	if e := c.stores[id]; e != nil && !e.tombstone {
+		return e.store.Labels
+	}
+	return nil
+}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-	"github.com/pingcap/kvproto/pkg/metapb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
@@ -16,209 +19,357 @@ import (
 )
 
 // maxLeaderHints bounds how many NotLeader hints one Dispatch follows
-// without waiting, so two peers that each name the other cannot make it
-// spin (client-go gives the leader at most 10 attempts).
+// without waiting, so peers that name each other cannot make it spin.
 const maxLeaderHints = 10
 
-// Dispatch returns the Step that sends a request to one region's leader and
-// retries there until TiKV gives an answer that is not a routing problem.
+// configurableTimeoutLimit: a read whose max_execution_duration_ms is below
+// this runs under a caller-chosen short timeout; when it times out, the
+// replica is skipped and the next one tried at once instead of backing off
+// (client-go's isReadReqConfigurableTimeout against ReadTimeoutShort).
+const configurableTimeoutLimit = 30 * time.Second
+
+// Dispatch returns the Step that sends a request to one region and retries
+// within the region until TiKV gives an answer that is not a routing
+// problem.
 //
-// Per attempt it fills in the request's kvrpcpb.Context (region, epoch,
-// peer, is_retry_request) on a copy, so the caller's request is never
-// modified and can be reused. It follows TiKV's region errors as
-// classifyRegionError says: NotLeader with a hint switches leader without
-// waiting; errors that mean the region itself changed (EpochNotMatch,
-// RegionNotFound, KeyNotInRegion, StoreNotMatch) update the region cache and
-// return a non-fatal *kv.RegionError so that Shard re-splits the piece;
-// transient errors (ServerIsBusy, StaleCommand, ...) back off and retry.
+// Each attempt's replica is chosen by a replica selector (client-go's
+// replicaSelector): the leader for writes and default reads; followers,
+// learners, a mix, the healthy leader first, or a stale read for reads with
+// ReadOptions in the context. Per attempt Dispatch fills in the request's
+// kvrpcpb.Context (region, epoch, peer, replica_read, stale_read,
+// is_retry_request, max_execution_duration_ms) on a copy, so the caller's
+// request is never modified and can be reused.
 //
-// A send failure backs off (TiKVRPC), re-reads the region from PD (the
-// leader may have moved off a dead store) and retries; for a command that is
-// not idempotent it returns kv.ErrUndetermined instead, unless the error
-// proves the request was never sent. Waits end with the context, with a
-// *kv.BackoffExhaustedError that carries the last cause.
+// TiKV's region errors are handled as client-go's region_request.go does
+// (see handleRegionError). Errors that mean the region itself changed
+// update the region cache and return a non-fatal *kv.RegionError, so that
+// Shard or Stream re-routes the piece; so does running out of replicas.
+//
+// A send failure checks the store's health, backs off (TiKVRPC) and retries
+// on the replica the selector picks next; for a command that is not
+// idempotent it returns kv.ErrUndetermined instead, unless the error proves
+// the request was never sent. When the context ends the caller gets a
+// *kv.BackoffExhaustedError carrying the last cause.
 func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) Step[Req, Resp] {
 	timeout := e.timeout(m.Read)
 	return func(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
-		var zero Resp
-		bo := e.newBackoffer()
-		hints := 0
-		// lastCause is the error behind the latest retry. When the context
-		// ends while the loop is between waits (resolving a store, reloading
-		// a region), the caller gets it rather than a bare context error.
-		var lastCause error
-		giveUp := func(err error) error {
-			if ctx.Err() != nil && lastCause != nil {
-				return bo.Exhausted(ctx, backoff.TiKVRPC, lastCause)
-			}
-			return err
+		d := dispatch[Req, Resp]{env: e, m: m, timeout: timeout, bo: e.newBackoffer()}
+		return d.run(ctx, r, req)
+	}
+}
+
+// dispatch is the state of one Dispatch call.
+type dispatch[Req transport.Message, Resp Response] struct {
+	env     *Env
+	m       Method[Req, Resp]
+	timeout time.Duration
+	bo      *backoff.Backoffer
+	sel     *replicaSelector
+	// hints counts NotLeader hints followed.
+	hints int
+	// lastCause is the error behind the latest retry. When the context
+	// ends between waits, the caller gets it rather than a bare context
+	// error.
+	lastCause error
+}
+
+func (d *dispatch[Req, Resp]) giveUp(ctx context.Context, err error) error {
+	if ctx.Err() != nil && d.lastCause != nil {
+		return d.bo.Exhausted(ctx, backoff.TiKVRPC, d.lastCause)
+	}
+	return err
+}
+
+// reroute is the error that hands the piece back to Shard or Stream: the
+// region cache has (or will load) better routing.
+func reroute(r *pdclient.Region, rerr *errorpb.Error, cause error) *kv.RegionError {
+	return &kv.RegionError{RegionID: r.ID(), Err: rerr, Cause: cause}
+}
+
+// noReplica is client-go's "fake" EpochNotMatch: no replica of the cached
+// region can serve, so the region must be loaded again.
+func noReplica(r *pdclient.Region, cause error) *kv.RegionError {
+	msg := "no replica of the region is available"
+	if cause != nil {
+		msg += ": " + cause.Error()
+	}
+	return reroute(r, &errorpb.Error{Message: msg, EpochNotMatch: &errorpb.EpochNotMatch{}}, cause)
+}
+
+func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
+	var zero Resp
+	m, e := d.m, d.env
+	opts := ReadOptionsFrom(ctx)
+	d.sel = newReplicaSelector(e.Locator, r, m.Read, opts)
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return zero, d.giveUp(ctx, err)
 		}
-		for attempt := 0; ; attempt++ {
-			if err := ctx.Err(); err != nil {
-				return zero, giveUp(err)
-			}
-			leader := r.Leader()
-			if leader == nil {
-				// No known leader: the region must be located again.
-				e.Locator.Invalidate(r)
-				return zero, &kv.RegionError{RegionID: r.ID(), Err: &errorpb.Error{
-					Message:   "no leader known for region",
-					NotLeader: &errorpb.NotLeader{RegionId: r.ID()},
-				}}
-			}
-			store, err := e.Locator.Store(ctx, leader.GetStoreId())
-			if err != nil {
-				if ctx.Err() != nil {
-					return zero, giveUp(err)
-				}
-				if isTerminal(err) {
+		t, ok := d.sel.next()
+		if !ok {
+			if cause, ok := d.sel.anyPending(); ok {
+				if err := d.bo.Wait(ctx, backoff.ServerBusy, cause); err != nil {
 					return zero, err
 				}
-				// PD could not say where the store is: wait and ask again.
-				lastCause = fmt.Errorf("resolve store %d of region %d: %w", leader.GetStoreId(), r.ID(), err)
-				if werr := bo.Wait(ctx, backoff.PDRPC, lastCause); werr != nil {
-					return zero, werr
-				}
-				continue
 			}
-			msg := m.Cmd.WithContext(req, attemptContext(m, req, r, leader, attempt))
-			resp, err := e.Sender.Send(ctx, &transport.Request{
-				Cmd:     m.Cmd,
-				Msg:     msg,
-				Target:  transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: r.ID(), Peer: leader},
-				Attempt: attempt,
-				Timeout: timeout,
-			})
-			if err != nil {
-				if ctx.Err() != nil {
-					// The caller gave up; the send error is only a symptom.
-					return zero, fmt.Errorf("%s to region %d: %w", m.Cmd, r.ID(), errors.Join(ctx.Err(), err))
-				}
-				if isTerminal(err) {
-					return zero, fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err)
-				}
-				if !m.Idempotent && !errors.Is(err, transport.ErrNotSent) {
-					return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
-				}
-				e.Locator.OnStoreFailure(store.ID)
-				lastCause = fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
-				if werr := bo.Wait(ctx, backoff.TiKVRPC, lastCause); werr != nil {
-					return zero, werr
-				}
-				// The leader may have moved while its store was unreachable.
-				if r, err = reload(ctx, e.Locator, r); err != nil {
-					return zero, giveUp(err)
-				}
-				continue
-			}
-			out, ok := resp.Msg.(Resp)
-			if !ok {
-				return zero, fmt.Errorf("%s: response of type %T, want %T", m.Cmd, resp.Msg, zero)
-			}
-			rerr := out.GetRegionError()
-			if rerr == nil {
-				if m.Err != nil {
-					if err := m.Err(out); err != nil {
-						return out, err
-					}
-				}
-				return out, nil
-			}
-			d := classifyRegionError(rerr)
-			if d.invalidate {
-				e.Locator.Invalidate(r)
-			}
-			if d.storeChanged {
-				e.Locator.OnStoreFailure(store.ID)
-			}
-			routingErr := &kv.RegionError{RegionID: r.ID(), Err: rerr}
-			switch d.action {
-			case switchLeader:
-				hints++
-				if hints > maxLeaderHints {
-					if werr := bo.Wait(ctx, backoff.RegionScheduling, routingErr); werr != nil {
-						return zero, werr
-					}
-				}
-				next := e.Locator.UpdateLeader(r, rerr.NotLeader.GetLeader())
-				if next == nil {
-					return zero, routingErr
-				}
-				r = next
-			case epochChanged:
-				if !e.Locator.OnEpochNotMatch(r, store.ID, rerr.EpochNotMatch.GetCurrentRegions()) {
-					return zero, routingErr
-				}
-				// TiKV lags behind what we know: give it a moment.
-				if werr := bo.Wait(ctx, backoff.RegionMiss, routingErr); werr != nil {
-					return zero, werr
-				}
-			case resplit:
-				return zero, routingErr
-			case fatal:
-				routingErr.Fatal = true
-				if rerr.UndeterminedResult != nil {
-					return zero, kv.Undetermined(routingErr)
-				}
-				return zero, routingErr
-			case retrySame, reloadRegion:
-				if d.policy.Name != "" {
-					if werr := bo.Wait(ctx, d.policy, routingErr); werr != nil {
-						if rerr.DiskFull != nil {
-							// As client-go: a full disk is reported as such,
-							// not as a timeout.
-							return zero, routingErr
-						}
-						return zero, werr
-					}
-				}
-				if d.action == reloadRegion {
-					if r, err = reload(ctx, e.Locator, r); err != nil {
-						return zero, giveUp(err)
-					}
-				}
+			return zero, noReplica(d.sel.region, d.lastCause)
+		}
+		storeID := t.replica.peer.GetStoreId()
+		if cause, ok := d.sel.pendingBackoff(storeID); ok {
+			if err := d.bo.Wait(ctx, backoff.ServerBusy, cause); err != nil {
+				return zero, err
 			}
 		}
+		store, err := e.Locator.Store(ctx, storeID)
+		if err != nil {
+			if ctx.Err() != nil || isTerminal(err) {
+				return zero, d.giveUp(ctx, err)
+			}
+			// PD cannot say where the store is (or it was removed): try
+			// another replica after a PD backoff.
+			d.lastCause = fmt.Errorf("resolve store %d of region %d: %w", storeID, r.ID(), err)
+			if errors.Is(err, pdclient.ErrStoreTombstone) {
+				e.Locator.Invalidate(d.sel.region)
+				return zero, noReplica(d.sel.region, d.lastCause)
+			}
+			if werr := d.bo.Wait(ctx, backoff.PDRPC, d.lastCause); werr != nil {
+				return zero, werr
+			}
+			continue
+		}
+
+		region := d.sel.region
+		rctx := attemptContext(m, req, region, t, attempt, d.timeout, opts)
+		start := time.Now()
+		resp, err := e.Sender.Send(ctx, &transport.Request{
+			Cmd:     m.Cmd,
+			Msg:     m.Cmd.WithContext(req, rctx),
+			Target:  transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: region.ID(), Peer: t.replica.peer},
+			Attempt: attempt,
+			Timeout: d.timeout,
+		})
+		spent := time.Since(start)
+		t.replica.spent += spent
+		if m.Read && opts.ReplicaRead == kv.ReplicaReadPreferLeader {
+			// As client-go, prefer-leader reads feed the slow score that
+			// decides when they avoid the leader.
+			e.Locator.ReportLatency(store.ID, spent)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				// The caller gave up; the send error is only a symptom.
+				return zero, fmt.Errorf("%s to region %d: %w", m.Cmd, region.ID(), errors.Join(ctx.Err(), err))
+			}
+			if isTerminal(err) {
+				return zero, fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err)
+			}
+			if !m.Idempotent && !errors.Is(err, transport.ErrNotSent) {
+				return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
+			}
+			d.lastCause = fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
+			if m.Read && isDeadline(err) && rctx.MaxExecutionDurationMs < uint64(configurableTimeoutLimit.Milliseconds()) {
+				// A short, caller-chosen read timeout: try the next replica
+				// at once; the store is probably just slow.
+				t.replica.flags |= flagDeadline
+				continue
+			}
+			e.Locator.ReportSendFailure(ctx, store.ID)
+			if werr := d.bo.Wait(ctx, backoff.TiKVRPC, d.lastCause); werr != nil {
+				return zero, werr
+			}
+			continue
+		}
+		out, ok := resp.Msg.(Resp)
+		if !ok {
+			return zero, fmt.Errorf("%s: response of type %T, want %T", m.Cmd, resp.Msg, zero)
+		}
+		rerr := out.GetRegionError()
+		if rerr == nil {
+			d.sel.onSuccess(t)
+			if m.Err != nil {
+				if err := m.Err(out); err != nil {
+					return out, err
+				}
+			}
+			return out, nil
+		}
+		d.lastCause = reroute(region, rerr, nil)
+		retry, err := d.handleRegionError(ctx, t, store.ID, rctx, rerr)
+		if err != nil {
+			return zero, err
+		}
+		if !retry {
+			return zero, d.lastCause
+		}
+	}
+}
+
+// handleRegionError applies TiKV's region-error table as client-go's
+// onRegionError does with a replica selector (core inventory §2b). It
+// returns whether to retry within the region; when it returns false with a
+// nil error the caller returns d.lastCause, a non-fatal *kv.RegionError that
+// re-routes the piece.
+func (d *dispatch[Req, Resp]) handleRegionError(ctx context.Context, t target, storeID uint64, rctx *kvrpcpb.Context, rerr *errorpb.Error) (bool, error) {
+	loc, sel := d.env.Locator, d.sel
+	region := sel.region
+	regionErr := d.lastCause
+	wait := func(p backoff.Policy) error { return d.bo.Wait(ctx, p, regionErr) }
+	switch {
+	case rerr.UndeterminedResult != nil:
+		// TiKV cannot tell whether the write applied.
+		return false, kv.Undetermined(&kv.RegionError{RegionID: region.ID(), Err: rerr, Fatal: true})
+
+	case rerr.NotLeader != nil:
+		hint := rerr.NotLeader.GetLeader()
+		if sel.onNotLeader(hint) == nil {
+			return false, nil
+		}
+		if hint == nil {
+			// Between leaders: give the election time.
+			return true, wait(backoff.RegionScheduling)
+		}
+		if d.hints++; d.hints > maxLeaderHints {
+			// Peers keep naming each other (a leader change in flight):
+			// stop following hints without pause.
+			return true, wait(backoff.RegionScheduling)
+		}
+		return true, nil
+
+	case rerr.DiskFull != nil:
+		if err := wait(backoff.DiskFull); err != nil {
+			// Report the full disk itself, not the timeout (client-go).
+			return false, &kv.RegionError{RegionID: region.ID(), Err: rerr, Fatal: true, Cause: err}
+		}
+		return true, nil
+
+	case rerr.RecoveryInProgress != nil:
+		loc.Invalidate(region)
+		return false, wait(backoff.RegionRecoveryInProgress)
+
+	case rerr.IsWitness != nil:
+		loc.Invalidate(region)
+		return false, wait(backoff.IsWitness)
+
+	case rerr.FlashbackInProgress != nil:
+		// A replica read hit a region in flashback: the leader can answer.
+		if rctx.ReplicaRead && !sel.isLeader(t.replica) {
+			sel.readType, sel.busy = kv.ReplicaReadLeader, 0
+			return true, nil
+		}
+		return false, &kv.RegionError{RegionID: region.ID(), Err: rerr, Fatal: true}
+
+	case rerr.FlashbackNotPrepared != nil, rerr.RaftEntryTooLarge != nil:
+		return false, &kv.RegionError{RegionID: region.ID(), Err: rerr, Fatal: true}
+
+	case rerr.RegionNotFound != nil:
+		return sel.onRegionNotFound(), nil
+
+	case rerr.KeyNotInRegion != nil, rerr.MismatchPeerId != nil:
+		loc.Invalidate(region)
+		return false, nil
+
+	case rerr.EpochNotMatch != nil:
+		if loc.OnEpochNotMatch(region, storeID, rerr.EpochNotMatch.GetCurrentRegions()) {
+			// TiKV lags behind what we know: give it a moment.
+			return true, wait(backoff.RegionMiss)
+		}
+		return false, nil
+
+	case rerr.BucketVersionNotMatch != nil:
+		return false, nil
+
+	case rerr.ServerIsBusy != nil:
+		busy := rerr.ServerIsBusy
+		if d.m.Read && strings.Contains(busy.GetReason(), "deadline is exceeded") &&
+			rctx.MaxExecutionDurationMs < uint64(configurableTimeoutLimit.Milliseconds()) {
+			t.replica.flags |= flagDeadline
+			return true, nil
+		}
+		if sel.onServerBusy(storeID, time.Duration(busy.GetEstimatedWaitMs())*time.Millisecond, regionErr) {
+			return true, nil
+		}
+		return true, wait(backoff.ServerBusy)
+
+	case rerr.StaleCommand != nil:
+		// The leader changed under the command: the selector moves on.
+		return true, nil
+
+	case rerr.StoreNotMatch != nil:
+		// The address now belongs to another store: resolve it again.
+		loc.OnStoreFailure(storeID)
+		loc.Invalidate(region)
+		return false, nil
+
+	case rerr.MaxTimestampNotSynced != nil:
+		return true, wait(backoff.MaxTSNotSynced)
+
+	case rerr.RegionNotInitialized != nil:
+		return true, wait(backoff.RegionNotInitialized)
+
+	case rerr.ReadIndexNotReady != nil, rerr.ProposalInMergingMode != nil:
+		return true, wait(backoff.RegionScheduling)
+
+	case rerr.DataIsNotReady != nil:
+		// A stale read above the replica's safe ts: the next pick reads
+		// from the leader; no wait.
+		t.replica.flags |= flagDataNotReady
+		return true, nil
+
+	case strings.Contains(rerr.GetMessage(), "Deadline is exceeded") && d.m.Read &&
+		rctx.MaxExecutionDurationMs < uint64(configurableTimeoutLimit.Milliseconds()):
+		t.replica.flags |= flagDeadline
+		return true, nil
+
+	case strings.Contains(rerr.GetMessage(), "invalid max_ts update"):
+		return false, &kv.RegionError{RegionID: region.ID(), Err: rerr, Fatal: true}
+
+	default:
+		// An error this client does not know: the selector retries (the
+		// leader is tried up to its attempt limit).
+		return true, nil
 	}
 }
 
 // attemptContext builds the kvrpcpb.Context of one attempt: the caller's
 // request-level fields (priority, isolation, request source, ...) with the
-// routing fields of this attempt.
-func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], req Req, r *pdclient.Region, peer *metapb.Peer, attempt int) *kvrpcpb.Context {
+// routing and read-mode fields of this attempt.
+func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], req Req, r *pdclient.Region, t target, attempt int, timeout time.Duration, opts ReadOptions) *kvrpcpb.Context {
 	var c kvrpcpb.Context
 	if orig := m.Cmd.Context(req); orig != nil {
 		c = *orig
 	}
 	c.RegionId = r.ID()
 	c.RegionEpoch = r.Epoch()
-	c.Peer = peer
+	c.Peer = t.replica.peer
 	c.IsRetryRequest = attempt > 0
-	if !m.Read && c.MaxExecutionDurationMs == 0 {
-		c.MaxExecutionDurationMs = uint64(maxWriteExecution.Milliseconds())
+	c.ReplicaRead = t.replicaRead
+	c.StaleRead = t.staleRead
+	if m.Read && opts.BusyThreshold > 0 && t.replica.peer.GetId() == r.Leader().GetId() {
+		c.BusyThresholdMs = uint32(opts.BusyThreshold.Milliseconds())
+	}
+	if c.MaxExecutionDurationMs == 0 {
+		// TiKV abandons work the client stopped waiting for.
+		limit := timeout
+		if !m.Read {
+			limit = maxWriteExecution
+		}
+		c.MaxExecutionDurationMs = uint64(limit.Milliseconds())
 	}
 	return &c
+}
+
+// isDeadline reports a per-attempt timeout, from the transport's own
+// deadline or from gRPC.
+func isDeadline(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.DeadlineExceeded
 }
 
 // isTerminal reports errors no retry can fix: the client was closed, or
 // the request itself is invalid.
 func isTerminal(err error) bool {
 	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument)
-}
-
-// reload fetches r again from PD (bypassing the cache entry) and reports a
-// routing error when the region changed shape, so the piece is re-split.
-func reload(ctx context.Context, loc pdclient.Locator, r *pdclient.Region) (*pdclient.Region, error) {
-	loc.Invalidate(r)
-	fresh, err := loc.LocateByID(ctx, r.ID())
-	if err != nil {
-		return nil, fmt.Errorf("reload region %d: %w", r.ID(), err)
-	}
-	if fresh.Ver() != r.Ver() {
-		return nil, &kv.RegionError{RegionID: r.ID(), Err: &errorpb.Error{
-			Message:       "region changed while retrying",
-			EpochNotMatch: &errorpb.EpochNotMatch{},
-		}}
-	}
-	return fresh, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvgo/tikv/kv"
-	"github.com/tikvgo/tikv/pipeline/backoff"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -31,45 +30,90 @@ var (
 	testPutOnce = Method[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]{Cmd: transport.CmdRawPut}
 )
 
-func TestClassifyRegionError(t *testing.T) {
-	leader := &metapb.Peer{Id: 2, StoreId: 2}
+// TestRegionErrorTable checks Dispatch's handling of each TiKV region error
+// (client-go's onRegionError with a replica selector, core inventory §2b):
+// whether it retries in the region, re-routes the piece, or fails; whether
+// it waits; and whether it drops the cached region. Each error is answered
+// once, then the fake TiKV serves normally.
+func TestRegionErrorTable(t *testing.T) {
+	const (
+		retried    = "retried"
+		rerouted   = "rerouted"
+		fatalErr   = "fatal"
+		undetermin = "undetermined"
+	)
 	cases := []struct {
-		name string
-		err  *errorpb.Error
-		want regionDecision
+		name        string
+		err         *errorpb.Error
+		outcome     string
+		slept       bool
+		invalidated bool
 	}{
-		{"NotLeader with hint", &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: leader}}, regionDecision{action: switchLeader}},
-		{"NotLeader without hint", &errorpb.Error{NotLeader: &errorpb.NotLeader{}}, regionDecision{action: reloadRegion, policy: backoff.RegionScheduling, invalidate: true}},
-		{"EpochNotMatch", &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}, regionDecision{action: epochChanged}},
-		{"RegionNotFound", &errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}, regionDecision{action: resplit, invalidate: true}},
-		{"KeyNotInRegion", &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{}}, regionDecision{action: resplit, invalidate: true}},
-		{"MismatchPeerId", &errorpb.Error{MismatchPeerId: &errorpb.MismatchPeerId{}}, regionDecision{action: resplit, invalidate: true}},
-		{"StoreNotMatch", &errorpb.Error{StoreNotMatch: &errorpb.StoreNotMatch{}}, regionDecision{action: resplit, invalidate: true, storeChanged: true}},
-		{"BucketVersionNotMatch", &errorpb.Error{BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{}}, regionDecision{action: resplit}},
-		{"ServerIsBusy", &errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{}}, regionDecision{action: retrySame, policy: backoff.ServerBusy}},
-		{"StaleCommand", &errorpb.Error{StaleCommand: &errorpb.StaleCommand{}}, regionDecision{action: retrySame, policy: backoff.StaleCmd}},
-		{"MaxTimestampNotSynced", &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}, regionDecision{action: retrySame, policy: backoff.MaxTSNotSynced}},
-		{"RegionNotInitialized", &errorpb.Error{RegionNotInitialized: &errorpb.RegionNotInitialized{}}, regionDecision{action: retrySame, policy: backoff.RegionNotInitialized}},
-		{"ReadIndexNotReady", &errorpb.Error{ReadIndexNotReady: &errorpb.ReadIndexNotReady{}}, regionDecision{action: retrySame, policy: backoff.RegionScheduling}},
-		{"ProposalInMergingMode", &errorpb.Error{ProposalInMergingMode: &errorpb.ProposalInMergingMode{}}, regionDecision{action: retrySame, policy: backoff.RegionScheduling}},
-		{"DiskFull", &errorpb.Error{DiskFull: &errorpb.DiskFull{}}, regionDecision{action: retrySame, policy: backoff.DiskFull}},
-		{"DataIsNotReady", &errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{}}, regionDecision{action: retrySame, policy: backoff.RegionMiss}},
-		{"RecoveryInProgress", &errorpb.Error{RecoveryInProgress: &errorpb.RecoveryInProgress{}}, regionDecision{action: reloadRegion, policy: backoff.RegionRecoveryInProgress, invalidate: true}},
-		{"IsWitness", &errorpb.Error{IsWitness: &errorpb.IsWitness{}}, regionDecision{action: reloadRegion, policy: backoff.IsWitness, invalidate: true}},
-		{"RaftEntryTooLarge", &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}, regionDecision{action: fatal}},
-		{"FlashbackInProgress", &errorpb.Error{FlashbackInProgress: &errorpb.FlashbackInProgress{}}, regionDecision{action: fatal}},
-		{"FlashbackNotPrepared", &errorpb.Error{FlashbackNotPrepared: &errorpb.FlashbackNotPrepared{}}, regionDecision{action: fatal}},
-		{"UndeterminedResult", &errorpb.Error{UndeterminedResult: &errorpb.UndeterminedResult{}}, regionDecision{action: fatal}},
-		{"unknown", &errorpb.Error{Message: "something new"}, regionDecision{action: resplit, policy: backoff.RegionMiss, invalidate: true}},
+		{"NotLeader without leader", &errorpb.Error{NotLeader: &errorpb.NotLeader{}}, retried, true, false},
+		{"NotLeader naming a foreign peer", &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 99, StoreId: 9}}}, rerouted, false, true},
+		{"EpochNotMatch", &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}, rerouted, false, true},
+		{"RegionNotFound from the leader", &errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}, rerouted, false, true},
+		{"KeyNotInRegion", &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{}}, rerouted, false, true},
+		{"MismatchPeerId", &errorpb.Error{MismatchPeerId: &errorpb.MismatchPeerId{}}, rerouted, false, true},
+		{"StoreNotMatch", &errorpb.Error{StoreNotMatch: &errorpb.StoreNotMatch{}}, rerouted, false, true},
+		{"BucketVersionNotMatch", &errorpb.Error{BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{}}, rerouted, false, false},
+		{"ServerIsBusy", &errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{}}, retried, true, false},
+		{"StaleCommand", &errorpb.Error{StaleCommand: &errorpb.StaleCommand{}}, retried, false, false},
+		{"MaxTimestampNotSynced", &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}, retried, true, false},
+		{"RegionNotInitialized", &errorpb.Error{RegionNotInitialized: &errorpb.RegionNotInitialized{}}, retried, true, false},
+		{"ReadIndexNotReady", &errorpb.Error{ReadIndexNotReady: &errorpb.ReadIndexNotReady{}}, retried, true, false},
+		{"ProposalInMergingMode", &errorpb.Error{ProposalInMergingMode: &errorpb.ProposalInMergingMode{}}, retried, true, false},
+		{"DiskFull", &errorpb.Error{DiskFull: &errorpb.DiskFull{}}, retried, true, false},
+		{"DataIsNotReady", &errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{}}, retried, false, false},
+		{"RecoveryInProgress", &errorpb.Error{RecoveryInProgress: &errorpb.RecoveryInProgress{}}, rerouted, true, true},
+		{"IsWitness", &errorpb.Error{IsWitness: &errorpb.IsWitness{}}, rerouted, true, true},
+		{"RaftEntryTooLarge", &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}, fatalErr, false, false},
+		{"FlashbackInProgress", &errorpb.Error{FlashbackInProgress: &errorpb.FlashbackInProgress{}}, fatalErr, false, false},
+		{"FlashbackNotPrepared", &errorpb.Error{FlashbackNotPrepared: &errorpb.FlashbackNotPrepared{}}, fatalErr, false, false},
+		{"invalid max_ts update", &errorpb.Error{Message: "invalid max_ts update"}, fatalErr, false, false},
+		{"UndeterminedResult", &errorpb.Error{UndeterminedResult: &errorpb.UndeterminedResult{}}, undetermin, false, false},
+		{"unknown", &errorpb.Error{Message: "something new"}, retried, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := classifyRegionError(tc.err); got != tc.want {
-				t.Fatalf("classify = %+v, want %+v", got, tc.want)
-			}
-			if kind := kv.RegionErrorKind(tc.err); tc.name != "unknown" && kind != tc.name[:len(kind)] {
-				t.Fatalf("RegionErrorKind = %q for %s", kind, tc.name)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				c := newFakeCluster()
+				c.data["k"] = "v"
+				answered := false
+				c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+					if answered {
+						return nil, nil, false
+					}
+					answered = true
+					return regionErr(req.Cmd, tc.err), nil, true
+				}
+				r, _ := c.Locate(context.Background(), []byte("k"))
+				start := time.Now()
+				resp, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+				var re *kv.RegionError
+				got := ""
+				switch {
+				case err == nil && string(resp.GetValue()) == "v":
+					got = retried
+				case errors.Is(err, kv.ErrUndetermined):
+					got = undetermin
+				case errors.As(err, &re) && re.Fatal:
+					got = fatalErr
+				case errors.As(err, &re):
+					got = rerouted
+				default:
+					t.Fatalf("unexpected result %v, %v", resp, err)
+				}
+				if got != tc.outcome {
+					t.Fatalf("outcome = %s (%v), want %s", got, err, tc.outcome)
+				}
+				if slept := time.Since(start) > 0; slept != tc.slept {
+					t.Fatalf("slept %v, want sleeping: %v", time.Since(start), tc.slept)
+				}
+				if inv := len(c.invalidated) > 0; inv != tc.invalidated {
+					t.Fatalf("invalidated %v, want %v", c.invalidated, tc.invalidated)
+				}
+			})
 		})
 	}
 }
@@ -93,13 +137,18 @@ func TestDispatchServerBusyBacksOffThenSucceeds(t *testing.T) {
 		if err != nil || string(resp.Value) != "v" {
 			t.Fatalf("step = %v, %v", resp, err)
 		}
-		// ServerBusy: 2s then 4s with equal jitter: [1s,2s) + [2s,4s).
+		// ServerBusy: 2s then 4s with equal jitter: [1s,2s) + [2s,4s); the
+		// probe and the return to the leader take no wait.
 		if slept := time.Since(start); slept < 3*time.Second || slept >= 6*time.Second {
 			t.Fatalf("slept %v, want within [3s, 6s)", slept)
 		}
+		// Two ServerIsBusy(0) from the cached leader make it suspect
+		// (client-go#2028): the third attempt probes the follower with a
+		// leader read, which names the real leader, and the fourth succeeds
+		// there.
 		sends := c.sent()
-		if len(sends) != 3 {
-			t.Fatalf("%d attempts, want 3", len(sends))
+		if len(sends) != 4 || sends[2].Target.StoreID != 2 || sends[3].Target.StoreID != 1 {
+			t.Fatalf("attempts went to %v, want stores 1, 1, 2, 1", storesOf(sends))
 		}
 		for i, s := range sends {
 			if got := s.Cmd.Context(s.Msg).GetIsRetryRequest(); got != (i > 0) || s.Attempt != i {
@@ -166,8 +215,8 @@ func TestDispatchRetriesNotSentEvenIfNotIdempotent(t *testing.T) {
 		if _, err := Dispatch(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
 			t.Fatalf("put after a not-sent failure: %v", err)
 		}
-		if c.data["k"] != "v" || len(c.storeFails) != 1 {
-			t.Fatalf("data=%v storeFails=%v", c.data, c.storeFails)
+		if c.data["k"] != "v" || c.probes != 1 {
+			t.Fatalf("data=%v probes=%d: want the put applied after one health check", c.data, c.probes)
 		}
 	})
 }
@@ -236,21 +285,42 @@ func TestDispatchLeaderHintOutsideRegionResplits(t *testing.T) {
 func TestDispatchFollowsLeaderHints(t *testing.T) {
 	c := newFakeCluster()
 	c.data["k"] = "v"
-	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-		if req.Target.StoreID == 1 {
-			return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 12, StoreId: 2}}}), nil, true
-		}
-		return nil, nil, false
-	}
 	r, _ := c.Locate(context.Background(), []byte("k"))
+	c.setLeader("k", 2) // the cache still says store 1
 	resp, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	if err != nil || string(resp.Value) != "v" {
 		t.Fatalf("Get = %v, %v", resp, err)
 	}
-	sends := c.sent()
-	if len(sends) != 2 || sends[1].Target.StoreID != 2 {
-		t.Fatalf("attempts went to %v", sends)
+	if got := storesOf(c.sent()); fmt.Sprint(got) != "[1 2]" {
+		t.Fatalf("attempts went to %v, want [1 2]", got)
 	}
+}
+
+func TestDispatchLeaderHintPingPongBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeCluster()
+		// Each store names the other as leader, forever.
+		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+			other := uint64(3 - req.Target.StoreID)
+			return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 10 + other, StoreId: other}}}), nil, true
+		}
+		env := c.env()
+		env.BackoffBudget = 2 * time.Second
+		r, _ := c.Locate(context.Background(), []byte("k"))
+		_, err := Dispatch(env, testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) || ex.Policy != "regionScheduling" {
+			t.Fatalf("err = %v, want the regionScheduling budget exhausted", err)
+		}
+	})
+}
+
+func storesOf(reqs []*transport.Request) []uint64 {
+	out := make([]uint64, len(reqs))
+	for i, r := range reqs {
+		out[i] = r.Target.StoreID
+	}
+	return out
 }
 
 func TestDispatchDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {

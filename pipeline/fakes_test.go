@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -22,6 +23,11 @@ import (
 type fakeCluster struct {
 	mu          sync.Mutex
 	truth       []*pdclient.Region
+	health      map[uint64]pdclient.Health
+	labels      map[uint64][]*metapb.StoreLabel
+	down        map[uint64]bool // stores whose sends fail and probes say unreachable
+	busyReports []uint64
+	probes      int
 	cache       []*pdclient.Region
 	data        map[string]string
 	invalidated []uint64
@@ -34,7 +40,12 @@ type fakeCluster struct {
 // newFakeCluster builds regions split at the given keys, each with peers on
 // stores 1 and 2 and led from store 1.
 func newFakeCluster(splits ...string) *fakeCluster {
-	c := &fakeCluster{data: map[string]string{}}
+	c := &fakeCluster{
+		data:   map[string]string{},
+		health: map[uint64]pdclient.Health{},
+		labels: map[uint64][]*metapb.StoreLabel{},
+		down:   map[uint64]bool{},
+	}
 	bounds := append([]string{""}, splits...)
 	for i, start := range bounds {
 		end := ""
@@ -46,8 +57,15 @@ func newFakeCluster(splits ...string) *fakeCluster {
 	return c
 }
 
+// fakeStores is the number of stores (and peers per region) of new fake
+// clusters' regions; tests that need a third replica raise it.
+var fakeStores = 2
+
 func makeRegion(id, version uint64, start, end string) *pdclient.Region {
-	peers := []*metapb.Peer{{Id: id*10 + 1, StoreId: 1}, {Id: id*10 + 2, StoreId: 2}}
+	var peers []*metapb.Peer
+	for s := uint64(1); s <= uint64(fakeStores); s++ {
+		peers = append(peers, &metapb.Peer{Id: id*10 + s, StoreId: s})
+	}
 	meta := &metapb.Region{
 		Id: id, StartKey: []byte(start), EndKey: []byte(end),
 		RegionEpoch: &metapb.RegionEpoch{ConfVer: 1, Version: version},
@@ -171,6 +189,57 @@ func (c *fakeCluster) OnStoreFailure(id uint64) {
 	c.storeFails = append(c.storeFails, id)
 }
 
+func (c *fakeCluster) StoreLabels(id uint64) []*metapb.StoreLabel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.labels[id]
+}
+
+func (c *fakeCluster) StoreHealth(id uint64) pdclient.Health {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.health[id]
+}
+
+func (c *fakeCluster) ReportSendFailure(_ context.Context, id uint64) pdclient.Liveness {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.probes++
+	if c.down[id] {
+		h := c.health[id]
+		h.Liveness = pdclient.Unreachable
+		c.health[id] = h
+		return pdclient.Unreachable
+	}
+	return pdclient.Reachable
+}
+
+func (c *fakeCluster) ReportLatency(uint64, time.Duration) {}
+
+func (c *fakeCluster) ReportBusy(id uint64, wait time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busyReports = append(c.busyReports, id)
+	h := c.health[id]
+	if wait > 0 {
+		h.EstimatedWait = wait
+	} else {
+		h.SlowScore = 100
+	}
+	c.health[id] = h
+}
+
+// setLeader moves the true leader of the region holding key to store.
+func (c *fakeCluster) setLeader(key string, store uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, r := range c.truth {
+		if r.Contains([]byte(key)) {
+			c.truth[i] = r.WithLeader(r.PeerOnStore(store))
+		}
+	}
+}
+
 // Send is the fake TiKV: the hook first, then TiKV's epoch check, then the
 // raw command.
 func (c *fakeCluster) Send(_ context.Context, req *transport.Request) (*transport.Response, error) {
@@ -192,8 +261,14 @@ func (c *fakeCluster) Send(_ context.Context, req *transport.Request) (*transpor
 			region = r
 		}
 	}
+	if c.down[req.Target.StoreID] {
+		return nil, fmt.Errorf("%w: store %d is down", transport.ErrNotSent, req.Target.StoreID)
+	}
 	if region == nil {
 		return regionErr(req.Cmd, &errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{RegionId: rctx.GetRegionId()}}), nil
+	}
+	if leader := region.Leader(); leader.GetStoreId() != req.Target.StoreID && !rctx.GetReplicaRead() && !rctx.GetStaleRead() {
+		return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: region.ID(), Leader: leader}}), nil
 	}
 	if rctx.GetRegionEpoch().GetVersion() != region.Epoch().GetVersion() {
 		var current []*metapb.Region
@@ -262,6 +337,8 @@ func regionErr(cmd transport.Cmd, e *errorpb.Error) *transport.Response {
 	case *kvrpcpb.RawBatchGetResponse:
 		r.RegionError = e
 	case *kvrpcpb.RawScanResponse:
+		r.RegionError = e
+	case *kvrpcpb.RawBatchPutResponse:
 		r.RegionError = e
 	default:
 		panic(fmt.Sprintf("regionErr: %T", msg))
