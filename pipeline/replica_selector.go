@@ -134,7 +134,9 @@ func (s *replicaSelector) leader() *replica {
 	return s.replicas[s.leaderIdx]
 }
 
-func (s *replicaSelector) isLeader(r *replica) bool { return s.leaderIdx >= 0 && s.replicas[s.leaderIdx] == r }
+func (s *replicaSelector) isLeader(r *replica) bool {
+	return s.leaderIdx >= 0 && s.replicas[s.leaderIdx] == r
+}
 
 func (s *replicaSelector) health(r *replica) pdclient.Health {
 	return s.loc.StoreHealth(r.peer.GetStoreId())
