@@ -47,14 +47,18 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		}
 		c.pd, c.ownPD = pd, true
 	}
-	c.cache = pdclient.NewRegionCache(c.pd)
-	c.oracle = pdclient.NewOracle(c.pd)
-
 	terminal := cfg.transport
+	prober := cfg.prober
 	if terminal == nil {
 		c.pool = transport.NewPool(cfg.poolOptions...)
 		terminal = c.pool
+		if prober == nil {
+			prober = poolProber(c.pool)
+		}
 	}
+	c.cache = pdclient.NewRegionCache(c.pd, pdclient.WithProber(prober))
+	c.oracle = pdclient.NewOracle(c.pd)
+
 	c.sender = transport.Chain(terminal, chainOrder(cfg)...)
 	c.env = &pipeline.Env{
 		Locator:     c.cache,
@@ -62,6 +66,23 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		Concurrency: cfg.concurrency,
 	}
 	return c, nil
+}
+
+// poolProber checks stores with gRPC's health service through the pool's
+// dial options (TLS included).
+func poolProber(p *transport.Pool) pdclient.Prober {
+	return func(ctx context.Context, addr string) pdclient.Liveness {
+		err := p.CheckHealth(ctx, addr)
+		var notServing *transport.NotServingError
+		switch {
+		case err == nil:
+			return pdclient.Reachable
+		case errors.As(err, &notServing):
+			return pdclient.LivenessUnknown
+		default:
+			return pdclient.Unreachable
+		}
+	}
 }
 
 // chainOrder lists the cluster's middleware, outermost first, in the fixed

@@ -15,6 +15,7 @@ type config struct {
 	concurrency int
 	pdOptions   []pdclient.ConnectOption
 	poolOptions []transport.PoolOption
+	prober      pdclient.Prober
 }
 
 func defaultConfig() config { return config{} }
@@ -56,4 +57,11 @@ func WithPDOptions(opts ...pdclient.ConnectOption) Option {
 // WithPoolOptions passes options to the gRPC pool that talks to TiKV.
 func WithPoolOptions(opts ...transport.PoolOption) Option {
 	return func(c *config) { c.poolOptions = append(c.poolOptions, opts...) }
+}
+
+// WithProber sets how stores are health-checked after a send to them fails
+// (default: gRPC's health service through the pool; with WithTransport and
+// no prober, stores are assumed reachable).
+func WithProber(p pdclient.Prober) Option {
+	return func(c *config) { c.prober = p }
 }

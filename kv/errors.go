@@ -179,3 +179,18 @@ type ServerError struct {
 }
 
 func (e *ServerError) Error() string { return fmt.Sprintf("tikv: %s: %s", e.Cmd, e.Msg) }
+
+// StoreUnreachableError says a store could not be reached: a send to it
+// failed and its health check did not pass. Cause is the latest send
+// failure.
+type StoreUnreachableError struct {
+	StoreID uint64
+	Cause   error
+}
+
+func (e *StoreUnreachableError) Error() string {
+	return fmt.Sprintf("tikv: store %d is unreachable: %v", e.StoreID, e.Cause)
+}
+
+// Unwrap returns Cause.
+func (e *StoreUnreachableError) Unwrap() error { return e.Cause }

@@ -49,6 +49,9 @@ type Health struct {
 	// EstimatedWait is what remains of the wait TiKV last reported in a
 	// ServerIsBusy error.
 	EstimatedWait time.Duration
+	// LastFailure is the latest send failure reported for the store while
+	// it is not reachable, nil otherwise.
+	LastFailure error
 }
 
 // Slow reports whether the store's slow score is at or above the threshold.
@@ -75,6 +78,7 @@ const (
 // guarded by mu; one is created per store id and never replaced.
 type storeHealth struct {
 	liveness  atomic.Int32
+	lastErr   atomic.Pointer[error] // latest reported send failure
 	busyUntil atomic.Int64 // unix nanos until which TiKV said it is busy
 	probing   atomic.Bool  // a background check is in flight
 
@@ -184,7 +188,11 @@ func (c *RegionCache) StoreHealth(id uint64) Health {
 	score := h.score.value()
 	h.mu.Unlock()
 	wait := time.Duration(h.busyUntil.Load() - time.Now().UnixNano())
-	return Health{Liveness: Liveness(h.liveness.Load()), SlowScore: score, EstimatedWait: max(wait, 0)}
+	out := Health{Liveness: Liveness(h.liveness.Load()), SlowScore: score, EstimatedWait: max(wait, 0)}
+	if p := h.lastErr.Load(); p != nil && out.Liveness != Reachable {
+		out.LastFailure = *p
+	}
+	return out
 }
 
 // ReportLatency feeds one request's duration to the store's slow score.
@@ -210,14 +218,17 @@ func (c *RegionCache) ReportBusy(id uint64, estimatedWait time.Duration) {
 	h.mu.Unlock()
 }
 
-// ReportSendFailure is called when a send to the store failed. It checks
+// ReportSendFailure is called when a send to the store failed with cause. It checks
 // the store's health (one check per store at a time, however many requests
 // fail) and returns the outcome; an unreachable store is marked slow, its
 // address is re-resolved on next use, and it is checked again in the
 // background every health interval until it serves. Without a Prober the
 // store is assumed reachable. Safe for concurrent use.
-func (c *RegionCache) ReportSendFailure(ctx context.Context, id uint64) Liveness {
+func (c *RegionCache) ReportSendFailure(ctx context.Context, id uint64, cause error) Liveness {
 	c.OnStoreFailure(id)
+	if cause != nil {
+		c.health(id).lastErr.Store(&cause)
+	}
 	if c.cfg.prober == nil {
 		return Reachable
 	}

@@ -2,6 +2,7 @@ package pdclient
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,6 +32,8 @@ func (p *probeScript) probe(ctx context.Context, addr string) Liveness {
 	return Liveness(p.answer.Load())
 }
 
+var errBoom = errors.New("boom")
+
 func healthCache(t *testing.T, p *probeScript, opts ...CacheOption) *RegionCache {
 	t.Helper()
 	pd := newFakePD(region(1, "", "", 1, 1, 1, 2))
@@ -49,7 +52,7 @@ func TestSendFailureProbesOncePerStore(t *testing.T) {
 		var wg sync.WaitGroup
 		results := make([]Liveness, 20)
 		for i := range results {
-			wg.Go(func() { results[i] = c.ReportSendFailure(context.Background(), 1) })
+			wg.Go(func() { results[i] = c.ReportSendFailure(context.Background(), 1, errBoom) })
 		}
 		synctest.Wait()
 		close(p.gate)
@@ -63,8 +66,8 @@ func TestSendFailureProbesOncePerStore(t *testing.T) {
 			}
 		}
 		h := c.StoreHealth(1)
-		if h.Liveness != Unreachable || !h.Slow() {
-			t.Fatalf("health = %+v, want unreachable and slow", h)
+		if h.Liveness != Unreachable || !h.Slow() || !errors.Is(h.LastFailure, errBoom) {
+			t.Fatalf("health = %+v, want unreachable, slow, with the send failure", h)
 		}
 		if c.StoreHealth(2).Liveness != Reachable {
 			t.Fatal("another store was affected")
@@ -77,7 +80,7 @@ func TestUnreachableStoreRecoversInBackground(t *testing.T) {
 		p := &probeScript{}
 		p.answer.Store(int32(Unreachable))
 		c := healthCache(t, p)
-		if l := c.ReportSendFailure(context.Background(), 1); l != Unreachable {
+		if l := c.ReportSendFailure(context.Background(), 1, errBoom); l != Unreachable {
 			t.Fatalf("liveness %v", l)
 		}
 		time.Sleep(3500 * time.Millisecond)
@@ -102,7 +105,7 @@ func TestWithoutProberStoresStayReachable(t *testing.T) {
 	pd.setStore(&metapb.Store{Id: 1, Address: "s1"})
 	c := NewRegionCache(pd)
 	defer c.Close()
-	if l := c.ReportSendFailure(context.Background(), 1); l != Reachable {
+	if l := c.ReportSendFailure(context.Background(), 1, errBoom); l != Reachable {
 		t.Fatalf("liveness %v", l)
 	}
 }
@@ -176,7 +179,7 @@ func TestTombstoneStoreStopsBeingChecked(t *testing.T) {
 		pd.setStore(&metapb.Store{Id: 1, Address: "s1"})
 		c := NewRegionCache(pd, WithProber(p.probe))
 		defer c.Close()
-		c.ReportSendFailure(context.Background(), 1)
+		c.ReportSendFailure(context.Background(), 1, errBoom)
 		pd.setStore(&metapb.Store{Id: 1, Address: "s1", State: metapb.StoreState_Tombstone})
 		time.Sleep(2500 * time.Millisecond)
 		calls := p.calls.Load()

@@ -53,7 +53,7 @@ type Locator interface {
 	StoreHealth(storeID uint64) Health
 	// ReportSendFailure checks a store after a send to it failed (at most
 	// one check per store at a time) and returns its liveness.
-	ReportSendFailure(ctx context.Context, storeID uint64) Liveness
+	ReportSendFailure(ctx context.Context, storeID uint64, cause error) Liveness
 	// ReportLatency feeds a request's duration to the store's slow score.
 	ReportLatency(storeID uint64, d time.Duration)
 	// ReportBusy records a ServerIsBusy answer and TiKV's estimated wait.

@@ -71,6 +71,29 @@ type dispatch[Req transport.Message, Resp Response] struct {
 	// ends between waits, the caller gets it rather than a bare context
 	// error.
 	lastCause error
+	// sendFailure is the latest failed send, kept apart because it says
+	// best why replicas ran out (a dead store) when region errors follow.
+	sendFailure error
+}
+
+// noReplicaCause explains why no replica is left: the stores found
+// unreachable (with their latest send failure), the latest send failure of
+// this call, and the latest region error.
+func (d *dispatch[Req, Resp]) noReplicaCause() error {
+	var causes []error
+	for _, r := range d.sel.replicas {
+		id := r.peer.GetStoreId()
+		if h := d.env.Locator.StoreHealth(id); h.Liveness == pdclient.Unreachable {
+			causes = append(causes, &kv.StoreUnreachableError{StoreID: id, Cause: h.LastFailure})
+		}
+	}
+	if d.sendFailure != nil && len(causes) == 0 {
+		causes = append(causes, d.sendFailure)
+	}
+	if d.lastCause != nil && d.lastCause != d.sendFailure {
+		causes = append(causes, d.lastCause)
+	}
+	return errors.Join(causes...)
 }
 
 func (d *dispatch[Req, Resp]) giveUp(ctx context.Context, err error) error {
@@ -112,7 +135,7 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 					return zero, err
 				}
 			}
-			return zero, noReplica(d.sel.region, d.lastCause)
+			return zero, noReplica(d.sel.region, d.noReplicaCause())
 		}
 		storeID := t.replica.peer.GetStoreId()
 		if cause, ok := d.sel.pendingBackoff(storeID); ok {
@@ -167,13 +190,14 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 				return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
 			}
 			d.lastCause = fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
+			d.sendFailure = d.lastCause
 			if m.Read && isDeadline(err) && rctx.MaxExecutionDurationMs < uint64(configurableTimeoutLimit.Milliseconds()) {
 				// A short, caller-chosen read timeout: try the next replica
 				// at once; the store is probably just slow.
 				t.replica.flags |= flagDeadline
 				continue
 			}
-			e.Locator.ReportSendFailure(ctx, store.ID)
+			e.Locator.ReportSendFailure(ctx, store.ID, d.lastCause)
 			if werr := d.bo.Wait(ctx, backoff.TiKVRPC, d.lastCause); werr != nil {
 				return zero, werr
 			}

@@ -201,7 +201,7 @@ func (c *fakeCluster) StoreHealth(id uint64) pdclient.Health {
 	return c.health[id]
 }
 
-func (c *fakeCluster) ReportSendFailure(_ context.Context, id uint64) pdclient.Liveness {
+func (c *fakeCluster) ReportSendFailure(_ context.Context, id uint64, _ error) pdclient.Liveness {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.probes++
