@@ -11,6 +11,8 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/tikv/pd/client/clients/router"
 	"github.com/tikv/pd/client/opt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // fakePD scripts the PD calls the cache and oracle make: a sorted region
@@ -27,6 +29,10 @@ type fakePD struct {
 	hold       chan struct{} // when set, GetRegion waits for it to close
 	storeErr   error         // GetStore fails with it when set
 	tsErr      error
+	// oldPD makes BatchScanRegions answer Unimplemented, as PDs older than
+	// it do; ScanRegions serves instead.
+	oldPD   bool
+	buckets map[uint64]*metapb.Buckets // sent with regions, by region id
 
 	lastPhysical, logical int64
 }
@@ -63,7 +69,7 @@ func (f *fakePD) setRegions(regions ...*metapb.Region) {
 		if len(m.Peers) > 0 {
 			leader = m.Peers[0]
 		}
-		f.regions = append(f.regions, &router.Region{Meta: m, Leader: leader})
+		f.regions = append(f.regions, &router.Region{Meta: m, Leader: leader, Buckets: f.buckets[m.GetId()]})
 	}
 	slices.SortFunc(f.regions, func(a, b *router.Region) int { return bytes.Compare(a.Meta.StartKey, b.Meta.StartKey) })
 }
@@ -143,8 +149,23 @@ func (f *fakePD) GetRegionByID(_ context.Context, id uint64, _ ...opt.GetRegionO
 	return nil, nil
 }
 
-func (f *fakePD) BatchScanRegions(_ context.Context, ranges []router.KeyRange, limit int, _ ...opt.GetRegionOption) ([]*router.Region, error) {
+func (f *fakePD) ScanRegions(ctx context.Context, key, end []byte, limit int, opts ...opt.GetRegionOption) ([]*router.Region, error) {
+	f.called("ScanRegions")
+	return f.scanLocked(ctx, []router.KeyRange{{StartKey: key, EndKey: end}}, limit)
+}
+
+func (f *fakePD) BatchScanRegions(ctx context.Context, ranges []router.KeyRange, limit int, _ ...opt.GetRegionOption) ([]*router.Region, error) {
 	f.called("BatchScanRegions")
+	f.mu.Lock()
+	old := f.oldPD
+	f.mu.Unlock()
+	if old {
+		return nil, status.Error(codes.Unimplemented, "unknown method BatchScanRegions")
+	}
+	return f.scanLocked(ctx, ranges, limit)
+}
+
+func (f *fakePD) scanLocked(_ context.Context, ranges []router.KeyRange, limit int) ([]*router.Region, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.scans = append(f.scans, ranges...)

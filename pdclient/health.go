@@ -79,8 +79,8 @@ const (
 type storeHealth struct {
 	liveness  atomic.Int32
 	lastErr   atomic.Pointer[error] // latest reported send failure
-	busyUntil atomic.Int64 // unix nanos until which TiKV said it is busy
-	probing   atomic.Bool  // a background check is in flight
+	busyUntil atomic.Int64          // unix nanos until which TiKV said it is busy
+	probing   atomic.Bool           // a background check is in flight
 
 	mu    sync.Mutex
 	score slowScore

@@ -40,6 +40,8 @@ type Locator interface {
 	// answered, which is a leader). It reports whether r may be retried as
 	// is: true only when TiKV's view is older than r (a lagging replica).
 	OnEpochNotMatch(r *Region, storeID uint64, current []*metapb.Region) (retrySame bool)
+	// UpdateBuckets records newer buckets TiKV reported for r.
+	UpdateBuckets(r *Region, b *metapb.Buckets)
 	// Invalidate drops r from the cache if the cache still holds that
 	// version, so the next lookup asks PD.
 	Invalidate(r *Region)

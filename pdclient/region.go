@@ -24,8 +24,9 @@ func (v RegionVer) String() string { return fmt.Sprintf("%d/%d/%d", v.ID, v.Conf
 // epoch) produce a new *Region; a pointer held by a request keeps describing
 // what that request was routed with.
 type Region struct {
-	meta   *metapb.Region
-	leader *metapb.Peer
+	meta    *metapb.Region
+	leader  *metapb.Peer
+	buckets *metapb.Buckets
 }
 
 // NewRegion builds a Region from PD metadata. leader may be nil or have a
@@ -75,7 +76,25 @@ func (r *Region) PeerOnStore(storeID uint64) *metapb.Peer {
 }
 
 // WithLeader returns a copy of r led by leader.
-func (r *Region) WithLeader(leader *metapb.Peer) *Region { return NewRegion(r.meta, leader) }
+func (r *Region) WithLeader(leader *metapb.Peer) *Region {
+	nr := NewRegion(r.meta, leader)
+	nr.buckets = r.buckets
+	return nr
+}
+
+// WithBuckets returns a copy of r with the given bucket boundaries.
+func (r *Region) WithBuckets(b *metapb.Buckets) *Region {
+	nr := *r
+	nr.buckets = b
+	return &nr
+}
+
+// Buckets returns the region's buckets (finer key ranges TiKV keeps
+// statistics for, used to split large scans), or nil when PD sent none.
+func (r *Region) Buckets() *metapb.Buckets { return r.buckets }
+
+// BucketVersion returns the version of the region's buckets, 0 without.
+func (r *Region) BucketVersion() uint64 { return r.buckets.GetVersion() }
 
 // Contains reports whether key lies in the region.
 func (r *Region) Contains(key []byte) bool {

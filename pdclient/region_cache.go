@@ -438,9 +438,29 @@ func (c *RegionCache) OnEpochNotMatch(r *Region, storeID uint64, current []*meta
 			continue
 		}
 		nr := NewRegion(m, nil)
-		c.idx.insert(c.newEntry(nr.WithLeader(nr.PeerOnStore(storeID))))
+		nr = nr.WithLeader(nr.PeerOnStore(storeID))
+		if r.Buckets() != nil {
+			// Keep the old buckets until PD sends new ones (client-go).
+			nr = nr.WithBuckets(r.Buckets())
+		}
+		c.idx.insert(c.newEntry(nr))
 	}
 	return false
+}
+
+// UpdateBuckets records buckets TiKV reported for r (BucketVersionNotMatch)
+// when they are newer than the cached ones; other versions of the region are
+// left alone. Safe for concurrent use.
+func (c *RegionCache) UpdateBuckets(r *Region, b *metapb.Buckets) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.idx.byID[r.ID()]
+	if !ok || old.region.Ver() != r.Ver() || b.GetVersion() <= old.region.BucketVersion() {
+		return
+	}
+	e := &regionEntry{region: old.region.WithBuckets(b)}
+	e.deadline.Store(old.deadline.Load())
+	c.idx.replace(old, e)
 }
 
 // Invalidate drops r from the cache if the cache still holds r's version;

@@ -9,6 +9,8 @@ import (
 
 	"github.com/tikv/pd/client/clients/router"
 	"github.com/tikv/pd/client/opt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // permanentError marks a PD answer that asking again soon will not change;
@@ -67,11 +69,13 @@ func retryLoad[T any](ctx context.Context, fetch func(retry bool) (T, error)) (T
 	return zero, fmt.Errorf("gave up after %d attempts: %w", maxLoadAttempts, last)
 }
 
+// regionOpts asks PD for buckets too (cheap, and needed to split large
+// scans), and on retries for the PD leader's answer.
 func regionOpts(retry bool) []opt.GetRegionOption {
 	if retry {
-		return []opt.GetRegionOption{opt.WithAllowPDLeaderOnly()}
+		return []opt.GetRegionOption{opt.WithBuckets(), opt.WithAllowPDLeaderOnly()}
 	}
-	return nil
+	return []opt.GetRegionOption{opt.WithBuckets()}
 }
 
 // fromPD converts PD's answer, rejecting a missing region (worth retrying:
@@ -84,7 +88,11 @@ func fromPD(reg *router.Region) (*Region, error) {
 		// Nothing could serve it (client-go fails the same way).
 		return nil, &permanentError{fmt.Errorf("PD returned region %d with no peers", reg.Meta.GetId())}
 	}
-	return NewRegion(reg.Meta, reg.Leader), nil
+	r := NewRegion(reg.Meta, reg.Leader)
+	if reg.Buckets != nil {
+		r = r.WithBuckets(reg.Buckets)
+	}
+	return r, nil
 }
 
 // keep caches r. If the cache refuses r as stale (it holds something newer,
@@ -209,6 +217,13 @@ func (c *RegionCache) scan(ctx context.Context, out []*Region, from, end []byte,
 func (c *RegionCache) scanPage(ctx context.Context, from, end []byte, n int) ([]*Region, error) {
 	page, err := retryLoad(ctx, func(retry bool) ([]*Region, error) {
 		regs, err := c.pd.BatchScanRegions(ctx, []router.KeyRange{{StartKey: from, EndKey: end}}, n, regionOpts(retry)...)
+		if status.Code(err) == codes.Unimplemented {
+			// A PD older than BatchScanRegions: use ScanRegions, when the
+			// client has it (the real pd.Client does).
+			if old, ok := c.pd.(regionScanner); ok {
+				regs, err = old.ScanRegions(ctx, from, end, n, regionOpts(retry)...)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -227,6 +242,12 @@ func (c *RegionCache) scanPage(ctx context.Context, from, end []byte, n int) ([]
 	}
 	c.mu.Unlock()
 	return page, nil
+}
+
+// regionScanner is the deprecated scan of older PDs, which the real
+// pd.Client still offers.
+type regionScanner interface {
+	ScanRegions(ctx context.Context, key, endKey []byte, limit int, opts ...opt.GetRegionOption) ([]*router.Region, error)
 }
 
 // contiguous converts PD's scan result, keeping the prefix that starts with

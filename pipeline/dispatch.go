@@ -9,6 +9,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -300,6 +301,9 @@ func (d *dispatch[Req, Resp]) handleRegionError(ctx context.Context, t target, s
 		return false, nil
 
 	case rerr.BucketVersionNotMatch != nil:
+		// The piece was cut by stale buckets: record TiKV's and re-route.
+		b := rerr.BucketVersionNotMatch
+		loc.UpdateBuckets(region, &metapb.Buckets{RegionId: region.ID(), Version: b.GetVersion(), Keys: b.GetKeys()})
 		return false, nil
 
 	case rerr.ServerIsBusy != nil:

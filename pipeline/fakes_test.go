@@ -216,6 +216,8 @@ func (c *fakeCluster) ReportSendFailure(_ context.Context, id uint64, _ error) p
 
 func (c *fakeCluster) ReportLatency(uint64, time.Duration) {}
 
+func (c *fakeCluster) UpdateBuckets(*pdclient.Region, *metapb.Buckets) {}
+
 func (c *fakeCluster) ReportBusy(id uint64, wait time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
