@@ -36,6 +36,16 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if sec := cfg.security; sec != nil {
+		tlsCfg, err := transport.LoadTLS(sec.ca, sec.cert, sec.key)
+		if err != nil {
+			return nil, kv.InvalidArgument("security: %v", err)
+		}
+		if tlsCfg != nil {
+			cfg.poolOptions = append(cfg.poolOptions, transport.WithTLS(tlsCfg))
+			cfg.pdOptions = append(cfg.pdOptions, pdclient.WithSecurity(sec.ca, sec.cert, sec.key))
+		}
+	}
 	c := &Cluster{pd: cfg.pd}
 	if c.pd == nil {
 		if len(pdAddrs) == 0 {

@@ -91,3 +91,10 @@ func TestWithTransportKeepsTheMiddlewareChain(t *testing.T) {
 		t.Fatalf("middleware saw %d attempts, want 1", seen)
 	}
 }
+
+func TestWithSecurityChecksFiles(t *testing.T) {
+	_, err := tikv.Connect(context.Background(), []string{"127.0.0.1:1"}, tikv.WithSecurity("/nonexistent/ca.pem", "", ""))
+	if !errors.Is(err, kv.ErrInvalidArgument) {
+		t.Fatalf("Connect with a missing CA file = %v, want ErrInvalidArgument", err)
+	}
+}

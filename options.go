@@ -16,7 +16,10 @@ type config struct {
 	pdOptions   []pdclient.ConnectOption
 	poolOptions []transport.PoolOption
 	prober      pdclient.Prober
+	security    *security
 }
+
+type security struct{ ca, cert, key string }
 
 func defaultConfig() config { return config{} }
 
@@ -64,4 +67,13 @@ func WithPoolOptions(opts ...transport.PoolOption) Option {
 // no prober, stores are assumed reachable).
 func WithProber(p pdclient.Prober) Option {
 	return func(c *config) { c.prober = p }
+}
+
+// WithSecurity turns on TLS for PD and TiKV, as client-go's Security does:
+// caPath is the CA that signed the servers' certificates (TLS stays off
+// when it is empty); certPath and keyPath, when set, are the client
+// certificate, re-read on every handshake so rotated files take effect. The
+// files are checked when Connect runs.
+func WithSecurity(caPath, certPath, keyPath string) Option {
+	return func(c *config) { c.security = &security{ca: caPath, cert: certPath, key: keyPath} }
 }
