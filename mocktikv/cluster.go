@@ -12,6 +12,8 @@ import (
 
 	"github.com/gogo/protobuf/proto"
 	"github.com/pingcap/kvproto/pkg/metapb"
+
+	"github.com/tikvgo/tikv/internal/codec"
 )
 
 // Option configures a Cluster built by NewCluster or Start.
@@ -20,6 +22,9 @@ type Option func(*config)
 type config struct {
 	stores    int
 	splitKeys [][]byte
+	keyspaces []string // pd_keyspace.go
+
+	raw rawConfig // raw_options.go
 }
 
 // WithStores sets the number of stores (default 1). Every region has a peer
@@ -38,6 +43,17 @@ func WithSplitKeys(keys ...[]byte) Option {
 	}
 }
 
+// WithTxnSplitKeys sets initial region boundaries at transactional user
+// keys: each key is split at in its stored, memcomparable-encoded form, as
+// TiKV stores transactional keys. It combines with WithSplitKeys.
+func WithTxnSplitKeys(userKeys ...[]byte) Option {
+	return func(c *config) {
+		for _, k := range userKeys {
+			c.splitKeys = append(c.splitKeys, codec.EncodeBytes(nil, k))
+		}
+	}
+}
+
 // Cluster is an in-memory TiKV cluster: a PD, stores and one shared raw
 // engine. All its methods are safe for concurrent use.
 type Cluster struct {
@@ -45,6 +61,15 @@ type Cluster struct {
 	engine    *rawEngine
 	tso       tsoAllocator
 	observers observerList
+
+	// PD-only state, each with its own lock, never held with mu:
+	// keyspace metadata (pd_keyspace.go), GC states (pd_gc.go), scripted
+	// PD faults (pd_faults.go), scatter operators and min resolved ts
+	// (pd_operators.go).
+	keyspaces *keyspaceRegistry
+	gc        *gcStates
+	pdFaults  *pdFaultState
+	pdMisc    *pdMiscState
 
 	// mu guards the topology: ids, stores' metadata and up/down state, and
 	// the region layout. Request handlers hold it for reading while they
@@ -74,12 +99,29 @@ type storeState struct {
 	stopped bool
 }
 
-// regionState is one region. meta is owned by the Cluster: it is replaced,
-// never mutated in place, so a pointer read under mu may be used after the
-// lock is released.
+// regionState is one region. It and everything it points to are owned by
+// the Cluster and copy-on-write: a change builds a new regionState (see
+// with) and replaces the old one, so a pointer read under mu may be used
+// after the lock is released.
 type regionState struct {
 	meta        *metapb.Region
 	leaderStore uint64 // 0: no leader
+
+	// downPeers maps the ids of peers the leader reports down to the time
+	// they went down; pendingPeers lists peers lagging behind the log. PD
+	// learns both from region heartbeats and reports them with the region.
+	downPeers    map[uint64]time.Time
+	pendingPeers []uint64
+	// buckets are the region's buckets as TiKV reports them to PD (keys
+	// from the region's start to its end), or nil.
+	buckets *metapb.Buckets
+}
+
+// with returns a copy of r changed by f; r itself is left untouched.
+func (r *regionState) with(f func(*regionState)) *regionState {
+	cp := *r
+	f(&cp)
+	return &cp
 }
 
 // leader returns the leader peer, or nil when the region has none.
@@ -102,12 +144,19 @@ func NewCluster(opts ...Option) *Cluster {
 		// PD derives its cluster id from the bootstrap time; so do we, so
 		// that two clusters in one test process are told apart.
 		clusterID: uint64(time.Now().UnixNano())>>1 | 1,
-		engine:    newRawEngine(),
+		engine:    newRawEngine(cfg.raw),
 		txn:       newTxnState(),
 		faults:    newFaultState(),
 		stores:    make(map[uint64]*storeState),
 		byID:      make(map[uint64]*regionState),
+		gc:        newGCStates(),
+		pdFaults:  newPDFaultState(),
+		pdMisc:    newPDMiscState(),
 	}
+	// PD creates the DEFAULT keyspace at bootstrap; WithKeyspace ones get
+	// ids from 1 and region boundaries of their own.
+	c.keyspaces = newKeyspaceRegistry(cfg.keyspaces, time.Now())
+	cfg.splitKeys = append(cfg.splitKeys, c.keyspaces.splitKeys()...)
 	startTS := time.Now().Unix()
 	for range cfg.stores {
 		id := c.allocIDLocked()
@@ -215,6 +264,18 @@ func (c *Cluster) RegionByKey(key []byte) (*metapb.Region, *metapb.Peer) {
 	return cloneRegion(r.meta), clonePeer(r.leader())
 }
 
+// RegionByID returns a copy of the region with the id and of its leader
+// peer (nil when the region has no leader), or nil, nil for an unknown id.
+func (c *Cluster) RegionByID(id uint64) (*metapb.Region, *metapb.Peer) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r := c.byID[id]
+	if r == nil {
+		return nil, nil
+	}
+	return cloneRegion(r.meta), clonePeer(r.leader())
+}
+
 // Split splits the region containing key at key and returns the new region's
 // id. As TiKV does by default (right_derive_when_split), the original region
 // keeps its id and the right part [key, end); the new region takes the left
@@ -232,31 +293,70 @@ func (c *Cluster) Split(key []byte) (newRegionID uint64, err error) {
 	if bytes.Equal(old.meta.StartKey, key) {
 		return 0, fmt.Errorf("mocktikv: key %q is already the start of region %d", key, old.meta.Id)
 	}
-	epoch := &metapb.RegionEpoch{ConfVer: old.meta.RegionEpoch.ConfVer, Version: old.meta.RegionEpoch.Version + 1}
+	created := c.splitLocked(i, [][]byte{key})
+	return created[0].meta.Id, nil
+}
 
-	left := &metapb.Region{
-		Id:          c.allocIDLocked(),
-		StartKey:    old.meta.StartKey,
-		EndKey:      bytes.Clone(key),
-		RegionEpoch: epoch,
-		Peers:       c.newPeersLocked(),
+// splitLocked splits c.regions[i] at keys, which must be sorted, distinct
+// and strictly inside the region, and returns the resulting regions in key
+// order. It follows raftstore's exec_batch_split with
+// right_derive_when_split: the original region keeps its id, its peers and
+// the rightmost range; each new region takes a range to its left, with
+// fresh peer ids on the same stores and in the same roles; every resulting
+// region gets version = old version + len(keys), conf_ver unchanged, and is
+// led from the original leader's store. Buckets are dropped (TiKV
+// recomputes them after a split); pending and down peers carry over to the
+// original region only.
+func (c *Cluster) splitLocked(i int, keys [][]byte) []*regionState {
+	old := c.regions[i]
+	version := old.meta.RegionEpoch.Version + uint64(len(keys))
+	bounds := append(append([][]byte{old.meta.StartKey}, keys...), old.meta.EndKey)
+	out := make([]*regionState, 0, len(keys)+1)
+	for j := 0; j < len(keys); j++ {
+		meta := &metapb.Region{
+			Id:          c.allocIDLocked(),
+			StartKey:    bytes.Clone(bounds[j]),
+			EndKey:      bytes.Clone(bounds[j+1]),
+			RegionEpoch: &metapb.RegionEpoch{ConfVer: old.meta.RegionEpoch.ConfVer, Version: version},
+			Peers:       c.clonePeersLocked(old.meta.Peers),
+		}
+		out = append(out, &regionState{meta: meta, leaderStore: old.leaderStore})
 	}
 	right := cloneRegion(old.meta)
-	right.StartKey = bytes.Clone(key)
-	right.RegionEpoch = proto.Clone(epoch).(*metapb.RegionEpoch)
+	right.StartKey = bytes.Clone(keys[len(keys)-1])
+	right.RegionEpoch.Version = version
+	out = append(out, old.with(func(r *regionState) {
+		r.meta = right
+		r.buckets = nil
+	}))
 
-	leftState := &regionState{meta: left, leaderStore: old.leaderStore}
-	rightState := &regionState{meta: right, leaderStore: old.leaderStore}
-	c.regions = slices.Insert(c.regions, i, leftState)
-	c.regions[i+1] = rightState
-	c.byID[left.Id] = leftState
-	c.byID[right.Id] = rightState
-	return left.Id, nil
+	c.regions = slices.Replace(c.regions, i, i+1, out...)
+	for _, r := range out {
+		c.byID[r.meta.Id] = r
+	}
+	return out
+}
+
+// clonePeersLocked allocates a peer with a fresh id for each of peers, on
+// the same store and in the same role.
+func (c *Cluster) clonePeersLocked(peers []*metapb.Peer) []*metapb.Peer {
+	out := make([]*metapb.Peer, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, &metapb.Peer{Id: c.allocIDLocked(), StoreId: p.StoreId, Role: p.Role})
+	}
+	return out
+}
+
+// replaceRegionLocked installs r in place of the region with the same id
+// (which must exist and keep its start key).
+func (c *Cluster) replaceRegionLocked(r *regionState) {
+	c.byID[r.meta.Id] = r
+	c.regions[c.regionIndexLocked(r.meta.StartKey)] = r
 }
 
 // TransferLeader makes the region's peer on storeID its leader. The store
-// must hold a peer of the region. The epoch is unchanged: leadership is not
-// part of it.
+// must hold a voter of the region: raft never hands leadership to a learner.
+// The epoch is unchanged: leadership is not part of it.
 func (c *Cluster) TransferLeader(regionID, storeID uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -264,11 +364,14 @@ func (c *Cluster) TransferLeader(regionID, storeID uint64) error {
 	if !ok {
 		return fmt.Errorf("mocktikv: region %d not found", regionID)
 	}
-	if peerOnStore(r.meta, storeID) == nil {
+	p := peerOnStore(r.meta, storeID)
+	if p == nil {
 		return fmt.Errorf("mocktikv: region %d has no peer on store %d", regionID, storeID)
 	}
-	c.byID[regionID] = &regionState{meta: r.meta, leaderStore: storeID}
-	c.regions[c.regionIndexLocked(r.meta.StartKey)] = c.byID[regionID]
+	if p.Role == metapb.PeerRole_Learner {
+		return fmt.Errorf("mocktikv: region %d: the peer on store %d is a learner", regionID, storeID)
+	}
+	c.replaceRegionLocked(r.with(func(r *regionState) { r.leaderStore = storeID }))
 	return nil
 }
 

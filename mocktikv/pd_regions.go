@@ -4,22 +4,54 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
+	"github.com/gogo/protobuf/proto"
 	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/pingcap/kvproto/pkg/pdpb"
 )
 
 // PD's region queries over the Cluster's layout, shared by the gRPC PD
 // service and the in-process PD. They follow PD's pkg/core RegionsInfo and
 // regionTree. Callers hold c.mu for reading and copy what they return.
 
-// regionCopy is a region as PD reports it: copies of its meta and leader.
+// regionCopy is a region as PD reports it: copies of its meta and leader,
+// the peers its leader reports down or pending, and, when asked for, its
+// buckets.
 type regionCopy struct {
-	meta   *metapb.Region
-	leader *metapb.Peer
+	meta    *metapb.Region
+	leader  *metapb.Peer
+	down    []*pdpb.PeerStats
+	pending []*metapb.Peer
+	buckets *metapb.Buckets
 }
 
-func (r *regionState) copyOut() regionCopy {
-	return regionCopy{meta: cloneRegion(r.meta), leader: clonePeer(r.leader())}
+// copyOut copies r as PD reports it at now. Buckets are included only when
+// needBuckets is set: PD sends them only to requests with need_buckets.
+func (r *regionState) copyOut(now time.Time, needBuckets bool) regionCopy {
+	cp := regionCopy{meta: cloneRegion(r.meta), leader: clonePeer(r.leader())}
+	for _, p := range r.meta.Peers {
+		if since, ok := r.downPeers[p.Id]; ok {
+			cp.down = append(cp.down, &pdpb.PeerStats{Peer: clonePeer(p), DownSeconds: uint64(max(now.Sub(since), 0) / time.Second)})
+		}
+		if slices.Contains(r.pendingPeers, p.Id) {
+			cp.pending = append(cp.pending, clonePeer(p))
+		}
+	}
+	if needBuckets && r.buckets != nil {
+		cp.buckets = proto.Clone(r.buckets).(*metapb.Buckets)
+	}
+	return cp
+}
+
+// downPeerList returns the down peers as the router client reports them.
+func (cp regionCopy) downPeerList() []*metapb.Peer {
+	var out []*metapb.Peer
+	for _, d := range cp.down {
+		out = append(out, d.Peer)
+	}
+	return out
 }
 
 // prevRegionLocked is regionTree.searchPrev: the region ending where the
@@ -106,10 +138,17 @@ func (c *Cluster) storeLocked(id uint64) (*metapb.Store, error) {
 	return cloneStore(s.meta), nil
 }
 
-func (c *Cluster) allStoresLocked() []*metapb.Store {
+// allStoresLocked returns copies of every store's metadata, leaving out
+// tombstones when excludeTombstone is set (GetAllStores'
+// exclude_tombstone_stores).
+func (c *Cluster) allStoresLocked(excludeTombstone bool) []*metapb.Store {
 	out := make([]*metapb.Store, 0, len(c.order))
 	for _, id := range c.order {
-		out = append(out, cloneStore(c.stores[id].meta))
+		s := c.stores[id].meta
+		if excludeTombstone && s.State == metapb.StoreState_Tombstone {
+			continue
+		}
+		out = append(out, cloneStore(s))
 	}
 	return out
 }

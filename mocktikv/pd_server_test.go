@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 	pd "github.com/tikv/pd/client"
 	"github.com/tikv/pd/client/clients/router"
+	"github.com/tikv/pd/client/opt"
 	"github.com/tikv/pd/client/pkg/caller"
 
 	"github.com/tikvgo/tikv/pdclient"
@@ -152,5 +153,81 @@ func checkPD(t *testing.T, ctx context.Context, c *Cluster, cli pdclient.PD) {
 		eq(t, len(all), 4, "regions after split")
 		r = must(cli.GetPrevRegion(ctx, []byte("c")))(t)
 		eq(t, r.Meta.Id, newID, "prev of c")
+	})
+}
+
+// TestRealPDClientTopology checks what the real PD client sees of the
+// control API's changes: store states, labels and addresses, learners,
+// pending and down peers, buckets, and that region lookups take the
+// QueryRegion stream.
+func TestRealPDClientTopology(t *testing.T) {
+	c := Start(t, WithStores(3))
+	cli := newPDClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ids := c.StoreIDs()
+
+	noErr(t, c.SetStoreLabels(ids[0], map[string]string{"zone": "z1"}))
+	noErr(t, c.OfflineStore(ids[1]))
+	r, leader := c.RegionByKey(nil)
+	follower := r.Peers[0]
+	if follower.StoreId == leader.StoreId {
+		follower = r.Peers[1]
+	}
+	var gone uint64
+	for _, id := range ids {
+		if id != leader.StoreId && id != follower.StoreId {
+			gone = id
+		}
+	}
+	noErr(t, c.RemovePeer(r.Id, gone))
+	noErr(t, c.AddLearner(r.Id, gone))
+	noErr(t, c.TombstoneStore(gone))
+	noErr(t, c.SetStoreAddress(follower.StoreId, "127.0.0.1:1"))
+	noErr(t, c.SetPeerDown(r.Id, follower.StoreId, true))
+	noErr(t, c.SetPeerPending(r.Id, follower.StoreId, true))
+	noErr(t, c.SetBuckets(r.Id, [][]byte{[]byte("m")}, 3))
+
+	t.Run("stores", func(t *testing.T) {
+		all := must(cli.GetAllStores(ctx))(t)
+		eq(t, len(all), 3, "stores")
+		eq(t, len(must(cli.GetAllStores(ctx, opt.WithExcludeTombstone()))(t)), 2, "stores without tombstones")
+		s := must(cli.GetStore(ctx, ids[0]))(t)
+		eq(t, s.Labels[0].Value, "z1", "label")
+		s = must(cli.GetStore(ctx, ids[1]))(t)
+		eq(t, s.State, metapb.StoreState_Offline, "offline")
+		if s := must(cli.GetStore(ctx, gone))(t); s != nil {
+			t.Fatalf("tombstone: got %v, want nil", s)
+		}
+		eq(t, must(cli.GetStore(ctx, follower.StoreId))(t).Address, "127.0.0.1:1", "changed address")
+	})
+	t.Run("region", func(t *testing.T) {
+		got := must(cli.GetRegion(ctx, []byte("a")))(t)
+		eq(t, got.Meta.RegionEpoch.ConfVer, r.RegionEpoch.ConfVer+2, "conf_ver after remove + add learner")
+		learner := peerOnStore(got.Meta, gone)
+		eq(t, learner.Role, metapb.PeerRole_Learner, "learner")
+		eq(t, len(got.DownPeers), 1, "down peers")
+		eq(t, got.DownPeers[0].StoreId, follower.StoreId, "down peer")
+		eq(t, len(got.PendingPeers), 1, "pending peers")
+		if got.Buckets != nil {
+			t.Fatal("buckets without WithBuckets")
+		}
+		got = must(cli.GetRegion(ctx, []byte("a"), opt.WithBuckets()))(t)
+		eq(t, got.Buckets.GetVersion(), uint64(3), "buckets")
+		scanned := must(cli.BatchScanRegions(ctx, []router.KeyRange{{}}, 0, opt.WithBuckets()))(t)
+		eq(t, scanned[0].Buckets.GetVersion(), uint64(3), "buckets of BatchScanRegions")
+		eq(t, len(scanned[0].DownPeers), 1, "down peers of BatchScanRegions")
+		legacy := must(cli.ScanRegions(ctx, nil, nil, 0))(t)
+		eq(t, len(legacy), 1, "ScanRegions")
+		eqProto(t, legacy[0].Meta, got.Meta, "ScanRegions region")
+	})
+	t.Run("lookups use QueryRegion", func(t *testing.T) {
+		c.DelayPD("QueryRegion", 200*time.Millisecond)
+		defer c.DelayPD("QueryRegion", 0)
+		start := time.Now()
+		must(cli.GetRegionByID(ctx, r.Id))(t)
+		if d := time.Since(start); d < 200*time.Millisecond {
+			t.Fatalf("GetRegionByID took %v: it did not go through QueryRegion", d)
+		}
 	})
 }

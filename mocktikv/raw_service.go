@@ -8,7 +8,7 @@ import (
 	"github.com/tikvgo/tikv/transport"
 )
 
-// registerRawHandlers adds the RawKV commands.
+// registerRawHandlers adds the RawKV commands (raw_handlers.go).
 func registerRawHandlers(t handlerTable) {
 	t[transport.CmdRawGet] = typed((*Cluster).rawGet)
 	t[transport.CmdRawBatchGet] = typed((*Cluster).rawBatchGet)
@@ -18,6 +18,10 @@ func registerRawHandlers(t handlerTable) {
 	t[transport.CmdRawBatchDelete] = typed((*Cluster).rawBatchDelete)
 	t[transport.CmdRawScan] = typed((*Cluster).rawScan)
 	t[transport.CmdRawDeleteRange] = typed((*Cluster).rawDeleteRange)
+	t[transport.CmdRawBatchScan] = typed((*Cluster).rawBatchScan)
+	t[transport.CmdRawGetKeyTTL] = typed((*Cluster).rawGetKeyTTL)
+	t[transport.CmdRawCompareAndSwap] = typed((*Cluster).rawCompareAndSwap)
+	t[transport.CmdRawChecksum] = typed((*Cluster).rawChecksum)
 }
 
 func (s *tikvService) RawGet(ctx context.Context, req *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
@@ -50,4 +54,20 @@ func (s *tikvService) RawScan(ctx context.Context, req *kvrpcpb.RawScanRequest) 
 
 func (s *tikvService) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
 	return serve[*kvrpcpb.RawDeleteRangeResponse](ctx, s, transport.CmdRawDeleteRange, req)
+}
+
+func (s *tikvService) RawBatchScan(ctx context.Context, req *kvrpcpb.RawBatchScanRequest) (*kvrpcpb.RawBatchScanResponse, error) {
+	return serve[*kvrpcpb.RawBatchScanResponse](ctx, s, transport.CmdRawBatchScan, req)
+}
+
+func (s *tikvService) RawGetKeyTTL(ctx context.Context, req *kvrpcpb.RawGetKeyTTLRequest) (*kvrpcpb.RawGetKeyTTLResponse, error) {
+	return serve[*kvrpcpb.RawGetKeyTTLResponse](ctx, s, transport.CmdRawGetKeyTTL, req)
+}
+
+func (s *tikvService) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASRequest) (*kvrpcpb.RawCASResponse, error) {
+	return serve[*kvrpcpb.RawCASResponse](ctx, s, transport.CmdRawCompareAndSwap, req)
+}
+
+func (s *tikvService) RawChecksum(ctx context.Context, req *kvrpcpb.RawChecksumRequest) (*kvrpcpb.RawChecksumResponse, error) {
+	return serve[*kvrpcpb.RawChecksumResponse](ctx, s, transport.CmdRawChecksum, req)
 }

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pingcap/kvproto/pkg/coprocessor"
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/tikvgo/tikv/transport"
 )
 
 // maxRegionsInEpochError bounds the siblings an EpochNotMatch carries
@@ -87,10 +90,11 @@ func (c *Cluster) checkRegionLocked(storeID uint64, write bool, ctx *kvrpcpb.Con
 	}
 
 	// NotLeader: only the leader serves, except reads flagged replica_read
-	// or stale_read, which any peer serves. Writes never go to followers,
-	// whatever the flags say. The leader hint is omitted when there is no
-	// leader. (Data is shared, so a follower's safe_ts is always current and
-	// a stale read never gets DataIsNotReady here.)
+	// or stale_read, which any peer serves, followers and learners alike
+	// (read.rs: the ReadIndexReplicaRead and StaleRead policies do not look
+	// at the peer's role). Writes never go to followers, whatever the flags
+	// say. The leader hint is omitted when there is no leader. A stale read
+	// above the peer's safe ts is refused later, in checkEnvelope.
 	followerRead := !write && (ctx.GetReplicaRead() || ctx.GetStaleRead())
 	if r.leaderStore != storeID && !followerRead {
 		leader := clonePeer(r.leader())
@@ -111,6 +115,100 @@ func (c *Cluster) checkRegionLocked(storeID uint64, write bool, ctx *kvrpcpb.Con
 		return nil, c.epochNotMatchLocked(r, ctx.GetRegionEpoch())
 	}
 	return r, nil
+}
+
+// raftEntryMaxSize is raftstore's raft-entry-max-size default, 8 MiB
+// (components/raftstore/src/store/config.rs).
+const raftEntryMaxSize = 8 << 20
+
+// checkEnvelope applies the region-level rules that need more than the
+// request's Context, after checkRegionLocked has passed and before the
+// command runs; nil means the command may run. (When checkRegionLocked
+// fails, the handler reports that failure itself.)
+//
+//   - RaftEntryTooLarge: a write is proposed to raft as one entry, and
+//     Peer::propose_normal (components/raftstore/src/store/peer.rs) refuses
+//     an entry larger than raft-entry-max-size, after the header checks and
+//     before anything is applied. The mock measures the encoded request,
+//     which is close to the size of the raft command TiKV builds from it. It
+//     checks this before the command runs, so a too-large write that TiKV
+//     would reject for another reason first (a prewrite's write conflict)
+//     gets RaftEntryTooLarge here.
+//   - DataIsNotReady: a stale read (Context.stale_read) at read ts T is
+//     served by a peer only if its safe ts >= T
+//     (ReadDelegate::check_stale_read_safe in
+//     components/raftstore/src/store/worker/read.rs). A leader that fails
+//     the check falls back to a normal leader read, which succeeds while it
+//     holds its lease (the mock's leaders always do); a follower or learner
+//     answers DataIsNotReady with its peer id and safe ts. Requests without
+//     a read ts (raw reads) carry ts 0 and always pass.
+func (c *Cluster) checkEnvelope(storeID uint64, cmd transport.Cmd, req transport.Message) *errorpb.Error {
+	rctx := cmd.Context(req)
+	write := cmd.IsWrite()
+	var size, readTS uint64
+	switch {
+	case write:
+		if size = uint64(messageSize(req)); size <= raftEntryMaxSize {
+			return nil
+		}
+	case rctx.GetStaleRead():
+		if readTS = staleReadTS(req); readTS == 0 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, rerr := c.checkRegionLocked(storeID, write, rctx)
+	if rerr != nil {
+		return nil
+	}
+	if write {
+		return &errorpb.Error{
+			Message:           fmt.Sprintf("raft entry is too large, region %d, entry size %d", r.meta.Id, size),
+			RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{RegionId: r.meta.Id, EntrySize: size},
+		}
+	}
+	if r.leaderStore == storeID {
+		return nil
+	}
+	safeTS := c.safeTSLocked(r.meta.Id)
+	if safeTS >= readTS {
+		return nil
+	}
+	peerID := peerOnStore(r.meta, storeID).GetId()
+	return &errorpb.Error{
+		Message:        fmt.Sprintf("peer %d is not ready, safe_ts %d, region %d", peerID, safeTS, r.meta.Id),
+		DataIsNotReady: &errorpb.DataIsNotReady{RegionId: r.meta.Id, PeerId: peerID, SafeTs: safeTS},
+	}
+}
+
+// messageSize is the encoded size of a kvproto message.
+func messageSize(m transport.Message) int {
+	if s, ok := m.(interface{ Size() int }); ok {
+		return s.Size()
+	}
+	return 0
+}
+
+// staleReadTS is the timestamp a read reads at (TiKV's SnapContext
+// start_ts, which raftkv encodes in the raft header's flag data for stale
+// reads); 0 for reads that have none.
+func staleReadTS(req transport.Message) uint64 {
+	switch r := req.(type) {
+	case *kvrpcpb.GetRequest:
+		return r.Version
+	case *kvrpcpb.BatchGetRequest:
+		return r.Version
+	case *kvrpcpb.ScanRequest:
+		return r.Version
+	case *kvrpcpb.BufferBatchGetRequest:
+		return r.Version
+	case *coprocessor.Request:
+		return r.StartTs
+	}
+	return 0
 }
 
 // epochNotMatchLocked builds the EpochNotMatch TiKV returns: the current

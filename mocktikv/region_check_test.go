@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/tikvgo/tikv/transport"
 )
 
 // dialStore returns a TiKV client for one store of a served cluster.
@@ -235,9 +237,288 @@ func TestClusterIDMismatch(t *testing.T) {
 	}
 }
 
+// TestUnimplementedCommand: a command without a handler answers
+// UNIMPLEMENTED; KvGC is one in TiKV too (GC runs autonomously).
 func TestUnimplementedCommand(t *testing.T) {
 	c := Start(t)
 	cli := dialStore(t, c, 1)
-	_, err := cli.KvGet(timeout(t), &kvrpcpb.GetRequest{Context: leaderCtx(c, "a"), Key: []byte("a")})
+	_, err := cli.KvGC(timeout(t), &kvrpcpb.GCRequest{Context: leaderCtx(c, "a"), SafePoint: 1})
 	eq(t, status.Code(err), codes.Unimplemented, "code")
+}
+
+// respRegionError returns a response's region_error.
+func respRegionError(t testing.TB, resp transport.Message) *errorpb.Error {
+	t.Helper()
+	f := messageField(resp, "RegionError")
+	if !f.IsValid() {
+		t.Fatalf("%T has no region error", resp)
+	}
+	return f.Interface().(*errorpb.Error)
+}
+
+// followerStore returns a store holding a follower of the region containing
+// key.
+func followerStore(c *Cluster, key string) uint64 {
+	r, leader := c.RegionByKey([]byte(key))
+	for _, p := range r.Peers {
+		if p.StoreId != leader.GetStoreId() {
+			return p.StoreId
+		}
+	}
+	return 0
+}
+
+// bigPut is a RawPut whose encoded size is exactly size bytes.
+func bigPut(rctx *kvrpcpb.Context, key string, size int) *kvrpcpb.RawPutRequest {
+	req := &kvrpcpb.RawPutRequest{Context: rctx, Key: []byte(key)}
+	n := size - req.Size()
+	for {
+		req.Value = make([]byte, n)
+		switch d := req.Size() - size; {
+		case d == 0:
+			return req
+		default:
+			n -= d
+		}
+	}
+}
+
+// TestRegionErrorsOverEveryTransport produces each region error the mock
+// answers with, over unary gRPC, BatchCommands and the in-process Sender:
+// the three must agree exactly.
+func TestRegionErrorsOverEveryTransport(t *testing.T) {
+	type reqFor func(t *testing.T, c *Cluster) (storeID uint64, cmd transport.Cmd, req transport.Message, want *errorpb.Error)
+	rawGet := func(rctx *kvrpcpb.Context, key string) transport.Message {
+		return &kvrpcpb.RawGetRequest{Context: rctx, Key: []byte(key)}
+	}
+	cases := []struct {
+		name string
+		req  reqFor
+	}{
+		{"StoreNotMatch", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			return 1, transport.CmdRawGet, rawGet(peerCtx(c, "a", 2), "a"),
+				&errorpb.Error{StoreNotMatch: &errorpb.StoreNotMatch{RequestStoreId: 2, ActualStoreId: 1}}
+		}},
+		{"RegionNotFound", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			rctx := leaderCtx(c, "a")
+			rctx.RegionId = 999
+			return rctx.Peer.StoreId, transport.CmdRawGet, rawGet(rctx, "a"),
+				&errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{RegionId: 999}}
+		}},
+		{"MismatchPeerId", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			rctx := leaderCtx(c, "a")
+			real := rctx.Peer.Id
+			rctx.Peer = &metapb.Peer{Id: real + 50, StoreId: rctx.Peer.StoreId}
+			return rctx.Peer.StoreId, transport.CmdRawGet, rawGet(rctx, "a"),
+				&errorpb.Error{MismatchPeerId: &errorpb.MismatchPeerId{RequestPeerId: real + 50, StorePeerId: real}}
+		}},
+		{"NotLeader with leader", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			r, leader := c.RegionByKey([]byte("a"))
+			f := followerStore(c, "a")
+			return f, transport.CmdRawGet, rawGet(peerCtx(c, "a", f), "a"),
+				&errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: r.Id, Leader: leader}}
+		}},
+		{"NotLeader without leader", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			r, _ := c.RegionByKey([]byte("a"))
+			noErr(t, c.RemoveLeader(r.Id))
+			return 1, transport.CmdRawPut, &kvrpcpb.RawPutRequest{Context: peerCtx(c, "a", 1), Key: []byte("a")},
+				&errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: r.Id}}
+		}},
+		{"EpochNotMatch", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			stale := leaderCtx(c, "z")
+			must(c.Split([]byte("t")))(t)
+			right, _ := c.RegionByKey([]byte("z"))
+			left, _ := c.RegionByKey([]byte("m"))
+			return stale.Peer.StoreId, transport.CmdRawGet, rawGet(stale, "z"),
+				&errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: []*metapb.Region{right, left}}}
+		}},
+		{"KeyNotInRegion", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			rctx := leaderCtx(c, "a")
+			r, _ := c.RegionByKey([]byte("a"))
+			return rctx.Peer.StoreId, transport.CmdRawPut, &kvrpcpb.RawPutRequest{Context: rctx, Key: []byte("x")},
+				&errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: []byte("x"), RegionId: r.Id, StartKey: r.StartKey, EndKey: r.EndKey}}
+		}},
+		{"DataIsNotReady", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			r, _ := c.RegionByKey([]byte("a"))
+			f := followerStore(c, "a")
+			noErr(t, c.SetSafeTS(r.Id, 100))
+			rctx := peerCtx(c, "a", f)
+			rctx.StaleRead = true
+			return f, transport.CmdGet, &kvrpcpb.GetRequest{Context: rctx, Key: []byte("a"), Version: 101},
+				&errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{RegionId: r.Id, PeerId: rctx.Peer.Id, SafeTs: 100}}
+		}},
+		{"RaftEntryTooLarge", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			rctx := leaderCtx(c, "a")
+			return rctx.Peer.StoreId, transport.CmdRawPut, bigPut(rctx, "a", raftEntryMaxSize+1),
+				&errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{RegionId: rctx.RegionId, EntrySize: raftEntryMaxSize + 1}}
+		}},
+		{"ServerIsBusy via fault", func(t *testing.T, c *Cluster) (uint64, transport.Cmd, transport.Message, *errorpb.Error) {
+			busy := &errorpb.Error{Message: "busy", ServerIsBusy: &errorpb.ServerIsBusy{Reason: "scheduler is busy", BackoffMs: 5}}
+			c.Inject(Fault{Cmd: transport.CmdRawGet, Steps: []Step{Times(1, RegionError(busy))}})
+			rctx := leaderCtx(c, "a")
+			return rctx.Peer.StoreId, transport.CmdRawGet, rawGet(rctx, "a"),
+				&errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{Reason: "scheduler is busy", BackoffMs: 5}}
+		}},
+	}
+	for _, tc := range cases {
+		for _, v := range allVias {
+			t.Run(tc.name+"/"+string(v), func(t *testing.T) {
+				c := Start(t, WithStores(2), WithSplitKeys([]byte("m")))
+				store, cmd, req, want := tc.req(t, c)
+				resp, err := callVia(timeout(t), t, c, v, store, cmd, req)
+				skipWithoutMethod(t, v, cmd, err)
+				noErr(t, err)
+				wantRegionError(t, respRegionError(t, resp), want)
+			})
+		}
+	}
+}
+
+// TestReplicaReadOnLearner: learners serve replica and stale reads like
+// followers, and redirect everything else to the leader.
+func TestReplicaReadOnLearner(t *testing.T) {
+	c := Start(t)
+	r, leader := c.RegionByKey(nil)
+	learner := must(c.AddStore())(t)
+	noErr(t, c.AddLearner(r.Id, learner))
+	r, _ = c.RegionByKey(nil)
+	eq(t, peerOnStore(r, learner).Role, metapb.PeerRole_Learner, "role")
+
+	cases := []struct {
+		name          string
+		replica, stal bool
+		write         bool
+		wantNotLeader bool
+	}{
+		{"leader read", false, false, false, true},
+		{"replica read", true, false, false, false},
+		{"stale read", false, true, false, false},
+		{"write with replica_read", true, false, true, true},
+	}
+	for _, tc := range cases {
+		for _, v := range allVias {
+			t.Run(tc.name+"/"+string(v), func(t *testing.T) {
+				rctx := peerCtx(c, "a", learner)
+				rctx.ReplicaRead, rctx.StaleRead = tc.replica, tc.stal
+				var resp transport.Message
+				var err error
+				if tc.write {
+					resp, err = rawPutVia(timeout(t), t, c, v, rctx, "a", "v")
+				} else {
+					resp, err = callVia(timeout(t), t, c, v, learner, transport.CmdRawGet, &kvrpcpb.RawGetRequest{Context: rctx, Key: []byte("a")})
+				}
+				noErr(t, err)
+				if tc.wantNotLeader {
+					wantRegionError(t, respRegionError(t, resp), &errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: r.Id, Leader: leader}})
+				} else if e := respRegionError(t, resp); e != nil {
+					t.Fatalf("served by the learner: got %v", e)
+				}
+			})
+		}
+	}
+}
+
+// TestStaleReadSafeTS checks the stale-read rule peer by peer (the
+// envelope check, independently of the read command's engine): a follower
+// or learner serves a stale read at ts only if its safe ts >= ts; a leader
+// always serves (it falls back to a leader read); replica reads and reads
+// without a timestamp are not judged by safe ts.
+func TestStaleReadSafeTS(t *testing.T) {
+	c := NewCluster(WithStores(2))
+	r, leader := c.RegionByKey(nil)
+	follower := followerStore(c, "a")
+	learner := must(c.AddStore())(t)
+	noErr(t, c.AddLearner(r.Id, learner))
+	r, _ = c.RegionByKey(nil)
+	noErr(t, c.SetSafeTS(r.Id, 100))
+
+	notReady := func(store uint64) *errorpb.Error {
+		return &errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{RegionId: r.Id, PeerId: peerOnStore(r, store).Id, SafeTs: 100}}
+	}
+	get := func(store uint64, stale, replica bool, ts uint64) transport.Message {
+		rctx := peerCtx(c, "a", store)
+		rctx.StaleRead, rctx.ReplicaRead = stale, replica
+		return &kvrpcpb.GetRequest{Context: rctx, Key: []byte("a"), Version: ts}
+	}
+	cases := []struct {
+		name  string
+		store uint64
+		cmd   transport.Cmd
+		req   transport.Message
+		want  *errorpb.Error
+	}{
+		{"follower at safe ts", follower, transport.CmdGet, get(follower, true, false, 100), nil},
+		{"follower above safe ts", follower, transport.CmdGet, get(follower, true, false, 101), notReady(follower)},
+		{"learner above safe ts", learner, transport.CmdGet, get(learner, true, false, 101), notReady(learner)},
+		{"leader above safe ts", leader.StoreId, transport.CmdGet, get(leader.StoreId, true, false, 101), nil},
+		{"replica read above safe ts", follower, transport.CmdGet, get(follower, false, true, 101), nil},
+		{"batch get above safe ts", follower, transport.CmdBatchGet,
+			&kvrpcpb.BatchGetRequest{Context: get(follower, true, false, 0).(*kvrpcpb.GetRequest).Context, Version: 101}, notReady(follower)},
+		{"scan above safe ts", follower, transport.CmdScan,
+			&kvrpcpb.ScanRequest{Context: get(follower, true, false, 0).(*kvrpcpb.GetRequest).Context, Version: 101}, notReady(follower)},
+		{"raw read has no ts", follower, transport.CmdRawGet,
+			&kvrpcpb.RawGetRequest{Context: get(follower, true, false, 0).(*kvrpcpb.GetRequest).Context, Key: []byte("a")}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := c.checkEnvelope(tc.store, tc.cmd, tc.req)
+			if tc.want == nil {
+				if got != nil {
+					t.Fatalf("got %v, want the read served", got)
+				}
+				return
+			}
+			wantRegionError(t, got, tc.want)
+		})
+	}
+
+	// By default the safe ts follows the TSO: a stale read at any
+	// timestamp PD has issued is served.
+	c.ResetSafeTS(r.Id)
+	ts := c.currentTS()
+	if got := c.checkEnvelope(follower, transport.CmdGet, get(follower, true, false, ts)); got != nil {
+		t.Fatalf("stale read at a fresh TSO with the default safe ts: %v", got)
+	}
+	if err := c.SetSafeTS(999, 1); err == nil {
+		t.Fatal("SetSafeTS of an unknown region: want an error")
+	}
+}
+
+// TestRaftEntryTooLarge: a write whose entry exceeds raft-entry-max-size is
+// refused after the header checks and before anything is applied; reads are
+// not limited.
+func TestRaftEntryTooLarge(t *testing.T) {
+	c := NewCluster()
+	rctx := leaderCtx(c, "a")
+	send := func(req transport.Message, cmd transport.Cmd) transport.Message {
+		return must(callVia(timeout(t), t, c, viaSender, 1, cmd, req))(t)
+	}
+
+	if e := respRegionError(t, send(bigPut(rctx, "a", raftEntryMaxSize), transport.CmdRawPut)); e != nil {
+		t.Fatalf("entry of exactly the limit: %v", e)
+	}
+	eq(t, len(rawGetVia(t, c, viaSender, 1, rctx, "a").Value), len(bigPut(rctx, "a", raftEntryMaxSize).Value), "value at the limit")
+
+	over := bigPut(rctx, "b", raftEntryMaxSize+10)
+	wantRegionError(t, respRegionError(t, send(over, transport.CmdRawPut)), &errorpb.Error{
+		RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{RegionId: rctx.RegionId, EntrySize: raftEntryMaxSize + 10},
+	})
+	eq(t, rawGetVia(t, c, viaSender, 1, rctx, "b").NotFound, true, "rejected write applied")
+
+	// The header checks come first.
+	stale := *rctx
+	stale.RegionEpoch = &metapb.RegionEpoch{Version: 42}
+	over.Context = &stale
+	if e := respRegionError(t, send(over, transport.CmdRawPut)); e.GetEpochNotMatch() == nil {
+		t.Fatalf("stale epoch and too large: got %v, want EpochNotMatch", e)
+	}
+
+	// A large read request is not a raft entry.
+	keys := make([][]byte, 0, 1<<10)
+	for i := range cap(keys) {
+		keys = append(keys, make([]byte, 9<<10+i))
+	}
+	if e := respRegionError(t, send(&kvrpcpb.RawBatchGetRequest{Context: rctx, Keys: keys}, transport.CmdRawBatchGet)); e != nil {
+		t.Fatalf("large read: %v", e)
+	}
 }

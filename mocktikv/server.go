@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/pingcap/kvproto/pkg/meta_storagepb"
-	"github.com/pingcap/kvproto/pkg/pdpb"
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -52,8 +51,15 @@ func serverOptions() []grpc.ServerOption {
 // Serve starts PD and one TiKV gRPC server per store, each on its own
 // 127.0.0.1 port, and records the stores' addresses in PD. A store stopped
 // with StopStore before Serve gets an address but does not listen until
-// StartStore. Serve may be called once; after Close it fails.
-func (c *Cluster) Serve() error {
+// StartStore. Serve (or ServeAt) may be called once; after Close it fails.
+func (c *Cluster) Serve() error { return c.ServeAt("127.0.0.1:0") }
+
+// ServeAt is Serve with PD listening on pdAddr ("host:port"). With port 0
+// every server gets a free port of its own; with a fixed port P the stores
+// listen on the same host at P+1, P+2, ... in store-id order (so -addr
+// 127.0.0.1:2379 puts PD on 2379 and the stores on 2380 and up), and
+// ServeAt fails if one of those ports is taken.
+func (c *Cluster) ServeAt(pdAddr string) error {
 	c.srv.mu.Lock()
 	defer c.srv.mu.Unlock()
 	switch {
@@ -63,20 +69,27 @@ func (c *Cluster) Serve() error {
 		return errors.New("mocktikv: already serving")
 	}
 
-	pdLis, err := net.Listen("tcp", "127.0.0.1:0")
+	host, port, err := splitHostPort(pdAddr)
+	if err != nil {
+		return err
+	}
+	pdLis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("mocktikv: listen for PD: %w", err)
 	}
 	c.srv.pdAddr = pdLis.Addr().String()
 	c.srv.pd = c.startServerLocked(pdLis, func(s *grpc.Server) {
-		pdpb.RegisterPDServer(s, &pdService{c: c, url: "http://" + c.srv.pdAddr})
-		meta_storagepb.RegisterMetaStorageServer(s, &pdMetaStorage{c: c})
+		c.registerPD(s, "http://"+c.srv.pdAddr) // pd_server.go
 	})
 	c.srv.serving = true
 	c.srv.stores = make(map[uint64]*grpcServer)
 
-	for _, id := range c.StoreIDs() {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
+	for i, id := range c.StoreIDs() {
+		storePort := 0
+		if port != 0 {
+			storePort = port + 1 + i
+		}
+		lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(storePort)))
 		if err != nil {
 			c.stopAllLocked()
 			return fmt.Errorf("mocktikv: listen for store %d: %w", id, err)
@@ -97,6 +110,22 @@ func (c *Cluster) Serve() error {
 		c.srv.stores[id] = c.startStoreServerLocked(id, lis)
 	}
 	return nil
+}
+
+// splitHostPort parses a listen address; an empty host means 127.0.0.1.
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("mocktikv: listen address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("mocktikv: listen address %q: bad port", addr)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
 }
 
 func (c *Cluster) startStoreServerLocked(id uint64, lis net.Listener) *grpcServer {
@@ -144,6 +173,7 @@ func (c *Cluster) Close() {
 		return
 	}
 	c.srv.closed = true
+	c.txn.close() // txn_lockwait.go: ends lock waits, stops their timers
 	c.stopAllLocked()
 	c.srv.wg.Wait()
 }

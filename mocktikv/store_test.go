@@ -145,7 +145,11 @@ func TestBatchCommands(t *testing.T) {
 		}
 	}
 	eq(t, got[7].GetRawPut().GetError(), "", "put")
-	eq(t, string(got[8].GetRawGet().GetValue()), "1", "get after put in the same batch")
+	// Sub-requests of one batch run concurrently, as in TiKV: the get may
+	// or may not see the put.
+	if v := string(got[8].GetRawGet().GetValue()); v != "" && v != "1" {
+		t.Errorf("get in the same batch as the put: got %q", v)
+	}
 	eq(t, got[9].GetEmpty().GetTestId(), uint64(42), "empty echo")
 	_, ok := observed.Load(transport.CmdRawGet)
 	eq(t, ok, true, "batched RawGet observed")
@@ -153,7 +157,7 @@ func TestBatchCommands(t *testing.T) {
 	// An unimplemented sub-command fails the stream instead of hanging.
 	noErr(t, stream.Send(&tikvpb.BatchCommandsRequest{
 		RequestIds: []uint64{10},
-		Requests:   []*tikvpb.BatchCommandsRequest_Request{{Cmd: &tikvpb.BatchCommandsRequest_Request_Get{Get: &kvrpcpb.GetRequest{Context: rctx}}}},
+		Requests:   []*tikvpb.BatchCommandsRequest_Request{{Cmd: &tikvpb.BatchCommandsRequest_Request_Import{Import: &kvrpcpb.ImportRequest{}}}},
 	}))
 	_, err := stream.Recv()
 	eq(t, status.Code(err), codes.Unimplemented, "unimplemented sub-command: %v", err)

@@ -54,21 +54,58 @@ var handlers = func() handlerTable {
 	return t
 }()
 
-// handle serves one request that reached storeID: it notifies observers,
-// applies the service-level cluster-id check and runs the command.
+// handle serves one request that reached storeID: it notifies the request
+// observers, applies the scripted faults, then the service-level cluster-id
+// check and the envelope checks that need the request body
+// (checkEnvelope), and runs the command; the response observers see the
+// outcome. Every transport (unary gRPC, BatchCommands, the in-process
+// Sender) goes through it, so all three behave alike.
 func (c *Cluster) handle(ctx context.Context, storeID uint64, cmd transport.Cmd, req transport.Message) (transport.Message, error) {
 	if !cmd.Valid() {
 		return nil, status.Errorf(codes.Unimplemented, "mocktikv: unknown command %d", uint16(cmd))
 	}
 	c.observers.notify(storeID, cmd, req)
-	h, ok := handlers[cmd]
-	if !ok {
-		return nil, status.Errorf(codes.Unimplemented, "mocktikv: %s is not implemented", cmd)
+	resp, err := c.handleWithFaults(ctx, storeID, cmd, req)
+	c.observers.notifyResponse(storeID, cmd, req, resp, err)
+	return resp, err
+}
+
+// handleWithFaults runs the faults' plan around execute. It never holds c.mu
+// while a fault holds the request.
+func (c *Cluster) handleWithFaults(ctx context.Context, storeID uint64, cmd transport.Cmd, req transport.Message) (transport.Message, error) {
+	plan := c.faults.match(storeID, cmd, req)
+	if err := plan.hold(ctx); err != nil {
+		return nil, err
 	}
+	if t := plan.terminal; t != nil && t.kind != actLoseResponse {
+		return t.answer(cmd, req)
+	}
+	resp, err := c.execute(ctx, storeID, cmd, req)
+	if t := plan.terminal; t != nil && err == nil {
+		// LoseResponse: applied, but the client never hears of it.
+		return nil, t.err
+	}
+	return resp, err
+}
+
+// execute runs the service-level checks and then cmd's handler. The checks
+// come first, as TiKV's service applies them before dispatching, so that
+// they hold even for commands the mock does not implement yet.
+func (c *Cluster) execute(ctx context.Context, storeID uint64, cmd transport.Cmd, req transport.Message) (transport.Message, error) {
 	if cmd.HasContext() {
 		if err := c.checkClusterID(cmd.Context(req)); err != nil {
 			return nil, err
 		}
+		if rerr := c.checkEnvelope(storeID, cmd, req); rerr != nil {
+			resp := cmd.NewResponse()
+			if setRegionError(resp, rerr) {
+				return resp, nil
+			}
+		}
+	}
+	h, ok := handlers[cmd]
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "mocktikv: %s is not implemented", cmd)
 	}
 	return h(ctx, c, storeID, req), nil
 }
@@ -85,7 +122,7 @@ func serve[Resp transport.Message](ctx context.Context, s *tikvService, cmd tran
 	var zero Resp
 	resp, err := s.c.handle(ctx, s.storeID, cmd, req)
 	if err != nil {
-		return zero, err
+		return zero, grpcError(err)
 	}
 	typedResp, ok := resp.(Resp)
 	if !ok {
@@ -95,14 +132,26 @@ func serve[Resp transport.Message](ctx context.Context, s *tikvService, cmd tran
 }
 
 // Sender returns the in-process TiKV: a transport.Sender that delivers each
-// request to the store named by req.Target.StoreID and runs exactly the
-// handler that store's gRPC server runs. A request to a stopped or unknown
-// store fails with an error wrapping transport.ErrNotSent; so does one whose
-// ctx is already done. An unimplemented command fails with a gRPC status
-// error (codes.Unimplemented), as over the wire. It is safe for concurrent
-// use and works without Serve.
+// request to the store named by req.Target.StoreID and runs exactly what
+// that store's gRPC server runs, faults included (a fault's error is
+// returned as given to Fail or LoseResponse, not converted to a status). A
+// request to a stopped or unknown store fails with an error wrapping
+// transport.ErrNotSent; so does one whose ctx is already done. An
+// unimplemented command fails with a gRPC status error
+// (codes.Unimplemented), as over the wire. It is safe for concurrent use and
+// works without Serve.
 func (c *Cluster) Sender() transport.Sender {
 	return transport.SenderFunc(c.send)
+}
+
+// grpcError is err as the gRPC status a client sees: status errors as they
+// are, context errors as Canceled or DeadlineExceeded, anything else as
+// Unknown.
+func grpcError(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.FromContextError(err).Err()
 }
 
 func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.Response, error) {

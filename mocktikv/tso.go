@@ -1,6 +1,7 @@
 package mocktikv
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -19,6 +20,45 @@ type tsoAllocator struct {
 	mu       sync.Mutex
 	physical int64 // ms of the last timestamp issued
 	logical  int64 // logical of the last timestamp issued
+
+	// gateMu guards paused: non-nil while the TSO is paused (PauseTSO),
+	// closed and cleared on resume. Waiters never hold a lock.
+	gateMu sync.Mutex
+	paused chan struct{}
+}
+
+// wait blocks while the TSO is paused; it returns ctx's error if ctx ends
+// first.
+func (a *tsoAllocator) wait(ctx context.Context) error {
+	a.gateMu.Lock()
+	ch := a.paused
+	a.gateMu.Unlock()
+	if ch == nil {
+		return ctx.Err()
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *tsoAllocator) pause() {
+	a.gateMu.Lock()
+	defer a.gateMu.Unlock()
+	if a.paused == nil {
+		a.paused = make(chan struct{})
+	}
+}
+
+func (a *tsoAllocator) resume() {
+	a.gateMu.Lock()
+	defer a.gateMu.Unlock()
+	if a.paused != nil {
+		close(a.paused)
+		a.paused = nil
+	}
 }
 
 // next reserves count consecutive timestamps and returns the last of them

@@ -2,10 +2,26 @@
 // loopback until it is interrupted, so that any TiKV client can be pointed
 // at it:
 //
-//	go run ./cmd/mocktikv -stores 3 -split b,m,t
+//	go run ./cmd/mocktikv -addr 127.0.0.1:2379 -stores 3 -split b,m,t
 //
-// It prints PD's address (the value for a client's PD endpoints) and each
-// store's address, then serves until SIGINT or SIGTERM.
+// Flags:
+//
+//	-addr host:port   PD's listen address (default 127.0.0.1:0, a free
+//	                  port). With port 0 every store gets a free port too;
+//	                  with a fixed port P the stores listen on P+1, P+2, ...
+//	-stores n         number of stores (default 1)
+//	-split k1,k2      initial region boundaries at raw keys, as given
+//	-txn-split k1,k2  initial region boundaries at transactional user keys;
+//	                  TiKV stores those memcomparable-encoded, and so do the
+//	                  boundaries PD reports
+//	-keyspace name    create a keyspace (repeatable); its keys get regions
+//	                  of their own. Use with -api-version v2.
+//	-api-version v    the stores' storage API version: v1 (default), v1ttl
+//	                  or v2
+//
+// It prints PD's address (the value for a client's PD endpoints), each
+// store's address and the initial regions, then serves until SIGINT or
+// SIGTERM.
 package main
 
 import (
@@ -17,6 +33,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/mocktikv"
 )
@@ -33,24 +51,12 @@ func main() {
 // run parses args, serves the cluster and prints its addresses to out, then
 // blocks until ctx ends and shuts the cluster down.
 func run(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("mocktikv", flag.ContinueOnError)
-	fs.SetOutput(out)
-	stores := fs.Int("stores", 1, "number of stores")
-	split := fs.String("split", "", "comma-separated initial region boundaries (raw keys)")
-	if err := fs.Parse(args); err != nil {
+	opts, addr, err := parseFlags(args, out)
+	if err != nil {
 		return err
 	}
-	if *stores < 1 {
-		return fmt.Errorf("-stores must be at least 1, got %d", *stores)
-	}
-	var keys [][]byte
-	for k := range strings.SplitSeq(*split, ",") {
-		if k != "" {
-			keys = append(keys, []byte(k))
-		}
-	}
-	c := mocktikv.NewCluster(mocktikv.WithStores(*stores), mocktikv.WithSplitKeys(keys...))
-	if err := c.Serve(); err != nil {
+	c := mocktikv.NewCluster(opts...)
+	if err := c.ServeAt(addr); err != nil {
 		return err
 	}
 	defer c.Close()
@@ -65,4 +71,59 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// parseFlags turns the command line into cluster options and PD's listen
+// address.
+func parseFlags(args []string, out io.Writer) ([]mocktikv.Option, string, error) {
+	fs := flag.NewFlagSet("mocktikv", flag.ContinueOnError)
+	fs.SetOutput(out)
+	addr := fs.String("addr", "127.0.0.1:0", "PD listen address; stores use the next ports (or free ports when the port is 0)")
+	stores := fs.Int("stores", 1, "number of stores")
+	split := fs.String("split", "", "comma-separated initial region boundaries (raw keys)")
+	txnSplit := fs.String("txn-split", "", "comma-separated initial region boundaries (transactional user keys, stored memcomparable-encoded)")
+	apiVersion := fs.String("api-version", "v1", "storage API version: v1, v1ttl or v2")
+	var keyspaces []string
+	fs.Func("keyspace", "create a keyspace (repeatable)", func(name string) error {
+		if name == "" {
+			return fmt.Errorf("empty keyspace name")
+		}
+		keyspaces = append(keyspaces, name)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return nil, "", err
+	}
+	if fs.NArg() > 0 {
+		return nil, "", fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *stores < 1 {
+		return nil, "", fmt.Errorf("-stores must be at least 1, got %d", *stores)
+	}
+	versions := map[string]kvrpcpb.APIVersion{"v1": kvrpcpb.APIVersion_V1, "v1ttl": kvrpcpb.APIVersion_V1TTL, "v2": kvrpcpb.APIVersion_V2}
+	v, ok := versions[strings.ToLower(*apiVersion)]
+	if !ok {
+		return nil, "", fmt.Errorf("-api-version must be v1, v1ttl or v2, got %q", *apiVersion)
+	}
+	opts := []mocktikv.Option{
+		mocktikv.WithStores(*stores),
+		mocktikv.WithSplitKeys(splitList(*split)...),
+		mocktikv.WithTxnSplitKeys(splitList(*txnSplit)...),
+		mocktikv.WithAPIVersion(v),
+	}
+	for _, name := range keyspaces {
+		opts = append(opts, mocktikv.WithKeyspace(name))
+	}
+	return opts, *addr, nil
+}
+
+// splitList splits a comma-separated list, dropping empty elements.
+func splitList(s string) [][]byte {
+	var keys [][]byte
+	for k := range strings.SplitSeq(s, ",") {
+		if k != "" {
+			keys = append(keys, []byte(k))
+		}
+	}
+	return keys
 }
