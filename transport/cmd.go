@@ -72,6 +72,10 @@ type cmdInfo struct {
 	withContext func(Message, *kvrpcpb.Context) Message
 	// context reads a request's Context; nil when it has none.
 	context func(Message) *kvrpcpb.Context
+	// batch converts between the command's messages and the
+	// BatchCommands oneof wrappers; nil for commands client-go never
+	// batches. Filled by registerBatchCodecs (batch_cmds.go).
+	batch *batchCodec
 }
 
 var cmdTable [cmdCount]cmdInfo
@@ -147,6 +151,9 @@ func init() {
 	reg[kvrpcpb.GetLockWaitInfoRequest, *kvrpcpb.GetLockWaitInfoRequest, kvrpcpb.GetLockWaitInfoResponse](CmdGetLockWaitInfo, "GetLockWaitInfo", false, func(r *kvrpcpb.GetLockWaitInfoRequest) **kvrpcpb.Context { return &r.Context })
 	reg[kvrpcpb.GetHealthFeedbackRequest, *kvrpcpb.GetHealthFeedbackRequest, kvrpcpb.GetHealthFeedbackResponse](CmdGetHealthFeedback, "GetHealthFeedback", false, func(r *kvrpcpb.GetHealthFeedbackRequest) **kvrpcpb.Context { return &r.Context })
 	reg[coprocessor.Request, *coprocessor.Request, coprocessor.Response](CmdCoprocessor, "Coprocessor", false, func(r *coprocessor.Request) **kvrpcpb.Context { return &r.Context })
+
+	// After the rows exist: reg overwrites a whole row.
+	registerBatchCodecs()
 }
 
 func (c Cmd) info() *cmdInfo {

@@ -66,6 +66,8 @@ type poolConfig struct {
 	keepaliveTime    time.Duration
 	keepaliveTimeout time.Duration
 	dialOpts         []grpc.DialOption
+	batch            BatchConfig
+	noBatch          bool
 }
 
 // WithConnsPerStore sets how many gRPC connections the Pool keeps to each
@@ -111,30 +113,53 @@ func WithKeepalive(interval, timeout time.Duration) PoolOption {
 	}
 }
 
-// Pool is the terminal Sender: it puts each Request on the wire as a unary
-// gRPC call to req.Target.Addr, over one of a few connections it keeps per
-// address.
+// Pool is the terminal Sender: it puts each Request on the wire to
+// req.Target.Addr, over one of a few connections it keeps per address.
+//
+// Batchable commands (Cmd.Batchable) travel, by default, in client-go's
+// BatchCommands streams: one long-lived bidirectional stream per
+// connection, whose send loop packs the requests queued on it into one
+// BatchCommandsRequest (up to BatchConfig.MaxBatchSize, waiting a little
+// longer when the batch policy or TiKV's reported load says so) and whose
+// receive loop matches each response to its caller by request id. Callers
+// pick a stream round-robin. Requests whose
+// Context.ResourceControlContext.OverridePriority is at least 10 go ahead
+// of the others on their stream and are not held back by
+// BatchConfig.MaxConcurrency. Other commands, and every command under
+// WithoutBatch, are unary calls; so is every command to a server that
+// answers a new stream's Empty probe with UNIMPLEMENTED (it has no
+// BatchCommands; no request was written to that stream).
 //
 // The connections to an address are created by the first Send to it and
-// live until CloseAddr or Close. grpc.NewClient connects lazily, so
-// creating them does no I/O; each connects on its first call and reconnects
-// with client-go's backoff after a failure. Calls fail fast while a
-// connection is down: the Pool never waits for a store to come back.
+// live until CloseAddr or Close. grpc.NewClient connects lazily; the
+// streams open in the background as soon as the connections exist. A
+// connection reconnects with client-go's backoff after a failure, and a
+// broken stream is reopened at once if it had worked, else after a backoff
+// of 100ms doubling to 2s. Calls fail fast while a connection or stream is
+// down: the Pool never waits for a store to come back.
 //
-// Error contract (see the package documentation): Send wraps ErrNotSent
-// only when it returns before handing the call to grpc: an invalid Request
-// (also kv.ErrInvalidArgument), a closed Pool (also kv.ErrClosed), an
-// address grpc rejects, or a ctx already done. Every error from the call
-// itself is returned as grpc reported it, wrapped with the command and
-// address, and means the outcome is unknown: grpc does not say whether a
-// failed call left the client, so the Pool does not guess.
+// Error contract (see the package documentation): an error wraps
+// ErrNotSent only when the request provably did not leave: an invalid
+// Request (also kv.ErrInvalidArgument), a closed Pool (also kv.ErrClosed),
+// an address grpc rejects, a ctx already done, no usable stream, or a
+// batched request still queued when its ctx ended, its stream broke or the
+// Pool closed. A request written to a stream that then breaks fails with
+// an error that does not wrap ErrNotSent (kv.ErrClosed if the Pool
+// closed). Every error from a unary call is returned as grpc reported it,
+// wrapped with the command and address, and means the outcome is unknown:
+// grpc does not say whether a failed call left the client, so the Pool
+// does not guess. When ctx ends while a batched request is in flight, Send
+// returns at once with an error that unwraps to ctx.Err() and carries the
+// gRPC status a unary call would (Canceled or DeadlineExceeded); the
+// response, if it comes, is dropped.
 //
-// A Pool is safe for concurrent use. It starts no goroutine of its own;
-// those grpc starts for its connections stop in CloseAddr and Close. Create
-// one with NewPool: the zero Pool is not usable.
+// A Pool is safe for concurrent use. Its goroutines (two per stream) and
+// those grpc starts for its connections stop in CloseAddr and Close, which
+// wait for them. Create one with NewPool: the zero Pool is not usable.
 type Pool struct {
 	dialOpts []grpc.DialOption
 	nconns   int
+	batch    *BatchConfig // nil: every command is unary
 	// newClient is grpc.NewClient; tests replace it to count dials.
 	newClient func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 
@@ -146,11 +171,14 @@ type Pool struct {
 	retired map[*addrConns]struct{}
 }
 
-// addrConns is the set of connections to one address. BatchCommands
-// streams, when they come, belong here too: one per connection.
+// addrConns is the set of connections to one address and their
+// BatchCommands streams.
 type addrConns struct {
 	conns []*grpc.ClientConn
 	next  atomic.Uint32
+	// batch owns one BatchCommands stream per connection; nil when the
+	// Pool does not batch.
+	batch *batchClient
 	// refs counts Sends using conns. It is only incremented under
 	// Pool.mu (read-locked) while the set is in Pool.addrs, so once
 	// CloseAddr has removed it (under the write lock) refs only falls.
@@ -169,6 +197,7 @@ func NewPool(opts ...PoolOption) *Pool {
 		connsPerStore:    DefaultConnsPerStore,
 		keepaliveTime:    DefaultKeepaliveTime,
 		keepaliveTimeout: DefaultKeepaliveTimeout,
+		batch:            BatchConfig{}.withDefaults(),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -197,19 +226,25 @@ func NewPool(opts ...PoolOption) *Pool {
 			PermitWithoutStream: true,
 		}),
 	}
-	return &Pool{
+	p := &Pool{
 		dialOpts:  append(dialOpts, cfg.dialOpts...),
 		nconns:    cfg.connsPerStore,
 		newClient: grpc.NewClient,
 		addrs:     make(map[string]*addrConns),
 		retired:   make(map[*addrConns]struct{}),
 	}
+	if !cfg.noBatch {
+		bc := cfg.batch
+		p.batch = &bc
+	}
+	return p
 }
 
-// Send makes one unary call of req.Cmd to req.Target.Addr and returns the
-// decoded response, of req.Cmd's response type. req.Timeout, when > 0,
-// bounds the call on top of ctx. Send never retries. It does not modify req
-// or req.Msg.
+// Send sends req.Cmd to req.Target.Addr, batched or as a unary call (see
+// Pool), and returns the decoded response, of req.Cmd's response type.
+// req.Timeout, when > 0, bounds the call on top of ctx. Send never retries.
+// It does not modify req or req.Msg, and does not use req.Msg after it
+// returns.
 func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 	if err := validateRequest(req); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
@@ -224,12 +259,20 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 	}
 	defer p.release(ac)
 
-	// The BatchCommands path, when it comes, chooses between this unary
-	// call and ac's batch streams here.
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
 		defer cancel()
+	}
+	if ac.batch != nil && req.Cmd.Batchable() {
+		msg, ok, err := ac.batch.send(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
+		}
+		if ok {
+			return &Response{Msg: msg}, nil
+		}
+		// The server has no BatchCommands; req was not written.
 	}
 	resp := req.Cmd.NewResponse()
 	if err := ac.pick().Invoke(ctx, req.Cmd.FullMethod(), req.Msg, resp); err != nil {
@@ -240,9 +283,11 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 
 // CloseAddr drops the Pool's connections to addr, so the next Send to addr
 // dials afresh (after a store moved, or to shed a connection in a bad
-// state). Calls already in flight on the old connections finish
-// undisturbed; the connections close when the last of them returns.
-// CloseAddr of an address the Pool has no connections to is a no-op.
+// state). Calls and batched requests already in flight on the old
+// connections finish undisturbed; the connections and their streams close
+// when the last of them returns, which then waits for the streams'
+// goroutines, as CloseAddr does when nothing is in flight. CloseAddr of an
+// address the Pool has no connections to is a no-op.
 func (p *Pool) CloseAddr(addr string) error {
 	p.mu.Lock()
 	ac := p.addrs[addr]
@@ -261,8 +306,10 @@ func (p *Pool) CloseAddr(addr string) error {
 	return ac.close()
 }
 
-// Close closes every connection at once; calls in flight fail with grpc's
-// Canceled error. Later Sends return an error wrapping ErrNotSent and
+// Close closes every connection and stream at once and waits for the
+// Pool's goroutines; unary calls in flight fail with grpc's Canceled error,
+// batched requests with kv.ErrClosed (wrapping ErrNotSent as well if they
+// were still queued). Later Sends return an error wrapping ErrNotSent and
 // kv.ErrClosed. Close is idempotent: calls after the first return nil.
 func (p *Pool) Close() error {
 	p.mu.Lock()
@@ -348,6 +395,9 @@ func (p *Pool) dialLocked(addr string) (*addrConns, error) {
 		}
 		ac.conns = append(ac.conns, cc)
 	}
+	if p.batch != nil {
+		ac.batch = newBatchClient(addr, ac.conns, *p.batch)
+	}
 	return ac, nil
 }
 
@@ -359,6 +409,9 @@ func (ac *addrConns) pick() *grpc.ClientConn {
 
 func (ac *addrConns) close() error {
 	ac.closeOnce.Do(func() {
+		if ac.batch != nil {
+			ac.batch.close() // before the connections its streams use
+		}
 		var errs []error
 		for _, cc := range ac.conns {
 			errs = append(errs, cc.Close())

@@ -532,7 +532,8 @@ func TestPoolDialFailureClosesPartialSet(t *testing.T) {
 
 func TestPoolServerStopped(t *testing.T) {
 	s := startServer(t, &fakeTikv{})
-	p, _ := newTestPool(t, WithConnsPerStore(1))
+	// Unary: TestBatchServerStopped covers the batched path.
+	p, _ := newTestPool(t, WithConnsPerStore(1), WithoutBatch())
 	_, err := p.Send(context.Background(), rawGet(s.addr, "k"))
 	require.NoError(t, err)
 
@@ -551,7 +552,9 @@ func TestPoolUnreachable(t *testing.T) {
 	addr := lis.Addr().String()
 	require.NoError(t, lis.Close())
 
-	p, _ := newTestPool(t, WithConnsPerStore(1))
+	// A unary call cannot tell whether it left; TestBatchUnreachable
+	// covers the batched path, which can.
+	p, _ := newTestPool(t, WithConnsPerStore(1), WithoutBatch())
 	_, err = p.Send(context.Background(), rawGet(addr, "k"))
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 	require.NotErrorIs(t, err, ErrNotSent)
@@ -565,10 +568,10 @@ func TestPoolTLS(t *testing.T) {
 	_, err := p.Send(context.Background(), rawPut(s.addr, "k", "v"))
 	require.NoError(t, err)
 
-	plain, _ := newTestPool(t, WithTLS(nil))
+	plain, _ := newTestPool(t, WithTLS(nil), WithoutBatch())
 	_, err = plain.Send(context.Background(), rawGet(s.addr, "k"))
 	require.Error(t, err, "plaintext client against a TLS server")
-	require.NotErrorIs(t, err, ErrNotSent)
+	require.NotErrorIs(t, err, ErrNotSent, "a unary call cannot tell whether it left")
 }
 
 func TestPoolDialOptionsApplied(t *testing.T) {
@@ -578,7 +581,8 @@ func TestPoolDialOptionsApplied(t *testing.T) {
 		seen.Add(1)
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	p, _ := newTestPool(t, WithDialOptions(grpc.WithUnaryInterceptor(count)), WithKeepalive(20*time.Second, time.Second))
+	// Unary, so that the interceptor sees the call.
+	p, _ := newTestPool(t, WithDialOptions(grpc.WithUnaryInterceptor(count)), WithKeepalive(20*time.Second, time.Second), WithoutBatch())
 	_, err := p.Send(context.Background(), rawGet(s.addr, "k"))
 	require.NoError(t, err)
 	require.EqualValues(t, 1, seen.Load())
