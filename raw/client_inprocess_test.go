@@ -79,10 +79,22 @@ func TestStoreDownBacksOffUntilDeadline(t *testing.T) {
 		if elapsed != 10*time.Second {
 			t.Fatalf("gave up after %v, want exactly at the 10s deadline", elapsed)
 		}
-		// 100ms·2^n capped at 2s with equal jitter: at least 6 and at most
-		// ~12 waits fit in 10s.
-		if n := len(rec.take()); n < 6 || n > 14 {
-			t.Fatalf("%d attempts in 10s of tikvRPC backoff, want 6..14", n)
+		// 100ms·2^n capped at 2s with equal jitter: at least 6 sends to the
+		// dead store fit in 10s, and at most 16 (the delays never drop
+		// below half their nominal value; a re-routing after the follower
+		// named the dead leader starts a fresh backoff sequence).
+		// Other attempts went to the follower, which could only name the
+		// dead leader.
+		toLeader := 0
+		for _, a := range rec.take() {
+			if a.storeID == leader.GetStoreId() {
+				toLeader++
+			} else if a.regErr != "NotLeader" {
+				t.Fatalf("follower attempt %+v, want NotLeader", a)
+			}
+		}
+		if toLeader < 6 || toLeader > 16 {
+			t.Fatalf("%d sends to the stopped store in 10s of tikvRPC backoff, want 6..16", toLeader)
 		}
 	})
 }
