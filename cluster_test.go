@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/internal/testcerts"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/raw"
@@ -96,5 +97,38 @@ func TestWithSecurityChecksFiles(t *testing.T) {
 	_, err := tikv.Connect(context.Background(), []string{"127.0.0.1:1"}, tikv.WithSecurity("/nonexistent/ca.pem", "", ""))
 	if !errors.Is(err, kv.ErrInvalidArgument) {
 		t.Fatalf("Connect with a missing CA file = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// TestTLSEndToEnd connects to a mocktikv that requires mutual TLS on PD
+// and every store: with WithSecurity the real PD client, the pool and the
+// health checks all use it; without, Connect fails.
+func TestTLSEndToEnd(t *testing.T) {
+	certs, err := testcerts.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, err := certs.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mock := mocktikv.Start(t, mocktikv.WithStores(2), mocktikv.WithTLS(serverTLS))
+	cluster, err := tikv.Connect(t.Context(), mock.PDAddrs(), tikv.WithSecurity(certs.CA, certs.ClientCert, certs.ClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	client := raw.NewClient(cluster)
+	if err := client.Put(t.Context(), []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := client.Get(t.Context(), []byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("Get over TLS = %q, %v", v, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if c, err := tikv.Connect(ctx, mock.PDAddrs()); err == nil {
+		c.Close()
+		t.Fatal("a plaintext client connected to a TLS-only PD")
 	}
 }

@@ -2,6 +2,7 @@ package mocktikv
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -25,6 +26,8 @@ type config struct {
 	keyspaces []string // pd_keyspace.go
 
 	raw rawConfig // raw_options.go
+
+	tls *tls.Config // server_tls.go
 }
 
 // WithStores sets the number of stores (default 1). Every region has a peer
@@ -58,6 +61,7 @@ func WithTxnSplitKeys(userKeys ...[]byte) Option {
 // engine. All its methods are safe for concurrent use.
 type Cluster struct {
 	clusterID uint64
+	tls       *tls.Config // serve with TLS when set (server_tls.go)
 	engine    *rawEngine
 	tso       tsoAllocator
 	observers observerList
@@ -145,6 +149,7 @@ func NewCluster(opts ...Option) *Cluster {
 		// that two clusters in one test process are told apart.
 		clusterID: uint64(time.Now().UnixNano())>>1 | 1,
 		engine:    newRawEngine(cfg.raw),
+		tls:       cfg.tls,
 		txn:       newTxnState(),
 		faults:    newFaultState(),
 		stores:    make(map[uint64]*storeState),

@@ -1,6 +1,7 @@
 package mocktikv
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -37,8 +39,8 @@ type grpcServer struct {
 // tikvgo's transport) send keepalive pings; the server must accept them or
 // it would close idle connections with "too many pings". TiKV accepts large
 // messages (a 10,000-key batch is several MiB).
-func serverOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
+func serverOptions(tlsCfg *tls.Config) []grpc.ServerOption {
+	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             100 * time.Millisecond,
 			PermitWithoutStream: true,
@@ -46,6 +48,10 @@ func serverOptions() []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(math.MaxInt32),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 	}
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	return opts
 }
 
 // Serve starts PD and one TiKV gRPC server per store, each on its own
@@ -79,7 +85,7 @@ func (c *Cluster) ServeAt(pdAddr string) error {
 	}
 	c.srv.pdAddr = pdLis.Addr().String()
 	c.srv.pd = c.startServerLocked(pdLis, func(s *grpc.Server) {
-		c.registerPD(s, "http://"+c.srv.pdAddr) // pd_server.go
+		c.registerPD(s, c.urlScheme()+c.srv.pdAddr) // pd_server.go
 	})
 	c.srv.serving = true
 	c.srv.stores = make(map[uint64]*grpcServer)
@@ -138,7 +144,7 @@ func (c *Cluster) startStoreServerLocked(id uint64, lis net.Listener) *grpcServe
 // register adds plus the standard health service (the PD client and TiKV
 // clients probe it).
 func (c *Cluster) startServerLocked(lis net.Listener, register func(*grpc.Server)) *grpcServer {
-	s := grpc.NewServer(serverOptions()...)
+	s := grpc.NewServer(serverOptions(c.tls)...)
 	register(s)
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	c.srv.wg.Add(1)
