@@ -7,12 +7,15 @@
 //
 // The model:
 //
-//   - Stores 1..N (WithStores), all Up. Every region has one peer on every
-//     store; the leaders of the initial regions (WithSplitKeys) rotate over
-//     the stores so that every store leads some region.
+//   - Stores 1..N (WithStores), all Up. Every initial region has one peer on
+//     every store; the leaders of the initial regions (WithSplitKeys,
+//     WithTxnSplitKeys) rotate over the stores so that every store leads
+//     some region. Tests change the topology with the control methods
+//     (cluster_control.go): stores, peers, learners, merges, labels.
 //   - Store, region and peer ids come from one counter, as PD allocates them.
-//   - Data is replicated logically: there is one raw engine for the whole
-//     cluster, with the column families default, lock and write.
+//   - Data is replicated logically: one raw engine and one Percolator MVCC
+//     engine (internal/mvcc) serve every store, so followers always have
+//     the data and only safe ts (SetSafeTS) limits stale reads.
 //   - Regions have epochs. Split bumps Version (TiKV's rule); leadership
 //     changes do not touch the epoch. Split follows TiKV's default
 //     right_derive_when_split: the original region keeps the right half and
@@ -25,6 +28,11 @@
 // each command follows TiKV's server (reference/tikv-server-semantics.md),
 // not a client's convenience.
 //
-// This version implements the raw commands and the PD calls the real PD
-// client needs; transactional commands answer codes.Unimplemented.
+// Implemented: RawKV for API v1, v1ttl and v2 (raw_*.go); the transactional
+// commands with lock waiting and deadlock detection (txn_*.go,
+// internal/mvcc, internal/lockwait); SplitRegion, GetStoreSafeTS; PD's
+// regions, stores, TSO, GC states, keyspaces, split/scatter (pd_*.go).
+// Commands not implemented answer codes.Unimplemented, as TiKV does for
+// unknown methods. Faults are scripted per command, store, region or key
+// with Inject (faults.go), replacing client-go's global failpoints.
 package mocktikv
