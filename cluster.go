@@ -111,10 +111,14 @@ func chainOrder(cfg config) []transport.Middleware {
 	return mws
 }
 
-// Env returns the plan environment of the cluster: its region cache and
-// middleware-wrapped sender. Clients build their plans on it, and so can
-// users composing plans of their own with package pipeline.
-func (c *Cluster) Env() *pipeline.Env { return c.env }
+// EnvFor returns the plan environment for keys of the given mode: its
+// region cache and the middleware-wrapped sender. Clients build their plans
+// on it, and so can users composing plans of their own with package
+// pipeline.
+func (c *Cluster) EnvFor(mode kv.KeyMode) *pipeline.Env { return c.env }
+
+// Env is EnvFor(kv.ModeRaw).
+func (c *Cluster) Env() *pipeline.Env { return c.EnvFor(kv.ModeRaw) }
 
 // PD returns the cluster's PD client.
 func (c *Cluster) PD() pdclient.PD { return c.pd }

@@ -12,10 +12,10 @@ import (
 	"github.com/tikvgo/tikv/plans"
 )
 
-// Backend is what a Client runs on: the plan environment of a cluster
+// Backend is what a Client runs on: the plan environments of a cluster
 // connection. *tikv.Cluster implements it.
 type Backend interface {
-	Env() *pipeline.Env
+	EnvFor(mode kv.KeyMode) *pipeline.Env
 }
 
 // Client is a RawKV client. It is safe for concurrent use. It holds no
@@ -26,7 +26,7 @@ type Client struct {
 
 // NewClient returns a RawKV client running on b's cluster connection.
 func NewClient(b Backend) *Client {
-	return &Client{plans: plans.NewRaw(b.Env())}
+	return &Client{plans: plans.NewRaw(b.EnvFor(kv.ModeRaw))}
 }
 
 // Get returns the value of key, or kv.ErrNotFound. A key stored with an
