@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/pingcap/kvproto/pkg/keyspacepb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/internal/apicodec"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/pdclient"
@@ -19,11 +23,15 @@ import (
 type Cluster struct {
 	pd     pdclient.PD
 	ownPD  bool
-	cache  *pdclient.RegionCache
 	oracle *pdclient.Oracle
 	pool   *transport.Pool // nil when WithTransport replaced it
 	sender transport.Sender
-	env    *pipeline.Env
+	// Raw and transactional keys are stored differently, so each mode has
+	// its own codec, region cache and plan environment (as client-go gives
+	// its raw and txn clients their own PD codec and cache).
+	codecs [2]*apicodec.Codec
+	caches [2]*pdclient.RegionCache
+	envs   [2]*pipeline.Env
 
 	closeOnce sync.Once
 	closeErr  error
@@ -66,16 +74,68 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			prober = poolProber(c.pool)
 		}
 	}
-	c.cache = pdclient.NewRegionCache(c.pd, pdclient.WithProber(prober))
+	if err := c.setCodecs(ctx, cfg); err != nil {
+		if c.ownPD {
+			c.pd.Close()
+		}
+		if c.pool != nil {
+			c.pool.Close()
+		}
+		return nil, err
+	}
 	c.oracle = pdclient.NewOracle(c.pd)
-
-	c.sender = transport.Chain(terminal, chainOrder(cfg)...)
-	c.env = &pipeline.Env{
-		Locator:     c.cache,
-		Sender:      c.sender,
-		Concurrency: cfg.concurrency,
+	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs)...)
+	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
+		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]), pdclient.WithProber(prober))
+		c.envs[mode] = &pipeline.Env{
+			Locator:     c.caches[mode],
+			Sender:      c.sender,
+			Concurrency: cfg.concurrency,
+		}
 	}
 	return c, nil
+}
+
+// keyspaceLoader is the part of pd.Client that reads keyspace metadata
+// (mocktikv's in-process PD has it too).
+type keyspaceLoader interface {
+	LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error)
+}
+
+// setCodecs picks the key codecs: API v1, or API v2 in the configured
+// keyspace, whose id is looked up by name through PD.
+func (c *Cluster) setCodecs(ctx context.Context, cfg config) error {
+	switch cfg.apiVersion {
+	case kvrpcpb.APIVersion_V1, kvrpcpb.APIVersion_V2:
+	default:
+		// V1TTL is a storage setting; clients speak V1 to it.
+		return kv.InvalidArgument("API version %s: clients speak V1 or V2", cfg.apiVersion)
+	}
+	if cfg.apiVersion != kvrpcpb.APIVersion_V2 {
+		c.codecs = [2]*apicodec.Codec{apicodec.NewV1(kv.ModeRaw), apicodec.NewV1(kv.ModeTxn)}
+		return nil
+	}
+	name := cfg.keyspace
+	if name == "" {
+		name = DefaultKeyspaceName
+	}
+	loader, ok := c.pd.(keyspaceLoader)
+	if !ok {
+		return kv.InvalidArgument("keyspace %q: this PD client cannot load keyspaces", name)
+	}
+	meta, err := loader.LoadKeyspace(ctx, name)
+	if err != nil {
+		return fmt.Errorf("load keyspace %q: %w", name, err)
+	}
+	if meta.GetState() != keyspacepb.KeyspaceState_ENABLED {
+		return fmt.Errorf("keyspace %q is %s", name, meta.GetState())
+	}
+	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
+		if c.codecs[mode], err = apicodec.NewV2(mode, meta.GetId()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // poolProber checks stores with gRPC's health service through the pool's
@@ -96,18 +156,21 @@ func poolProber(p *transport.Pool) pdclient.Prober {
 }
 
 // chainOrder lists the cluster's middleware, outermost first, in the fixed
-// order of ARCHITECTURE.md. Only the user slots exist so far; the built-in
-// layers (tracing, metrics, breaker, resource control, rate limit, keyspace
-// codec) take their places around them as they are added:
+// order of ARCHITECTURE.md. The built-in layers not written yet (tracing,
+// metrics, breaker, resource control, rate limit) take their places around
+// these as they are added:
 //
 //   - client-wide user middleware first, so it sees every attempt of every
 //     call and can tag requests before the policy layers act on them;
 //   - then the interceptors attached to one call's context, so per-call
-//     instrumentation nests inside the client-wide view.
-func chainOrder(cfg config) []transport.Middleware {
-	mws := make([]transport.Middleware, 0, len(cfg.middleware)+1)
+//     instrumentation nests inside the client-wide view;
+//   - the keyspace codec last, next to the transport: everything above it
+//     sees the application's keys, the wire sees TiKV's.
+func chainOrder(cfg config, codecs [2]*apicodec.Codec) []transport.Middleware {
+	mws := make([]transport.Middleware, 0, len(cfg.middleware)+2)
 	mws = append(mws, cfg.middleware...)
 	mws = append(mws, middleware.Interceptors())
+	mws = append(mws, middleware.Keyspace(codecs[kv.ModeRaw], codecs[kv.ModeTxn]))
 	return mws
 }
 
@@ -115,7 +178,7 @@ func chainOrder(cfg config) []transport.Middleware {
 // region cache and the middleware-wrapped sender. Clients build their plans
 // on it, and so can users composing plans of their own with package
 // pipeline.
-func (c *Cluster) EnvFor(mode kv.KeyMode) *pipeline.Env { return c.env }
+func (c *Cluster) EnvFor(mode kv.KeyMode) *pipeline.Env { return c.envs[mode] }
 
 // Env is EnvFor(kv.ModeRaw).
 func (c *Cluster) Env() *pipeline.Env { return c.EnvFor(kv.ModeRaw) }
@@ -123,8 +186,19 @@ func (c *Cluster) Env() *pipeline.Env { return c.EnvFor(kv.ModeRaw) }
 // PD returns the cluster's PD client.
 func (c *Cluster) PD() pdclient.PD { return c.pd }
 
-// RegionCache returns the cluster's region cache.
-func (c *Cluster) RegionCache() *pdclient.RegionCache { return c.cache }
+// RegionCache returns the region cache of raw keys; RegionCacheFor(mode)
+// gives either.
+func (c *Cluster) RegionCache() *pdclient.RegionCache { return c.caches[kv.ModeRaw] }
+
+// RegionCacheFor returns the region cache of the given key mode.
+func (c *Cluster) RegionCacheFor(mode kv.KeyMode) *pdclient.RegionCache { return c.caches[mode] }
+
+// KeyspaceID returns the keyspace the cluster works in (0, the default
+// keyspace, or no keyspace under API v1).
+func (c *Cluster) KeyspaceID() uint32 { return c.codecs[kv.ModeRaw].KeyspaceID() }
+
+// APIVersion returns the API version requests declare.
+func (c *Cluster) APIVersion() kvrpcpb.APIVersion { return c.codecs[kv.ModeRaw].APIVersion() }
 
 // Oracle returns the cluster's timestamp oracle.
 func (c *Cluster) Oracle() *pdclient.Oracle { return c.oracle }
@@ -139,7 +213,9 @@ func (c *Cluster) Sender() transport.Sender { return c.sender }
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.oracle.Close()
-		c.cache.Close()
+		for _, cache := range c.caches {
+			cache.Close()
+		}
 		var errs []error
 		if c.pool != nil {
 			errs = append(errs, c.pool.Close())

@@ -1,6 +1,8 @@
 package tikv
 
 import (
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -17,6 +19,8 @@ type config struct {
 	poolOptions []transport.PoolOption
 	prober      pdclient.Prober
 	security    *security
+	apiVersion  kvrpcpb.APIVersion
+	keyspace    string
 }
 
 type security struct{ ca, cert, key string }
@@ -76,4 +80,26 @@ func WithProber(p pdclient.Prober) Option {
 // files are checked when Connect runs.
 func WithSecurity(caPath, certPath, keyPath string) Option {
 	return func(c *config) { c.security = &security{ca: caPath, cert: certPath, key: keyPath} }
+}
+
+// DefaultKeyspaceName is the keyspace API v2 uses when none is named.
+const DefaultKeyspaceName = "DEFAULT"
+
+// WithAPIVersion sets the API version of every request: kvrpcpb.APIVersion_V1
+// (the default) or APIVersion_V2 (keyspaces; the cluster's TiKV must run
+// storage.api-version = 2). Under V2 without WithKeyspace the DEFAULT
+// keyspace is used.
+func WithAPIVersion(v kvrpcpb.APIVersion) Option {
+	return func(c *config) { c.apiVersion = v }
+}
+
+// WithKeyspace makes the cluster work in the named keyspace (API v2): its
+// id is looked up through PD at Connect, every key is prefixed with it on
+// the wire, and region boundaries are clamped to it, so two clusters in
+// different keyspaces never see each other's keys.
+func WithKeyspace(name string) Option {
+	return func(c *config) {
+		c.apiVersion = kvrpcpb.APIVersion_V2
+		c.keyspace = name
+	}
 }

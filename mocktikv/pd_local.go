@@ -2,8 +2,11 @@ package mocktikv
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/gogo/protobuf/proto"
+	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/tikv/pd/client/clients/router"
 	"github.com/tikv/pd/client/opt"
@@ -161,3 +164,16 @@ func (p localPD) GetTS(ctx context.Context) (physical, logical int64, err error)
 
 // Close does nothing: the in-process PD owns no resources.
 func (localPD) Close() {}
+
+// LoadKeyspace returns a keyspace's metadata by name, as pd.Client's
+// KeyspaceClient does; an unknown name is an error.
+func (p localPD) LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m := p.c.keyspaces.byName(name)
+	if m == nil {
+		return nil, fmt.Errorf("mocktikv: keyspace %q not found", name)
+	}
+	return proto.Clone(m).(*keyspacepb.KeyspaceMeta), nil
+}

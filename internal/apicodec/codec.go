@@ -1,0 +1,191 @@
+// Package apicodec translates between the keys tikvgo's plans use (logical
+// keys, as the application sees them) and the keys TiKV and PD store, for
+// each API version and key mode.
+//
+//   - API v1, raw keys: stored as they are.
+//   - API v1, transactional keys: requests carry them as they are; TiKV
+//     stores them memcomparable-encoded, so region boundaries (from PD and
+//     in region errors) are encoded.
+//   - API v2: every key carries its keyspace's 4-byte prefix, 'r' (raw) or
+//     'x' (txn) and the keyspace id in 3 bytes big-endian; requests carry the
+//     prefixed key, region boundaries are the memcomparable encoding of it.
+//     Region boundaries are clamped to the keyspace: a region that starts
+//     before it starts at "" for the client, one that ends after it ends at
+//     "".
+//
+// A Codec is immutable and safe for concurrent use.
+package apicodec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
+
+	"github.com/tikvgo/tikv/internal/codec"
+	"github.com/tikvgo/tikv/kv"
+)
+
+// Keyspace key prefixes of API v2 (client-go's CodecV2RawKeyspacePrefix and
+// CodecV2TxnKeyspacePrefix).
+const (
+	RawPrefix byte = 'r'
+	TxnPrefix byte = 'x'
+	// MaxKeyspaceID is the largest id that fits the 3-byte prefix.
+	MaxKeyspaceID = 1<<24 - 1
+)
+
+// ErrOutOfKeyspace is wrapped by decodings of keys that do not belong to the
+// codec's keyspace.
+var ErrOutOfKeyspace = errors.New("apicodec: key is outside the keyspace")
+
+// Codec is the translation for one API version, key mode and keyspace.
+type Codec struct {
+	version    kvrpcpb.APIVersion
+	mode       kv.KeyMode
+	keyspaceID uint32
+	prefix     []byte // v2 only
+	prefixEnd  []byte // v2 only: the first key after the keyspace
+}
+
+// NewV1 returns the API v1 codec for mode.
+func NewV1(mode kv.KeyMode) *Codec {
+	return &Codec{version: kvrpcpb.APIVersion_V1, mode: mode}
+}
+
+// NewV2 returns the API v2 codec for mode in the keyspace with id.
+func NewV2(mode kv.KeyMode, keyspaceID uint32) (*Codec, error) {
+	if keyspaceID > MaxKeyspaceID {
+		return nil, kv.InvalidArgument("keyspace id %d does not fit in 3 bytes", keyspaceID)
+	}
+	p := RawPrefix
+	if mode == kv.ModeTxn {
+		p = TxnPrefix
+	}
+	prefix := []byte{p, 0, 0, 0}
+	binary.BigEndian.PutUint32(prefix, uint32(p)<<24|keyspaceID)
+	return &Codec{
+		version:    kvrpcpb.APIVersion_V2,
+		mode:       mode,
+		keyspaceID: keyspaceID,
+		prefix:     prefix,
+		prefixEnd:  kv.Key(prefix).PrefixNext(),
+	}, nil
+}
+
+// APIVersion is the version requests must declare in their Context.
+func (c *Codec) APIVersion() kvrpcpb.APIVersion { return c.version }
+
+// Mode is the key mode.
+func (c *Codec) Mode() kv.KeyMode { return c.mode }
+
+// KeyspaceID is the keyspace (0 for API v1).
+func (c *Codec) KeyspaceID() uint32 { return c.keyspaceID }
+
+// V2 reports whether keys carry a keyspace prefix.
+func (c *Codec) V2() bool { return c.version == kvrpcpb.APIVersion_V2 }
+
+// EncodeKey returns the key as requests carry it.
+func (c *Codec) EncodeKey(k []byte) []byte {
+	if !c.V2() {
+		return k
+	}
+	out := make([]byte, 0, len(c.prefix)+len(k))
+	return append(append(out, c.prefix...), k...)
+}
+
+// EncodeEnd returns a range end as requests carry it: an empty end (the end
+// of the key space) becomes the end of the keyspace.
+func (c *Codec) EncodeEnd(k []byte) []byte {
+	if c.V2() && len(k) == 0 {
+		return bytes.Clone(c.prefixEnd)
+	}
+	return c.EncodeKey(k)
+}
+
+// DecodeKey strips the keyspace prefix from a key TiKV returned.
+func (c *Codec) DecodeKey(k []byte) ([]byte, error) {
+	if !c.V2() {
+		return k, nil
+	}
+	if !bytes.HasPrefix(k, c.prefix) {
+		return nil, fmt.Errorf("%w: %q", ErrOutOfKeyspace, k)
+	}
+	return k[len(c.prefix):], nil
+}
+
+// storedForm reports whether region boundaries are memcomparable-encoded.
+func (c *Codec) storedForm() bool { return c.V2() || c.mode == kv.ModeTxn }
+
+// EncodeRegionKey returns the key as PD and region boundaries store it.
+// An empty key stays empty (the start or end of everything).
+func (c *Codec) EncodeRegionKey(k []byte) []byte {
+	if !c.storedForm() {
+		return k
+	}
+	return codec.EncodeBytes(nil, c.EncodeKey(k))
+}
+
+// EncodeRegionEnd is EncodeRegionKey for a range end: an empty end is the
+// end of the keyspace under v2.
+func (c *Codec) EncodeRegionEnd(k []byte) []byte {
+	if !c.storedForm() {
+		return k
+	}
+	if c.V2() && len(k) == 0 {
+		return codec.EncodeBytes(nil, c.prefixEnd)
+	}
+	if len(k) == 0 {
+		return nil
+	}
+	return codec.EncodeBytes(nil, k)
+}
+
+// decodeBoundary turns a stored region boundary into a logical one:
+// boundaries before the keyspace become "" with before=true, after it ""
+// with after=true.
+func (c *Codec) decodeBoundary(k []byte) (out []byte, before, after bool, err error) {
+	if !c.storedForm() || len(k) == 0 {
+		return k, false, false, nil
+	}
+	_, raw, err := codec.DecodeBytes(k)
+	if err != nil {
+		return nil, false, false, err
+	}
+	if !c.V2() {
+		return raw, false, false, nil
+	}
+	switch {
+	case bytes.Compare(raw, c.prefix) <= 0:
+		return nil, true, false, nil
+	case bytes.Compare(raw, c.prefixEnd) >= 0:
+		return nil, false, true, nil
+	}
+	return raw[len(c.prefix):], false, false, nil
+}
+
+// DecodeRegion returns a copy of a region as PD or TiKV describe it, with
+// logical boundaries clamped to the keyspace, or an error wrapping
+// ErrOutOfKeyspace when the region lies entirely outside it.
+func (c *Codec) DecodeRegion(r *metapb.Region) (*metapb.Region, error) {
+	if !c.storedForm() {
+		return r, nil
+	}
+	start, _, startAfter, err := c.decodeBoundary(r.GetStartKey())
+	if err != nil {
+		return nil, fmt.Errorf("region %d start: %w", r.GetId(), err)
+	}
+	end, endBefore, _, err := c.decodeBoundary(r.GetEndKey())
+	if err != nil {
+		return nil, fmt.Errorf("region %d end: %w", r.GetId(), err)
+	}
+	if startAfter || (endBefore && len(r.GetEndKey()) > 0) {
+		return nil, fmt.Errorf("%w: region %d", ErrOutOfKeyspace, r.GetId())
+	}
+	out := *r
+	out.StartKey, out.EndKey = start, end
+	return &out, nil
+}

@@ -1,0 +1,131 @@
+package pdclient
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/tikv/pd/client/clients/router"
+	"github.com/tikv/pd/client/opt"
+
+	"github.com/tikvgo/tikv/internal/apicodec"
+	"github.com/tikvgo/tikv/kv"
+)
+
+// codecPD is a PD whose region keys are logical: keys are encoded on the
+// way to PD and region boundaries decoded (and clamped to the keyspace) on
+// the way back, so the RegionCache above it only sees the keys the
+// application uses (client-go's CodecPDClient).
+type codecPD struct {
+	PD
+	c *apicodec.Codec
+}
+
+// WithCodec returns pd translated by c, or pd itself when c leaves region
+// keys unchanged (raw keys under API v1).
+func WithCodec(pd PD, c *apicodec.Codec) PD {
+	if c == nil || (!c.V2() && c.Mode() == kv.ModeRaw) {
+		return pd
+	}
+	return &codecPD{PD: pd, c: c}
+}
+
+func (p *codecPD) decode(r *router.Region) (*router.Region, error) {
+	if r == nil || r.Meta == nil {
+		return r, nil
+	}
+	meta, err := p.c.DecodeRegion(r.Meta)
+	if err != nil {
+		return nil, err
+	}
+	out := *r
+	out.Meta = meta
+	if r.Buckets != nil {
+		out.Buckets = p.decodeBuckets(r.Buckets)
+	}
+	return &out, nil
+}
+
+// decodeBuckets keeps the bucket boundaries that fall inside the keyspace.
+func (p *codecPD) decodeBuckets(b *metapb.Buckets) *metapb.Buckets {
+	out := *b
+	out.Keys = nil
+	for _, k := range b.GetKeys() {
+		r, err := p.c.DecodeRegion(&metapb.Region{StartKey: k})
+		if err == nil {
+			out.Keys = append(out.Keys, r.StartKey)
+		}
+	}
+	return &out
+}
+
+func (p *codecPD) GetRegion(ctx context.Context, key []byte, opts ...opt.GetRegionOption) (*router.Region, error) {
+	r, err := p.PD.GetRegion(ctx, p.c.EncodeRegionKey(key), opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.decode(r)
+}
+
+func (p *codecPD) GetPrevRegion(ctx context.Context, key []byte, opts ...opt.GetRegionOption) (*router.Region, error) {
+	r, err := p.PD.GetPrevRegion(ctx, p.c.EncodeRegionKey(key), opts...)
+	if err != nil {
+		return nil, err
+	}
+	d, err := p.decode(r)
+	if errors.Is(err, apicodec.ErrOutOfKeyspace) {
+		// The region before the keyspace's first one: there is none.
+		return nil, nil
+	}
+	return d, err
+}
+
+func (p *codecPD) GetRegionByID(ctx context.Context, id uint64, opts ...opt.GetRegionOption) (*router.Region, error) {
+	r, err := p.PD.GetRegionByID(ctx, id, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.decode(r)
+}
+
+func (p *codecPD) BatchScanRegions(ctx context.Context, ranges []router.KeyRange, limit int, opts ...opt.GetRegionOption) ([]*router.Region, error) {
+	enc := make([]router.KeyRange, len(ranges))
+	for i, kr := range ranges {
+		enc[i] = router.KeyRange{StartKey: p.c.EncodeRegionKey(kr.StartKey), EndKey: p.c.EncodeRegionEnd(kr.EndKey)}
+	}
+	regs, err := p.PD.BatchScanRegions(ctx, enc, limit, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.decodeAll(regs)
+}
+
+// ScanRegions serves RegionCache's fallback for PDs without
+// BatchScanRegions, when the wrapped PD has it.
+func (p *codecPD) ScanRegions(ctx context.Context, key, end []byte, limit int, opts ...opt.GetRegionOption) ([]*router.Region, error) {
+	s, ok := p.PD.(regionScanner)
+	if !ok {
+		return nil, errors.New("pdclient: PD has no ScanRegions")
+	}
+	regs, err := s.ScanRegions(ctx, p.c.EncodeRegionKey(key), p.c.EncodeRegionEnd(end), limit, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.decodeAll(regs)
+}
+
+// decodeAll decodes scan results, dropping regions outside the keyspace.
+func (p *codecPD) decodeAll(regs []*router.Region) ([]*router.Region, error) {
+	out := make([]*router.Region, 0, len(regs))
+	for _, r := range regs {
+		d, err := p.decode(r)
+		if errors.Is(err, apicodec.ErrOutOfKeyspace) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
