@@ -1,0 +1,124 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
+
+	"github.com/tikvgo/tikv/internal/apicodec"
+	"github.com/tikvgo/tikv/internal/codec"
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/transport"
+)
+
+func codecs(t *testing.T) (*apicodec.Codec, *apicodec.Codec) {
+	t.Helper()
+	raw, err := apicodec.NewV2(kv.ModeRaw, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn, _ := apicodec.NewV2(kv.ModeTxn, 1)
+	return raw, txn
+}
+
+var (
+	rawP = []byte{'r', 0, 0, 1}
+	txnP = []byte{'x', 0, 0, 1}
+)
+
+func pre(p []byte, k string) []byte { return append(bytes.Clone(p), k...) }
+
+func TestKeyspaceEncodesWithoutTouchingCaller(t *testing.T) {
+	raw, txn := codecs(t)
+	var wire transport.Message
+	s := Keyspace(raw, txn)(transport.SenderFunc(func(_ context.Context, req *transport.Request) (*transport.Response, error) {
+		wire = req.Msg
+		return &transport.Response{Msg: req.Cmd.NewResponse()}, nil
+	}))
+	send := func(cmd transport.Cmd, msg transport.Message) {
+		t.Helper()
+		msg = cmd.WithContext(msg, &kvrpcpb.Context{})
+		if _, err := s.Send(context.Background(), &transport.Request{Cmd: cmd, Msg: msg}); err != nil {
+			t.Fatal(err)
+		}
+		rc := cmd.Context(wire)
+		if rc.ApiVersion != kvrpcpb.APIVersion_V2 || rc.GetKeyspaceId() != 1 {
+			t.Fatalf("%s: context %v", cmd, rc)
+		}
+	}
+
+	batch := &kvrpcpb.RawBatchPutRequest{Pairs: []*kvrpcpb.KvPair{{Key: []byte("a")}, {Key: []byte("b")}}}
+	send(transport.CmdRawBatchPut, batch)
+	if string(batch.Pairs[0].Key) != "a" || !bytes.Equal(wire.(*kvrpcpb.RawBatchPutRequest).Pairs[1].Key, pre(rawP, "b")) {
+		t.Fatalf("raw batch put: caller %q, wire %q", batch.Pairs[0].Key, wire.(*kvrpcpb.RawBatchPutRequest).Pairs[1].Key)
+	}
+
+	// A reverse scan with open bounds covers exactly the keyspace.
+	send(transport.CmdRawScan, &kvrpcpb.RawScanRequest{Reverse: true})
+	w := wire.(*kvrpcpb.RawScanRequest)
+	if !bytes.Equal(w.StartKey, []byte{'r', 0, 0, 2}) || !bytes.Equal(w.EndKey, rawP) {
+		t.Fatalf("reverse scan bounds [%q, %q)", w.EndKey, w.StartKey)
+	}
+
+	pw := &kvrpcpb.PrewriteRequest{Mutations: []*kvrpcpb.Mutation{{Key: []byte("k")}}, PrimaryLock: []byte("k"), Secondaries: [][]byte{[]byte("s")}}
+	send(transport.CmdPrewrite, pw)
+	wp := wire.(*kvrpcpb.PrewriteRequest)
+	if string(pw.Mutations[0].Key) != "k" || !bytes.Equal(wp.Mutations[0].Key, pre(txnP, "k")) ||
+		!bytes.Equal(wp.PrimaryLock, pre(txnP, "k")) || !bytes.Equal(wp.Secondaries[0], pre(txnP, "s")) {
+		t.Fatalf("prewrite: wire %v", wp)
+	}
+}
+
+func TestKeyspaceDecodesResponses(t *testing.T) {
+	raw, txn := codecs(t)
+	enc := func(p []byte, k string) []byte { return codec.EncodeBytes(nil, pre(p, k)) }
+	respond := func(resp transport.Message) transport.Sender {
+		return Keyspace(raw, txn)(transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+			return &transport.Response{Msg: resp}, nil
+		}))
+	}
+	scan := &kvrpcpb.RawScanResponse{Kvs: []*kvrpcpb.KvPair{{Key: pre(rawP, "a")}}}
+	if _, err := respond(scan).Send(context.Background(), &transport.Request{Cmd: transport.CmdRawScan, Msg: &kvrpcpb.RawScanRequest{}}); err != nil {
+		t.Fatal(err)
+	}
+	if string(scan.Kvs[0].Key) != "a" {
+		t.Fatalf("scan key %q", scan.Kvs[0].Key)
+	}
+
+	get := &kvrpcpb.GetResponse{
+		Error: &kvrpcpb.KeyError{Locked: &kvrpcpb.LockInfo{Key: pre(txnP, "k"), PrimaryLock: pre(txnP, "p"), Secondaries: [][]byte{pre(txnP, "s")}}},
+		RegionError: &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: []*metapb.Region{
+			{Id: 1, StartKey: enc(txnP, "a"), EndKey: enc(txnP, "m")},
+			{Id: 2, StartKey: enc(rawP, ""), EndKey: enc(txnP, "")}, // raw keyspace: not ours
+		}}},
+	}
+	if _, err := respond(get).Send(context.Background(), &transport.Request{Cmd: transport.CmdGet, Msg: &kvrpcpb.GetRequest{}}); err != nil {
+		t.Fatal(err)
+	}
+	l := get.Error.Locked
+	if string(l.Key) != "k" || string(l.PrimaryLock) != "p" || string(l.Secondaries[0]) != "s" {
+		t.Fatalf("lock keys %q %q %q", l.Key, l.PrimaryLock, l.Secondaries)
+	}
+	cur := get.RegionError.EpochNotMatch.CurrentRegions
+	if len(cur) != 1 || string(cur[0].StartKey) != "a" || string(cur[0].EndKey) != "m" {
+		t.Fatalf("current regions %v", cur)
+	}
+}
+
+func TestKeyspaceV1PassesRawThrough(t *testing.T) {
+	called := false
+	s := Keyspace(apicodec.NewV1(kv.ModeRaw), apicodec.NewV1(kv.ModeTxn))(transport.SenderFunc(func(_ context.Context, req *transport.Request) (*transport.Response, error) {
+		called = true
+		if string(req.Msg.(*kvrpcpb.RawGetRequest).Key) != "k" {
+			t.Fatal("raw v1 key changed")
+		}
+		return &transport.Response{Msg: &kvrpcpb.RawGetResponse{}}, nil
+	}))
+	if _, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdRawGet, Msg: &kvrpcpb.RawGetRequest{Key: []byte("k")}}); err != nil || !called {
+		t.Fatal(err)
+	}
+}
