@@ -2,6 +2,7 @@ package mocktikv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
@@ -37,6 +38,8 @@ func registerTxnHandlers(t handlerTable) {
 	t[transport.CmdUnsafeDestroyRange] = typed((*Cluster).unsafeDestroyRange)
 	t[transport.CmdMvccGetByKey] = typed((*Cluster).mvccGetByKey)
 	t[transport.CmdMvccGetByStartTs] = typed((*Cluster).mvccGetByStartTs)
+	t[transport.CmdFlush] = typed((*Cluster).kvFlush)
+	t[transport.CmdBufferBatchGet] = typed((*Cluster).kvBufferBatchGet)
 }
 
 // RunGC applies TiKV's MVCC garbage collection with the given safe point to
@@ -187,6 +190,51 @@ func (c *Cluster) kvPrewrite(storeID uint64, req *kvrpcpb.PrewriteRequest) *kvrp
 			}
 			return c.txn.store.Prewrite(req), nil
 		})
+}
+
+// kvFlush is KvFlush (pipelined DML, commands/flush.rs), checked like a
+// prewrite: a key outside the region aborts the request.
+func (c *Cluster) kvFlush(storeID uint64, req *kvrpcpb.FlushRequest) *kvrpcpb.FlushResponse {
+	if e := c.apiError(req.Context, "flush", mutationKeys(req.Mutations)...); e != nil {
+		return &kvrpcpb.FlushResponse{Errors: []*kvrpcpb.KeyError{e}}
+	}
+	return withRegion(c, storeID, true, req.Context,
+		func(e *errorpb.Error) *kvrpcpb.FlushResponse { return &kvrpcpb.FlushResponse{RegionError: e} },
+		func(r *metapb.Region) (*kvrpcpb.FlushResponse, *errorpb.Error) {
+			if k := firstKeyOutside(mutationKeys(req.Mutations), r); k != nil {
+				return &kvrpcpb.FlushResponse{Errors: []*kvrpcpb.KeyError{outOfRegionKeyError(k, r)}}, nil
+			}
+			return c.txn.store.Flush(req), nil
+		})
+}
+
+// kvBufferBatchGet is KvBufferBatchGet (Storage::buffer_batch_get): every
+// failure, a key outside the region's lock-CF point read included, is the
+// request-level error alone; pairs are not filled.
+func (c *Cluster) kvBufferBatchGet(storeID uint64, req *kvrpcpb.BufferBatchGetRequest) *kvrpcpb.BufferBatchGetResponse {
+	if e := c.apiError(req.Context, "buffer_batch_get", req.Keys...); e != nil {
+		return &kvrpcpb.BufferBatchGetResponse{Error: e}
+	}
+	return withRegion(c, storeID, false, req.Context,
+		func(e *errorpb.Error) *kvrpcpb.BufferBatchGetResponse {
+			return &kvrpcpb.BufferBatchGetResponse{RegionError: e}
+		},
+		func(r *metapb.Region) (*kvrpcpb.BufferBatchGetResponse, *errorpb.Error) {
+			if k := firstKeyOutside(req.Keys, r); k != nil {
+				return &kvrpcpb.BufferBatchGetResponse{Error: outOfRegionKeyError(k, r)}, nil
+			}
+			return c.txn.store.BufferBatchGet(req), nil
+		})
+}
+
+// KvFlush serves the pipelined-DML flush over gRPC.
+func (s *tikvService) KvFlush(ctx context.Context, req *kvrpcpb.FlushRequest) (*kvrpcpb.FlushResponse, error) {
+	return serve[*kvrpcpb.FlushResponse](ctx, s, transport.CmdFlush, req)
+}
+
+// KvBufferBatchGet serves the pipelined-DML read-back over gRPC.
+func (s *tikvService) KvBufferBatchGet(ctx context.Context, req *kvrpcpb.BufferBatchGetRequest) (*kvrpcpb.BufferBatchGetResponse, error) {
+	return serve[*kvrpcpb.BufferBatchGetResponse](ctx, s, transport.CmdBufferBatchGet, req)
 }
 
 func (c *Cluster) kvCommit(storeID uint64, req *kvrpcpb.CommitRequest) *kvrpcpb.CommitResponse {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/deadlock"
@@ -574,4 +575,70 @@ func TestLockWaitResumeRegionError(t *testing.T) {
 			eq(t, len(r.resp.Errors), 0, "no key errors")
 		})
 	}
+}
+
+// TestLockWaitTimeoutVirtual checks the deadline rules in virtual time
+// (waiter_manager.rs normalize_deadline, cancel_for_timeout): wait_timeout 0
+// waits the 1 s wait-for-lock-timeout, a larger one is capped at it, a
+// smaller one is kept; and a waiter whose key got a new holder while it
+// waited reports that holder's lock with duration_to_last_update_ms.
+func TestLockWaitTimeoutVirtual(t *testing.T) {
+	for _, c := range []struct {
+		waitMs int64
+		want   time.Duration
+	}{{0, time.Second}, {5000, time.Second}, {300, 300 * time.Millisecond}} {
+		t.Run(fmt.Sprint(c.waitMs), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tr := lwTransports[1]
+				cl := tr.cluster(t)
+				tr.client(t, cl).mustLock(t, "k", 10, 10)
+				began := time.Now()
+				r := must(tr.client(t, cl).lock(t.Context(), lockReq("k", 20, 20, lockOpts{waitMs: c.waitMs})))(t)
+				eq(t, time.Since(began), c.want, "waited")
+				eq(t, r.Errors[0].GetLocked().GetLockVersion(), uint64(10), "locked by txn 10")
+			})
+		})
+	}
+	t.Run("new holder", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := lwTransports[1]
+			cl := tr.cluster(t)
+			holder := tr.client(t, cl)
+			holder.mustLock(t, "k", 10, 10)
+			// Force-lock txn 20 is the head; txn 30 waits behind it.
+			w20 := hold(t, tr.client(t, cl), t.Context(), lockReq("k", 20, 20, lockOpts{force: true}))
+			synctest.Wait()
+			w30 := hold(t, tr.client(t, cl), t.Context(), lockReq("k", 30, 30, lockOpts{waitMs: 500}))
+			synctest.Wait()
+			time.Sleep(100 * time.Millisecond)
+			noErr(t, holder.release(t.Context(), "k", 10, 10))
+			r20 := <-w20
+			eq(t, r20.resp.Results[0].GetType(), kvrpcpb.PessimisticLockKeyResultType_LockResultNormal, "txn 20 acquires")
+			r30 := <-w30
+			l := r30.resp.Errors[0].GetLocked()
+			eq(t, l.GetLockVersion(), uint64(20), "txn 30 times out on the new holder")
+			eq(t, l.GetDurationToLastUpdateMs(), uint64(400), "ms since the holder changed")
+		})
+	})
+}
+
+// TestLockWaitBatchCommands: a waiting PessimisticLock inside a
+// BatchCommands stream does not hold up the stream; the release sent on the
+// same stream wakes it, and both are answered by request id.
+func TestLockWaitBatchCommands(t *testing.T) {
+	c := lwTransports[0].cluster(t)
+	rctx := txnCtx(c, "k")
+	lwTransports[0].client(t, c).mustLock(t, "k", 10, 10)
+	stream := openBatch(timeout(t), t, c, rctx.Peer.StoreId)
+	wait := lockReq("k", 20, 20, lockOpts{})
+	wait.Context = rctx
+	noErr(t, stream.Send(&tikvpb.BatchCommandsRequest{RequestIds: []uint64{1}, Requests: []*tikvpb.BatchCommandsRequest_Request{wrapBatchRequest(t, transport.CmdPessimisticLock, wait)}}))
+	waitQueued(t, c, 1)
+	release := &kvrpcpb.PessimisticRollbackRequest{Context: rctx, StartVersion: 10, ForUpdateTs: 10, Keys: [][]byte{[]byte("k")}}
+	noErr(t, stream.Send(&tikvpb.BatchCommandsRequest{RequestIds: []uint64{2}, Requests: []*tikvpb.BatchCommandsRequest_Request{wrapBatchRequest(t, transport.CmdPessimisticRollback, release)}}))
+	got := recvIDs(t, stream, 2)
+	eq(t, got[2].GetPessimisticRollback() != nil, true, "release answered")
+	wc := got[1].GetPessimisticLock().GetErrors()[0].GetConflict()
+	eq(t, wc.GetConflictTs(), uint64(10), "the waiter is woken by the release")
+	noErr(t, stream.CloseSend())
 }

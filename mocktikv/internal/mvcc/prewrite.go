@@ -32,6 +32,10 @@ type prewriter struct {
 	asyncOr1PC  bool
 	fallback    bool   // async commit / 1PC fell back to 2PC
 	minCommitTS uint64 // max over keys, for async commit / 1PC
+	// generation is a pipelined-DML Flush's generation (0 for Prewrite):
+	// its locks carry it, and a later generation overwrites this
+	// transaction's own earlier lock (prewrite_with_generation).
+	generation uint64
 	// locks to write, in order; with 1PC they become writes instead.
 	locks []pendingLock
 }
@@ -209,6 +213,7 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 
 	var pessLock *Lock
 	amended := false
+	subsequentFlush := false
 	if e != nil && e.lock != nil {
 		l := e.lock
 		if l.StartTS != start {
@@ -226,7 +231,24 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 			}
 			return &kvrpcpb.KeyError{Locked: info}, false, nil, false
 		}
-		if l.Type != kvrpcpb.Op_PessimisticLock {
+		if l.Type != kvrpcpb.Op_PessimisticLock && p.generation > 0 {
+			// A key can be flushed many times (check_lock with a
+			// generation): an older or equal generation is ignored
+			// (GenerationOutOfOrder, logged by Flush), a flush that must
+			// not find a value fails on an earlier flush's Put, and a newer
+			// generation is checked again and overwrites the lock.
+			if l.Generation >= p.generation {
+				return nil, false, nil, false
+			}
+			if l.Generation > 0 && shouldNotExist && l.Type == kvrpcpb.Op_Put {
+				return errAlreadyExist(key), true, nil, false
+			}
+			subsequentFlush = true
+			if l.Type == kvrpcpb.Op_Put && l.ShortValue == nil {
+				// The earlier flush's long value goes with its lock.
+				p.b.deleteValue(key, start)
+			}
+		} else if l.Type != kvrpcpb.Op_PessimisticLock {
 			// Our own prewrite lock: a retried prewrite succeeds with no
 			// checks and no rewrite. A non-async lock in an async/1PC
 			// request forces the 2PC fallback.
@@ -238,14 +260,15 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 				}
 			}
 			return nil, false, nil, false
+		} else {
+			if !p.pessimistic {
+				return errLockTypeNotMatch(start, key, true), true, nil, false
+			}
+			if hasConstraint && l.ForUpdateTS != expectFUT {
+				return errPessimisticLockNotFound(start, key, "LockForUpdateTsMismatch"), true, nil, false
+			}
+			pessLock = l
 		}
-		if !p.pessimistic {
-			return errLockTypeNotMatch(start, key, true), true, nil, false
-		}
-		if hasConstraint && l.ForUpdateTS != expectFUT {
-			return errPessimisticLockNotFound(start, key, "LockForUpdateTsMismatch"), true, nil, false
-		}
-		pessLock = l
 	} else if p.pessimistic && action == kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK {
 		// The pessimistic lock is missing: amend it if nothing was written
 		// since the transaction started (amend_pessimistic_lock).
@@ -286,7 +309,9 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 
 	// Assertions (check_assertion): Fast skips them when the constraint
 	// check did not load the key; Strict always checks.
-	if m.Assertion != kvrpcpb.Assertion_None && req.AssertionLevel != kvrpcpb.AssertionLevel_Off &&
+	// A key is asserted once per transaction: a pipelined key's later
+	// flushes skip it (is_subsequent_flush).
+	if m.Assertion != kvrpcpb.Assertion_None && req.AssertionLevel != kvrpcpb.AssertionLevel_Off && !subsequentFlush &&
 		(!skipConstraint || amended || req.AssertionLevel == kvrpcpb.AssertionLevel_Strict) {
 		if a := checkAssertion(e, key, start, m.Assertion); a != nil {
 			if skipConstraint {
@@ -317,6 +342,7 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 		ForUpdateTS: req.ForUpdateTs,
 		TxnSize:     req.TxnSize,
 		MinCommitTS: req.MinCommitTs,
+		Generation:  p.generation,
 	}
 	if w := latestData(e); w != nil {
 		l.LastChange = w.CommitTS
