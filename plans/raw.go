@@ -6,35 +6,57 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline"
 )
 
-// Batch limits of raw commands, as client-go applies them
-// (rawkv.rawBatchPairCount, rawBatchPutSize).
+// Batch and page limits of raw commands, as client-go applies them
+// (rawkv.rawBatchPairCount, rawBatchPutSize, MaxRawKVScanLimit).
 const (
 	// RawBatchPairCount caps the keys of one raw batch RPC.
 	RawBatchPairCount = 512
 	// RawBatchPutSize caps the key and value bytes of one raw batch put.
 	RawBatchPutSize = 16 << 10
+	// RawScanMaxPage caps the pairs one RawScan RPC asks for. A scan with
+	// a limit asks for min(remaining, RawScanMaxPage) pairs per RPC, as
+	// client-go does with its whole remaining limit; a scan without one
+	// pages pipeline.DefaultPageSize pairs at a time.
+	RawScanMaxPage = 10240
 )
 
 // Raw is the compiled plan set of raw.Client: one plan per raw operation.
+// Every plan leaves its request unchanged, so requests may be reused.
 type Raw struct {
-	Get         pipeline.Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse]
-	BatchGet    pipeline.Plan[*kvrpcpb.RawBatchGetRequest, []*kvrpcpb.KvPair]
-	Put         pipeline.Plan[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]
+	Get pipeline.Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse]
+	// BatchGet returns the pairs found, grouped by region in key order;
+	// missing keys have no pair.
+	BatchGet pipeline.Plan[*kvrpcpb.RawBatchGetRequest, []*kvrpcpb.KvPair]
+	Put      pipeline.Plan[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]
+	// BatchPut takes Ttls either empty (no TTL) or with one entry per pair;
+	// each TTL travels with its pair into the per-region batches.
 	BatchPut    pipeline.Plan[*kvrpcpb.RawBatchPutRequest, struct{}]
 	Delete      pipeline.Plan[*kvrpcpb.RawDeleteRequest, *kvrpcpb.RawDeleteResponse]
 	BatchDelete pipeline.Plan[*kvrpcpb.RawBatchDeleteRequest, struct{}]
 	DeleteRange pipeline.Plan[*kvrpcpb.RawDeleteRangeRequest, struct{}]
 	// Scan pages a raw scan (forward or reverse, per the request) through
-	// regions; see pipeline.Stream.
+	// regions; see pipeline.Stream and RawScanMaxPage.
 	Scan func(ctx context.Context, req *kvrpcpb.RawScanRequest) iter.Seq2[*kvrpcpb.KvPair, error]
+	// GetKeyTTL reads one key's remaining TTL.
+	GetKeyTTL pipeline.Plan[*kvrpcpb.RawGetKeyTTLRequest, *kvrpcpb.RawGetKeyTTLResponse]
+	// CompareAndSwap sends one CAS, never blindly again: an unknown outcome
+	// is kv.ErrUndetermined (RawCompareAndSwap is not idempotent).
+	CompareAndSwap pipeline.Plan[*kvrpcpb.RawCASRequest, *kvrpcpb.RawCASResponse]
+	// Checksum checksums the request's single range (Ranges must hold
+	// exactly one) region by region in parallel and merges the answers:
+	// checksums XORed, counts and bytes summed.
+	Checksum pipeline.Plan[*kvrpcpb.RawChecksumRequest, *kvrpcpb.RawChecksumResponse]
 }
 
 // NewRaw compiles the raw plans on e.
 func NewRaw(e *pipeline.Env) *Raw {
-	scan := pipeline.Stream(e, rawScanCursor, pipeline.Dispatch(e, RawScan))
+	scanStep := pipeline.Dispatch(e, RawScan)
+	unbounded := pipeline.Stream(e, rawScanCursor, scanStep)
+	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage))
 	return &Raw{
 		Get: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey), pipeline.Dispatch(e, RawGet))),
 		BatchGet: pipeline.Collect(pipeline.Shard(e, rawBatchGetSplit, pipeline.Dispatch(e, RawBatchGet)),
@@ -48,8 +70,17 @@ func NewRaw(e *pipeline.Env) *Raw {
 		DeleteRange: pipeline.Merge(pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Dispatch(e, RawDeleteRange)),
 			pipeline.Discard),
 		Scan: func(ctx context.Context, req *kvrpcpb.RawScanRequest) iter.Seq2[*kvrpcpb.KvPair, error] {
-			return pipeline.Flatten(scan(ctx, req), (*kvrpcpb.RawScanResponse).GetKvs)
+			stream := unbounded
+			if req.GetLimit() > 0 {
+				stream = limited
+			}
+			return pipeline.Flatten(stream(ctx, req), (*kvrpcpb.RawScanResponse).GetKvs)
 		},
+		GetKeyTTL: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetKeyTTLRequest).GetKey),
+			pipeline.Dispatch(e, RawGetKeyTTL))),
+		CompareAndSwap: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawCASRequest).GetKey),
+			pipeline.Dispatch(e, RawCompareAndSwap))),
+		Checksum: pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Dispatch(e, RawChecksum)), mergeChecksums),
 	}
 }
 
@@ -59,6 +90,13 @@ func pairKey(p *kvrpcpb.KvPair) []byte { return p.GetKey() }
 
 func pairSize(p *kvrpcpb.KvPair) int { return len(p.GetKey()) + len(p.GetValue()) }
 
+// rawPutItem is one pair of a batch put with its TTL, so that splitting
+// keeps them together.
+type rawPutItem struct {
+	pair *kvrpcpb.KvPair
+	ttl  uint64
+}
+
 var (
 	rawBatchGetSplit = pipeline.ByKeys((*kvrpcpb.RawBatchGetRequest).GetKeys, identity,
 		func(r *kvrpcpb.RawBatchGetRequest, keys [][]byte) *kvrpcpb.RawBatchGetRequest {
@@ -67,12 +105,31 @@ var (
 			return &c
 		}, pipeline.Limit[[]byte]{Keys: RawBatchPairCount})
 
-	rawBatchPutSplit = pipeline.ByKeys((*kvrpcpb.RawBatchPutRequest).GetPairs, pairKey,
+	rawBatchPutPairsSplit = pipeline.ByKeys((*kvrpcpb.RawBatchPutRequest).GetPairs, pairKey,
 		func(r *kvrpcpb.RawBatchPutRequest, pairs []*kvrpcpb.KvPair) *kvrpcpb.RawBatchPutRequest {
 			c := *r
 			c.Pairs = pairs
 			return &c
 		}, pipeline.Limit[*kvrpcpb.KvPair]{Keys: RawBatchPairCount, Bytes: RawBatchPutSize, Size: pairSize})
+
+	rawBatchPutTTLSplit = pipeline.ByKeys(
+		func(r *kvrpcpb.RawBatchPutRequest) []rawPutItem {
+			items := make([]rawPutItem, len(r.GetPairs()))
+			for i, p := range r.GetPairs() {
+				items[i] = rawPutItem{pair: p, ttl: r.GetTtls()[i]}
+			}
+			return items
+		},
+		func(it rawPutItem) []byte { return it.pair.GetKey() },
+		func(r *kvrpcpb.RawBatchPutRequest, items []rawPutItem) *kvrpcpb.RawBatchPutRequest {
+			c := *r
+			c.Pairs, c.Ttls = make([]*kvrpcpb.KvPair, len(items)), make([]uint64, len(items))
+			for i, it := range items {
+				c.Pairs[i], c.Ttls[i] = it.pair, it.ttl
+			}
+			return &c
+		}, pipeline.Limit[rawPutItem]{Keys: RawBatchPairCount, Bytes: RawBatchPutSize,
+			Size: func(it rawPutItem) int { return pairSize(it.pair) }})
 
 	rawBatchDeleteSplit = pipeline.ByKeys((*kvrpcpb.RawBatchDeleteRequest).GetKeys, identity,
 		func(r *kvrpcpb.RawBatchDeleteRequest, keys [][]byte) *kvrpcpb.RawBatchDeleteRequest {
@@ -88,7 +145,40 @@ var (
 			c.StartKey, c.EndKey = start, end
 			return &c
 		})
+
+	rawChecksumSplit = pipeline.ByRange(
+		func(r *kvrpcpb.RawChecksumRequest) ([]byte, []byte) {
+			rng := r.GetRanges()[0]
+			return rng.GetStartKey(), rng.GetEndKey()
+		},
+		func(r *kvrpcpb.RawChecksumRequest, start, end []byte) *kvrpcpb.RawChecksumRequest {
+			c := *r
+			c.Ranges = []*kvrpcpb.KeyRange{{StartKey: start, EndKey: end}}
+			return &c
+		})
 )
+
+// rawBatchPutSplit routes a batch put by region. The TTL-less form, the
+// common one, splits the pairs as they are; with per-pair TTLs each TTL is
+// carried with its pair.
+func rawBatchPutSplit(ctx context.Context, loc pdclient.Locator, req *kvrpcpb.RawBatchPutRequest) iter.Seq2[pipeline.Routed[*kvrpcpb.RawBatchPutRequest], error] {
+	if len(req.GetTtls()) == 0 {
+		return rawBatchPutPairsSplit(ctx, loc, req)
+	}
+	return rawBatchPutTTLSplit(ctx, loc, req)
+}
+
+// mergeChecksums combines per-region checksums as TiKV's per-pair digests
+// combine: XOR is order-independent, so regions may answer in any order.
+func mergeChecksums(parts []pipeline.Part[*kvrpcpb.RawChecksumRequest, *kvrpcpb.RawChecksumResponse]) (*kvrpcpb.RawChecksumResponse, error) {
+	out := &kvrpcpb.RawChecksumResponse{}
+	for _, p := range parts {
+		out.Checksum ^= p.Resp.GetChecksum()
+		out.TotalKvs += p.Resp.GetTotalKvs()
+		out.TotalBytes += p.Resp.GetTotalBytes()
+	}
+	return out, nil
+}
 
 // rawScanCursor pages RawScan. TiKV reads a reverse raw scan's start_key as
 // the exclusive upper bound and end_key as the inclusive lower bound

@@ -19,15 +19,37 @@ func rawError[R interface{ GetError() string }](cmd transport.Cmd) func(R) error
 	}
 }
 
-// Raw command descriptors. Raw writes are idempotent (a put or delete
-// applied twice leaves the same state); compare-and-swap is not, and is
-// added with it.
+// rawPairsError maps the failure TiKV reports inside a pair list (RawScan,
+// RawBatchGet: a keyless pair whose error is set, extract_kv_pairs in
+// src/server/service/kv.rs) to a typed error.
+func rawPairsError[R any](cmd transport.Cmd, pairs func(R) []*kvrpcpb.KvPair) func(R) error {
+	return func(resp R) error {
+		for _, p := range pairs(resp) {
+			if e := p.GetError(); e != nil {
+				msg := e.GetAbort()
+				if msg == "" {
+					msg = e.String()
+				}
+				return &kv.ServerError{Cmd: cmd.String(), Msg: msg}
+			}
+		}
+		return nil
+	}
+}
+
+// Raw command descriptors. Raw reads and the plain raw writes are
+// idempotent (a put or delete applied twice leaves the same state).
+// Compare-and-swap is not: it decides on the value it finds, so a CAS whose
+// outcome is unknown must not be sent again; Dispatch reports it as
+// kv.ErrUndetermined instead (unless the send provably never left the
+// client, transport.ErrNotSent).
 var (
 	RawGet = pipeline.Method[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse]{
 		Cmd: transport.CmdRawGet, Err: rawError[*kvrpcpb.RawGetResponse](transport.CmdRawGet), Idempotent: true, Read: true,
 	}
 	RawBatchGet = pipeline.Method[*kvrpcpb.RawBatchGetRequest, *kvrpcpb.RawBatchGetResponse]{
-		Cmd: transport.CmdRawBatchGet, Idempotent: true, Read: true,
+		Cmd: transport.CmdRawBatchGet, Err: rawPairsError(transport.CmdRawBatchGet, (*kvrpcpb.RawBatchGetResponse).GetPairs),
+		Idempotent: true, Read: true,
 	}
 	RawPut = pipeline.Method[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]{
 		Cmd: transport.CmdRawPut, Err: rawError[*kvrpcpb.RawPutResponse](transport.CmdRawPut), Idempotent: true,
@@ -45,6 +67,17 @@ var (
 		Cmd: transport.CmdRawDeleteRange, Err: rawError[*kvrpcpb.RawDeleteRangeResponse](transport.CmdRawDeleteRange), Idempotent: true,
 	}
 	RawScan = pipeline.Method[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
-		Cmd: transport.CmdRawScan, Idempotent: true, Read: true,
+		Cmd: transport.CmdRawScan, Err: rawPairsError(transport.CmdRawScan, (*kvrpcpb.RawScanResponse).GetKvs),
+		Idempotent: true, Read: true,
+	}
+	RawGetKeyTTL = pipeline.Method[*kvrpcpb.RawGetKeyTTLRequest, *kvrpcpb.RawGetKeyTTLResponse]{
+		Cmd: transport.CmdRawGetKeyTTL, Err: rawError[*kvrpcpb.RawGetKeyTTLResponse](transport.CmdRawGetKeyTTL), Idempotent: true, Read: true,
+	}
+	// RawCompareAndSwap is the one raw command that is not idempotent.
+	RawCompareAndSwap = pipeline.Method[*kvrpcpb.RawCASRequest, *kvrpcpb.RawCASResponse]{
+		Cmd: transport.CmdRawCompareAndSwap, Err: rawError[*kvrpcpb.RawCASResponse](transport.CmdRawCompareAndSwap), Idempotent: false,
+	}
+	RawChecksum = pipeline.Method[*kvrpcpb.RawChecksumRequest, *kvrpcpb.RawChecksumResponse]{
+		Cmd: transport.CmdRawChecksum, Err: rawError[*kvrpcpb.RawChecksumResponse](transport.CmdRawChecksum), Idempotent: true, Read: true,
 	}
 )

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc64"
+	"slices"
 	"sync"
 	"testing"
 
@@ -130,5 +132,138 @@ func TestRawScanMapsReverseBounds(t *testing.T) {
 	}
 	if fmt.Sprint(bounds) != "[z..m m..b]" {
 		t.Fatalf("pages = %v, want [z..m m..b]", bounds)
+	}
+}
+
+// TestRawBatchPutCarriesTTLs: per-pair TTLs stay with their pairs through
+// region grouping and batch cutting.
+func TestRawBatchPutCarriesTTLs(t *testing.T) {
+	c := &capture{}
+	rp := newRaw(t, c.mw, mocktikv.WithSplitKeys([]byte("k0700")), mocktikv.WithAPIVersion(kvrpcpb.APIVersion_V1TTL))
+	put := &kvrpcpb.RawBatchPutRequest{}
+	want := map[string]uint64{}
+	for i := range 1500 {
+		// Keys in descending order, so that grouping must reorder them.
+		k := fmt.Appendf(nil, "k%04d", 1499-i)
+		put.Pairs = append(put.Pairs, &kvrpcpb.KvPair{Key: k, Value: []byte("v")})
+		put.Ttls = append(put.Ttls, uint64(i%7))
+		want[string(k)] = uint64(i % 7)
+	}
+	if _, err := rp.BatchPut(context.Background(), put); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, m := range c.reqs {
+		r := m.(*kvrpcpb.RawBatchPutRequest)
+		if len(r.Ttls) != len(r.Pairs) {
+			t.Fatalf("batch of %d pairs with %d ttls", len(r.Pairs), len(r.Ttls))
+		}
+		for i, p := range r.Pairs {
+			if r.Ttls[i] != want[string(p.Key)] {
+				t.Fatalf("%s sent with ttl %d, want %d", p.Key, r.Ttls[i], want[string(p.Key)])
+			}
+			seen++
+		}
+	}
+	if seen != 1500 || len(c.reqs) < 4 {
+		t.Fatalf("%d pairs in %d batches", seen, len(c.reqs))
+	}
+	if len(put.Ttls) != 1500 || string(put.Pairs[0].Key) != "k1499" {
+		t.Fatal("the caller's request was modified")
+	}
+}
+
+// TestRawScanPageSizes: a limited scan asks each region for everything it
+// still needs (up to RawScanMaxPage), as client-go does; an unlimited one
+// pages DefaultPageSize pairs at a time.
+func TestRawScanPageSizes(t *testing.T) {
+	c := &capture{}
+	rp := newRaw(t, c.mw, mocktikv.WithSplitKeys([]byte("k0600")))
+	ctx := context.Background()
+	put := &kvrpcpb.RawBatchPutRequest{}
+	for i := range 1000 {
+		put.Pairs = append(put.Pairs, &kvrpcpb.KvPair{Key: fmt.Appendf(nil, "k%04d", i), Value: []byte("v")})
+	}
+	if _, err := rp.BatchPut(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	count := func(req *kvrpcpb.RawScanRequest) (int, []uint32) {
+		c.reqs = nil
+		n := 0
+		for _, err := range rp.Scan(ctx, req) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		var limits []uint32
+		for _, m := range c.reqs {
+			limits = append(limits, m.(*kvrpcpb.RawScanRequest).Limit)
+		}
+		return n, limits
+	}
+	if n, limits := count(&kvrpcpb.RawScanRequest{Limit: 900}); n != 900 || fmt.Sprint(limits) != "[900 300]" {
+		t.Fatalf("limited scan: %d pairs, page limits %v; want 900 in [900 300]", n, limits)
+	}
+	if n, limits := count(&kvrpcpb.RawScanRequest{}); n != 1000 || fmt.Sprint(limits) != "[256 256 256 256 256]" {
+		t.Fatalf("unlimited scan: %d pairs, page limits %v", n, limits)
+	}
+}
+
+// TestRawChecksumMergesRegions: one request per region, each clamped to
+// its region, merged by XOR and sums; the same result as TiKV would give
+// for the range in one region.
+func TestRawChecksumMergesRegions(t *testing.T) {
+	c := &capture{}
+	rp := newRaw(t, c.mw, mocktikv.WithSplitKeys([]byte("b"), []byte("c")))
+	ctx := context.Background()
+	put := &kvrpcpb.RawBatchPutRequest{}
+	want := &kvrpcpb.RawChecksumResponse{}
+	table := crc64.MakeTable(crc64.ECMA)
+	for _, k := range []string{"a1", "a2", "b1", "c1", "c2", "c3"} {
+		put.Pairs = append(put.Pairs, &kvrpcpb.KvPair{Key: []byte(k), Value: []byte("v" + k)})
+		if k >= "a2" {
+			want.Checksum ^= crc64.Update(crc64.Update(0, table, []byte(k)), table, []byte("v"+k))
+			want.TotalKvs++
+			want.TotalBytes += uint64(2*len(k) + 1)
+		}
+	}
+	if _, err := rp.BatchPut(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	c.reqs = nil
+	got, err := rp.Checksum(ctx, &kvrpcpb.RawChecksumRequest{Ranges: []*kvrpcpb.KeyRange{{StartKey: []byte("a2")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Checksum != want.Checksum || got.TotalKvs != want.TotalKvs || got.TotalBytes != want.TotalBytes {
+		t.Fatalf("checksum = %v, want %v", got, want)
+	}
+	var ranges []string
+	for _, m := range c.reqs {
+		r := m.(*kvrpcpb.RawChecksumRequest).Ranges[0]
+		ranges = append(ranges, fmt.Sprintf("%s..%s", r.StartKey, r.EndKey))
+	}
+	slices.Sort(ranges) // regions answer in parallel
+	if fmt.Sprint(ranges) != "[a2..b b..c c..]" {
+		t.Fatalf("per-region ranges %v", ranges)
+	}
+}
+
+// TestRawCompareAndSwapIsNotIdempotent: the descriptor tells Dispatch not
+// to resend a CAS whose outcome is unknown; every other raw command may be.
+func TestRawCompareAndSwapIsNotIdempotent(t *testing.T) {
+	if plans.RawCompareAndSwap.Idempotent {
+		t.Fatal("RawCompareAndSwap is marked idempotent")
+	}
+	for name, idem := range map[string]bool{
+		"RawGet": plans.RawGet.Idempotent, "RawBatchGet": plans.RawBatchGet.Idempotent, "RawPut": plans.RawPut.Idempotent,
+		"RawBatchPut": plans.RawBatchPut.Idempotent, "RawDelete": plans.RawDelete.Idempotent,
+		"RawBatchDelete": plans.RawBatchDelete.Idempotent, "RawDeleteRange": plans.RawDeleteRange.Idempotent,
+		"RawScan": plans.RawScan.Idempotent, "RawGetKeyTTL": plans.RawGetKeyTTL.Idempotent, "RawChecksum": plans.RawChecksum.Idempotent,
+	} {
+		if !idem {
+			t.Errorf("%s is not marked idempotent", name)
+		}
 	}
 }

@@ -3,7 +3,7 @@ package raw
 import (
 	"bytes"
 	"context"
-	"iter"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -20,22 +20,52 @@ type Backend interface {
 
 // Client is a RawKV client. It is safe for concurrent use. It holds no
 // resources of its own: closing the Backend's cluster ends it.
+//
+// Every method takes per-call options (CallOption); each method's doc says
+// which. Keys must not be empty. Byte slices passed in are not retained
+// after the call returns and must not be modified while it runs; slices
+// returned belong to the caller.
 type Client struct {
 	plans *plans.Raw
+	cfg   clientConfig
 }
 
-// NewClient returns a RawKV client running on b's cluster connection.
-func NewClient(b Backend) *Client {
-	return &Client{plans: plans.NewRaw(b.EnvFor(kv.ModeRaw))}
+// NewClient returns a RawKV client running on b's cluster connection,
+// configured by opts. Building one compiles the raw plans; derive clients
+// that differ only in options with Client.With instead.
+func NewClient(b Backend, opts ...Option) *Client {
+	c := &Client{plans: plans.NewRaw(b.EnvFor(kv.ModeRaw))}
+	for _, o := range opts {
+		o(&c.cfg)
+	}
+	return c
 }
 
-// Get returns the value of key, or kv.ErrNotFound. A key stored with an
-// empty value returns a non-nil empty slice.
-func (c *Client) Get(ctx context.Context, key []byte) ([]byte, error) {
+// With returns a client that shares c's cluster connection and compiled
+// plans, with opts applied on top of c's options; c is unchanged. It is
+// tikvgo's form of client-go's SetColumnFamily and SetAtomicForCAS, which
+// modify a shared client in place.
+func (c *Client) With(opts ...Option) *Client {
+	d := *c
+	for _, o := range opts {
+		o(&d.cfg)
+	}
+	return &d
+}
+
+// Get returns the value of key, or kv.ErrNotFound (client-go returns nil,
+// nil). A key stored with an empty value returns a non-nil empty slice.
+//
+// Options: ColumnFamily, ReplicaRead, Priority, RequestSource.
+func (c *Client) Get(ctx context.Context, key []byte, opts ...CallOption) ([]byte, error) {
+	ctx, cl, err := c.resolve(ctx, "Get", optsRead, opts)
+	if err != nil {
+		return nil, err
+	}
 	if len(key) == 0 {
 		return nil, kv.InvalidArgument("empty key")
 	}
-	resp, err := c.plans.Get(ctx, &kvrpcpb.RawGetRequest{Key: key})
+	resp, err := c.plans.Get(ctx, &kvrpcpb.RawGetRequest{Context: cl.rctx, Key: key, Cf: cl.cf})
 	if err != nil {
 		return nil, err
 	}
@@ -46,20 +76,25 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, error) {
 }
 
 // BatchGet returns the values of keys in the order of keys; a missing key's
-// value is nil. Keys are grouped by region and read in parallel.
-func (c *Client) BatchGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
+// value is nil, an empty value a non-nil empty slice. Keys are grouped by
+// region and read in parallel, at most plans.RawBatchPairCount keys per
+// RPC. A key may appear more than once.
+//
+// Options: ColumnFamily, ReplicaRead, Priority, RequestSource.
+func (c *Client) BatchGet(ctx context.Context, keys [][]byte, opts ...CallOption) ([][]byte, error) {
+	ctx, cl, err := c.resolve(ctx, "BatchGet", optsRead, opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkKeys(keys); err != nil {
 		return nil, err
 	}
-	pairs, err := c.plans.BatchGet(ctx, &kvrpcpb.RawBatchGetRequest{Keys: keys})
+	pairs, err := c.plans.BatchGet(ctx, &kvrpcpb.RawBatchGetRequest{Context: cl.rctx, Keys: keys, Cf: cl.cf})
 	if err != nil {
 		return nil, err
 	}
 	found := make(map[string][]byte, len(pairs))
 	for _, p := range pairs {
-		if p.GetError() != nil {
-			return nil, &kv.ServerError{Cmd: "RawBatchGet", Msg: p.GetError().String()}
-		}
 		found[string(p.GetKey())] = nonNil(p.GetValue())
 	}
 	values := make([][]byte, len(keys))
@@ -69,22 +104,80 @@ func (c *Client) BatchGet(ctx context.Context, keys [][]byte) ([][]byte, error) 
 	return values, nil
 }
 
-// Put stores value under key. An empty value is a value: Get returns it
-// as an empty slice, not kv.ErrNotFound.
-func (c *Client) Put(ctx context.Context, key, value []byte) error {
+// Put stores value under key. An empty value is a value: Get returns it as
+// an empty slice, not kv.ErrNotFound. In atomic mode (WithAtomicForCAS) the
+// write is serialized with CompareAndSwap.
+//
+// Options: ColumnFamily, TTL, Priority, RequestSource.
+func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) error {
+	ctx, cl, err := c.resolve(ctx, "Put", optsPut, opts)
+	if err != nil {
+		return err
+	}
 	if len(key) == 0 {
 		return kv.InvalidArgument("empty key")
 	}
-	_, err := c.plans.Put(ctx, &kvrpcpb.RawPutRequest{Key: key, Value: value})
+	_, err = c.plans.Put(ctx, &kvrpcpb.RawPutRequest{
+		Context: cl.rctx, Key: key, Value: value, Cf: cl.cf, Ttl: cl.ttl, ForCas: c.cfg.atomic,
+	})
 	return err
 }
 
 // BatchPut stores values[i] under keys[i] for every i. The pairs are
 // grouped by region and written in parallel in batches of at most
 // plans.RawBatchPairCount pairs and plans.RawBatchPutSize bytes; the write
-// is not atomic across batches. When a key appears more than once, the last
-// occurrence wins.
-func (c *Client) BatchPut(ctx context.Context, keys, values [][]byte) error {
+// is not atomic across batches, and on error some batches may have been
+// written. When a key appears more than once, its last occurrence wins
+// (only that pair is sent).
+//
+// Options: ColumnFamily, TTL (the same TTL for every pair; see
+// BatchPutWithTTL for one per pair), Priority, RequestSource.
+func (c *Client) BatchPut(ctx context.Context, keys, values [][]byte, opts ...CallOption) error {
+	ctx, cl, err := c.resolve(ctx, "BatchPut", optsPut, opts)
+	if err != nil {
+		return err
+	}
+	var ttls []uint64
+	if cl.ttl != 0 {
+		ttls = make([]uint64, len(keys))
+		for i := range ttls {
+			ttls[i] = cl.ttl
+		}
+	}
+	return c.batchPut(ctx, cl, keys, values, ttls)
+}
+
+// BatchPutWithTTL is BatchPut with a time to live per pair: ttls[i] applies
+// to keys[i] (client-go's BatchPutWithTTL). ttls must be empty (no TTL) or
+// as long as keys; each is rounded up to whole seconds and zero means no
+// expiry (see TTL). A duplicated key's last occurrence wins, value and TTL.
+//
+// Options: ColumnFamily, Priority, RequestSource.
+func (c *Client) BatchPutWithTTL(ctx context.Context, keys, values [][]byte, ttls []time.Duration, opts ...CallOption) error {
+	ctx, cl, err := c.resolve(ctx, "BatchPutWithTTL", optsWrite, opts)
+	if err != nil {
+		return err
+	}
+	if len(ttls) > 0 && len(ttls) != len(keys) {
+		return kv.InvalidArgument("%d keys but %d ttls", len(keys), len(ttls))
+	}
+	var secs []uint64
+	for i, d := range ttls {
+		s, err := ttlSeconds(d)
+		if err != nil {
+			return err
+		}
+		if secs == nil {
+			secs = make([]uint64, len(ttls))
+		}
+		secs[i] = s
+	}
+	return c.batchPut(ctx, cl, keys, values, secs)
+}
+
+// batchPut sends keys and values, with ttls (seconds) either nil or one per
+// key, keeping only the last occurrence of a duplicated key.
+func (c *Client) batchPut(ctx context.Context, cl call, keys, values [][]byte, ttls []uint64) error {
 	if len(keys) != len(values) {
 		return kv.InvalidArgument("%d keys but %d values", len(keys), len(values))
 	}
@@ -95,39 +188,70 @@ func (c *Client) BatchPut(ctx context.Context, keys, values [][]byte) error {
 	for i, k := range keys {
 		last[string(k)] = i
 	}
-	pairs := make([]*kvrpcpb.KvPair, 0, len(last))
+	req := &kvrpcpb.RawBatchPutRequest{
+		Context: cl.rctx, Pairs: make([]*kvrpcpb.KvPair, 0, len(last)), Cf: cl.cf, ForCas: c.cfg.atomic,
+	}
+	if ttls != nil {
+		req.Ttls = make([]uint64, 0, len(last))
+	}
 	for i, k := range keys {
-		if last[string(k)] == i {
-			pairs = append(pairs, &kvrpcpb.KvPair{Key: k, Value: values[i]})
+		if last[string(k)] != i {
+			continue
+		}
+		req.Pairs = append(req.Pairs, &kvrpcpb.KvPair{Key: k, Value: values[i]})
+		if ttls != nil {
+			req.Ttls = append(req.Ttls, ttls[i])
 		}
 	}
-	_, err := c.plans.BatchPut(ctx, &kvrpcpb.RawBatchPutRequest{Pairs: pairs})
+	_, err := c.plans.BatchPut(ctx, req)
 	return err
 }
 
-// Delete removes key. Deleting a missing key is not an error.
-func (c *Client) Delete(ctx context.Context, key []byte) error {
+// Delete removes key. Deleting a missing key is not an error. In atomic
+// mode the delete is serialized with CompareAndSwap.
+//
+// Options: ColumnFamily, Priority, RequestSource.
+func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) error {
+	ctx, cl, err := c.resolve(ctx, "Delete", optsWrite, opts)
+	if err != nil {
+		return err
+	}
 	if len(key) == 0 {
 		return kv.InvalidArgument("empty key")
 	}
-	_, err := c.plans.Delete(ctx, &kvrpcpb.RawDeleteRequest{Key: key})
+	_, err = c.plans.Delete(ctx, &kvrpcpb.RawDeleteRequest{Context: cl.rctx, Key: key, Cf: cl.cf, ForCas: c.cfg.atomic})
 	return err
 }
 
-// BatchDelete removes keys, grouped by region and in parallel; it is not
-// atomic across regions.
-func (c *Client) BatchDelete(ctx context.Context, keys [][]byte) error {
+// BatchDelete removes keys, grouped by region and in parallel, at most
+// plans.RawBatchPairCount keys per RPC; it is not atomic across batches.
+//
+// Options: ColumnFamily, Priority, RequestSource.
+func (c *Client) BatchDelete(ctx context.Context, keys [][]byte, opts ...CallOption) error {
+	ctx, cl, err := c.resolve(ctx, "BatchDelete", optsWrite, opts)
+	if err != nil {
+		return err
+	}
 	if err := checkKeys(keys); err != nil {
 		return err
 	}
-	_, err := c.plans.BatchDelete(ctx, &kvrpcpb.RawBatchDeleteRequest{Keys: keys})
+	_, err = c.plans.BatchDelete(ctx, &kvrpcpb.RawBatchDeleteRequest{Context: cl.rctx, Keys: keys, Cf: cl.cf, ForCas: c.cfg.atomic})
 	return err
 }
 
-// DeleteRange removes every key in [start, end); an empty end means the end
-// of the key space. An empty range (start == end) deletes nothing; an
-// inverted one is an error. It is not atomic across regions.
-func (c *Client) DeleteRange(ctx context.Context, start, end []byte) error {
+// DeleteRange removes every key in [start, end); an empty start is the
+// start of the key space and an empty end its end, so DeleteRange(ctx, nil,
+// nil) empties the column family. An empty range (start == end) deletes
+// nothing; an inverted one is an error. Regions are cleared in parallel;
+// the deletion is not atomic across regions, and it is not serialized with
+// CompareAndSwap even in atomic mode (TiKV's RawDeleteRange has no for_cas).
+//
+// Options: ColumnFamily, Priority, RequestSource.
+func (c *Client) DeleteRange(ctx context.Context, start, end []byte, opts ...CallOption) error {
+	ctx, cl, err := c.resolve(ctx, "DeleteRange", optsWrite, opts)
+	if err != nil {
+		return err
+	}
 	if len(end) > 0 {
 		switch bytes.Compare(start, end) {
 		case 0:
@@ -136,65 +260,8 @@ func (c *Client) DeleteRange(ctx context.Context, start, end []byte) error {
 			return kv.InvalidArgument("inverted range [%q, %q)", start, end)
 		}
 	}
-	_, err := c.plans.DeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{StartKey: start, EndKey: end})
+	_, err = c.plans.DeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{Context: cl.rctx, StartKey: start, EndKey: end, Cf: cl.cf})
 	return err
-}
-
-// Scan returns the pairs with keys in [start, end) in ascending key order,
-// at most limit of them (limit <= 0: no limit); an empty end means the end
-// of the key space. Pages are fetched region by region as the sequence is
-// consumed; breaking out of the loop stops further requests. An error ends
-// the sequence.
-func (c *Client) Scan(ctx context.Context, start, end []byte, limit int) iter.Seq2[kv.KeyValue, error] {
-	return c.scan(ctx, &kvrpcpb.RawScanRequest{StartKey: start, EndKey: end, Limit: scanLimit(limit)})
-}
-
-// ReverseScan returns the pairs with keys in [end, start) in descending key
-// order, at most limit of them (limit <= 0: no limit). As in client-go,
-// start is the exclusive upper bound and end the inclusive lower bound
-// (empty: the start of the key space).
-//
-// start must not be empty: TiKV seeks strictly below a reverse scan's start
-// key and has no way to express "the end of the key space", so client-go
-// silently returns nothing there. ReverseScan reports kv.ErrInvalidArgument
-// instead; pass a key above every key of interest.
-func (c *Client) ReverseScan(ctx context.Context, start, end []byte, limit int) iter.Seq2[kv.KeyValue, error] {
-	if len(start) == 0 {
-		return func(yield func(kv.KeyValue, error) bool) {
-			yield(kv.KeyValue{}, kv.InvalidArgument("reverse scan needs a non-empty start key (its exclusive upper bound)"))
-		}
-	}
-	return c.scan(ctx, &kvrpcpb.RawScanRequest{StartKey: start, EndKey: end, Limit: scanLimit(limit), Reverse: true})
-}
-
-func (c *Client) scan(ctx context.Context, req *kvrpcpb.RawScanRequest) iter.Seq2[kv.KeyValue, error] {
-	lower, upper := req.StartKey, req.EndKey
-	if req.Reverse {
-		lower, upper = upper, lower
-	}
-	if len(upper) > 0 && bytes.Compare(lower, upper) > 0 {
-		return func(yield func(kv.KeyValue, error) bool) {
-			yield(kv.KeyValue{}, kv.InvalidArgument("scan range [%q, %q) is inverted", lower, upper))
-		}
-	}
-	return func(yield func(kv.KeyValue, error) bool) {
-		for p, err := range c.plans.Scan(ctx, req) {
-			if err != nil {
-				yield(kv.KeyValue{}, err)
-				return
-			}
-			if !yield(kv.KeyValue{Key: p.GetKey(), Value: nonNil(p.GetValue())}, nil) {
-				return
-			}
-		}
-	}
-}
-
-func scanLimit(limit int) uint32 {
-	if limit <= 0 {
-		return 0
-	}
-	return uint32(min(limit, 1<<31))
 }
 
 func checkKeys(keys [][]byte) error {

@@ -1,0 +1,233 @@
+package raw_test
+
+// Benchmarks of the raw client against its floor: the same operations sent
+// as hand-written kvrpcpb calls on one gRPC connection, with the Context
+// built once from mocktikv's region and leader. Both talk to the same
+// one-store, one-region mocktikv over loopback gRPC, serially, so the
+// difference is what the client adds: plans, region cache, replica
+// selector, middleware chain, pool (and BatchCommands, in the batch mode).
+//
+// The server runs in this process, so ns/op, B/op and allocs/op include its
+// work on both sides. cpu-ns/op is the process's user+system CPU time per
+// operation (getrusage), the measure the 1.3x target is stated in.
+//
+//	go test -run '^$' -bench RawFloor -benchmem ./raw/
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/tikvpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/raw"
+	"github.com/tikvgo/tikv/transport"
+)
+
+const floorKeys = 1000
+
+// floorOps is one way of doing each benchmarked operation.
+type floorOps struct {
+	get      func(ctx context.Context, k []byte) error
+	put      func(ctx context.Context, k, v []byte) error
+	batchGet func(ctx context.Context, ks [][]byte) error
+	batchPut func(ctx context.Context, ks, vs [][]byte) error
+	scan     func(ctx context.Context, start []byte, limit int) (int, error)
+}
+
+func clientOps(c *raw.Client) floorOps {
+	return floorOps{
+		get: func(ctx context.Context, k []byte) error { _, err := c.Get(ctx, k); return err },
+		put: func(ctx context.Context, k, v []byte) error { return c.Put(ctx, k, v) },
+		batchGet: func(ctx context.Context, ks [][]byte) error {
+			_, err := c.BatchGet(ctx, ks)
+			return err
+		},
+		batchPut: func(ctx context.Context, ks, vs [][]byte) error { return c.BatchPut(ctx, ks, vs) },
+		scan: func(ctx context.Context, start []byte, limit int) (int, error) {
+			n := 0
+			for _, err := range c.Scan(ctx, start, nil, limit) {
+				if err != nil {
+					return n, err
+				}
+				n++
+			}
+			return n, nil
+		},
+	}
+}
+
+// hand-written kvrpcpb calls, checking what a careful caller checks.
+func floorOpsFor(tc tikvpb.TikvClient, rctx *kvrpcpb.Context) floorOps {
+	regionErr := func(cmd string, e fmt.Stringer, msg string) error {
+		if e != nil {
+			return fmt.Errorf("%s: region error %v", cmd, e)
+		}
+		if msg != "" {
+			return fmt.Errorf("%s: %s", cmd, msg)
+		}
+		return nil
+	}
+	return floorOps{
+		get: func(ctx context.Context, k []byte) error {
+			r, err := tc.RawGet(ctx, &kvrpcpb.RawGetRequest{Context: rctx, Key: k})
+			if err != nil {
+				return err
+			}
+			if r.RegionError != nil {
+				return regionErr("RawGet", r.RegionError, "")
+			}
+			return regionErr("RawGet", nil, r.Error)
+		},
+		put: func(ctx context.Context, k, v []byte) error {
+			r, err := tc.RawPut(ctx, &kvrpcpb.RawPutRequest{Context: rctx, Key: k, Value: v})
+			if err != nil {
+				return err
+			}
+			if r.RegionError != nil {
+				return regionErr("RawPut", r.RegionError, "")
+			}
+			return regionErr("RawPut", nil, r.Error)
+		},
+		batchGet: func(ctx context.Context, ks [][]byte) error {
+			r, err := tc.RawBatchGet(ctx, &kvrpcpb.RawBatchGetRequest{Context: rctx, Keys: ks})
+			if err != nil {
+				return err
+			}
+			if r.RegionError != nil {
+				return regionErr("RawBatchGet", r.RegionError, "")
+			}
+			if len(r.Pairs) != len(ks) {
+				return fmt.Errorf("RawBatchGet: %d pairs for %d keys", len(r.Pairs), len(ks))
+			}
+			return nil
+		},
+		batchPut: func(ctx context.Context, ks, vs [][]byte) error {
+			pairs := make([]*kvrpcpb.KvPair, len(ks))
+			for i := range ks {
+				pairs[i] = &kvrpcpb.KvPair{Key: ks[i], Value: vs[i]}
+			}
+			r, err := tc.RawBatchPut(ctx, &kvrpcpb.RawBatchPutRequest{Context: rctx, Pairs: pairs})
+			if err != nil {
+				return err
+			}
+			if r.RegionError != nil {
+				return regionErr("RawBatchPut", r.RegionError, "")
+			}
+			return regionErr("RawBatchPut", nil, r.Error)
+		},
+		scan: func(ctx context.Context, start []byte, limit int) (int, error) {
+			r, err := tc.RawScan(ctx, &kvrpcpb.RawScanRequest{Context: rctx, StartKey: start, Limit: uint32(limit)})
+			if err != nil {
+				return 0, err
+			}
+			if r.RegionError != nil {
+				return 0, regionErr("RawScan", r.RegionError, "")
+			}
+			return len(r.Kvs), nil
+		},
+	}
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure runs op b.N times and reports cpu-ns/op next to the usual
+// metrics.
+func measure(b *testing.B, op func(i int) error) {
+	b.ReportAllocs()
+	start := cpuTime()
+	i := 0
+	for b.Loop() {
+		if err := op(i); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(i), "cpu-ns/op")
+}
+
+func BenchmarkRawFloor(b *testing.B) {
+	mock := mocktikv.Start(b, mocktikv.WithStores(1))
+	ctx := context.Background()
+	keys, values := make([][]byte, floorKeys), make([][]byte, floorKeys)
+	for i := range floorKeys {
+		keys[i], values[i] = key(i), value(i)
+	}
+
+	region, leader := mock.RegionByKey(keys[0])
+	conn, err := grpc.NewClient(mock.StoreAddr(leader.GetStoreId()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	floor := floorOpsFor(tikvpb.NewTikvClient(conn), &kvrpcpb.Context{
+		RegionId: region.GetId(), RegionEpoch: region.GetRegionEpoch(), Peer: leader,
+	})
+	if err := floor.batchPut(ctx, keys, values); err != nil {
+		b.Fatal(err)
+	}
+
+	connect := func(opts ...transport.PoolOption) floorOps {
+		cluster, err := tikv.Connect(ctx, mock.PDAddrs(), tikv.WithPoolOptions(opts...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cluster.Close() })
+		c := raw.NewClient(cluster)
+		// Warm the region cache and the connection.
+		if _, err := c.Get(ctx, keys[0]); err != nil {
+			b.Fatal(err)
+		}
+		return clientOps(c)
+	}
+	impls := []struct {
+		name string
+		ops  floorOps
+	}{
+		{"floor", floor},
+		{"client-unary", connect(transport.WithoutBatch())},
+		{"client-batch", connect()},
+	}
+	for _, op := range []struct {
+		name string
+		run  func(ops floorOps, i int) error
+	}{
+		{"Get", func(o floorOps, i int) error { return o.get(ctx, keys[i*7%floorKeys]) }},
+		{"Put", func(o floorOps, i int) error { return o.put(ctx, keys[i*7%floorKeys], values[i*7%floorKeys]) }},
+		{"BatchGet100", func(o floorOps, i int) error {
+			s := i * 100 % (floorKeys - 100)
+			return o.batchGet(ctx, keys[s:s+100])
+		}},
+		{"BatchPut100", func(o floorOps, i int) error {
+			s := i * 100 % (floorKeys - 100)
+			return o.batchPut(ctx, keys[s:s+100], values[s:s+100])
+		}},
+		{"Scan1000", func(o floorOps, _ int) error {
+			n, err := o.scan(ctx, keys[0], 1000)
+			if err == nil && n != 1000 {
+				err = fmt.Errorf("scan returned %d pairs", n)
+			}
+			return err
+		}},
+	} {
+		for _, impl := range impls {
+			b.Run(op.name+"/"+impl.name, func(b *testing.B) {
+				measure(b, func(i int) error { return op.run(impl.ops, i) })
+			})
+		}
+	}
+}
