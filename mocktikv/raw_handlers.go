@@ -108,29 +108,47 @@ func (c *Cluster) rawGet(storeID uint64, req *kvrpcpb.RawGetRequest) *kvrpcpb.Ra
 		return resp
 	}
 	now := rawNow()
-	resp.RegionError = c.inRegion(storeID, rawRead, req.Context, func(r *metapb.Region) *errorpb.Error {
-		cf, msg := c.rawCF(req.Cf)
+	var msg string
+	resp.RegionError, msg, resp.NotFound = c.rawPointRead(storeID, req.Context, req.Cf, req.Key, "", func(cf string, key []byte) bool {
+		var ok bool
+		resp.Value, ok = c.engine.get(cf, key, now)
+		return ok
+	})
+	resp.Error = msg
+	return resp
+}
+
+// rawPointRead is the envelope of a raw point read (RawGet, RawGetKeyTTL):
+// region check, column family (and extra, a further refusal checked with
+// it), TiKV's out-of-region point-read behaviour (pointReadCheck), then read,
+// which reports whether the key was found.
+func (c *Cluster) rawPointRead(storeID uint64, rctx *kvrpcpb.Context, cfName string, rawKey []byte, extra string,
+	read func(cf string, key []byte) bool) (rerr *errorpb.Error, errMsg string, notFound bool) {
+	rerr = c.inRegion(storeID, rawRead, rctx, func(r *metapb.Region) *errorpb.Error {
+		cf, msg := c.rawCF(cfName)
+		if msg == "" {
+			msg = extra
+		}
 		if msg != "" {
-			resp.Error = msg
+			errMsg = msg
 			return nil
 		}
-		key := c.engine.storedKey(req.Key)
+		key := c.engine.storedKey(rawKey)
 		rerr, msg, empty := c.pointReadCheck(key, r)
 		switch {
 		case rerr != nil:
 			return rerr
 		case msg != "":
-			resp.Error = msg
+			errMsg = msg
 			return nil
 		case empty:
-			resp.NotFound = true
+			notFound = true
 			return nil
 		}
-		v, ok := c.engine.get(cf, key, now)
-		resp.Value, resp.NotFound = v, !ok
+		notFound = !read(cf, key)
 		return nil
 	})
-	return resp
+	return rerr, errMsg, notFound
 }
 
 // rawBatchGet is Storage::raw_batch_get: found keys in request order,
@@ -464,31 +482,17 @@ func (c *Cluster) rawGetKeyTTL(storeID uint64, req *kvrpcpb.RawGetKeyTTLRequest)
 		return resp
 	}
 	now := rawNow()
-	resp.RegionError = c.inRegion(storeID, rawRead, req.Context, func(r *metapb.Region) *errorpb.Error {
-		cf, msg := c.rawCF(req.Cf)
-		if msg == "" && !c.ttlEnabled() {
-			msg = "get ttl on non-ttl store"
-		}
-		if msg != "" {
-			resp.Error = msg
-			return nil
-		}
-		key := c.engine.storedKey(req.Key)
-		rerr, msg, empty := c.pointReadCheck(key, r)
-		switch {
-		case rerr != nil:
-			return rerr
-		case msg != "":
-			resp.Error = msg
-			return nil
-		case empty:
-			resp.NotFound = true
-			return nil
-		}
-		ttl, ok := c.engine.keyTTL(cf, key, now)
-		resp.Ttl, resp.NotFound = ttl, !ok
-		return nil
+	extra := ""
+	if !c.ttlEnabled() {
+		extra = "get ttl on non-ttl store"
+	}
+	var msg string
+	resp.RegionError, msg, resp.NotFound = c.rawPointRead(storeID, req.Context, req.Cf, req.Key, extra, func(cf string, key []byte) bool {
+		var ok bool
+		resp.Ttl, ok = c.engine.keyTTL(cf, key, now)
+		return ok
 	})
+	resp.Error = msg
 	return resp
 }
 
