@@ -24,9 +24,10 @@ func (v RegionVer) String() string { return fmt.Sprintf("%d/%d/%d", v.ID, v.Conf
 // epoch) produce a new *Region; a pointer held by a request keeps describing
 // what that request was routed with.
 type Region struct {
-	meta    *metapb.Region
-	leader  *metapb.Peer
-	buckets *metapb.Buckets
+	meta      *metapb.Region
+	leader    *metapb.Peer
+	buckets   *metapb.Buckets
+	downPeers []*metapb.Peer
 }
 
 // NewRegion builds a Region from PD metadata. leader may be nil or have a
@@ -77,9 +78,12 @@ func (r *Region) PeerOnStore(storeID uint64) *metapb.Peer {
 
 // WithLeader returns a copy of r led by leader.
 func (r *Region) WithLeader(leader *metapb.Peer) *Region {
-	nr := NewRegion(r.meta, leader)
-	nr.buckets = r.buckets
-	return nr
+	nr := *r
+	if leader != nil && leader.GetId() == 0 {
+		leader = nil
+	}
+	nr.leader = leader
+	return &nr
 }
 
 // WithBuckets returns a copy of r with the given bucket boundaries.
@@ -88,6 +92,27 @@ func (r *Region) WithBuckets(b *metapb.Buckets) *Region {
 	nr.buckets = b
 	return &nr
 }
+
+// WithDownPeers returns a copy of r noting the peers PD reports down.
+func (r *Region) WithDownPeers(peers []*metapb.Peer) *Region {
+	nr := *r
+	nr.downPeers = peers
+	return &nr
+}
+
+// IsPeerDown reports whether PD said the peer is down (it stopped sending
+// heartbeats); such peers are not chosen for reads.
+func (r *Region) IsPeerDown(peerID uint64) bool {
+	for _, p := range r.downPeers {
+		if p.GetId() == peerID {
+			return true
+		}
+	}
+	return false
+}
+
+// HasDownPeers reports whether PD reported any peer of r down.
+func (r *Region) HasDownPeers() bool { return len(r.downPeers) > 0 }
 
 // Buckets returns the region's buckets (finer key ranges TiKV keeps
 // statistics for, used to split large scans), or nil when PD sent none.

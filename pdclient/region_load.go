@@ -92,6 +92,9 @@ func fromPD(reg *router.Region) (*Region, error) {
 	if reg.Buckets != nil {
 		r = r.WithBuckets(reg.Buckets)
 	}
+	if len(reg.DownPeers) > 0 {
+		r = r.WithDownPeers(reg.DownPeers)
+	}
 	return r, nil
 }
 

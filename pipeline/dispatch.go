@@ -163,7 +163,7 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 		}
 
 		region := d.sel.region
-		rctx := attemptContext(m, req, region, t, attempt, d.timeout, opts)
+		rctx := attemptContext(m, req, region, t, attempt, d.timeout, d.sel.busy)
 		start := time.Now()
 		resp, err := e.Sender.Send(ctx, &transport.Request{
 			Cmd:     m.Cmd,
@@ -361,7 +361,7 @@ func (d *dispatch[Req, Resp]) handleRegionError(ctx context.Context, t target, s
 // attemptContext builds the kvrpcpb.Context of one attempt: the caller's
 // request-level fields (priority, isolation, request source, ...) with the
 // routing and read-mode fields of this attempt.
-func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], req Req, r *pdclient.Region, t target, attempt int, timeout time.Duration, opts ReadOptions) *kvrpcpb.Context {
+func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], req Req, r *pdclient.Region, t target, attempt int, timeout, busyThreshold time.Duration) *kvrpcpb.Context {
 	var c kvrpcpb.Context
 	if orig := m.Cmd.Context(req); orig != nil {
 		c = *orig
@@ -372,8 +372,11 @@ func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], r
 	c.IsRetryRequest = attempt > 0
 	c.ReplicaRead = t.replicaRead
 	c.StaleRead = t.staleRead
-	if m.Read && opts.BusyThreshold > 0 && t.replica.peer.GetId() == r.Leader().GetId() {
-		c.BusyThresholdMs = uint32(opts.BusyThreshold.Milliseconds())
+	// The selector's threshold, not the caller's: it drops to 0 once every
+	// replica proved busy, so the leader then queues the read instead of
+	// rejecting it again (client-go).
+	if m.Read && busyThreshold > 0 && t.replica.peer.GetId() == r.Leader().GetId() {
+		c.BusyThresholdMs = uint32(busyThreshold.Milliseconds())
 	}
 	if c.MaxExecutionDurationMs == 0 {
 		// TiKV abandons work the client stopped waiting for.

@@ -288,6 +288,11 @@ func (s *replicaSelector) candidate(r *replica, rules mixedRules) bool {
 	if h.Liveness == pdclient.Unreachable {
 		return false
 	}
+	if !isLeader && s.region.IsPeerDown(r.peer.GetId()) {
+		// PD says the peer stopped heartbeating: it may be far behind or
+		// gone (client-go leaves down peers out of the candidates).
+		return false
+	}
 	maxAttempts := 1
 	if r.has(flagDataNotReady) && !isLeader {
 		maxAttempts = 2
