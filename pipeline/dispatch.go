@@ -180,15 +180,18 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 			e.Locator.ReportLatency(store.ID, spent)
 		}
 		if err != nil {
+			if !m.Idempotent && !errors.Is(err, transport.ErrNotSent) {
+				// The command may have applied, even if the caller's context
+				// ended while it was in flight: never report that as a plain
+				// failure.
+				return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
+			}
 			if ctx.Err() != nil {
 				// The caller gave up; the send error is only a symptom.
 				return zero, fmt.Errorf("%s to region %d: %w", m.Cmd, region.ID(), errors.Join(ctx.Err(), err))
 			}
 			if isTerminal(err) {
 				return zero, fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err)
-			}
-			if !m.Idempotent && !errors.Is(err, transport.ErrNotSent) {
-				return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
 			}
 			d.lastCause = fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
 			d.sendFailure = d.lastCause

@@ -370,3 +370,30 @@ func TestDispatchGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestDispatchCanceledMidSendIsUndetermined: a non-idempotent command whose
+// caller's context ends while it is in flight may have applied: it must be
+// reported as undetermined, not as a plain context error.
+func TestDispatchCanceledMidSendIsUndetermined(t *testing.T) {
+	c := newFakeCluster()
+	ctx, cancel := context.WithCancel(context.Background())
+	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+		cancel() // the caller gives up while the request is on the wire
+		return nil, context.Canceled, true
+	}
+	r, _ := c.Locate(context.Background(), []byte("k"))
+	_, err := Dispatch(c.env(), testPutOnce)(ctx, r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
+	if !errors.Is(err, kv.ErrUndetermined) {
+		t.Fatalf("err = %v, want ErrUndetermined", err)
+	}
+	// An idempotent read in the same situation reports the context error.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+		cancel2()
+		return nil, context.Canceled, true
+	}
+	_, err = Dispatch(c.env(), testGet)(ctx2, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, kv.ErrUndetermined) {
+		t.Fatalf("read err = %v", err)
+	}
+}
