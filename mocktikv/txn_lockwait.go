@@ -99,7 +99,11 @@ func lockWaitRequest(req *kvrpcpb.PessimisticLockRequest, b *mvcc.Blocked) lockw
 		WaitTimeout:           req.WaitTimeout,
 		IsFirstLock:           req.IsFirstLock,
 		AllowLockWithConflict: forceLock(req),
-		ResourceGroupTag:      req.GetContext().GetResourceGroupTag(),
+		// A shared-lock request: when the last holder of what it waits for
+		// goes, it is woken together with the shared requests queued right
+		// behind it (lock_waiting_queue.rs pop_for_waking_up).
+		Shared:           b.Shared,
+		ResourceGroupTag: req.GetContext().GetResourceGroupTag(),
 	}
 }
 
@@ -158,8 +162,11 @@ func lockFailed(req *kvrpcpb.PessimisticLockRequest, e *kvrpcpb.KeyError) *kvrpc
 // resumePessimisticLock re-executes a woken force-lock request as TiKV's
 // AcquirePessimisticLockResumed does: its region is checked again (it may
 // have split or moved while the request waited), then the lock is
-// acquired. If it meets a lock again, w is requeued on it while the engine
-// still holds its lock table, and requeued is true.
+// acquired, every key exclusively. If it meets a lock again, w is requeued
+// on it while the engine still holds its lock table, and requeued is true;
+// but a SharedLocks met after resuming fails the key with KeyIsLocked at
+// once (scheduler.rs on_wait_for_lock_after_resuming): the answer is then
+// the no-wait one, errors=[locked] and results=[Failed].
 func (c *Cluster) resumePessimisticLock(storeID uint64, req *kvrpcpb.PessimisticLockRequest, w *lockwait.Waiter) (resp *kvrpcpb.PessimisticLockResponse, requeued bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -175,7 +182,10 @@ func (c *Cluster) resumePessimisticLock(storeID uint64, req *kvrpcpb.Pessimistic
 	if k := firstKeyOutside(mutationKeys(req.Mutations), r.meta); k != nil {
 		return &kvrpcpb.PessimisticLockResponse{Errors: []*kvrpcpb.KeyError{outOfRegionKeyError(k, r.meta)}}, false
 	}
-	resp, _ = c.txn.store.PessimisticLockOrWait(req, func(b *mvcc.Blocked) {
+	resp, _ = c.txn.store.PessimisticLockResumedOrWait(req, func(b *mvcc.Blocked) {
+		if b.Lock.GetLockType() == kvrpcpb.Op_SharedLock {
+			return
+		}
 		w.Requeue(b.Lock)
 		requeued = true
 	})

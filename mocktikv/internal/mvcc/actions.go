@@ -142,7 +142,13 @@ func protectRollback(key []byte, l *Lock) bool {
 
 // commitKey is the per-key commit action (src/storage/txn/actions/commit.rs).
 func (b *batch) commitKey(e *entry, key []byte, startTS, commitTS uint64) *kvrpcpb.KeyError {
-	if e != nil && e.lock != nil && e.lock.StartTS == startTS {
+	// A SharedLocks holding the transaction: commit its sub-lock; one not
+	// holding it is "lock not found" (commit.rs).
+	if sl := b.sharedOf(key, e); sl != nil {
+		if sub := sl.get(startTS); sub != nil {
+			return b.commitShared(key, sl, sub, commitTS)
+		}
+	} else if e != nil && e.lock != nil && e.lock.StartTS == startTS {
 		l := e.lock
 		// A commit ts below min_commit_ts would break async commit's and
 		// CheckTxnStatus's pushed timestamps: CommitTsExpired, checked
@@ -176,6 +182,12 @@ func (b *batch) commitKey(e *entry, key []byte, startTS, commitTS uint64) *kvrpc
 // cleanupKey is cleanup(current_ts=0, protect=false) as BatchRollback and
 // ResolveLock use it (src/storage/txn/actions/cleanup.rs).
 func (b *batch) cleanupKey(e *entry, key []byte, startTS uint64) *kvrpcpb.KeyError {
+	// The transaction's sub-lock in a SharedLocks is rolled back on its own
+	// (cleanup.rs -> rollback_shared_lock, collapsing).
+	if sl := b.sharedOf(key, e); sl != nil && sl.get(startTS) != nil {
+		b.rollbackShared(e, key, sl, startTS, true)
+		return nil
+	}
 	if e != nil && e.lock != nil && e.lock.StartTS == startTS {
 		b.rollbackLock(e, key, e.lock, protectRollback(key, e.lock), true)
 		return nil

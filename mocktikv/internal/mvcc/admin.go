@@ -18,7 +18,10 @@ func (s *Store) DeleteRange(r Range) {
 			if e.lock != nil {
 				b.released = append(b.released, released{e.raw, e.lock.StartTS, 0})
 			}
-			e.lock, e.writes, e.values = nil, nil, nil
+			if e.shared != nil {
+				b.released = append(b.released, released{e.raw, e.shared.locks[0].StartTS, 0})
+			}
+			e.lock, e.shared, e.writes, e.values = nil, nil, nil, nil
 		}
 		s.compactLocked()
 	})
@@ -33,7 +36,13 @@ func mvccInfo(e *entry) *kvrpcpb.MvccInfo {
 	if e == nil {
 		return info
 	}
-	if l := e.lock; l != nil {
+	l := e.lock
+	if l == nil && e.shared != nil {
+		// A SharedLocks shows one of its sub-locks (actions/mvcc.rs picks
+		// the first in its map; the mock the smallest start ts).
+		l = e.shared.locks[0]
+	}
+	if l != nil {
 		info.Lock = &kvrpcpb.MvccLock{Type: l.Type, StartTs: l.StartTS, Primary: append([]byte{}, l.Primary...), ShortValue: l.ShortValue, LastChangeTs: l.LastChange}
 	}
 	for _, w := range e.writes {

@@ -55,6 +55,18 @@ func (s *Store) Cleanup(req *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
 	s.update(func(b *batch) {
 		e := s.lookup(req.Key)
 		start := req.StartVersion
+		if sub := e.sharedLock(start); sub != nil {
+			// cleanup.rs on a SharedLocks holding the transaction: the
+			// sub-lock's TTL decides; a live one reports the whole
+			// container as locked.
+			if req.CurrentTs != 0 && !sub.expired(req.CurrentTs) {
+				resp.Error = &kvrpcpb.KeyError{Locked: e.shared.info(req.Key)}
+				return
+			}
+			b.rollbackShared(e, req.Key, e.shared, start, false)
+			b.apply()
+			return
+		}
 		if e != nil && e.lock != nil && e.lock.StartTS == start {
 			l := e.lock
 			if req.CurrentTs != 0 && !l.expired(req.CurrentTs) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gogo/protobuf/proto"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 )
 
@@ -32,9 +33,13 @@ type Blocked struct {
 	// Index is the mutation that met the lock; Key is its key.
 	Index int
 	Key   []byte
-	// Lock is the blocking lock as LockInfo (its LockVersion is the
-	// holder's start ts).
+	// Lock is the blocking lock as LockInfo: its LockVersion is the
+	// holder's start ts or, for a SharedLocks (LockType Op_SharedLock),
+	// each of its SharedLockInfos is one holder.
 	Lock *kvrpcpb.LockInfo
+	// Shared is set when the blocked mutation asked for a shared lock
+	// (the lock-wait entry's is_shared_lock).
+	Shared bool
 }
 
 // PessimisticLock is KvPessimisticLock (commands/acquire_pessimistic_lock.rs,
@@ -45,12 +50,15 @@ type Blocked struct {
 // blocking lock is returned so that a caller with a lock-wait queue can
 // wait for its release and run the request again.
 func (s *Store) PessimisticLock(req *kvrpcpb.PessimisticLockRequest) (*kvrpcpb.PessimisticLockResponse, *Blocked) {
-	return s.pessimisticLock(req, nil)
+	return s.pessimisticLock(req, nil, false)
 }
 
 // pessimisticLock is PessimisticLock; onBlocked, if set, is called with the
-// blocking lock while the Store's write lock is still held.
-func (s *Store) pessimisticLock(req *kvrpcpb.PessimisticLockRequest, onBlocked func(*Blocked)) (*kvrpcpb.PessimisticLockResponse, *Blocked) {
+// blocking lock while the Store's write lock is still held. resumed marks
+// the re-execution of a woken force-lock request
+// (AcquirePessimisticLockResumed), which locks every key exclusively and
+// never makes a SharedLocks shrink-only.
+func (s *Store) pessimisticLock(req *kvrpcpb.PessimisticLockRequest, onBlocked func(*Blocked), resumed bool) (*kvrpcpb.PessimisticLockResponse, *Blocked) {
 	resp := &kvrpcpb.PessimisticLockResponse{}
 	force := req.WakeUpMode == kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock
 	fail := func(e *kvrpcpb.KeyError) (*kvrpcpb.PessimisticLockResponse, *Blocked) {
@@ -64,7 +72,7 @@ func (s *Store) pessimisticLock(req *kvrpcpb.PessimisticLockRequest, onBlocked f
 		return fail(abort(mvccDebug(fmt.Sprintf("LockIfExistsFailed { start_ts: TimeStamp(%d), key: [] }", req.StartVersion))))
 	}
 	for _, m := range req.Mutations {
-		if m.Op != kvrpcpb.Op_PessimisticLock {
+		if m.Op != kvrpcpb.Op_PessimisticLock && m.Op != kvrpcpb.Op_SharedPessimisticLock {
 			return fail(errOther(fmt.Sprintf("mutation op %s is not supported in pessimistic lock", m.Op)))
 		}
 		if e := checkKeySize(m.Key); e != nil {
@@ -75,10 +83,11 @@ func (s *Store) pessimisticLock(req *kvrpcpb.PessimisticLockRequest, onBlocked f
 	s.update(func(b *batch) {
 		results := make([]lockResult, 0, len(req.Mutations))
 		for i, m := range req.Mutations {
-			r, kerr, lock := s.lockKey(b, req, m, force)
+			shared := m.Op == kvrpcpb.Op_SharedPessimisticLock && !resumed
+			r, kerr, lock := s.lockKey(b, req, m, force, shared, resumed)
 			if lock != nil {
-				blocked = &Blocked{Index: i, Key: bytes.Clone(m.Key), Lock: lock.Info(m.Key)}
-				resp.Errors = []*kvrpcpb.KeyError{errLocked(lock, m.Key)}
+				blocked = &Blocked{Index: i, Key: bytes.Clone(m.Key), Lock: lock, Shared: shared}
+				resp.Errors = []*kvrpcpb.KeyError{{Locked: proto.Clone(lock).(*kvrpcpb.LockInfo)}}
 				if force {
 					resp.Results = []*kvrpcpb.PessimisticLockKeyResult{{Type: kvrpcpb.PessimisticLockKeyResultType_LockResultFailed}}
 				}
@@ -89,6 +98,11 @@ func (s *Store) pessimisticLock(req *kvrpcpb.PessimisticLockRequest, onBlocked f
 			}
 			if kerr != nil {
 				resp.Errors = []*kvrpcpb.KeyError{kerr}
+				if r.shrunk {
+					// The shrink-only mark is written although the
+					// request fails (acquire_pessimistic_lock.rs).
+					b.apply()
+				}
 				return
 			}
 			results = append(results, r)
@@ -122,11 +136,14 @@ type lockResult struct {
 	value    []byte
 	exists   bool
 	conflict uint64 // locked_with_conflict_ts
+	// shrunk: the key error reports a SharedLocks this request just made
+	// shrink-only; the batch holds only that rewrite.
+	shrunk bool
 }
 
-// lockKey acquires one pessimistic lock into b. It returns the other
-// transaction's lock that blocks it, or a key error, or the result.
-func (s *Store) lockKey(b *batch, req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mutation, force bool) (lockResult, *kvrpcpb.KeyError, *Lock) {
+// lockKey acquires one pessimistic lock (a shared one if shared) into b.
+// It returns the lock that blocks it, or a key error, or the result.
+func (s *Store) lockKey(b *batch, req *kvrpcpb.PessimisticLockRequest, m *kvrpcpb.Mutation, force, shared, resumed bool) (lockResult, *kvrpcpb.KeyError, *kvrpcpb.LockInfo) {
 	key, start, fut := m.Key, req.StartVersion, req.ForUpdateTs
 	shouldNotExist := m.Assertion == kvrpcpb.Assertion_NotExist
 	needValue := req.ReturnValues || req.CheckExistence || req.LockOnlyIfExists
@@ -142,10 +159,14 @@ func (s *Store) lockKey(b *batch, req *kvrpcpb.PessimisticLockRequest, m *kvrpcp
 		return errWriteConflict(start, w.StartTS, w.CommitTS, key, req.PrimaryLock, kvrpcpb.WriteConflict_PessimisticRetry)
 	}
 
+	sc := s.checkSharedLock(b, req, m, e, shared, resumed)
+	if sc.end {
+		return sc.res, sc.kerr, sc.blocked
+	}
 	if e != nil && e.lock != nil {
 		l := e.lock
 		if l.StartTS != start {
-			return res, nil, l
+			return res, nil, l.Info(key)
 		}
 		if l.Type != kvrpcpb.Op_PessimisticLock {
 			return res, errLockTypeNotMatch(start, key, false), nil
@@ -204,13 +225,13 @@ func (s *Store) lockKey(b *batch, req *kvrpcpb.PessimisticLockRequest, m *kvrpcp
 	if needValue || shouldNotExist || res.conflict != 0 {
 		read(maxU64)
 	}
-	if req.LockOnlyIfExists && !res.exists {
+	if !shared && req.LockOnlyIfExists && !res.exists {
 		if res.conflict != 0 {
 			return res, conflictErr(e.newestWrite()), nil
 		}
 		return res, nil, nil
 	}
-	b.putLock(key, &Lock{
+	lock := &Lock{
 		Type:                 kvrpcpb.Op_PessimisticLock,
 		Primary:              bytes.Clone(req.PrimaryLock),
 		StartTS:              start,
@@ -218,6 +239,12 @@ func (s *Store) lockKey(b *batch, req *kvrpcpb.PessimisticLockRequest, m *kvrpcp
 		ForUpdateTS:          lockFUT,
 		MinCommitTS:          req.MinCommitTs,
 		IsLockedWithConflict: res.conflict != 0,
-	})
+	}
+	if shared {
+		// Join (or create) the key's SharedLocks.
+		b.putShared(key, sc.container.with(lock), sc.container == nil)
+		return res, nil, nil
+	}
+	b.putLock(key, lock)
 	return res, nil, nil
 }

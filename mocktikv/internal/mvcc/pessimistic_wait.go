@@ -14,7 +14,7 @@ import (
 // (commands/acquire_pessimistic_lock.rs, lock_manager/lock_waiting_queue.rs).
 // wait must not block nor call into the Store.
 func (s *Store) PessimisticLockOrWait(req *kvrpcpb.PessimisticLockRequest, wait func(*Blocked)) (*kvrpcpb.PessimisticLockResponse, *Blocked) {
-	return s.pessimisticLock(req, wait)
+	return s.pessimisticLock(req, wait, false)
 }
 
 // WriteConflictError is the KeyError TiKV's extract_key_error builds from a

@@ -46,6 +46,9 @@ type pendingLock struct {
 	longValue []byte // a value too long to live in the lock
 	pessimist bool   // replaces this txn's pessimistic lock
 	checkOnly bool   // CheckNotExists: nothing is written
+	// shared is the SharedLocks in which the lock replaces this txn's
+	// shared pessimistic sub-lock (shared_prewrite.go).
+	shared *sharedLocks
 }
 
 // mutationOrder returns the indexes of the mutations to prewrite, in the
@@ -87,7 +90,7 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 	for _, i := range order {
 		m := req.Mutations[i]
 		switch m.Op {
-		case kvrpcpb.Op_Put, kvrpcpb.Op_Del, kvrpcpb.Op_Lock, kvrpcpb.Op_Insert, kvrpcpb.Op_CheckNotExists:
+		case kvrpcpb.Op_Put, kvrpcpb.Op_Del, kvrpcpb.Op_Lock, kvrpcpb.Op_Insert, kvrpcpb.Op_CheckNotExists, kvrpcpb.Op_SharedLock:
 		default:
 			// TiKV panics converting such a mutation; answer instead.
 			resp.Errors = []*kvrpcpb.KeyError{errOther(fmt.Sprintf("mutation op %s is not supported in prewrite", m.Op))}
@@ -154,6 +157,12 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 			continue
 		}
 		l := pl.lock
+		if pl.shared != nil {
+			// The prewritten sub-lock goes back into its container
+			// (write_lock: SharedLocks::update_lock, put_shared_locks).
+			b.putShared(pl.key, pl.shared.with(l), false)
+			continue
+		}
 		if p.fallback {
 			l.UseAsyncCommit = l.UseAsyncCommit && req.UseAsyncCommit && !req.TryOnePc
 		}
@@ -211,10 +220,15 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 		return false
 	}
 
-	var pessLock *Lock
+	sc := p.checkShared(m, e, action, expectFUT, hasConstraint, committedOnErr)
+	if sc.end {
+		return sc.kerr, sc.fatal, nil, sc.done
+	}
+	pessLock, container := sc.sub, sc.container
 	amended := false
 	subsequentFlush := false
-	if e != nil && e.lock != nil {
+	// A shared sub-lock to prewrite (container) was checked above.
+	if container == nil && e != nil && e.lock != nil {
 		l := e.lock
 		if l.StartTS != start {
 			if committedOnErr() {
@@ -269,7 +283,7 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 			}
 			pessLock = l
 		}
-	} else if p.pessimistic && action == kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK {
+	} else if container == nil && p.pessimistic && action == kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK {
 		// The pessimistic lock is missing: amend it if nothing was written
 		// since the transaction started (amend_pessimistic_lock).
 		if w := e.newestWrite(); w != nil && w.CommitTS >= start {
@@ -376,7 +390,12 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 			p.minCommitTS = max(p.minCommitTS, minTS)
 		}
 	}
-	pl := pendingLock{key: key, lock: l, pessimist: pessLock != nil}
+	if container != nil {
+		if kerr := sharedPrewriteUnsupported(p, l); kerr != nil {
+			return kerr, true, nil, false
+		}
+	}
+	pl := pendingLock{key: key, lock: l, pessimist: pessLock != nil, shared: container}
 	if m.Op == kvrpcpb.Op_Put || m.Op == kvrpcpb.Op_Insert {
 		// Short values live in the lock, long ones in the default CF.
 		if len(m.Value) <= shortValueMaxLen {

@@ -57,18 +57,20 @@ func (s *Store) ResolveLock(req *kvrpcpb.ResolveLockRequest, region Range) *kvrp
 			i := lo
 			for ; i < hi && n < resolveBatchSize; i++ {
 				e := s.sorted[i]
-				if e.lock == nil {
-					continue
-				}
-				commitTS, ok := status[e.lock.StartTS]
-				if !ok {
-					continue
-				}
-				n++
-				if kerr := s.resolveOne(b, e, commitTS); kerr != nil {
-					resp.Error = kerr
-					done = true
-					return
+				// A SharedLocks yields each sub-lock of a transaction in
+				// the map (resolve_lock_readphase.rs flattens it); the
+				// mock keeps a container's sub-locks in one batch.
+				for _, l := range e.locksForResolve() {
+					commitTS, ok := status[l.StartTS]
+					if !ok {
+						continue
+					}
+					n++
+					if kerr := s.resolveOne(b, e, l, commitTS); kerr != nil {
+						resp.Error = kerr
+						done = true
+						return
+					}
 				}
 			}
 			b.apply()
@@ -86,8 +88,7 @@ func (s *Store) ResolveLock(req *kvrpcpb.ResolveLockRequest, region Range) *kvrp
 
 // resolveOne resolves one lock found by the region scan
 // (commands/resolve_lock.rs).
-func (s *Store) resolveOne(b *batch, e *entry, commitTS uint64) *kvrpcpb.KeyError {
-	l := e.lock
+func (s *Store) resolveOne(b *batch, e *entry, l *Lock, commitTS uint64) *kvrpcpb.KeyError {
 	switch {
 	case commitTS == 0:
 		return b.cleanupKey(e, e.raw, l.StartTS)
@@ -121,13 +122,30 @@ func (s *Store) ScanLock(req *kvrpcpb.ScanLockRequest, region Range) *kvrpcpb.Sc
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	lo, hi := s.spanLocked(r)
+	n := 0 // locks returned, a SharedLocks counting each sub-lock
 	for i := lo; i < hi; i++ {
 		e := s.sorted[i]
-		if e.lock == nil || e.lock.StartTS > req.MaxVersion {
-			continue
+		if e.shared != nil {
+			// scan_locks_from_storage: the container keeps the sub-locks
+			// passing the filter, truncated to the smallest start ts that
+			// fit in the limit, and is reported as one SharedLock info.
+			sl := e.shared.filter(func(l *Lock) bool { return l.StartTS <= req.MaxVersion })
+			if len(sl.locks) == 0 {
+				continue
+			}
+			if req.Limit > 0 && n+len(sl.locks) > int(req.Limit) {
+				sl.locks = sl.locks[:int(req.Limit)-n]
+			}
+			n += len(sl.locks)
+			resp.Locks = append(resp.Locks, sl.info(e.raw))
+		} else {
+			if e.lock == nil || e.lock.StartTS > req.MaxVersion {
+				continue
+			}
+			n++
+			resp.Locks = append(resp.Locks, e.lock.Info(e.raw))
 		}
-		resp.Locks = append(resp.Locks, e.lock.Info(e.raw))
-		if req.Limit > 0 && len(resp.Locks) >= int(req.Limit) {
+		if req.Limit > 0 && n >= int(req.Limit) {
 			break
 		}
 	}
@@ -144,19 +162,32 @@ func (s *Store) PessimisticRollback(req *kvrpcpb.PessimisticRollbackRequest, reg
 	match := func(l *Lock) bool {
 		return l != nil && l.Type == kvrpcpb.Op_PessimisticLock && l.StartTS == req.StartVersion && l.ForUpdateTS <= req.ForUpdateTs
 	}
+	// A SharedLocks loses the transaction's sub-lock under the same
+	// conditions (pessimistic_rollback.rs); the container is deleted, and
+	// released, only with its last holder.
+	one := func(b *batch, k []byte, e *entry) {
+		if e == nil {
+			return
+		}
+		if sl := b.sharedOf(k, e); sl != nil {
+			if match(sl.get(req.StartVersion)) {
+				b.removeShared(k, sl, req.StartVersion, 0)
+			}
+			return
+		}
+		if match(e.lock) {
+			b.unlock(k, req.StartVersion, 0)
+		}
+	}
 	s.update(func(b *batch) {
 		if len(req.Keys) > 0 {
 			for _, k := range req.Keys {
-				if e := s.lookup(k); e != nil && match(e.lock) {
-					b.unlock(k, req.StartVersion, 0)
-				}
+				one(b, k, s.lookup(k))
 			}
 		} else {
 			lo, hi := s.spanLocked(region)
 			for i := lo; i < hi; i++ {
-				if e := s.sorted[i]; match(e.lock) {
-					b.unlock(e.raw, req.StartVersion, 0)
-				}
+				one(b, s.sorted[i].raw, s.sorted[i])
 			}
 		}
 		b.apply()

@@ -25,6 +25,13 @@ func (s *Store) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Chec
 	s.update(func(b *batch) {
 		key := req.PrimaryKey
 		e := s.lookup(key)
+		if e != nil && e.shared != nil {
+			// A shared-locked key is never a primary: whatever
+			// transactions hold it, PrimaryMismatch with the container
+			// (commands/check_txn_status.rs).
+			resp.Error = &kvrpcpb.KeyError{PrimaryMismatch: &kvrpcpb.PrimaryMismatch{LockInfo: e.shared.info(key)}}
+			return
+		}
 		if e != nil && e.lock != nil && e.lock.StartTS == req.LockTs {
 			s.checkTxnStatusLock(b, e, req, resp)
 			return
@@ -189,6 +196,12 @@ func (s *Store) TxnHeartBeat(req *kvrpcpb.TxnHeartBeatRequest) *kvrpcpb.TxnHeart
 	resp := &kvrpcpb.TxnHeartBeatResponse{}
 	s.update(func(b *batch) {
 		e := s.lookup(req.PrimaryLock)
+		if e.sharedLock(req.StartVersion) != nil {
+			// Heartbeats go to primaries, which are never shared-locked
+			// (commands/txn_heart_beat.rs).
+			resp.Error = &kvrpcpb.KeyError{PrimaryMismatch: &kvrpcpb.PrimaryMismatch{LockInfo: e.shared.info(req.PrimaryLock)}}
+			return
+		}
 		if e == nil || e.lock == nil || e.lock.StartTS != req.StartVersion {
 			resp.Error = errTxnNotFound(req.StartVersion, req.PrimaryLock)
 			return

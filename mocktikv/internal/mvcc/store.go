@@ -169,12 +169,13 @@ func (w *Write) gcFenced(readTS uint64) bool {
 type entry struct {
 	raw, enc []byte
 	lock     *Lock
+	shared   *sharedLocks      // instead of lock: a SharedLocks container (shared.go)
 	writes   []*Write          // newest (largest CommitTS) first
 	values   map[uint64][]byte // default CF: start ts -> long value
 }
 
 func (e *entry) empty() bool {
-	return e.lock == nil && len(e.writes) == 0 && len(e.values) == 0
+	return e.lock == nil && e.shared == nil && len(e.writes) == 0 && len(e.values) == 0
 }
 
 // seekWrite returns the index of the newest write with CommitTS <= ts, or
@@ -368,6 +369,9 @@ type batch struct {
 	ops      []func()
 	released []released
 	acquired []*kvrpcpb.LockInfo
+	// shared is the command's pending view of the SharedLocks it rewrote
+	// (nil value: deleted); see sharedOf.
+	shared map[string]*sharedLocks
 }
 
 // putLock writes key's lock; a lock on a key that had none is recorded for
@@ -440,11 +444,12 @@ func (b *batch) apply() {
 		op()
 	}
 	b.ops = nil
+	b.shared = nil
 	b.s.flushPendingLocked()
 }
 
 // discard drops the buffered writes.
-func (b *batch) discard() { b.ops = nil }
+func (b *batch) discard() { b.ops, b.shared = nil, nil }
 
 // update runs a write command under the store's write lock. f applies its
 // batch (or not); new locks are reported before mu is released, lock
