@@ -9,7 +9,6 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
-	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -33,7 +32,7 @@ func Keyspace(raw, txn *apicodec.Codec) transport.Middleware {
 			if strings.HasPrefix(req.Cmd.String(), "Raw") {
 				c = raw
 			}
-			if c == nil || (!c.V2() && c.Mode() == kv.ModeRaw) {
+			if c == nil || c.Identity() {
 				return next.Send(ctx, req)
 			}
 			out := *req

@@ -9,7 +9,6 @@ import (
 	"github.com/tikv/pd/client/opt"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
-	"github.com/tikvgo/tikv/kv"
 )
 
 // codecPD is a PD whose region keys are logical: keys are encoded on the
@@ -24,7 +23,7 @@ type codecPD struct {
 // WithCodec returns pd translated by c, or pd itself when c leaves region
 // keys unchanged (raw keys under API v1).
 func WithCodec(pd PD, c *apicodec.Codec) PD {
-	if c == nil || (!c.V2() && c.Mode() == kv.ModeRaw) {
+	if c == nil || c.Identity() {
 		return pd
 	}
 	return &codecPD{PD: pd, c: c}

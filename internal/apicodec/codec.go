@@ -85,6 +85,10 @@ func (c *Codec) Mode() kv.KeyMode { return c.mode }
 // KeyspaceID is the keyspace (0 for API v1).
 func (c *Codec) KeyspaceID() uint32 { return c.keyspaceID }
 
+// Identity reports whether the codec changes nothing, neither request keys
+// nor region boundaries (raw keys under API v1).
+func (c *Codec) Identity() bool { return !c.storedForm() }
+
 // V2 reports whether keys carry a keyspace prefix.
 func (c *Codec) V2() bool { return c.version == kvrpcpb.APIVersion_V2 }
 
