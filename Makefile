@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: build test cover bench lint run
+.PHONY: build test cover bench lint run chaos
 
 build:
 	$(GO) build $(PKGS)
@@ -24,3 +24,13 @@ lint:
 
 run:
 	$(GO) run ./examples/quickstart
+
+# chaos runs the linearizability checker long: every configuration keeps
+# starting rounds for DURATION (so the whole run takes about 4x DURATION),
+# with the nemesis and workload seeded by SEED. See tests/linearizability.
+SEED          ?= 1
+DURATION      ?= 10m
+CHAOS_TIMEOUT ?= 3h
+chaos:
+	CHAOS_SEED=$(SEED) CHAOS_DURATION=$(DURATION) $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) \
+		-run 'TestLinearizability' ./tests/linearizability/

@@ -3,6 +3,7 @@ module github.com/tikvgo/tikv
 go 1.26.0
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/gogo/protobuf v1.3.2
 	github.com/pingcap/kvproto v0.0.0-20260724054804-059694ae4472
 	github.com/pingcap/log v1.1.1-0.20221110025148-ca232912c9f3

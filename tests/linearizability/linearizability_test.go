@@ -1,0 +1,282 @@
+package linearizability_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/raw"
+	"github.com/tikvgo/tikv/transport"
+)
+
+const (
+	workers   = 16
+	numKeys   = 6
+	opTimeout = 2 * time.Second
+	// roundLength and maxOpsPerWorker bound a round, so that porcupine
+	// checks each key's history in seconds.
+	roundLength     = 3 * time.Second
+	maxOpsPerWorker = 100
+	// checkTimeout bounds porcupine per key; a check that times out proves
+	// nothing and fails the test.
+	checkTimeout = 60 * time.Second
+)
+
+// setup is one way of connecting the client to the mock.
+type setup struct {
+	name    string
+	connect func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster)
+}
+
+func setups() []setup {
+	overGRPC := func(extra ...tikv.Option) func(*testing.T, ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+		return func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+			t.Helper()
+			mock := mocktikv.Start(t, opts...)
+			cluster, err := tikv.Connect(t.Context(), mock.PDAddrs(), extra...)
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			t.Cleanup(func() { cluster.Close() })
+			return mock, cluster
+		}
+	}
+	return []setup{
+		{"grpc-batch", overGRPC()},
+		{"grpc-unary", overGRPC(tikv.WithPoolOptions(transport.WithoutBatch()))},
+		{"inprocess", func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+			t.Helper()
+			mock := mocktikv.NewCluster(opts...)
+			cluster, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()))
+			if err != nil {
+				mock.Close()
+				t.Fatalf("connect: %v", err)
+			}
+			t.Cleanup(func() {
+				cluster.Close()
+				mock.Close()
+			})
+			return mock, cluster
+		}},
+		// mocktikv's in-process Sender has no BatchCommands path, so the
+		// in-process configuration with BatchCommands keeps the in-process
+		// PD and sends to the stores through the gRPC pool's streams.
+		{"inprocess-pd-batch", func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+			t.Helper()
+			mock := mocktikv.Start(t, opts...)
+			cluster, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()))
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			t.Cleanup(func() { cluster.Close() })
+			return mock, cluster
+		}},
+	}
+}
+
+// settings reads CHAOS_SEED and CHAOS_DURATION (see the package doc).
+func settings(t *testing.T) (seed uint64, d time.Duration) {
+	t.Helper()
+	seed, d = 1, 0
+	if s := os.Getenv("CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOS_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	if s := os.Getenv("CHAOS_DURATION"); s != "" {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("CHAOS_DURATION=%q: %v", s, err)
+		}
+		d = v
+	}
+	return seed, d
+}
+
+// TestLinearizability runs the chaos workload in each configuration and
+// checks every key's history with porcupine.
+func TestLinearizability(t *testing.T) {
+	seed, d := settings(t)
+	for _, s := range setups() {
+		t.Run(s.name, func(t *testing.T) { runChaos(t, s, seed, d) })
+	}
+}
+
+// roundKeys are the keys of one round: fresh ones each round, so that
+// each checked history stays small enough for porcupine however long the
+// run.
+func roundKeys(round int) []string {
+	keys := make([]string, numKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("r%03d/key%02d", round, i)
+	}
+	return keys
+}
+
+// runChaos runs rounds on one cluster until d has passed (at least one
+// round), and stops at the first round that fails.
+func runChaos(t *testing.T, s setup, seed uint64, d time.Duration) {
+	first := roundKeys(0)
+	mock, cluster := s.connect(t, mocktikv.WithStores(3), mocktikv.WithSplitKeys([]byte(first[2]), []byte(first[4])))
+	client := raw.NewClient(cluster, raw.WithAtomicForCAS(true))
+	start := time.Now()
+	for round := 0; round == 0 || time.Since(start) < d; round++ {
+		runRound(t, mock, client, s.name, seed, round)
+		if t.Failed() || t.Context().Err() != nil {
+			return
+		}
+	}
+}
+
+// runRound runs the workers and the nemesis for roundLength or until every
+// worker has done maxOpsPerWorker calls, heals the cluster, reads every
+// key once more and checks the history.
+func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name string, seed uint64, round int) {
+	t.Helper()
+	keys := roundKeys(round)
+	clk := clock{start: time.Now()}
+	ctx := t.Context()
+	rseed := seed ^ uint64(round)<<32
+
+	var (
+		stop      atomic.Bool
+		wg        sync.WaitGroup
+		histories = make([]history, workers)
+	)
+	w := &workload{client: client, keys: keys, clock: clk, opTimeout: opTimeout, maxOps: maxOpsPerWorker}
+	for id := range workers {
+		wg.Go(func() { histories[id] = w.run(ctx, id, rseed, &stop) })
+	}
+	workersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersDone)
+	}()
+	nem := newNemesis(mock, keys, rseed, clk)
+	nemStop := make(chan struct{})
+	var nemDone sync.WaitGroup
+	nemDone.Go(func() { nem.run(nemStop) })
+
+	timer := time.NewTimer(roundLength)
+	select {
+	case <-timer.C:
+	case <-workersDone:
+	case <-ctx.Done():
+	}
+	timer.Stop()
+	close(nemStop)
+	nemDone.Wait()
+	stop.Store(true)
+	<-workersDone
+	nem.heal()
+
+	h := slices.Concat(histories...)
+	h = append(h, finalReads(t, w, keys)...)
+	summarize(t, round, h, nem)
+	check(t, fmt.Sprintf("%s round %d", name, round), name, seed, h, nem)
+}
+
+// finalReads reads every key on the healed cluster, so that a write lost
+// or applied late is visible at the end of the history. A key that cannot
+// be read after several tries fails the test: the client must recover.
+func finalReads(t *testing.T, w *workload, keys []string) history {
+	t.Helper()
+	var h history
+	seen := map[string]register{}
+	for _, k := range keys {
+		var e event
+		for range 5 {
+			if e = w.get(t.Context(), workers, k, seen); e.outcome == definite {
+				break
+			}
+		}
+		if e.outcome != definite {
+			t.Errorf("final read of %s on the healed cluster failed: %v", k, e.err)
+			continue
+		}
+		h = append(h, e)
+	}
+	return h
+}
+
+// summarize logs how many calls of each kind had each outcome, and what
+// the nemesis did.
+func summarize(t *testing.T, round int, h history, nem *nemesis) {
+	t.Helper()
+	counts := map[string]int{}
+	for _, e := range h {
+		kind := e.in.kind.String()
+		if e.in.batch != "" {
+			kind = "batchput-key"
+		}
+		counts[kind+"/"+[...]string{"ok", "undetermined", "failed"}[e.outcome]]++
+	}
+	t.Logf("round %d calls: %v", round, sortedCounts(counts))
+	t.Logf("round %d nemesis: %v", round, sortedCounts(nem.counts))
+}
+
+func sortedCounts(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+// check runs porcupine on each key's history; a key whose history is not
+// linearizable fails the test with the seed, the history as text and the
+// path of the visualization.
+func check(t *testing.T, what, name string, seed uint64, h history, nem *nemesis) {
+	t.Helper()
+	model := registerModel()
+	model.Partition = nil // one key at a time, to name the key that fails
+	for _, k := range h.keys() {
+		ops := h.operations(k)
+		res, info := porcupine.CheckOperationsVerbose(model, ops, checkTimeout)
+		switch res {
+		case porcupine.Ok:
+			continue
+		case porcupine.Unknown:
+			t.Errorf("seed %d, %s, key %s: porcupine timed out after %v on %d operations; the history is unchecked",
+				seed, what, k, checkTimeout, len(ops))
+			continue
+		}
+		path := visualize(t, name, seed, k, model, info)
+		t.Errorf("seed %d, %s: history of key %s is not linearizable (%d checked operations)\n%s"+
+			"visualization: %s\nreproduce: CHAOS_SEED=%d go test -race -run 'TestLinearizability/%s' ./tests/linearizability/\n"+
+			"history of %s ([call ms, return ms] client op -> result):\n%s",
+			seed, what, k, len(ops), diagnose(h, k, ops, info), path, seed, name, k, h.dump(k))
+	}
+	if t.Failed() {
+		t.Logf("nemesis actions (ms since start):\n%s", strings.Join(nem.log, "\n"))
+	}
+}
+
+// visualize writes porcupine's HTML rendering of a failed check to a
+// directory that outlives the test, and returns its path.
+func visualize(t *testing.T, name string, seed uint64, key string, model porcupine.Model, info porcupine.LinearizationInfo) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tikvgo-linearizability-")
+	if err != nil {
+		return fmt.Sprintf("(no visualization: %v)", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("seed%d-%s-%s.html", seed, name, strings.ReplaceAll(key, "/", "-")))
+	if err := porcupine.VisualizePath(model, info, path); err != nil {
+		return fmt.Sprintf("(no visualization: %v)", err)
+	}
+	return path
+}

@@ -1,0 +1,154 @@
+package linearizability_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/transport"
+)
+
+// Hand-made histories, built the way runChaos builds them (events through
+// history.operations), so the checker itself is tested: linearizable
+// histories must pass and the anomalies the chaos run hunts must fail.
+
+func put(c int, v string, call, ret int64, o outcome) event {
+	return event{client: c, in: regInput{kind: opPut, key: "k", value: v}, out: regOutput{unknown: o == undetermined}, call: call, ret: ret, outcome: o}
+}
+
+func del(c int, call, ret int64, o outcome) event {
+	return event{client: c, in: regInput{kind: opDelete, key: "k"}, out: regOutput{unknown: o == undetermined}, call: call, ret: ret, outcome: o}
+}
+
+// get reads v ("" for absent).
+func get(c int, v string, call, ret int64) event {
+	return event{client: c, in: regInput{kind: opGet, key: "k"}, out: regOutput{found: v != "", value: v}, call: call, ret: ret}
+}
+
+// cas expects expect ("" for absent), swaps in next, and saw prev ("" for
+// absent).
+func cas(c int, expect, next string, swapped bool, prev string, call, ret int64, o outcome) event {
+	e := event{
+		client: c, call: call, ret: ret, outcome: o,
+		in: regInput{kind: opCAS, key: "k", value: next, expectAbsent: expect == "", expect: expect},
+	}
+	if o == undetermined {
+		e.out.unknown = true
+	} else {
+		e.out = regOutput{swapped: swapped, found: prev != "", value: prev}
+	}
+	return e
+}
+
+func TestModelChecksHandMadeHistories(t *testing.T) {
+	tests := []struct {
+		name string
+		h    history
+		want bool
+	}{
+		{"sequential put, get, delete, get, cas", history{
+			put(0, "a", 0, 1, definite), get(1, "a", 2, 3), del(0, 4, 5, definite), get(1, "", 6, 7),
+			cas(2, "", "b", true, "", 8, 9, definite), get(1, "b", 10, 11),
+		}, true},
+		{"concurrent puts read in either order", history{
+			put(0, "a", 0, 10, definite), put(1, "b", 0, 10, definite), get(2, "b", 2, 3), get(2, "a", 4, 5),
+		}, true},
+		{"a deleted value comes back after an acknowledged delete", history{
+			put(0, "a", 0, 1, definite), del(1, 2, 3, definite), get(2, "a", 4, 5),
+		}, false},
+		{"a read sees a value nobody wrote", history{get(0, "a", 0, 1)}, false},
+		{"a stale read after a newer value was read", history{
+			put(0, "a", 0, 1, definite), put(0, "b", 2, 3, definite), get(1, "b", 4, 5), get(1, "a", 6, 7),
+		}, false},
+		{"an undetermined put applies late", history{
+			put(0, "a", 0, 1, undetermined), get(1, "", 2, 3), get(1, "a", 4, 5),
+		}, true},
+		{"an undetermined put never applies", history{
+			put(0, "a", 0, 1, undetermined), get(1, "", 2, 3), get(1, "", 100, 101),
+		}, true},
+		{"an undetermined put applies once, not twice", history{
+			put(0, "a", 0, 1, undetermined), get(1, "a", 2, 3), put(2, "b", 4, 5, definite), get(1, "b", 6, 7), get(1, "a", 8, 9),
+		}, false},
+		{"a put resent inside its own call is invisible without a read in between", history{
+			put(0, "a", 0, 10, definite), put(1, "b", 2, 3, definite), get(2, "a", 11, 12),
+		}, true},
+		{"a put applied twice across a read of another value", history{
+			put(0, "a", 0, 10, definite), get(2, "a", 1, 2), put(1, "b", 3, 4, definite), get(2, "b", 5, 6), get(2, "a", 11, 12),
+		}, false},
+		{"a put that failed must not be read", history{
+			put(0, "a", 0, 1, dropped), get(1, "a", 2, 3),
+		}, false},
+		{"a delete that failed must not take effect", history{
+			put(0, "a", 0, 1, definite), del(1, 2, 3, dropped), get(1, "", 4, 5),
+		}, false},
+		{"cas swaps against the current value", history{
+			put(0, "a", 0, 1, definite), cas(1, "a", "b", true, "a", 2, 3, definite), cas(2, "a", "c", false, "b", 4, 5, definite), get(0, "b", 6, 7),
+		}, true},
+		{"cas applied twice sees its own value and reports no swap", history{
+			cas(0, "", "a", false, "a", 0, 1, definite),
+		}, false},
+		{"cas reports a swap that did not match", history{
+			put(0, "x", 0, 1, definite), cas(1, "", "a", true, "x", 2, 3, definite),
+		}, false},
+		{"an undetermined cas may have swapped", history{
+			cas(0, "", "a", false, "", 0, 1, undetermined), get(1, "a", 2, 3),
+		}, true},
+		{"an undetermined cas cannot swap when the compare fails", history{
+			put(0, "x", 0, 1, definite), cas(1, "", "a", false, "", 2, 3, undetermined), get(0, "a", 4, 5),
+		}, false},
+	}
+	model := registerModel()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ops := tt.h.operations("k")
+			if got := porcupine.CheckOperations(model, ops); got != tt.want {
+				t.Fatalf("linearizable = %v, want %v; history:\n%s", got, tt.want, tt.h.dump("k"))
+			}
+		})
+	}
+}
+
+// TestUndeterminedReturnsLast: an undetermined call returns after every
+// other call in the checked history, and a dropped call is left out.
+func TestUndeterminedReturnsLast(t *testing.T) {
+	h := history{put(0, "a", 0, 1, undetermined), put(0, "b", 2, 3, dropped), get(1, "", 5, 9)}
+	ops := h.operations("k")
+	if len(ops) != 2 {
+		t.Fatalf("checked %d operations, want 2 (the dropped put left out)", len(ops))
+	}
+	if ops[0].Return <= 9 {
+		t.Fatalf("undetermined put returns at %d, want after the last return (9)", ops[0].Return)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	notSent := fmt.Errorf("%w: store 1 is down", transport.ErrNotSent)
+	undet := kv.Undetermined(errors.New("connection reset"))
+	plain := errors.New("deadline exceeded")
+	tests := []struct {
+		name     string
+		classify func(error) outcome
+		err      error
+		want     outcome
+	}{
+		{"read ok", classifyRead, nil, definite},
+		{"read not found", classifyRead, fmt.Errorf("get: %w", kv.ErrNotFound), definite},
+		{"read failed", classifyRead, plain, dropped},
+		{"write ok", classifyWrite, nil, definite},
+		{"write undetermined", classifyWrite, fmt.Errorf("put: %w", undet), undetermined},
+		{"write failed", classifyWrite, plain, dropped},
+		{"write not sent", classifyWrite, notSent, dropped},
+		{"batchput ok", classifyBatchPut, nil, definite},
+		{"batchput not sent", classifyBatchPut, notSent, dropped},
+		{"batchput failed", classifyBatchPut, plain, undetermined},
+		{"batchput undetermined and not sent", classifyBatchPut, errors.Join(undet, notSent), undetermined},
+	}
+	for _, tt := range tests {
+		if got := tt.classify(tt.err); got != tt.want {
+			t.Errorf("%s: outcome %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
