@@ -101,13 +101,35 @@ func resurfaced(b *strings.Builder, h history, key string, writers map[string]ev
 			sp.lastCall, sp.last = e.call, e
 		}
 	}
+	// Replacements: another value observed, or a definite write of
+	// another value that took effect (a put, a delete, a swap).
+	type replacement struct {
+		e   event
+		reg register
+		how string
+	}
+	var repl []replacement
+	for _, e := range obs {
+		repl = append(repl, replacement{e, register{present: e.out.found, value: e.out.value}, "read"})
+	}
+	for _, e := range h {
+		if e.in.key != key || e.outcome != definite {
+			continue
+		}
+		switch {
+		case e.in.kind == opPut, e.in.kind == opCAS && e.out.swapped:
+			repl = append(repl, replacement{e, register{present: true, value: e.in.value}, "written"})
+		case e.in.kind == opDelete:
+			repl = append(repl, replacement{e, register{}, "deleted"})
+		}
+	}
 	for _, v := range order {
 		sp := spans[v]
-		for _, mid := range obs {
-			if mid.call > sp.firstRet && mid.ret < sp.lastCall && (!mid.out.found || mid.out.value != v) {
-				fmt.Fprintf(b, "  anomaly: %s came back: read by c%02d at %.3fms, replaced by %s (c%02d at %.3fms), read again by c%02d at %.3fms; its write %s\n",
-					v, sp.first.client, float64(sp.first.call)/1e6, register{present: mid.out.found, value: mid.out.value},
-					mid.client, float64(mid.call)/1e6, sp.last.client, float64(sp.last.call)/1e6, writerLine(writers, v))
+		for _, r := range repl {
+			if r.e.call > sp.firstRet && r.e.ret < sp.lastCall && r.reg != (register{present: true, value: v}) {
+				fmt.Fprintf(b, "  anomaly: %s came back: read by c%02d at %.3fms, then %s %s (c%02d [%.3f, %.3f]), then read again by c%02d at %.3fms; its write %s\n",
+					v, sp.first.client, float64(sp.first.call)/1e6, r.reg, r.how, r.e.client, float64(r.e.call)/1e6, float64(r.e.ret)/1e6,
+					sp.last.client, float64(sp.last.call)/1e6, writerLine(writers, v))
 				break
 			}
 		}

@@ -184,7 +184,9 @@ func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name str
 	nem.heal()
 
 	h := slices.Concat(histories...)
-	h = append(h, finalReads(t, w, keys)...)
+	final := finalReads(t, w, keys)
+	h = append(h, final...)
+	h = append(h, finalSwaps(t, w, final)...)
 	summarize(t, round, h, nem)
 	check(t, fmt.Sprintf("%s round %d", name, round), name, seed, h, nem)
 }
@@ -206,6 +208,24 @@ func finalReads(t *testing.T, w *workload, keys []string) history {
 		if e.outcome != definite {
 			t.Errorf("final read of %s on the healed cluster failed: %v", k, e.err)
 			continue
+		}
+		h = append(h, e)
+	}
+	return h
+}
+
+// finalSwaps compare-and-swaps every key read by finalReads from the value
+// read to a new one, on the healed cluster: with every store up and no
+// fault left, each must swap, at its first attempt, with a definite answer
+// (a client that cannot fail over or recover its CAS path fails here).
+func finalSwaps(t *testing.T, w *workload, reads history) history {
+	t.Helper()
+	var h history
+	for _, r := range reads {
+		in := regInput{kind: opCAS, key: r.in.key, value: "final", expectAbsent: !r.out.found, expect: r.out.value}
+		e := w.cas(t.Context(), workers, in)
+		if e.outcome != definite || !e.out.swapped {
+			t.Errorf("final %s on the healed cluster: %s, err %v; want a swap", describeCall(in), describeResult(in, e.out), e.err)
 		}
 		h = append(h, e)
 	}
