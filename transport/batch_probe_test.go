@@ -16,7 +16,7 @@ type brokenBatchStream struct {
 }
 
 func (b brokenBatchStream) Recv() (*tikvpb.BatchCommandsResponse, error) { return nil, b.err }
-func (b brokenBatchStream) SendMsg(any) error                          { return b.err }
+func (b brokenBatchStream) SendMsg(any) error                            { return b.err }
 
 // A stream whose receive loop has already failed it (and dropped its
 // in-flight map) must make the probe fail with the stream's error, not
