@@ -208,10 +208,18 @@ func (s *batchStream) probe(ls *liveStream) error {
 	e.state.Store(entryTaken)
 	s.nextID++
 	id := s.nextID
+	// The receive loop may already have seen the stream break (a stream
+	// reset right after it opened) and dropped the in-flight map: register
+	// only on a live stream, as flush does.
 	ls.mu.Lock()
+	if ls.broken {
+		err := ls.brokenErr
+		ls.mu.Unlock()
+		return err
+	}
 	ls.inflight[id] = e
-	ls.mu.Unlock()
 	s.inflight.Add(1)
+	ls.mu.Unlock()
 	req := &tikvpb.BatchCommandsRequest{
 		Requests: []*tikvpb.BatchCommandsRequest_Request{{Cmd: &tikvpb.BatchCommandsRequest_Request_Empty{
 			Empty: &tikvpb.BatchCommandsEmptyRequest{TestId: id},
