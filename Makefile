@@ -30,7 +30,8 @@ run:
 # with the nemesis and workload seeded by SEED. See tests/linearizability.
 SEED          ?= 1
 DURATION      ?= 10m
+OPS           ?=
 CHAOS_TIMEOUT ?= 3h
 chaos:
-	CHAOS_SEED=$(SEED) CHAOS_DURATION=$(DURATION) $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) \
+	CHAOS_SEED=$(SEED) CHAOS_DURATION=$(DURATION) CHAOS_OPS=$(OPS) $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) \
 		-run 'TestLinearizability' ./tests/linearizability/

@@ -85,10 +85,15 @@ func setups() []setup {
 	}
 }
 
-// settings reads CHAOS_SEED and CHAOS_DURATION (see the package doc).
-func settings(t *testing.T) (seed uint64, d time.Duration) {
+// settings reads CHAOS_SEED, CHAOS_DURATION and CHAOS_OPS (see the
+// package doc).
+func settings(t *testing.T) (seed uint64, d time.Duration, mix []weighted) {
 	t.Helper()
 	seed, d = 1, 0
+	mix, err := parseMix(os.Getenv("CHAOS_OPS"))
+	if err != nil {
+		t.Fatalf("CHAOS_OPS: %v", err)
+	}
 	if s := os.Getenv("CHAOS_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -103,15 +108,15 @@ func settings(t *testing.T) (seed uint64, d time.Duration) {
 		}
 		d = v
 	}
-	return seed, d
+	return seed, d, mix
 }
 
 // TestLinearizability runs the chaos workload in each configuration and
 // checks every key's history with porcupine.
 func TestLinearizability(t *testing.T) {
-	seed, d := settings(t)
+	seed, d, mix := settings(t)
 	for _, s := range setups() {
-		t.Run(s.name, func(t *testing.T) { runChaos(t, s, seed, d) })
+		t.Run(s.name, func(t *testing.T) { runChaos(t, s, seed, d, mix) })
 	}
 }
 
@@ -128,13 +133,13 @@ func roundKeys(round int) []string {
 
 // runChaos runs rounds on one cluster until d has passed (at least one
 // round), and stops at the first round that fails.
-func runChaos(t *testing.T, s setup, seed uint64, d time.Duration) {
+func runChaos(t *testing.T, s setup, seed uint64, d time.Duration, mix []weighted) {
 	first := roundKeys(0)
 	mock, cluster := s.connect(t, mocktikv.WithStores(3), mocktikv.WithSplitKeys([]byte(first[2]), []byte(first[4])))
 	client := raw.NewClient(cluster, raw.WithAtomicForCAS(true))
 	start := time.Now()
 	for round := 0; round == 0 || time.Since(start) < d; round++ {
-		runRound(t, mock, client, s.name, seed, round)
+		runRound(t, mock, client, s.name, seed, round, mix)
 		if t.Failed() || t.Context().Err() != nil {
 			return
 		}
@@ -144,7 +149,7 @@ func runChaos(t *testing.T, s setup, seed uint64, d time.Duration) {
 // runRound runs the workers and the nemesis for roundLength or until every
 // worker has done maxOpsPerWorker calls, heals the cluster, reads every
 // key once more and checks the history.
-func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name string, seed uint64, round int) {
+func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name string, seed uint64, round int, mix []weighted) {
 	t.Helper()
 	keys := roundKeys(round)
 	clk := clock{start: time.Now()}
@@ -156,7 +161,7 @@ func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name str
 		wg        sync.WaitGroup
 		histories = make([]history, workers)
 	)
-	w := &workload{client: client, keys: keys, clock: clk, opTimeout: opTimeout, maxOps: maxOpsPerWorker}
+	w := &workload{client: client, keys: keys, clock: clk, opTimeout: opTimeout, maxOps: maxOpsPerWorker, mix: mix}
 	for id := range workers {
 		wg.Go(func() { histories[id] = w.run(ctx, id, rseed, &stop) })
 	}

@@ -31,6 +31,9 @@
 //
 // which sets CHAOS_SEED (default 1) and CHAOS_DURATION (a Go duration: how
 // long each configuration keeps starting rounds; default 0, one round).
+// CHAOS_OPS restricts the operation mix to a comma-separated list of
+// get, put, delete, batchput and cas (default: all), to isolate a failure
+// to the calls that cause it; `make chaos OPS=get,cas` sets it.
 // Run one configuration with -run 'TestLinearizability/grpc-batch'.
 package linearizability_test
 

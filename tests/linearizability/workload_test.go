@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,15 +26,63 @@ type workload struct {
 	opTimeout time.Duration
 	// maxOps stops a worker after that many calls (0: no limit).
 	maxOps int
+	mix    []weighted
 }
 
-// Operation mix, in percent.
+// callKind is a client method the workload calls.
+type callKind string
+
 const (
-	pctGet      = 30
-	pctPut      = 20
-	pctDelete   = 10
-	pctBatchPut = 10 // the rest is CompareAndSwap
+	callGet      callKind = "get"
+	callPut      callKind = "put"
+	callDelete   callKind = "delete"
+	callBatchPut callKind = "batchput"
+	callCAS      callKind = "cas"
 )
+
+// defaultMix is the operation mix: each kind's relative weight.
+func defaultMix() []weighted {
+	return []weighted{{callGet, 30}, {callPut, 20}, {callDelete, 10}, {callBatchPut, 10}, {callCAS, 30}}
+}
+
+type weighted struct {
+	kind   callKind
+	weight int
+}
+
+// parseMix keeps the kinds of defaultMix named in list ("get,cas"); an
+// empty list keeps them all.
+func parseMix(list string) ([]weighted, error) {
+	all := defaultMix()
+	if list == "" {
+		return all, nil
+	}
+	var mix []weighted
+	for _, name := range strings.Split(list, ",") {
+		i := slices.IndexFunc(all, func(w weighted) bool { return string(w.kind) == strings.TrimSpace(name) })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown operation %q (want get, put, delete, batchput, cas)", name)
+		}
+		mix = append(mix, all[i])
+	}
+	return mix, nil
+}
+
+// pick draws a kind from the mix.
+func (w *workload) pick(r *rand.Rand) callKind {
+	total := 0
+	for _, m := range w.mix {
+		total += m.weight
+	}
+	p := r.IntN(total)
+	for _, m := range w.mix {
+		if p < m.weight {
+			return m.kind
+		}
+		p -= m.weight
+	}
+	panic("empty operation mix")
+}
 
 // run issues operations until stop is set or it has made maxOps calls,
 // and returns what it saw. ctx
@@ -47,10 +97,10 @@ func (w *workload) run(ctx context.Context, id int, seed uint64, stop *atomic.Bo
 	for seq := 0; !stop.Load() && (w.maxOps == 0 || seq < w.maxOps); seq++ {
 		val := fmt.Sprintf("c%02d-%d", id, seq)
 		key := w.keys[r.IntN(len(w.keys))]
-		switch p := r.IntN(100); {
-		case p < pctGet:
+		switch w.pick(r) {
+		case callGet:
 			h = append(h, w.get(ctx, id, key, seen))
-		case p < pctGet+pctPut:
+		case callPut:
 			e := w.write(ctx, id, regInput{kind: opPut, key: key, value: val}, func(ctx context.Context) error {
 				return w.client.Put(ctx, []byte(key), []byte(val))
 			})
@@ -58,7 +108,7 @@ func (w *workload) run(ctx context.Context, id int, seed uint64, stop *atomic.Bo
 				seen[key] = register{present: true, value: val}
 			}
 			h = append(h, e)
-		case p < pctGet+pctPut+pctDelete:
+		case callDelete:
 			e := w.write(ctx, id, regInput{kind: opDelete, key: key}, func(ctx context.Context) error {
 				return w.client.Delete(ctx, []byte(key))
 			})
@@ -66,9 +116,9 @@ func (w *workload) run(ctx context.Context, id int, seed uint64, stop *atomic.Bo
 				seen[key] = register{}
 			}
 			h = append(h, e)
-		case p < pctGet+pctPut+pctDelete+pctBatchPut:
+		case callBatchPut:
 			h = append(h, w.batchPut(ctx, id, r, val, seen)...)
-		default:
+		case callCAS:
 			in := regInput{kind: opCAS, key: key, value: val}
 			if last := seen[key]; !last.present || r.IntN(4) == 0 {
 				in.expectAbsent = true
