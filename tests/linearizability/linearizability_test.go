@@ -1,7 +1,10 @@
 package linearizability_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,9 +16,11 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/raw"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -58,7 +63,8 @@ func setups() []setup {
 		{"inprocess", func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
 			t.Helper()
 			mock := mocktikv.NewCluster(opts...)
-			cluster, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()))
+			cluster, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()),
+				tikv.WithProber(inProcessProber(mock)))
 			if err != nil {
 				mock.Close()
 				t.Fatalf("connect: %v", err)
@@ -82,6 +88,29 @@ func setups() []setup {
 			t.Cleanup(func() { cluster.Close() })
 			return mock, cluster
 		}},
+	}
+}
+
+// inProcessProber checks a store's health through mocktikv's in-process
+// Sender, as the gRPC pool's prober does through gRPC's health service:
+// without one the client assumes every store reachable, which the gRPC
+// configurations never do. A stopped store fails every request with
+// transport.ErrNotSent; a running one answers GetStoreSafeTS.
+func inProcessProber(mock *mocktikv.Cluster) pdclient.Prober {
+	return func(ctx context.Context, addr string) pdclient.Liveness {
+		for _, id := range mock.StoreIDs() {
+			if mock.StoreAddr(id) != addr {
+				continue
+			}
+			_, err := mock.Sender().Send(ctx, &transport.Request{
+				Cmd: transport.CmdStoreSafeTS, Msg: &kvrpcpb.StoreSafeTSRequest{}, Target: transport.Target{StoreID: id, Addr: addr},
+			})
+			if err != nil {
+				return pdclient.Unreachable
+			}
+			return pdclient.Reachable
+		}
+		return pdclient.Unreachable
 	}
 }
 
@@ -189,6 +218,7 @@ func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name str
 	nem.heal()
 
 	h := slices.Concat(histories...)
+	checkFailover(t, h)
 	final := finalReads(t, w, keys)
 	h = append(h, final...)
 	h = append(h, finalSwaps(t, w, final)...)
@@ -219,6 +249,42 @@ func finalReads(t *testing.T, w *workload, keys []string) history {
 	return h
 }
 
+// checkFailover fails the test for every call that spent its whole
+// deadline on attempts that never left the client (transport.ErrNotSent):
+// the nemesis stops at most one store and hands the leadership of its
+// regions to running stores within 300 ms, so a client that fails over
+// (another peer, a NotLeader hint, PD) always finds a live leader in time.
+// Other slow calls are not failures: client-go's ServerIsBusy backoff alone
+// can outlast a deadline.
+func checkFailover(t *testing.T, h history) {
+	t.Helper()
+	stuck := map[string]int{}
+	var example []string
+	for _, e := range h {
+		if e.err == nil || time.Duration(e.ret-e.call) < opTimeout || !errors.Is(e.err, transport.ErrNotSent) {
+			continue
+		}
+		kind := e.in.kind.String()
+		if e.in.batch != "" {
+			kind = "batchput"
+			if stuck["batchput-seen-"+e.in.batch] > 0 {
+				continue
+			}
+			stuck["batchput-seen-"+e.in.batch]++
+		}
+		stuck[kind]++
+		if len(example) < 3 {
+			example = append(example, fmt.Sprintf("c%02d %s [%.3f, %.3f]: %s", e.client, describeCall(e.in),
+				float64(e.call)/1e6, float64(e.ret)/1e6, errText(e.err)))
+		}
+	}
+	maps.DeleteFunc(stuck, func(k string, _ int) bool { return strings.HasPrefix(k, "batchput-seen-") })
+	if len(stuck) > 0 {
+		t.Errorf("no fail-over: calls ran out their whole %v deadline with a last attempt that never left the client, though every region had a live leader within 300 ms (%s); e.g.\n  %s",
+			opTimeout, sortedCounts(stuck), strings.Join(example, "\n  "))
+	}
+}
+
 // finalSwaps compare-and-swaps every key read by finalReads from the value
 // read to a new one, on the healed cluster: with every store up and no
 // fault left, each must swap, at its first attempt, with a definite answer
@@ -242,14 +308,28 @@ func finalSwaps(t *testing.T, w *workload, reads history) history {
 func summarize(t *testing.T, round int, h history, nem *nemesis) {
 	t.Helper()
 	counts := map[string]int{}
+	samples := map[string][]string{}
 	for _, e := range h {
 		kind := e.in.kind.String()
 		if e.in.batch != "" {
 			kind = "batchput-key"
 		}
-		counts[kind+"/"+[...]string{"ok", "undetermined", "failed"}[e.outcome]]++
+		k := kind + "/" + [...]string{"ok", "undetermined", "failed"}[e.outcome]
+		counts[k]++
+		if e.err != nil && time.Duration(e.ret-e.call) >= opTimeout {
+			counts["deadline-exhausted"]++
+			if len(samples["deadline-exhausted"]) < 2 {
+				samples["deadline-exhausted"] = append(samples["deadline-exhausted"], kind+": "+errText(e.err))
+			}
+		}
+		if e.err != nil && len(samples[k]) < 2 {
+			samples[k] = append(samples[k], errText(e.err))
+		}
 	}
 	t.Logf("round %d calls: %v", round, sortedCounts(counts))
+	for _, k := range slices.Sorted(maps.Keys(samples)) {
+		t.Logf("round %d %s, e.g.: %s", round, k, strings.Join(samples[k], " || "))
+	}
 	t.Logf("round %d nemesis: %v", round, sortedCounts(nem.counts))
 }
 

@@ -54,12 +54,12 @@ func (n *nemesis) run(stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		n.act()
+		n.act(stop)
 	}
 }
 
-// act takes one seeded action.
-func (n *nemesis) act() {
+// act takes one seeded action; stop cuts short the waits inside one.
+func (n *nemesis) act(stop <-chan struct{}) {
 	key := n.keys[n.r.IntN(len(n.keys))]
 	switch p := n.r.IntN(100); {
 	case p < 12:
@@ -91,6 +91,21 @@ func (n *nemesis) act() {
 		stores := n.mock.StoreIDs()
 		n.down = stores[n.r.IntN(len(stores))]
 		n.note("stop-store", "stop store %d: %v", n.down, n.mock.StopStore(n.down))
+		// Raft needs an election timeout before another peer leads: for
+		// 0 to 300 ms the regions the dead store led have no leader.
+		if d := time.Duration(n.r.IntN(4)) * 100 * time.Millisecond; d > 0 {
+			for _, r := range n.mock.Regions() {
+				if _, leader := n.mock.RegionByID(r.GetId()); leader.GetStoreId() == n.down {
+					n.note("election", "region %d has no leader for %v: %v", r.GetId(), d, n.mock.RemoveLeader(r.GetId()))
+				}
+			}
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-stop:
+				t.Stop()
+			}
+		}
 		n.moveLeadersOff(n.down)
 	case p < 58:
 		e := n.regionError()
@@ -137,11 +152,12 @@ func (n *nemesis) upStore() uint64 {
 	return stores[n.r.IntN(len(stores))]
 }
 
-// moveLeadersOff hands the leadership of every region led from store to a
-// running store, as raft's election would after the store died.
+// moveLeadersOff hands the leadership of every region led from store, or
+// left without a leader, to a running store, as raft's election would
+// after the store died.
 func (n *nemesis) moveLeadersOff(store uint64) {
 	for _, r := range n.mock.Regions() {
-		if _, leader := n.mock.RegionByID(r.GetId()); leader.GetStoreId() == store {
+		if _, leader := n.mock.RegionByID(r.GetId()); leader == nil || leader.GetStoreId() == store {
 			to := n.upStore()
 			n.note("transfer-leader", "elect leader of %d on store %d: %v", r.GetId(), to, n.mock.TransferLeader(r.GetId(), to))
 		}
@@ -156,6 +172,7 @@ func (n *nemesis) heal() {
 	}
 	n.faults = nil
 	if n.down != 0 {
+		n.moveLeadersOff(n.down) // in case stop cut an election short
 		n.note("start-store", "start store %d: %v", n.down, n.mock.StartStore(n.down))
 		n.down = 0
 	}

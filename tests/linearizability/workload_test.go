@@ -95,6 +95,13 @@ func (w *workload) run(ctx context.Context, id int, seed uint64, stop *atomic.Bo
 	seen := map[string]register{}
 	var h history
 	for seq := 0; !stop.Load() && (w.maxOps == 0 || seq < w.maxOps); seq++ {
+		// A pause of 0-29 ms between calls spreads a worker's calls over
+		// the round, so the nemesis acts between them even where calls
+		// take microseconds (in-process).
+		time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
+		if stop.Load() {
+			break
+		}
 		val := fmt.Sprintf("c%02d-%d", id, seq)
 		key := w.keys[r.IntN(len(w.keys))]
 		switch w.pick(r) {
