@@ -71,6 +71,26 @@ func (s *Store) checkTxnStatusLock(b *batch, e *entry, req *kvrpcpb.CheckTxnStat
 		resp.Action = kvrpcpb.Action_NoAction
 		return
 	}
+	if l.Type == kvrpcpb.Op_PessimisticLock && l.IsLockedWithConflict {
+		// A lock acquired with conflict may come from a stale force-lock
+		// request that arrived after the transaction finished: the
+		// transaction's own commit or rollback record decides first, and
+		// the stale lock goes (check_txn_status.rs,
+		// check_txn_status_from_pessimistic_primary_lock; TiDB issue 43540).
+		// TiKV releases it with commit ts 0 whatever the record says.
+		switch rec := txnCommitRecord(e, l.StartTS); rec.kind {
+		case recCommitted:
+			b.unlock(key, l.StartTS, 0)
+			b.apply()
+			resp.CommitVersion = rec.commitTS
+			return
+		case recRolledBack, recOverlapped:
+			b.unlock(key, l.StartTS, 0)
+			b.apply()
+			resp.Action = kvrpcpb.Action_NoAction
+			return
+		}
+	}
 	if l.expired(req.CurrentTs) {
 		if l.Type == kvrpcpb.Op_PessimisticLock && req.ResolvingPessimisticLock {
 			b.unlock(key, l.StartTS, 0)

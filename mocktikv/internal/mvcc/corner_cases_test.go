@@ -1,0 +1,95 @@
+package mvcc
+
+import (
+	"testing"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+)
+
+// The tests in this file pin corner cases where the mock used to differ
+// from TiKV (issue #8). Each names the TiKV rule it follows.
+
+// forceLock acquires a pessimistic lock on one key in force-lock mode
+// (WakeUpModeForceLock, allow_lock_with_conflict) and returns the response.
+func forceLock(t testing.TB, s *Store, start, fut uint64, key string, tweak func(*kvrpcpb.PessimisticLockRequest)) *kvrpcpb.PessimisticLockResponse {
+	t.Helper()
+	req := lockReq(start, fut, key)
+	req.WakeUpMode = kvrpcpb.PessimisticLockWakeUpMode_WakeUpModeForceLock
+	if tweak != nil {
+		tweak(req)
+	}
+	resp, blocked := s.PessimisticLock(req)
+	if len(resp.Errors) > 0 || blocked != nil {
+		t.Fatalf("force lock %q: %v", key, resp.Errors)
+	}
+	return resp
+}
+
+// TestCheckTxnStatusStaleForceLockOnPrimary follows TiKV's
+// actions/check_txn_status.rs check_txn_status_from_pessimistic_primary_lock:
+// a primary pessimistic lock acquired with conflict (is_locked_with_conflict)
+// may be a stale force-lock request that arrived after the transaction
+// finished, so the transaction's own commit or rollback record on the key is
+// looked up first (check_determined_txn_status); when one exists the stale
+// lock is removed and the recorded outcome is answered, whatever the lock's
+// TTL says.
+func TestCheckTxnStatusStaleForceLockOnPrimary(t *testing.T) {
+	start := uint64(1000 << 18)
+	commitTS := start + 20
+	live, expired := start+(50<<18), start+(10_000<<18)
+	for _, c := range []struct {
+		name    string
+		current uint64
+	}{{"live lock", live}, {"expired lock", expired}} {
+		t.Run("committed, "+c.name, func(t *testing.T) {
+			s := New(Options{})
+			// T locks, prewrites and commits its primary.
+			lockKeys(t, s, start, start, "pk")
+			req := prewriteReq(putMutations("pk", "v"), "pk", start)
+			req.ForUpdateTs, req.PessimisticActions = start, []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK}
+			mustPrewrite(t, s, req)
+			mustCommit(t, s, start, commitTS, "pk")
+			// A stale force-lock request of T arrives: it meets T's own
+			// commit record as a newer write and locks with conflict.
+			forceLock(t, s, start, start, "pk", nil)
+			if l := lockOf(s, "pk"); l == nil || !l.IsLockedWithConflict {
+				t.Fatalf("setup: want a lock acquired with conflict, got %+v", l)
+			}
+			r := s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("pk"), LockTs: start, CallerStartTs: start + 100, CurrentTs: c.current})
+			eq(t, kind(r.Error), "", "error")
+			eq(t, r.CommitVersion, commitTS, "commit version")
+			eq(t, r.Action, kvrpcpb.Action_NoAction, "action")
+			eq(t, r.LockInfo == nil, true, "no lock info")
+			eq(t, lockOf(s, "pk") == nil, true, "stale lock removed")
+			ws := writesOf(s, "pk")
+			eq(t, len(ws), 1, "no rollback record written")
+			eq(t, ws[0].Type, kvrpcpb.Op_Put, "commit record kept")
+		})
+	}
+	t.Run("rolled back", func(t *testing.T) {
+		s := New(Options{})
+		// T's primary carries T's protected rollback, and a stale lock of
+		// T acquired with conflict sits on it (TiDB issue 43540's shape).
+		s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("pk"), LockTs: start, CurrentTs: live, RollbackIfNotExist: true})
+		mustPut(t, s, "pk", "w", start+30, start+40)
+		s.update(func(b *batch) {
+			b.putLock([]byte("pk"), &Lock{Type: kvrpcpb.Op_PessimisticLock, Primary: []byte("pk"), StartTS: start, TTL: 3000, ForUpdateTS: start + 40, IsLockedWithConflict: true})
+			b.apply()
+		})
+		r := s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("pk"), LockTs: start, CurrentTs: live})
+		eq(t, kind(r.Error), "", "error")
+		eq(t, r.CommitVersion, uint64(0), "commit version")
+		eq(t, r.Action, kvrpcpb.Action_NoAction, "action (RolledBack)")
+		eq(t, r.LockTtl, uint64(0), "no lock ttl")
+		eq(t, lockOf(s, "pk") == nil, true, "stale lock removed")
+	})
+	t.Run("no record: the lock decides", func(t *testing.T) {
+		s := New(Options{})
+		mustPut(t, s, "pk", "w", start-20, start+5)
+		forceLock(t, s, start, start, "pk", nil)
+		r := s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("pk"), LockTs: start, CallerStartTs: start + 100, CurrentTs: live})
+		eq(t, r.LockTtl, uint64(3000), "alive")
+		r = s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("pk"), LockTs: start, CurrentTs: expired})
+		eq(t, r.Action, kvrpcpb.Action_TTLExpireRollback, "expired")
+	})
+}
