@@ -93,3 +93,41 @@ func TestCheckTxnStatusStaleForceLockOnPrimary(t *testing.T) {
 		eq(t, r.Action, kvrpcpb.Action_TTLExpireRollback, "expired")
 	})
 }
+
+// TestAsyncCommitAnd1PCFallbackKeepsAsyncFlag follows TiKV's
+// commands/prewrite.rs: a request with use_async_commit gives every lock
+// use_async_commit (actions/prewrite.rs write_lock sets it whenever
+// secondary keys are present, 1PC or not), and when a later key exceeds
+// max_commit_ts the 1PC locks already made are written as ordinary locks
+// that keep it (fallback_1pc_locks only clears use_one_pc). The key that
+// fell back, and every key after it, is plain 2PC.
+func TestAsyncCommitAnd1PCFallbackKeepsAsyncFlag(t *testing.T) {
+	s := New(Options{})
+	const start, fut = 50, 55
+	// Pessimistic locks: b's min_commit_ts is beyond max_commit_ts.
+	lockKeys(t, s, start, fut, "a")
+	lb := lockReq(start, fut, "b")
+	lb.PrimaryLock, lb.MinCommitTs = []byte("a"), 200
+	if resp, _ := s.PessimisticLock(lb); len(resp.Errors) > 0 {
+		t.Fatal(resp.Errors)
+	}
+	req := prewriteReq(putMutations("a", "1", "b", "2", "c", "3"), "a", start)
+	req.ForUpdateTs, req.MaxCommitTs = fut, 100
+	req.UseAsyncCommit, req.TryOnePc, req.Secondaries = true, true, keys("b", "c")
+	req.PessimisticActions = []kvrpcpb.PrewriteRequest_PessimisticAction{
+		kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK, kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK, kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK,
+	}
+	resp := mustPrewrite(t, s, req)
+	eq(t, resp.OnePcCommitTs, uint64(0), "one_pc_commit_ts after the fallback")
+	eq(t, resp.MinCommitTs, uint64(0), "min_commit_ts after the fallback")
+	a, b, c := lockOf(s, "a"), lockOf(s, "b"), lockOf(s, "c")
+	if a == nil || b == nil || c == nil {
+		t.Fatalf("want three locks, got %v %v %v", a, b, c)
+	}
+	eq(t, a.UseAsyncCommit, true, "a (prewritten before the fallback) keeps use_async_commit")
+	eq(t, len(a.Secondaries), 2, "a keeps its secondaries")
+	eq(t, a.MinCommitTS, uint64(fut+1), "a keeps its computed min_commit_ts")
+	eq(t, b.UseAsyncCommit, false, "b fell back")
+	eq(t, len(b.Secondaries), 0, "b has no secondaries")
+	eq(t, c.UseAsyncCommit, false, "c is prewritten as 2PC")
+}

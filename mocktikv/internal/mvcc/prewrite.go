@@ -163,9 +163,6 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 			b.putShared(pl.key, pl.shared.with(l), false)
 			continue
 		}
-		if p.fallback {
-			l.UseAsyncCommit = l.UseAsyncCommit && req.UseAsyncCommit && !req.TryOnePc
-		}
 		if onePC {
 			// 1PC: commit at once at the final min_commit_ts, replacing any
 			// pessimistic lock (prewrite.rs handle_1pc_locks).
@@ -180,6 +177,9 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 			}
 			continue
 		}
+		// A lock made before a fallback keeps use_async_commit
+		// (fallback_1pc_locks turns 1PC locks into plain locks and clears
+		// only use_one_pc); the key that fell back cleared it itself.
 		if pl.longValue != nil {
 			b.putValue(pl.key, l.StartTS, pl.longValue)
 		}
@@ -367,7 +367,9 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 		l.ForUpdateTS = max(l.ForUpdateTS, pessLock.ForUpdateTS)
 	}
 	if p.asyncOr1PC && !p.fallback {
-		if req.UseAsyncCommit && !req.TryOnePc {
+		if req.UseAsyncCommit {
+			// Every lock of an async-commit request is marked, 1PC or not
+			// (write_lock: secondary keys present).
 			l.UseAsyncCommit = true
 			if len(req.Secondaries) > 0 && bytes.Equal(key, req.PrimaryLock) {
 				l.Secondaries = cloneKeys(req.Secondaries)
