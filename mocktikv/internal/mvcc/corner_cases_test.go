@@ -131,3 +131,29 @@ func TestAsyncCommitAnd1PCFallbackKeepsAsyncFlag(t *testing.T) {
 	eq(t, len(b.Secondaries), 0, "b has no secondaries")
 	eq(t, c.UseAsyncCommit, false, "c is prewritten as 2PC")
 }
+
+// TestCommittedAsync1PCPrewriteAnswersBothTimestamps follows TiKV's
+// commands/prewrite.rs: when check_committed_record_on_err finds the
+// transaction already committed, the prewrite succeeds with the commit ts
+// as the final min_commit_ts, and write_result reports it as min_commit_ts
+// (secondary keys present) and as one_pc_commit_ts (try_one_pc) alike.
+func TestCommittedAsync1PCPrewriteAnswersBothTimestamps(t *testing.T) {
+	s := New(Options{})
+	s.UpdateMaxTS(70)
+	req := prewriteReq(putMutations("a", "1", "b", "2"), "a", 50)
+	req.UseAsyncCommit, req.TryOnePc, req.Secondaries = true, true, keys("b")
+	first := mustPrewrite(t, s, req)
+	eq(t, first.OnePcCommitTs, uint64(71), "committed by 1PC")
+	eq(t, first.MinCommitTs, uint64(71), "min_commit_ts of the 1PC commit")
+	// The client retries the same request: it meets its own commit record.
+	again := mustPrewrite(t, s, req)
+	eq(t, again.OnePcCommitTs, uint64(71), "retried one_pc_commit_ts")
+	eq(t, again.MinCommitTs, uint64(71), "retried min_commit_ts")
+	eq(t, lockOf(s, "a") == nil && lockOf(s, "b") == nil, true, "nothing written")
+
+	// 2PC: a retried prewrite of a committed transaction answers neither.
+	s2 := New(Options{})
+	mustPut(t, s2, "k", "v", 10, 20)
+	r := mustPrewrite(t, s2, prewriteReq(putMutations("k", "v"), "k", 10))
+	eq(t, r.OnePcCommitTs+r.MinCommitTs, uint64(0), "2PC answers no timestamps")
+}

@@ -114,12 +114,17 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 		kerr, fatal, assertion, done := p.prewriteKey(m, action, expectFUT, hasConstraint)
 		if done {
 			// This transaction already committed: the retried prewrite
-			// succeeds and reports the commit ts (check_committed_record_on_err).
+			// succeeds and reports the commit ts
+			// (check_committed_record_on_err) as the final min_commit_ts,
+			// which write_result answers as min_commit_ts while the request
+			// is still async and as one_pc_commit_ts while it is still 1PC,
+			// both when it is both, neither after a fallback.
 			b.discard()
 			resp.Errors = nil
-			if req.TryOnePc {
+			if req.TryOnePc && !p.fallback {
 				resp.OnePcCommitTs = p.minCommitTS
-			} else if req.UseAsyncCommit {
+			}
+			if req.UseAsyncCommit && !p.fallback {
 				resp.MinCommitTs = p.minCommitTS
 			}
 			return
