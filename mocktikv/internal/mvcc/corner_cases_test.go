@@ -157,3 +157,39 @@ func TestCommittedAsync1PCPrewriteAnswersBothTimestamps(t *testing.T) {
 	r := mustPrewrite(t, s2, prewriteReq(putMutations("k", "v"), "k", 10))
 	eq(t, r.OnePcCommitTs+r.MinCommitTs, uint64(0), "2PC answers no timestamps")
 }
+
+// TestForceLockCheckExistenceOnly follows TiKV's
+// actions/acquire_pessimistic_lock.rs and types.rs
+// PessimisticLockKeyResult::new_success: without a conflict, check_existence
+// alone yields Existence (no value is even loaded), return_values yields
+// Value, and a lock with conflict always carries the value.
+func TestForceLockCheckExistenceOnly(t *testing.T) {
+	normal := kvrpcpb.PessimisticLockKeyResultType_LockResultNormal
+	for _, c := range []struct {
+		name string
+		run  func(s *Store) *kvrpcpb.PessimisticLockResponse
+		want *kvrpcpb.PessimisticLockKeyResult
+	}{
+		{"new lock, check_existence", func(s *Store) *kvrpcpb.PessimisticLockResponse {
+			return forceLock(t, s, 30, 30, "k", func(r *kvrpcpb.PessimisticLockRequest) { r.CheckExistence = true })
+		}, &kvrpcpb.PessimisticLockKeyResult{Type: normal, Existence: true}},
+		{"own lock, check_existence", func(s *Store) *kvrpcpb.PessimisticLockResponse {
+			lockKeys(t, s, 30, 30, "k")
+			return forceLock(t, s, 30, 35, "k", func(r *kvrpcpb.PessimisticLockRequest) { r.CheckExistence = true })
+		}, &kvrpcpb.PessimisticLockKeyResult{Type: normal, Existence: true}},
+		{"new lock, return_values", func(s *Store) *kvrpcpb.PessimisticLockResponse {
+			return forceLock(t, s, 30, 30, "k", func(r *kvrpcpb.PessimisticLockRequest) { r.ReturnValues, r.CheckExistence = true, true })
+		}, &kvrpcpb.PessimisticLockKeyResult{Type: normal, Existence: true, Value: []byte("v")}},
+		{"conflict, check_existence", func(s *Store) *kvrpcpb.PessimisticLockResponse {
+			return forceLock(t, s, 15, 15, "k", func(r *kvrpcpb.PessimisticLockRequest) { r.CheckExistence = true })
+		}, &kvrpcpb.PessimisticLockKeyResult{Type: kvrpcpb.PessimisticLockKeyResultType_LockResultLockedWithConflict, Existence: true, Value: []byte("v"), LockedWithConflictTs: 20}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := New(Options{})
+			mustPut(t, s, "k", "v", 10, 20)
+			resp := c.run(s)
+			eq(t, len(resp.Results), 1, "results")
+			eqProto(t, resp.Results[0], c.want, "result")
+		})
+	}
+}
