@@ -193,3 +193,58 @@ func TestForceLockCheckExistenceOnly(t *testing.T) {
 		})
 	}
 }
+
+// manyPuts returns n Put mutations on keys prefix00..prefix(n-1), the
+// last one carrying assertion a.
+func manyPuts(prefix string, n int, a kvrpcpb.Assertion) []*kvrpcpb.Mutation {
+	ms := make([]*kvrpcpb.Mutation, n)
+	for i := range ms {
+		k := []byte(prefix + string(rune('a'+i/26)) + string(rune('a'+i%26)))
+		ms[i] = &kvrpcpb.Mutation{Op: kvrpcpb.Op_Put, Key: k, Value: []byte("v")}
+	}
+	ms[n-1].Assertion = a
+	return ms
+}
+
+// TestPrewriteManyKeysOverEmptySpanSkipsConstraintCheck follows TiKV's
+// commands/prewrite.rs Optimistic::can_skip_constraint_check: an optimistic
+// prewrite of more than FORWARD_MIN_MUTATIONS_NUM (12) mutations is sorted
+// and, when has_data_in_range finds no write-CF record of any key from the
+// first to the last mutation key (inclusive), runs with
+// skip_constraint_check. check_for_newer_version then does not load the
+// newest write, so actions/prewrite.rs check_assertion skips Fast-level
+// assertions (write_not_loaded_skip); Strict still checks.
+func TestPrewriteManyKeysOverEmptySpanSkipsConstraintCheck(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		n     int
+		level kvrpcpb.AssertionLevel
+		setup func(t *testing.T, s *Store)
+		want  string
+	}{
+		{"13 keys, empty span, Fast: assertion skipped", 13, kvrpcpb.AssertionLevel_Fast, nil, ""},
+		{"13 keys, data only outside the span, a lock inside, Fast: skipped", 13, kvrpcpb.AssertionLevel_Fast, func(t *testing.T, s *Store) {
+			mustPut(t, s, "j", "x", 1, 2)                              // before the span
+			mustPut(t, s, "kz", "x", 1, 2)                             // after the span
+			mustPrewriteOK(t, s, putMutations("kab0", "x"), "kab0", 3) // a lock inside the span
+		}, ""},
+		{"13 keys, empty span, Strict: checked", 13, kvrpcpb.AssertionLevel_Strict, nil, "assertion_failed"},
+		{"12 keys, empty span, Fast: checked", 12, kvrpcpb.AssertionLevel_Fast, nil, "assertion_failed"},
+		{"13 keys, a rollback record inside the span, Fast: checked", 13, kvrpcpb.AssertionLevel_Fast, func(t *testing.T, s *Store) {
+			rollback(s, 3, "kab0") // between two mutation keys
+		}, "assertion_failed"},
+		{"13 keys, a commit on the last key, Fast: checked", 13, kvrpcpb.AssertionLevel_Fast, func(t *testing.T, s *Store) {
+			mustDelete(t, s, "kam", 1, 2)
+		}, "assertion_failed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := New(Options{})
+			if c.setup != nil {
+				c.setup(t, s)
+			}
+			req := prewriteReq(manyPuts("k", c.n, kvrpcpb.Assertion_Exist), "kaa", 10)
+			req.AssertionLevel = c.level
+			eq(t, kinds(s.Prewrite(req).Errors), c.want, "errors")
+		})
+	}
+}

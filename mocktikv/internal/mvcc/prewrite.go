@@ -11,7 +11,8 @@ import (
 // Prewrite is KvPrewrite (src/storage/txn/commands/prewrite.rs and
 // actions/prewrite.rs). Mutations are prewritten in request order (an
 // optimistic request of more than 12 mutations in key order, as TiKV sorts
-// it). Locks of other transactions are all reported and then nothing is
+// it, and without constraint check when their key span holds no write
+// record). Locks of other transactions are all reported and then nothing is
 // written; any other error is returned alone and nothing is written; a key
 // whose failure is explained by this transaction having already committed
 // makes the whole request succeed with nothing written. Async commit and
@@ -30,8 +31,12 @@ type prewriter struct {
 	req         *kvrpcpb.PrewriteRequest
 	pessimistic bool
 	asyncOr1PC  bool
-	fallback    bool   // async commit / 1PC fell back to 2PC
-	minCommitTS uint64 // max over keys, for async commit / 1PC
+	// skipConstraintCheck is an optimistic prewrite's
+	// skip_constraint_check: the request's, or TiKV's own for a large
+	// request over a span without data (canSkipConstraintCheck).
+	skipConstraintCheck bool
+	fallback            bool   // async commit / 1PC fell back to 2PC
+	minCommitTS         uint64 // max over keys, for async commit / 1PC
 	// generation is a pipelined-DML Flush's generation (0 for Prewrite):
 	// its locks carry it, and a later generation overwrites this
 	// transaction's own earlier lock (prewrite_with_generation).
@@ -64,10 +69,36 @@ func mutationOrder(req *kvrpcpb.PrewriteRequest, pessimistic bool) []int {
 	for i := range order {
 		order[i] = i
 	}
-	if !pessimistic && n > 12 {
+	if !pessimistic && n > forwardMinMutations {
 		slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(req.Mutations[a].Key, req.Mutations[b].Key) })
 	}
 	return order
+}
+
+// forwardMinMutations is TiKV's FORWARD_MIN_MUTATIONS_NUM
+// (commands/prewrite.rs): an optimistic prewrite of more mutations is
+// sorted by key and may skip its constraint check.
+const forwardMinMutations = 12
+
+// canSkipConstraintCheck is Optimistic::can_skip_constraint_check
+// (commands/prewrite.rs): an optimistic prewrite of more than 12 mutations
+// (order holds them sorted by key) needs no constraint check when
+// has_data_in_range finds no write-CF record, of any type, for any key
+// from the first to the last mutation key inclusive; locks do not count.
+// The check then does not load the newest write, which makes Fast
+// assertions skip as with a client-set skip_constraint_check.
+func (s *Store) canSkipConstraintCheck(req *kvrpcpb.PrewriteRequest, order []int) bool {
+	if len(order) <= forwardMinMutations {
+		return false
+	}
+	first := EncodeKey(req.Mutations[order[0]].Key)
+	last := EncodeKey(req.Mutations[order[len(order)-1]].Key)
+	for i := s.searchLocked(first); i < len(s.sorted) && bytes.Compare(s.sorted[i].enc, last) <= 0; i++ {
+		if len(s.sorted[i].writes) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvrpcpb.PrewriteResponse) {
@@ -77,6 +108,7 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 		asyncOr1PC:  req.UseAsyncCommit || req.TryOnePc,
 	}
 	order := mutationOrder(req, p.pessimistic)
+	p.skipConstraintCheck = !p.pessimistic && (req.SkipConstraintCheck || s.canSkipConstraintCheck(req, order))
 	constraints := map[int]uint64{}
 	if p.pessimistic {
 		for _, c := range req.ForUpdateTsConstraints {
@@ -303,7 +335,7 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 	// Constraint check (check_for_newer_version), skipped for optimistic
 	// skip_constraint_check, DoPessimisticCheck, and SkipPessimisticCheck
 	// unless the request is a retry.
-	skipConstraint := (!p.pessimistic && req.SkipConstraintCheck) ||
+	skipConstraint := (!p.pessimistic && p.skipConstraintCheck) ||
 		(p.pessimistic && action == kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK) ||
 		(p.pessimistic && action == kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK && !req.GetContext().GetIsRetryRequest())
 	constraint := func() (*kvrpcpb.KeyError, bool) {
