@@ -248,3 +248,20 @@ func TestPrewriteManyKeysOverEmptySpanSkipsConstraintCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckTxnStatusAsyncLockInfoNamesPrimary follows TiKV's
+// server/service/kv.rs future_check_txn_status: an Uncommitted status, the
+// async-commit one included, is answered with
+// lock.into_lock_info(lock.primary), so lock_info.key is the lock's primary
+// even when the request named another key (verify_is_primary unset).
+func TestCheckTxnStatusAsyncLockInfoNamesPrimary(t *testing.T) {
+	s := New(Options{})
+	req := prewriteReq(putMutations("p", "1", "s", "2"), "p", 50)
+	req.UseAsyncCommit, req.Secondaries = true, keys("s")
+	mustPrewrite(t, s, req)
+	r := s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("s"), LockTs: 50, CallerStartTs: 60, CurrentTs: 60})
+	eq(t, kind(r.Error), "", "error")
+	eq(t, r.Action, kvrpcpb.Action_NoAction, "action")
+	eq(t, string(r.LockInfo.GetKey()), "p", "lock_info.key")
+	eq(t, r.LockInfo.GetUseAsyncCommit(), true, "async lock reported")
+}

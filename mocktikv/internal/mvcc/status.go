@@ -66,8 +66,10 @@ func (s *Store) checkTxnStatusLock(b *batch, e *entry, req *kvrpcpb.CheckTxnStat
 	// (CheckSecondaryLocks), never by expiry or a push here, unless the
 	// client knows the transaction fell back (force_sync_commit).
 	if l.UseAsyncCommit && !req.ForceSyncCommit {
+		// Like every Uncommitted answer, the lock info is keyed by the
+		// lock's primary (kv.rs future_check_txn_status).
 		resp.LockTtl = l.TTL
-		resp.LockInfo = l.Info(key)
+		resp.LockInfo = l.Info(l.Primary)
 		resp.Action = kvrpcpb.Action_NoAction
 		return
 	}
