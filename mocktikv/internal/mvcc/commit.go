@@ -85,8 +85,10 @@ func (s *Store) Cleanup(req *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
 		case recRolledBack, recOverlapped:
 			return
 		}
+		// check_txn_status_missing_lock: marking a mismatching async lock
+		// only when no commit record sits at (key, start_ts).
 		b.makeRollback(e, req.Key, start, true, rec.overlap)
-		if e != nil {
+		if e != nil && rec.overlap == nil {
 			b.markRollbackOnMismatchingLock(req.Key, e.lock, start, true)
 		}
 		b.apply()

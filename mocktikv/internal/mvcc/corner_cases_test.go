@@ -265,3 +265,56 @@ func TestCheckTxnStatusAsyncLockInfoNamesPrimary(t *testing.T) {
 	eq(t, string(r.LockInfo.GetKey()), "p", "lock_info.key")
 	eq(t, r.LockInfo.GetUseAsyncCommit(), true, "async lock reported")
 }
+
+// TestRollbackTSMarkedOnlyWithoutOverlappedWrite follows TiKV's
+// actions/check_txn_status.rs check_txn_status_missing_lock, which
+// CheckTxnStatus and Cleanup share: a protected rollback of T on a key
+// locked by another async-commit transaction U is remembered in U's lock
+// (mark_rollback_on_mismatching_lock) only when no other transaction's
+// commit record sits at (key, T.start_ts); when one does, the rollback is
+// folded into that record instead and U's lock is left alone.
+// CheckSecondaryLocks marks in both cases (commands/check_secondary_locks.rs).
+func TestRollbackTSMarkedOnlyWithoutOverlappedWrite(t *testing.T) {
+	// A commits at 20 on k; U (pessimistic, start 10) then prewrites k
+	// without a pessimistic lock (SkipPessimisticCheck skips the
+	// constraint check), so its async lock has min_commit_ts 11 < 20.
+	setup := func(t *testing.T) *Store {
+		s := New(Options{})
+		mustPut(t, s, "k", "a", 15, 20)
+		req := prewriteReq(putMutations("k", "u"), "k", 10)
+		req.ForUpdateTs, req.UseAsyncCommit = 10, true
+		req.PessimisticActions = []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK}
+		mustPrewrite(t, s, req)
+		if l := lockOf(s, "k"); !l.UseAsyncCommit || l.MinCommitTS != 11 {
+			t.Fatalf("setup: want U's async lock with min_commit_ts 11, got %+v", l)
+		}
+		return s
+	}
+	for _, c := range []struct {
+		name     string
+		rollback func(s *Store, start uint64)
+		marked   bool
+	}{
+		{"CheckTxnStatus", func(s *Store, start uint64) {
+			s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("k"), LockTs: start, CurrentTs: 100, RollbackIfNotExist: true})
+		}, false},
+		{"Cleanup", func(s *Store, start uint64) {
+			s.Cleanup(&kvrpcpb.CleanupRequest{Key: []byte("k"), StartVersion: start})
+		}, false},
+		{"CheckSecondaryLocks", func(s *Store, start uint64) {
+			s.CheckSecondaryLocks(&kvrpcpb.CheckSecondaryLocksRequest{StartVersion: start, Keys: keys("k")})
+		}, true},
+	} {
+		t.Run(c.name+" over A's commit record", func(t *testing.T) {
+			s := setup(t)
+			c.rollback(s, 20)
+			eq(t, len(lockOf(s, "k").RollbackTS) > 0, c.marked, "U's lock marked")
+			eq(t, writesOf(s, "k")[0].HasOverlappedRollback, true, "rollback folded into A's record")
+		})
+		t.Run(c.name+" at a free ts", func(t *testing.T) {
+			s := setup(t)
+			c.rollback(s, 25)
+			eq(t, len(lockOf(s, "k").RollbackTS), 1, "U's lock marked")
+		})
+	}
+}

@@ -144,8 +144,11 @@ func (s *Store) checkTxnStatusMissing(b *batch, e *entry, req *kvrpcpb.CheckTxnS
 		return
 	}
 	// A protected rollback so that a late prewrite of the primary fails.
+	// Another transaction's async lock remembers it only when no commit
+	// record sits at (key, lock_ts): otherwise the rollback is folded into
+	// that record (check_txn_status_missing_lock).
 	b.makeRollback(e, key, req.LockTs, true, rec.overlap)
-	if e != nil {
+	if e != nil && rec.overlap == nil {
 		b.markRollbackOnMismatchingLock(key, e.lock, req.LockTs, true)
 	}
 	resp.Action = kvrpcpb.Action_LockNotExistRollback
