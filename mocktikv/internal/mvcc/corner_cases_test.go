@@ -318,3 +318,33 @@ func TestRollbackTSMarkedOnlyWithoutOverlappedWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestPessimisticLockNotFoundChecksOwnCommitRecord follows TiKV's
+// commands/prewrite.rs Prewriter::prewrite: every PessimisticLockNotFound,
+// LockForUpdateTsMismatch included, goes through
+// check_committed_record_on_err, so a retried prewrite of a committed
+// transaction that meets a stale lock of its own (left by a late
+// force-lock request) succeeds with nothing written.
+func TestPessimisticLockNotFoundChecksOwnCommitRecord(t *testing.T) {
+	s := New(Options{})
+	const start = 10
+	lockKeys(t, s, start, start, "k")
+	req := prewriteReq(putMutations("k", "v"), "k", start)
+	req.ForUpdateTs, req.PessimisticActions = start, []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK}
+	req.ForUpdateTsConstraints = []*kvrpcpb.PrewriteRequest_ForUpdateTSConstraint{{Index: 0, ExpectedForUpdateTs: start}}
+	mustPrewrite(t, s, req)
+	mustCommit(t, s, start, 20, "k")
+	// A late force-lock request of the transaction relocks k at ts 20.
+	forceLock(t, s, start, start, "k", nil)
+	eq(t, lockOf(s, "k").ForUpdateTS, uint64(20), "stale lock's for_update_ts")
+
+	resp := s.Prewrite(req)
+	eq(t, kinds(resp.Errors), "", "retried prewrite of the committed txn")
+	eq(t, lockOf(s, "k").Type, kvrpcpb.Op_PessimisticLock, "nothing written: the stale lock is untouched")
+	eq(t, len(writesOf(s, "k")), 1, "only the commit record")
+
+	// Without a commit record the mismatch stays an error.
+	s2 := New(Options{})
+	lockKeys(t, s2, start, 15, "k")
+	eq(t, kinds(s2.Prewrite(req).Errors), "abort:PessimisticLockNotFound", "for_update_ts mismatch")
+}

@@ -316,6 +316,12 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 				return errLockTypeNotMatch(start, key, true), true, nil, false
 			}
 			if hasConstraint && l.ForUpdateTS != expectFUT {
+				// Like every PessimisticLockNotFound, first see whether
+				// the lock is a stale one left after this transaction
+				// committed (Prewriter::prewrite).
+				if committedOnErr() {
+					return nil, false, nil, true
+				}
 				return errPessimisticLockNotFound(start, key, "LockForUpdateTsMismatch"), true, nil, false
 			}
 			pessLock = l
