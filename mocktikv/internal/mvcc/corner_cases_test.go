@@ -348,3 +348,40 @@ func TestPessimisticLockNotFoundChecksOwnCommitRecord(t *testing.T) {
 	lockKeys(t, s2, start, 15, "k")
 	eq(t, kinds(s2.Prewrite(req).Errors), "abort:PessimisticLockNotFound", "for_update_ts mismatch")
 }
+
+// TestRollbackOverExistingRollbackOnlyUnlocks follows TiKV's
+// actions/check_txn_status.rs rollback_lock: when the transaction already
+// has a rollback record on the key (a Rollback at its start ts, or an
+// overlapped rollback), the lock is only removed: no record is written, the
+// previous rollback is not collapsed (the transaction's own unprotected
+// Rollback would otherwise be deleted) and the default-CF value stays.
+func TestRollbackOverExistingRollbackOnlyUnlocks(t *testing.T) {
+	s := New(Options{})
+	const start = 10
+	long := string(make([]byte, 300))
+	// T's unprotected Rollback on k (BatchRollback of a missing lock).
+	if e := rollback(s, start, "k"); e != nil {
+		t.Fatal(e)
+	}
+	// T's pessimistic prewrite of k without a pessimistic lock skips the
+	// constraint check, so its lock lands over its own Rollback.
+	req := prewriteReq(putMutations("p", "1", "k", long), "p", start)
+	req.ForUpdateTs = start
+	req.PessimisticActions = []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK, kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK}
+	mustPrewrite(t, s, req)
+	if l := lockOf(s, "k"); l == nil || l.StartTS != start {
+		t.Fatalf("setup: want T's lock on k, got %+v", l)
+	}
+
+	if e := rollback(s, start, "k"); e != nil {
+		t.Fatal(e)
+	}
+	eq(t, lockOf(s, "k") == nil, true, "lock removed")
+	info := s.MvccGetByKey([]byte("k"))
+	eq(t, len(info.Writes), 1, "write records")
+	eq(t, info.Writes[0].Type, kvrpcpb.Op_Rollback, "T's rollback record kept")
+	eq(t, info.Writes[0].StartTs, uint64(start), "rollback start ts")
+	eq(t, len(info.Values), 1, "default-CF value left as TiKV leaves it")
+	resp, _ := s.PessimisticLock(lockReq(start, start+5, "k"))
+	eq(t, kinds(resp.Errors), "abort:PessimisticLockRolledBack", "T can no longer lock k")
+}
