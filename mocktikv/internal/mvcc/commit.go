@@ -23,6 +23,7 @@ func (s *Store) Commit(req *kvrpcpb.CommitRequest) *kvrpcpb.CommitResponse {
 		}
 		b.apply()
 		resp.CommitVersion = req.CommitVersion
+		s.txnStatus.insertCommitted(req.StartVersion, req.CommitVersion)
 	})
 	return resp
 }

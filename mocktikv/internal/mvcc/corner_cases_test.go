@@ -385,3 +385,105 @@ func TestRollbackOverExistingRollbackOnlyUnlocks(t *testing.T) {
 	resp, _ := s.PessimisticLock(lockReq(start, start+5, "k"))
 	eq(t, kinds(resp.Errors), "abort:PessimisticLockRolledBack", "T can no longer lock k")
 }
+
+// latePessimisticPrewrite is the original, non-retry prewrite of a
+// transaction's index key i (no pessimistic lock: SkipPessimisticCheck),
+// arriving late.
+func latePessimisticPrewrite(start, fut uint64) *kvrpcpb.PrewriteRequest {
+	req := prewriteReq(putMutations("i", "x"), "r", start)
+	req.ForUpdateTs = fut
+	req.PessimisticActions = []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK}
+	return req
+}
+
+// TestTxnStatusCacheStopsLatePessimisticPrewrite follows TiKV's
+// storage/txn/txn_status_cache.rs and commands/prewrite.rs
+// Prewriter::process_write: commands that learn a transaction committed
+// (Commit, CheckTxnStatus, CheckSecondaryLocks, ResolveLock, 1PC
+// prewrite: their WriteResult known_txn_status) record it, and a
+// pessimistic prewrite of a transaction known committed is handled as a
+// retry (is_retry_request), so its SkipPessimisticCheck keys get the
+// constraint check, meet the transaction's own commit record and the
+// request succeeds with nothing written instead of leaving a lock behind.
+func TestTxnStatusCacheStopsLatePessimisticPrewrite(t *testing.T) {
+	const start, fut, commitTS = 10, 10, 20
+	pessimistic := func(req *kvrpcpb.PrewriteRequest) *kvrpcpb.PrewriteRequest {
+		req.ForUpdateTs = fut
+		req.PessimisticActions = []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK, kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK}
+		return req
+	}
+	// committed runs T: row key r pessimistic-locked, index key i not,
+	// both prewritten and committed; then the cache forgets T, as that of
+	// a TiKV that did not run the commit, and learn runs on it.
+	committed := func(t *testing.T, learn func(s *Store)) *Store {
+		s := New(Options{})
+		lockKeys(t, s, start, fut, "r")
+		mustPrewrite(t, s, pessimistic(prewriteReq(putMutations("r", "1", "i", "x"), "r", start)))
+		mustCommit(t, s, start, commitTS, "r", "i")
+		s.txnStatus = newTxnStatusCache(txnStatusCacheCapacity)
+		learn(s)
+		return s
+	}
+	for _, c := range []struct {
+		name   string
+		learn  func(s *Store)
+		stored bool // a late prewrite leaves a lock
+	}{
+		{"nothing learned", func(s *Store) {}, true},
+		{"Commit", func(s *Store) { mustCommit(t, s, start, commitTS, "r") }, false},
+		{"CheckTxnStatus", func(s *Store) {
+			s.CheckTxnStatus(&kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("r"), LockTs: start, CurrentTs: 30})
+		}, false},
+		{"CheckSecondaryLocks", func(s *Store) {
+			s.CheckSecondaryLocks(&kvrpcpb.CheckSecondaryLocksRequest{StartVersion: start, Keys: keys("r")})
+		}, false},
+		{"ResolveLockLite", func(s *Store) {
+			s.ResolveLock(&kvrpcpb.ResolveLockRequest{StartVersion: start, CommitVersion: commitTS, Keys: keys("r")}, Range{})
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := committed(t, c.learn)
+			resp := s.Prewrite(latePessimisticPrewrite(start, fut))
+			eq(t, kinds(resp.Errors), "", "late prewrite of a committed txn")
+			l := lockOf(s, "i")
+			eq(t, l != nil && l.StartTS == start, c.stored, "late prewrite left a lock of T on i")
+		})
+	}
+	t.Run("ResolveLock scan", func(t *testing.T) {
+		s := New(Options{})
+		mustPrewriteOK(t, s, putMutations("r", "1", "i", "x"), "r", start)
+		s.ResolveLock(&kvrpcpb.ResolveLockRequest{StartVersion: start, CommitVersion: commitTS}, Range{})
+		mustPrewrite(t, s, latePessimisticPrewrite(start, fut))
+		eq(t, lockOf(s, "i") == nil, true, "no lock left on i")
+	})
+	t.Run("1PC", func(t *testing.T) {
+		s := New(Options{})
+		lockKeys(t, s, start, fut, "r")
+		req := pessimistic(prewriteReq(putMutations("r", "1", "i", "x"), "r", start))
+		req.TryOnePc = true
+		eq(t, mustPrewrite(t, s, req).OnePcCommitTs != 0, true, "committed by 1PC")
+		mustPrewrite(t, s, latePessimisticPrewrite(start, fut))
+		eq(t, lockOf(s, "i") == nil, true, "no lock left on i")
+	})
+}
+
+// TestTxnStatusCacheEvictsOldestBeyondCapacity: the cache is bounded like
+// TiKV's (storage.txn-status-cache-capacity); re-recording a transaction
+// does not make it count twice.
+func TestTxnStatusCacheEvictsOldestBeyondCapacity(t *testing.T) {
+	c := newTxnStatusCache(2)
+	c.insertCommitted(1, 2)
+	c.insertCommitted(3, 4)
+	c.insertCommitted(3, 5)
+	ts, ok := c.committedTS(1)
+	eq(t, ok && ts == 2, true, "txn 1 kept while within capacity")
+	c.insertCommitted(6, 7)
+	_, ok = c.committedTS(1)
+	eq(t, ok, false, "oldest evicted beyond capacity")
+	ts, ok = c.committedTS(3)
+	eq(t, ok && ts == 5, true, "txn 3 updated and kept")
+	off := newTxnStatusCache(0)
+	off.insertCommitted(1, 2)
+	_, ok = off.committedTS(1)
+	eq(t, ok, false, "capacity 0 disables the cache")
+}

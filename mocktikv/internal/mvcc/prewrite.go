@@ -35,8 +35,11 @@ type prewriter struct {
 	// skip_constraint_check: the request's, or TiKV's own for a large
 	// request over a span without data (canSkipConstraintCheck).
 	skipConstraintCheck bool
-	fallback            bool   // async commit / 1PC fell back to 2PC
-	minCommitTS         uint64 // max over keys, for async commit / 1PC
+	// isRetry is ctx.is_retry_request, or a pessimistic prewrite of a
+	// transaction the status cache knows committed (process_write).
+	isRetry     bool
+	fallback    bool   // async commit / 1PC fell back to 2PC
+	minCommitTS uint64 // max over keys, for async commit / 1PC
 	// generation is a pipelined-DML Flush's generation (0 for Prewrite):
 	// its locks carry it, and a later generation overwrites this
 	// transaction's own earlier lock (prewrite_with_generation).
@@ -109,6 +112,12 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 	}
 	order := mutationOrder(req, p.pessimistic)
 	p.skipConstraintCheck = !p.pessimistic && (req.SkipConstraintCheck || s.canSkipConstraintCheck(req, order))
+	p.isRetry = req.GetContext().GetIsRetryRequest()
+	if _, ok := s.txnStatus.committedTS(req.StartVersion); ok && p.pessimistic {
+		// A late request of a committed transaction must not skip the
+		// constraint check of its non-locked keys (TiKV issue 11187).
+		p.isRetry = true
+	}
 	constraints := map[int]uint64{}
 	if p.pessimistic {
 		for _, c := range req.ForUpdateTsConstraints {
@@ -155,6 +164,7 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 			resp.Errors = nil
 			if req.TryOnePc && !p.fallback {
 				resp.OnePcCommitTs = p.minCommitTS
+				s.txnStatus.insertCommitted(req.StartVersion, p.minCommitTS)
 			}
 			if req.UseAsyncCommit && !p.fallback {
 				resp.MinCommitTs = p.minCommitTS
@@ -228,6 +238,7 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 	}
 	if onePC {
 		resp.OnePcCommitTs = p.minCommitTS
+		s.txnStatus.insertCommitted(req.StartVersion, p.minCommitTS)
 	}
 }
 
@@ -343,7 +354,7 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 	// unless the request is a retry.
 	skipConstraint := (!p.pessimistic && p.skipConstraintCheck) ||
 		(p.pessimistic && action == kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK) ||
-		(p.pessimistic && action == kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK && !req.GetContext().GetIsRetryRequest())
+		(p.pessimistic && action == kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK && !p.isRetry)
 	constraint := func() (*kvrpcpb.KeyError, bool) {
 		kerr := p.checkNewerVersion(e, key, action, shouldNotExist)
 		if kerr == nil {

@@ -23,6 +23,13 @@ func (s *Store) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Chec
 	}
 	s.UpdateMaxTS(push)
 	s.update(func(b *batch) {
+		defer func() {
+			// A Committed answer is a known txn status (commands/
+			// check_txn_status.rs known_txn_status).
+			if resp.Error == nil && resp.CommitVersion != 0 {
+				s.txnStatus.insertCommitted(req.LockTs, resp.CommitVersion)
+			}
+		}()
 		key := req.PrimaryKey
 		e := s.lookup(key)
 		if e != nil && e.shared != nil {
@@ -166,6 +173,11 @@ func (s *Store) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *kv
 	s.UpdateMaxTS(start)
 	s.update(func(b *batch) {
 		defer b.apply()
+		defer func() {
+			if resp.CommitTs != 0 {
+				s.txnStatus.insertCommitted(start, resp.CommitTs)
+			}
+		}()
 		var locks []*kvrpcpb.LockInfo
 		for _, k := range req.Keys {
 			e := s.lookup(k)
