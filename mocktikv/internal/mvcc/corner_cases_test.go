@@ -487,3 +487,22 @@ func TestTxnStatusCacheEvictsOldestBeyondCapacity(t *testing.T) {
 	_, ok = off.committedTS(1)
 	eq(t, ok, false, "capacity 0 disables the cache")
 }
+
+// TestCheckSecondaryLocksStaleForceLockReleasedAsRollback follows TiKV's
+// commands/check_secondary_locks.rs check_status_from_lock: a stale lock
+// acquired with conflict next to the transaction's commit record answers
+// Committed, and the lock is released with unlock_key(.., commit_ts 0), as
+// every lock CheckSecondaryLocks removes: waiters learn no commit ts.
+func TestCheckSecondaryLocksStaleForceLockReleasedAsRollback(t *testing.T) {
+	type rel struct{ start, commit uint64 }
+	var released []rel
+	s := New(Options{OnLockReleased: func(_ []byte, start, commitTS uint64) { released = append(released, rel{start, commitTS}) }})
+	mustPut(t, s, "k", "v", 10, 20)
+	released = nil
+	forceLock(t, s, 10, 10, "k", nil)
+	r := s.CheckSecondaryLocks(&kvrpcpb.CheckSecondaryLocksRequest{StartVersion: 10, Keys: keys("k")})
+	eq(t, r.CommitTs, uint64(20), "committed")
+	eq(t, lockOf(s, "k") == nil, true, "stale lock removed")
+	eq(t, len(released), 1, "one release")
+	eq(t, released[0], rel{10, 0}, "released with commit ts 0")
+}

@@ -190,8 +190,11 @@ func (s *Store) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *kv
 				// A pessimistic lock means the key was never prewritten:
 				// the transaction cannot have committed.
 				if l.IsLockedWithConflict {
+					// A stale force lock: the record decides, and the
+					// lock is released with commit ts 0 whatever it says
+					// (check_status_from_lock).
 					if rec := txnCommitRecord(e, start); rec.kind == recCommitted {
-						b.unlock(k, start, rec.commitTS)
+						b.unlock(k, start, 0)
 						resp.CommitTs = rec.commitTS
 						return
 					} else if rec.kind != recNone {
