@@ -165,8 +165,10 @@ func (b *batch) commitKey(e *entry, key []byte, startTS, commitTS uint64) *kvrpc
 		}
 		wt, ok := writeTypeOf(l.Type)
 		if !ok {
-			// Committing a pessimistic lock only removes it.
-			b.unlock(key, startTS, commitTS)
+			// Committing a pessimistic lock only removes it, released as
+			// a rollback: nothing was committed here (commit.rs unlocks
+			// it with commit ts 0).
+			b.unlock(key, startTS, 0)
 			return nil
 		}
 		w := &Write{Type: wt, StartTS: startTS, CommitTS: commitTS, ShortValue: l.ShortValue, LastChange: l.LastChange}

@@ -506,3 +506,20 @@ func TestCheckSecondaryLocksStaleForceLockReleasedAsRollback(t *testing.T) {
 	eq(t, len(released), 1, "one release")
 	eq(t, released[0], rel{10, 0}, "released with commit ts 0")
 }
+
+// TestCommitPessimisticLockReleasedAsRollback follows TiKV's
+// actions/commit.rs commit: committing a key that holds only the
+// transaction's pessimistic lock removes it with unlock_key(.., commit_ts
+// 0): nothing was written there, so waiters learn no commit ts. A
+// prewritten key is released with the commit ts.
+func TestCommitPessimisticLockReleasedAsRollback(t *testing.T) {
+	got := map[string]uint64{}
+	s := New(Options{OnLockReleased: func(k []byte, _, commitTS uint64) { got[string(k)] = commitTS }})
+	lockKeys(t, s, 10, 10, "p", "k")
+	req := prewriteReq(putMutations("p", "v"), "p", 10)
+	req.ForUpdateTs, req.PessimisticActions = 10, []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK}
+	mustPrewrite(t, s, req)
+	mustCommit(t, s, 10, 20, "p", "k")
+	eq(t, got["p"], uint64(20), "prewritten key released with its commit ts")
+	eq(t, got["k"], uint64(0), "pessimistic-only key released with 0")
+}
