@@ -11,7 +11,10 @@ import (
 // transaction as committed, rolled back or alive, rolling back an expired
 // lock (as of current_ts), pushing a live lock's min_commit_ts past
 // caller_start_ts, and writing a protected rollback for a missing
-// transaction when rollback_if_not_exist.
+// transaction when rollback_if_not_exist. A primary pessimistic lock
+// acquired with conflict is checked against the transaction's own commit
+// or rollback record first, as it may be stale. A committed answer is
+// recorded in the txn-status cache.
 func (s *Store) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.CheckTxnStatusResponse {
 	resp := &kvrpcpb.CheckTxnStatusResponse{}
 	push := req.LockTs
@@ -174,6 +177,8 @@ func (s *Store) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *kv
 	s.update(func(b *batch) {
 		defer b.apply()
 		defer func() {
+			// A Committed answer is a known txn status
+			// (check_secondary_locks.rs known_txn_status).
 			if resp.CommitTs != 0 {
 				s.txnStatus.insertCommitted(start, resp.CommitTs)
 			}
