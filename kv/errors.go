@@ -24,6 +24,19 @@ var (
 	// ErrClosed is returned by every call made after Close.
 	ErrClosed = errors.New("tikv: client is closed")
 
+	// ErrNotSent marks errors that happened before a request reached TiKV:
+	// a dial failure, an open circuit breaker, a rate-limit wait cut short.
+	// Such a request is safe to send again even when its command is not
+	// idempotent. transport.ErrNotSent is this same value; it lives here so
+	// that errors summarising many requests (PartialWriteError) can tell it
+	// apart.
+	ErrNotSent = errors.New("tikv: request not sent")
+
+	// ErrProtocol marks a response that breaks TiKV's protocol in a way
+	// the client cannot work around: a scan page that does not advance, a
+	// key outside the range or keyspace asked for. Retrying would not help.
+	ErrProtocol = errors.New("tikv: response violates the protocol")
+
 	// ErrInvalidArgument marks bad input detected before anything was sent,
 	// such as an empty key or a range whose end precedes its start.
 	ErrInvalidArgument = errors.New("tikv: invalid argument")
@@ -57,7 +70,9 @@ func InvalidArgument(format string, args ...any) error {
 // re-splitting gave up.
 type RegionError struct {
 	RegionID uint64
-	// Err is TiKV's error as received.
+	// Err is TiKV's error as received. It is nil when no replica of the
+	// region could be tried (every store holding one is unreachable, or
+	// every replica refused): Cause then says why.
 	Err *errorpb.Error
 	// Fatal is set for errors no retry can fix (for example
 	// RaftEntryTooLarge): the pipeline returns them without re-splitting.
@@ -68,7 +83,11 @@ type RegionError struct {
 }
 
 func (e *RegionError) Error() string {
-	msg := fmt.Sprintf("tikv: region %d: %s", e.RegionID, RegionErrorKind(e.Err))
+	kind := "no replica available"
+	if e.Err != nil {
+		kind = RegionErrorKind(e.Err)
+	}
+	msg := fmt.Sprintf("tikv: region %d: %s", e.RegionID, kind)
 	if e.Cause != nil {
 		msg += ": " + e.Cause.Error()
 	}

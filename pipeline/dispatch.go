@@ -46,17 +46,38 @@ const configurableTimeoutLimit = 30 * time.Second
 // update the region cache and return a non-fatal *kv.RegionError, so that
 // Shard or Stream re-routes the piece; so does running out of replicas.
 //
-// A send failure checks the store's health, backs off (TiKVRPC) and retries
-// on the replica the selector picks next; for a command that is not
-// idempotent it returns kv.ErrUndetermined instead, unless the error proves
-// the request was never sent. When the context ends the caller gets a
-// *kv.BackoffExhaustedError carrying the last cause.
+// A send failure is reported to the routing layer (which checks the store's
+// health, so the selector skips a dead store), then Dispatch backs off
+// (TiKVRPC) and retries on the replica the selector picks next. A command
+// that is not idempotent is never sent again once an attempt may have
+// reached TiKV: Dispatch returns kv.ErrUndetermined carrying the cause,
+// unless the error proves the request never left (transport.ErrNotSent),
+// and so it does after StaleCommand, which TiKV may answer for a command
+// it went on to apply. An idempotent write that fails after such an
+// attempt is reported as kv.ErrUndetermined too. When the context ends the
+// caller gets a *kv.BackoffExhaustedError carrying the last cause.
+//
+// Called from Shard or Stream, Dispatch spends the request's one backoff
+// budget and continues its attempt numbering across re-routes; called on
+// its own, it starts a budget of its own.
 func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) Step[Req, Resp] {
 	timeout := e.timeout(m.Read)
 	return func(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
-		d := dispatch[Req, Resp]{env: e, m: m, timeout: timeout, bo: e.newBackoffer()}
-		return d.run(ctx, r, req)
+		st := retryStateFrom(ctx, e)
+		d := dispatch[Req, Resp]{env: e, m: m, timeout: timeout, bo: st.bo, st: st}
+		resp, err := d.run(ctx, r, req)
+		if err != nil && !isReroute(err) {
+			err = st.settle(err)
+		}
+		return resp, err
 	}
+}
+
+// isReroute reports the non-fatal region error that hands a piece back to
+// Shard or Stream.
+func isReroute(err error) bool {
+	var re *kv.RegionError
+	return errors.As(err, &re) && !re.Fatal && !errors.Is(err, kv.ErrUndetermined)
 }
 
 // dispatch is the state of one Dispatch call.
@@ -65,6 +86,7 @@ type dispatch[Req transport.Message, Resp Response] struct {
 	m       Method[Req, Resp]
 	timeout time.Duration
 	bo      *backoff.Backoffer
+	st      *retryState
 	sel     *replicaSelector
 	// hints counts NotLeader hints followed.
 	hints int
@@ -94,7 +116,7 @@ func (d *dispatch[Req, Resp]) noReplicaCause() error {
 	if d.lastCause != nil && d.lastCause != d.sendFailure {
 		causes = append(causes, d.lastCause)
 	}
-	return errors.Join(causes...)
+	return kv.Join(causes...)
 }
 
 func (d *dispatch[Req, Resp]) giveUp(ctx context.Context, err error) error {
@@ -110,14 +132,11 @@ func reroute(r *pdclient.Region, rerr *errorpb.Error, cause error) *kv.RegionErr
 	return &kv.RegionError{RegionID: r.ID(), Err: rerr, Cause: cause}
 }
 
-// noReplica is client-go's "fake" EpochNotMatch: no replica of the cached
-// region can serve, so the region must be loaded again.
+// noReplica is what client-go expresses as a "fake" EpochNotMatch: no
+// replica of the cached region can serve, so the region must be loaded
+// again. It carries no TiKV error (Err is nil): what happened is the cause.
 func noReplica(r *pdclient.Region, cause error) *kv.RegionError {
-	msg := "no replica of the region is available"
-	if cause != nil {
-		msg += ": " + cause.Error()
-	}
-	return reroute(r, &errorpb.Error{Message: msg, EpochNotMatch: &errorpb.EpochNotMatch{}}, cause)
+	return &kv.RegionError{RegionID: r.ID(), Cause: cause}
 }
 
 func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
@@ -125,7 +144,7 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 	m, e := d.m, d.env
 	opts := ReadOptionsFrom(ctx)
 	d.sel = newReplicaSelector(e.Locator, r, m.Read, opts)
-	for attempt := 0; ; attempt++ {
+	for {
 		if err := ctx.Err(); err != nil {
 			return zero, d.giveUp(ctx, err)
 		}
@@ -163,6 +182,8 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 		}
 
 		region := d.sel.region
+		attempt := d.st.attempts
+		d.st.attempts++
 		rctx := attemptContext(m, req, region, t, attempt, d.timeout, d.sel.busy)
 		start := time.Now()
 		resp, err := e.Sender.Send(ctx, &transport.Request{
@@ -180,28 +201,40 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 			e.Locator.ReportLatency(store.ID, spent)
 		}
 		if err != nil {
-			if !m.Idempotent && !errors.Is(err, transport.ErrNotSent) {
+			mayHaveApplied := !errors.Is(err, transport.ErrNotSent)
+			cause := fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
+			shortRead := m.Read && isDeadline(err) && rctx.MaxExecutionDurationMs < uint64(configurableTimeoutLimit.Milliseconds())
+			if ctx.Err() == nil && !isTerminal(err) && !shortRead && !clientSideWait(err) {
+				// Routing feedback first, whatever is returned next: the
+				// store's health check is what lets the next call (and the
+				// next attempt) skip a dead store. A request that timed out
+				// in the client's own queue says nothing about the store.
+				e.Locator.ReportSendFailure(ctx, store.ID, cause)
+			}
+			if mayHaveApplied && !m.Read {
+				d.st.maybeApplied = true
+			}
+			if mayHaveApplied && !m.Idempotent {
 				// The command may have applied, even if the caller's context
-				// ended while it was in flight: never report that as a plain
-				// failure.
-				return zero, kv.Undetermined(fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err))
+				// ended while it was in flight: never send it again, and never
+				// report that as a plain failure.
+				return zero, kv.Undetermined(cause)
 			}
 			if ctx.Err() != nil {
 				// The caller gave up; the send error is only a symptom.
-				return zero, fmt.Errorf("%s to region %d: %w", m.Cmd, region.ID(), errors.Join(ctx.Err(), err))
+				return zero, fmt.Errorf("%s to region %d: %w", m.Cmd, region.ID(), kv.Join(ctx.Err(), err))
 			}
 			if isTerminal(err) {
 				return zero, fmt.Errorf("%s to store %d: %w", m.Cmd, store.ID, err)
 			}
-			d.lastCause = fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
+			d.lastCause = cause
 			d.sendFailure = d.lastCause
-			if m.Read && isDeadline(err) && rctx.MaxExecutionDurationMs < uint64(configurableTimeoutLimit.Milliseconds()) {
+			if shortRead {
 				// A short, caller-chosen read timeout: try the next replica
 				// at once; the store is probably just slow.
 				t.replica.flags |= flagDeadline
 				continue
 			}
-			e.Locator.ReportSendFailure(ctx, store.ID, d.lastCause)
 			if werr := d.bo.Wait(ctx, backoff.TiKVRPC, d.lastCause); werr != nil {
 				return zero, werr
 			}
@@ -322,7 +355,17 @@ func (d *dispatch[Req, Resp]) handleRegionError(ctx context.Context, t target, s
 		return true, wait(backoff.ServerBusy)
 
 	case rerr.StaleCommand != nil:
-		// The leader changed under the command: the selector moves on.
+		// The leader changed under the command. TiKV answers StaleCommand
+		// for a proposal whose term ended before it heard the outcome, and
+		// the new leader may still apply it: a write may have taken effect
+		// (client-go treats it as undetermined for the same reason).
+		if !d.m.Read {
+			d.st.maybeApplied = true
+		}
+		if !d.m.Idempotent {
+			return false, kv.Undetermined(&kv.RegionError{RegionID: region.ID(), Err: rerr, Fatal: true})
+		}
+		// The selector moves on.
 		return true, nil
 
 	case rerr.StoreNotMatch != nil:
@@ -400,6 +443,14 @@ func isDeadline(err error) bool {
 	}
 	var se interface{ GRPCStatus() *status.Status }
 	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.DeadlineExceeded
+}
+
+// clientSideWait reports a request that never left because its time ran
+// out while it waited in the client (a BatchCommands queue, a limiter):
+// the store had no part in it.
+func clientSideWait(err error) bool {
+	return errors.Is(err, transport.ErrNotSent) &&
+		(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
 }
 
 // isTerminal reports errors no retry can fix: the client was closed, or

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-
-	"golang.org/x/sync/errgroup"
+	"sync"
+	"sync/atomic"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
@@ -32,6 +32,20 @@ type Part[Req, Resp any] struct {
 	Resp   Resp
 }
 
+// ShardOption tunes Shard.
+type ShardOption func(*shardConfig)
+
+type shardConfig struct{ finishInFlight bool }
+
+// FinishInFlight makes Shard, once a piece has failed, let the pieces
+// already running finish instead of cancelling them (it still starts no new
+// ones). Writes use it: a write cancelled in flight would become
+// undetermined, while one left to finish has a known outcome that the
+// *ShardError reports.
+func FinishInFlight() ShardOption {
+	return func(c *shardConfig) { c.finishInFlight = true }
+}
+
 // Shard turns a per-region Step into a Plan over a whole request: split
 // routes it, the pieces run in parallel (at most Env.Concurrency at once,
 // the first in the calling goroutine when there is only one), and the
@@ -41,68 +55,148 @@ type Part[Req, Resp any] struct {
 // stale), only that piece is split again against the updated region cache
 // and sent again, after a RegionMiss backoff unless TiKV already told the
 // cache the new layout; children replace the piece in place, so Parts stay
-// in key order. A piece is re-split at most Env.MaxResplits times.
+// in key order. A piece is re-split at most Env.MaxResplits times. When
+// locating regions fails (PD unreachable, a PD leader change), Shard waits
+// under the PDRPC policy and splits again, as long as the budget lasts.
 //
-// The first other error cancels the remaining pieces and is returned once
-// every goroutine Shard started has finished.
-func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp]) Plan[Req, []Part[Req, Resp]] {
+// Each piece lineage (a piece and the children it is re-split into) spends
+// one backoff budget, Env.BackoffBudget, across all its attempts; a
+// fan-out gives each branch a copy of the budget spent so far.
+//
+// The first failing piece stops the request: pieces not yet started are not
+// started, and those in flight are cancelled (or, with FinishInFlight, run
+// to completion). Shard returns once every goroutine it started has
+// finished. A request of one piece fails with that piece's error; one of
+// several pieces fails with a *ShardError that reports each piece.
+func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opts ...ShardOption) Plan[Req, []Part[Req, Resp]] {
 	s := &sharder[Req, Resp]{env: e, split: split, next: next}
-	return func(ctx context.Context, req Req) ([]Part[Req, Resp], error) {
-		return s.run(ctx, req, e.newBackoffer(), 0)
+	for _, o := range opts {
+		o(&s.cfg)
 	}
+	return func(ctx context.Context, req Req) ([]Part[Req, Resp], error) {
+		call := &shardCall{}
+		if !s.cfg.finishInFlight {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			call.cancel = cancel
+		}
+		pieces := s.run(ctx, call, retryStateFrom(ctx, e), req, 0)
+		return collectPieces(pieces, call.first)
+	}
+}
+
+// shardCall is the state one Shard call shares between its goroutines.
+type shardCall struct {
+	once   sync.Once
+	failed atomic.Bool
+	first  error              // the failure that stopped the call; set once, before failed
+	cancel context.CancelFunc // nil with FinishInFlight
+}
+
+// fail records that a piece failed with err. The first failure stops the
+// call (and cancels the pieces in flight unless they are to finish); it is
+// the cause the call reports, not the cancellations it caused.
+func (c *shardCall) fail(err error) {
+	c.once.Do(func() {
+		c.first = err
+		c.failed.Store(true)
+		if c.cancel != nil {
+			c.cancel()
+		}
+	})
 }
 
 type sharder[Req, Resp any] struct {
 	env   *Env
 	split Splitter[Req]
 	next  Step[Req, Resp]
+	cfg   shardConfig
 }
 
-func (s *sharder[Req, Resp]) run(ctx context.Context, req Req, bo *backoff.Backoffer, depth int) ([]Part[Req, Resp], error) {
-	var pieces []Routed[Req]
-	for piece, err := range s.split(ctx, s.env.Locator, req) {
-		if err != nil {
-			return nil, err
+// run splits req and runs its pieces; it returns the outcome of every leaf
+// piece in key order.
+func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retryState, req Req, depth int) []PieceOutcome[Req, Resp] {
+	routed, err := s.locate(ctx, st, req)
+	if err != nil {
+		// Nothing of req was sent by this split.
+		err = st.settle(err)
+		call.fail(err)
+		return []PieceOutcome[Req, Resp]{{Req: req, Err: err, State: stateOf(err)}}
+	}
+	if len(routed) == 1 {
+		return s.runPiece(ctx, call, st, routed[0], depth)
+	}
+	results := make([][]PieceOutcome[Req, Resp], len(routed))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.env.concurrency())
+	for i, piece := range routed {
+		if call.failed.Load() {
+			results[i] = []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, State: PieceNotRun}}
+			continue
 		}
-		pieces = append(pieces, piece)
+		sem <- struct{}{}
+		branch := st.fork()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if call.failed.Load() {
+				results[i] = []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, State: PieceNotRun}}
+				return
+			}
+			results[i] = s.runPiece(ctx, call, branch, piece, depth)
+		}()
 	}
-	if len(pieces) == 1 {
-		return s.runPiece(ctx, pieces[0], bo, depth)
-	}
-	results := make([][]Part[Req, Resp], len(pieces))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.env.concurrency())
-	for i, piece := range pieces {
-		pieceBo := bo.Clone()
-		g.Go(func() error {
-			parts, err := s.runPiece(gctx, piece, pieceBo, depth)
-			results[i] = parts
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+	wg.Wait()
 	n := 0
 	for _, r := range results {
 		n += len(r)
 	}
-	out := make([]Part[Req, Resp], 0, n)
+	out := make([]PieceOutcome[Req, Resp], 0, n)
 	for _, r := range results {
 		out = append(out, r...)
 	}
-	return out, nil
+	return out
 }
 
-func (s *sharder[Req, Resp]) runPiece(ctx context.Context, piece Routed[Req], bo *backoff.Backoffer, depth int) ([]Part[Req, Resp], error) {
-	resp, err := s.next(ctx, piece.Region, piece.Req)
+// locate splits req by region, retrying under the PDRPC policy while the
+// routing layer cannot answer (client-go retries region loads with
+// BoPDRPC within the request's budget).
+func (s *sharder[Req, Resp]) locate(ctx context.Context, st *retryState, req Req) ([]Routed[Req], error) {
+	for {
+		var pieces []Routed[Req]
+		var err error
+		for piece, perr := range s.split(ctx, s.env.Locator, req) {
+			if perr != nil {
+				err = perr
+				break
+			}
+			pieces = append(pieces, piece)
+		}
+		if err == nil {
+			return pieces, nil
+		}
+		if ctx.Err() != nil || isTerminal(err) {
+			return nil, err
+		}
+		if werr := st.bo.Wait(ctx, backoff.PDRPC, fmt.Errorf("locate regions: %w", err)); werr != nil {
+			return nil, werr
+		}
+	}
+}
+
+func (s *sharder[Req, Resp]) runPiece(ctx context.Context, call *shardCall, st *retryState, piece Routed[Req], depth int) []PieceOutcome[Req, Resp] {
+	resp, err := s.next(withRetryState(ctx, st), piece.Region, piece.Req)
 	if err == nil {
-		return []Part[Req, Resp]{{Region: piece.Region, Req: piece.Req, Resp: resp}}, nil
+		return []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, Resp: resp, State: PieceDone}}
 	}
-	if err := resplitWait(ctx, bo, err, depth, s.env.maxResplits()); err != nil {
-		return nil, err
+	if werr := resplitWait(ctx, st.bo, err, depth, s.env.maxResplits()); werr != nil {
+		werr = st.settle(werr)
+		call.fail(werr)
+		return []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, Err: werr, State: stateOf(werr)}}
 	}
-	return s.run(ctx, piece.Req, bo, depth+1)
+	return s.run(ctx, call, st, piece.Req, depth+1)
 }
 
 // resplitWait decides whether a piece that failed with err may be routed
@@ -111,10 +205,11 @@ func (s *sharder[Req, Resp]) runPiece(ctx context.Context, piece Routed[Req], bo
 // (a real EpochNotMatch), which client-go retries at once. A nil return
 // means "re-split now"; otherwise it returns the error to report.
 func resplitWait(ctx context.Context, bo *backoff.Backoffer, err error, depth, maxDepth int) error {
-	var re *kv.RegionError
-	if !errors.As(err, &re) || re.Fatal {
+	if !isReroute(err) {
 		return err
 	}
+	var re *kv.RegionError
+	errors.As(err, &re)
 	if depth >= maxDepth {
 		return fmt.Errorf("gave up re-routing after %d re-splits: %w", depth, err)
 	}

@@ -3,10 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"iter"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/pipeline/backoff"
 )
 
 // Cursor describes how to page a range command (a scan) through regions.
@@ -52,8 +54,17 @@ func PageSize(n int) StreamOption {
 //
 // Nothing is sent until the sequence is ranged over, and breaking out of the
 // range stops further RPCs. Stale routing (a non-fatal *kv.RegionError)
-// re-locates the current position and resends, within Env.MaxResplits; any
-// other error is yielded once and ends the sequence.
+// re-locates the current position and resends, at most Env.MaxResplits
+// times for one position; a failed region lookup is retried under the
+// PDRPC policy. Each position (each page) has a backoff budget of its own,
+// Env.BackoffBudget, as client-go gives each scanner batch: a long scan
+// over many stale regions is not failed by their sum. Any other error is
+// yielded once and ends the sequence.
+//
+// A page must move the scan forward: a full page whose last key is not
+// past the position it started from (a server bug, or a pair with an empty
+// key) would page forever, so it ends the sequence with an error wrapping
+// kv.ErrProtocol.
 func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], opts ...StreamOption) func(ctx context.Context, req Req) iter.Seq2[Part[Req, Resp], error] {
 	cfg := streamConfig{pageSize: DefaultPageSize}
 	for _, o := range opts {
@@ -63,7 +74,7 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 		return func(yield func(Part[Req, Resp], error) bool) {
 			var zero Part[Req, Resp]
 			lower, upper, reverse, remaining := c.Bounds(req)
-			bo := e.newBackoffer()
+			st := &retryState{bo: e.newBackoffer()}
 			resplits := 0
 			for {
 				if len(upper) > 0 && bytes.Compare(lower, upper) >= 0 {
@@ -79,8 +90,15 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 					r, err = e.Locator.Locate(ctx, lower)
 				}
 				if err != nil {
-					yield(zero, err)
-					return
+					if ctx.Err() != nil || isTerminal(err) {
+						yield(zero, err)
+						return
+					}
+					if werr := st.bo.Wait(ctx, backoff.PDRPC, fmt.Errorf("locate region: %w", err)); werr != nil {
+						yield(zero, werr)
+						return
+					}
+					continue
 				}
 				lo := clampStart(lower, r.StartKey())
 				hi := clampEnd(upper, r.EndKey())
@@ -89,15 +107,18 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 					n = remaining
 				}
 				page := c.With(req, lo, hi, n)
-				resp, err := next(ctx, r, page)
+				resp, err := next(withRetryState(ctx, st), r, page)
 				if err != nil {
-					if werr := resplitWait(ctx, bo, err, resplits, e.maxResplits()); werr != nil {
+					if werr := resplitWait(ctx, st.bo, err, resplits, e.maxResplits()); werr != nil {
 						yield(zero, werr)
 						return
 					}
 					resplits++
 					continue
 				}
+				// The position moved on: the next one starts afresh.
+				resplits = 0
+				st = &retryState{bo: e.newBackoffer(), attempts: st.attempts}
 				if !yield(Part[Req, Resp]{Region: r, Req: page, Resp: resp}, nil) {
 					return
 				}
@@ -112,8 +133,16 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 					// A full page: the region may hold more.
 					last := c.Last(resp)
 					if reverse {
+						if len(upper) > 0 && bytes.Compare(last, upper) >= 0 || bytes.Compare(last, lo) < 0 {
+							yield(zero, noProgress(r, lo, hi, last))
+							return
+						}
 						upper = last
 					} else {
+						if bytes.Compare(last, lower) < 0 || len(hi) > 0 && bytes.Compare(last, hi) >= 0 {
+							yield(zero, noProgress(r, lo, hi, last))
+							return
+						}
 						lower = kv.Key(last).Next()
 					}
 					continue
@@ -133,6 +162,13 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 			}
 		}
 	}
+}
+
+// noProgress is the error of a page whose last key lies outside the range
+// it was asked for, so the scan cannot move on from it.
+func noProgress(r *pdclient.Region, lo, hi, last []byte) error {
+	return fmt.Errorf("%w: region %d answered a page for [%q, %q) ending at key %q, which does not advance the scan",
+		kv.ErrProtocol, r.ID(), lo, hi, last)
 }
 
 // Flatten turns a sequence of Parts into a sequence of their items.

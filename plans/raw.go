@@ -6,8 +6,10 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/transport"
 )
 
 // Batch and page limits of raw commands, as client-go applies them
@@ -25,7 +27,16 @@ const (
 )
 
 // Raw is the compiled plan set of raw.Client: one plan per raw operation.
-// Every plan leaves its request unchanged, so requests may be reused.
+// Every plan leaves its request unchanged, so requests may be reused, and
+// checks it first: a request the plan cannot send (nil, an empty key, Ttls
+// not matching Pairs, ...) fails with kv.ErrInvalidArgument before anything
+// is sent.
+//
+// Writes follow the fault rules of RawPut's doc: an attempt that may have
+// applied is not resent (unless compiled with ResendWrites), and the call
+// returns kv.ErrUndetermined. A batch write that went to several regions
+// and failed in some returns a *kv.PartialWriteError naming the keys (or
+// ranges) applied, not applied and undetermined.
 type Raw struct {
 	Get pipeline.Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse]
 	// BatchGet returns the pairs found, grouped by region in key order;
@@ -52,36 +63,83 @@ type Raw struct {
 	Checksum pipeline.Plan[*kvrpcpb.RawChecksumRequest, *kvrpcpb.RawChecksumResponse]
 }
 
+// RawOption tunes NewRaw.
+type RawOption func(*rawConfig)
+
+type rawConfig struct{ resendWrites bool }
+
+// ResendWrites compiles the raw writes (Put, BatchPut, Delete, BatchDelete,
+// DeleteRange) as client-go sends them: at least once. After an attempt
+// whose outcome is unknown (a lost response, a broken stream, a timeout
+// after the send) the write is sent again. That is not linearizable: the
+// late copy can land after another client's acknowledged write to the same
+// key and undo it, and a write that then fails is still reported as
+// kv.ErrUndetermined. CompareAndSwap is never resent.
+func ResendWrites() RawOption {
+	return func(c *rawConfig) { c.resendWrites = true }
+}
+
+// resendable returns m marked idempotent when writes are to be resent.
+func resendable[Req transport.Message, Resp pipeline.Response](cfg rawConfig, m pipeline.Method[Req, Resp]) pipeline.Method[Req, Resp] {
+	m.Idempotent = m.Idempotent || cfg.resendWrites
+	return m
+}
+
 // NewRaw compiles the raw plans on e.
-func NewRaw(e *pipeline.Env) *Raw {
+func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
+	var cfg rawConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	write := pipeline.FinishInFlight()
 	scanStep := pipeline.Dispatch(e, RawScan)
 	unbounded := pipeline.Stream(e, rawScanCursor, scanStep)
 	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage))
 	return &Raw{
-		Get: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey), pipeline.Dispatch(e, RawGet))),
-		BatchGet: pipeline.Collect(pipeline.Shard(e, rawBatchGetSplit, pipeline.Dispatch(e, RawBatchGet)),
-			(*kvrpcpb.RawBatchGetResponse).GetPairs),
-		Put: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawPutRequest).GetKey), pipeline.Dispatch(e, RawPut))),
-		BatchPut: pipeline.Merge(pipeline.Shard(e, rawBatchPutSplit, pipeline.Dispatch(e, RawBatchPut)),
-			pipeline.Discard),
-		Delete: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawDeleteRequest).GetKey), pipeline.Dispatch(e, RawDelete))),
-		BatchDelete: pipeline.Merge(pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Dispatch(e, RawBatchDelete)),
-			pipeline.Discard),
-		DeleteRange: pipeline.Merge(pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Dispatch(e, RawDeleteRange)),
-			pipeline.Discard),
+		Get: checked(checkRawGet, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey),
+			pipeline.Dispatch(e, RawGet)))),
+		BatchGet: checked(checkRawBatchGet, pipeline.Collect(pipeline.Shard(e, rawBatchGetSplit, pipeline.Dispatch(e, RawBatchGet)),
+			(*kvrpcpb.RawBatchGetResponse).GetPairs)),
+		Put: checked(checkRawPut, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawPutRequest).GetKey),
+			pipeline.Dispatch(e, resendable(cfg, RawPut))))),
+		BatchPut: checked(checkRawBatchPut, pipeline.Merge(partialKeys("BatchPut",
+			pipeline.Shard(e, rawBatchPutSplit, pipeline.Dispatch(e, resendable(cfg, RawBatchPut)), write),
+			func(r *kvrpcpb.RawBatchPutRequest) [][]byte { return pairKeys(r.GetPairs()) }), pipeline.Discard)),
+		Delete: checked(checkRawDelete, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawDeleteRequest).GetKey),
+			pipeline.Dispatch(e, resendable(cfg, RawDelete))))),
+		BatchDelete: checked(checkRawBatchDelete, pipeline.Merge(partialKeys("BatchDelete",
+			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Dispatch(e, resendable(cfg, RawBatchDelete)), write),
+			(*kvrpcpb.RawBatchDeleteRequest).GetKeys), pipeline.Discard)),
+		DeleteRange: checked(checkRawDeleteRange, pipeline.Merge(partialRanges("DeleteRange",
+			pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Dispatch(e, resendable(cfg, RawDeleteRange)), write),
+			func(r *kvrpcpb.RawDeleteRangeRequest) kv.KeyRange {
+				return kv.KeyRange{Start: r.GetStartKey(), End: r.GetEndKey()}
+			}), pipeline.Discard)),
 		Scan: func(ctx context.Context, req *kvrpcpb.RawScanRequest) iter.Seq2[*kvrpcpb.KvPair, error] {
+			if err := checkRawScan(req); err != nil {
+				return func(yield func(*kvrpcpb.KvPair, error) bool) { yield(nil, err) }
+			}
 			stream := unbounded
 			if req.GetLimit() > 0 {
 				stream = limited
 			}
 			return pipeline.Flatten(stream(ctx, req), (*kvrpcpb.RawScanResponse).GetKvs)
 		},
-		GetKeyTTL: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetKeyTTLRequest).GetKey),
-			pipeline.Dispatch(e, RawGetKeyTTL))),
-		CompareAndSwap: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawCASRequest).GetKey),
-			pipeline.Dispatch(e, RawCompareAndSwap))),
-		Checksum: pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Dispatch(e, RawChecksum)), mergeChecksums),
+		GetKeyTTL: checked(checkRawGetKeyTTL, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetKeyTTLRequest).GetKey),
+			pipeline.Dispatch(e, RawGetKeyTTL)))),
+		CompareAndSwap: checked(checkRawCAS, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawCASRequest).GetKey),
+			pipeline.Dispatch(e, RawCompareAndSwap)))),
+		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Dispatch(e, RawChecksum)),
+			mergeChecksums)),
 	}
+}
+
+func pairKeys(pairs []*kvrpcpb.KvPair) [][]byte {
+	keys := make([][]byte, len(pairs))
+	for i, p := range pairs {
+		keys[i] = p.GetKey()
+	}
+	return keys
 }
 
 func identity(b []byte) []byte { return b }

@@ -37,12 +37,16 @@ func rawPairsError[R any](cmd transport.Cmd, pairs func(R) []*kvrpcpb.KvPair) fu
 	}
 }
 
-// Raw command descriptors. Raw reads and the plain raw writes are
-// idempotent (a put or delete applied twice leaves the same state).
-// Compare-and-swap is not: it decides on the value it finds, so a CAS whose
-// outcome is unknown must not be sent again; Dispatch reports it as
-// kv.ErrUndetermined instead (unless the send provably never left the
-// client, transport.ErrNotSent).
+// Raw command descriptors. Raw reads are idempotent. Raw writes are not,
+// although a put or delete applied twice leaves the same value: with other
+// writers on the same key, a copy resent after an attempt whose outcome is
+// unknown can land after their acknowledged writes and undo them (a deleted
+// value comes back, a CAS swap is lost). So, as etcd's clientv3 does for
+// its mutating calls, a raw write is sent again only when the error proves
+// the earlier attempt never left (transport.ErrNotSent); otherwise Dispatch
+// reports kv.ErrUndetermined. NewRaw's ResendWrites restores client-go's
+// at-least-once resend for callers who accept that anomaly. Compare-and-swap
+// is never resent: it decides on the value it finds.
 var (
 	RawGet = pipeline.Method[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse]{
 		Cmd: transport.CmdRawGet, Err: rawError[*kvrpcpb.RawGetResponse](transport.CmdRawGet), Idempotent: true, Read: true,
@@ -52,19 +56,19 @@ var (
 		Idempotent: true, Read: true,
 	}
 	RawPut = pipeline.Method[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]{
-		Cmd: transport.CmdRawPut, Err: rawError[*kvrpcpb.RawPutResponse](transport.CmdRawPut), Idempotent: true,
+		Cmd: transport.CmdRawPut, Err: rawError[*kvrpcpb.RawPutResponse](transport.CmdRawPut),
 	}
 	RawBatchPut = pipeline.Method[*kvrpcpb.RawBatchPutRequest, *kvrpcpb.RawBatchPutResponse]{
-		Cmd: transport.CmdRawBatchPut, Err: rawError[*kvrpcpb.RawBatchPutResponse](transport.CmdRawBatchPut), Idempotent: true,
+		Cmd: transport.CmdRawBatchPut, Err: rawError[*kvrpcpb.RawBatchPutResponse](transport.CmdRawBatchPut),
 	}
 	RawDelete = pipeline.Method[*kvrpcpb.RawDeleteRequest, *kvrpcpb.RawDeleteResponse]{
-		Cmd: transport.CmdRawDelete, Err: rawError[*kvrpcpb.RawDeleteResponse](transport.CmdRawDelete), Idempotent: true,
+		Cmd: transport.CmdRawDelete, Err: rawError[*kvrpcpb.RawDeleteResponse](transport.CmdRawDelete),
 	}
 	RawBatchDelete = pipeline.Method[*kvrpcpb.RawBatchDeleteRequest, *kvrpcpb.RawBatchDeleteResponse]{
-		Cmd: transport.CmdRawBatchDelete, Err: rawError[*kvrpcpb.RawBatchDeleteResponse](transport.CmdRawBatchDelete), Idempotent: true,
+		Cmd: transport.CmdRawBatchDelete, Err: rawError[*kvrpcpb.RawBatchDeleteResponse](transport.CmdRawBatchDelete),
 	}
 	RawDeleteRange = pipeline.Method[*kvrpcpb.RawDeleteRangeRequest, *kvrpcpb.RawDeleteRangeResponse]{
-		Cmd: transport.CmdRawDeleteRange, Err: rawError[*kvrpcpb.RawDeleteRangeResponse](transport.CmdRawDeleteRange), Idempotent: true,
+		Cmd: transport.CmdRawDeleteRange, Err: rawError[*kvrpcpb.RawDeleteRangeResponse](transport.CmdRawDeleteRange),
 	}
 	RawScan = pipeline.Method[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
 		Cmd: transport.CmdRawScan, Err: rawPairsError(transport.CmdRawScan, (*kvrpcpb.RawScanResponse).GetKvs),
@@ -73,7 +77,7 @@ var (
 	RawGetKeyTTL = pipeline.Method[*kvrpcpb.RawGetKeyTTLRequest, *kvrpcpb.RawGetKeyTTLResponse]{
 		Cmd: transport.CmdRawGetKeyTTL, Err: rawError[*kvrpcpb.RawGetKeyTTLResponse](transport.CmdRawGetKeyTTL), Idempotent: true, Read: true,
 	}
-	// RawCompareAndSwap is the one raw command that is not idempotent.
+	// RawCompareAndSwap is never resent, not even with ResendWrites.
 	RawCompareAndSwap = pipeline.Method[*kvrpcpb.RawCASRequest, *kvrpcpb.RawCASResponse]{
 		Cmd: transport.CmdRawCompareAndSwap, Err: rawError[*kvrpcpb.RawCASResponse](transport.CmdRawCompareAndSwap), Idempotent: false,
 	}

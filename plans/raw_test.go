@@ -250,16 +250,21 @@ func TestRawChecksumMergesRegions(t *testing.T) {
 	}
 }
 
-// TestRawCompareAndSwapIsNotIdempotent: the descriptor tells Dispatch not
-// to resend a CAS whose outcome is unknown; every other raw command may be.
-func TestRawCompareAndSwapIsNotIdempotent(t *testing.T) {
-	if plans.RawCompareAndSwap.Idempotent {
-		t.Fatal("RawCompareAndSwap is marked idempotent")
+// TestRawWritesAreNotIdempotent: the descriptors tell Dispatch to resend
+// only reads after an attempt whose outcome is unknown; a raw write resent
+// then could undo another client's acknowledged write (issue #8).
+func TestRawWritesAreNotIdempotent(t *testing.T) {
+	for name, idem := range map[string]bool{
+		"RawPut": plans.RawPut.Idempotent, "RawBatchPut": plans.RawBatchPut.Idempotent,
+		"RawDelete": plans.RawDelete.Idempotent, "RawBatchDelete": plans.RawBatchDelete.Idempotent,
+		"RawDeleteRange": plans.RawDeleteRange.Idempotent, "RawCompareAndSwap": plans.RawCompareAndSwap.Idempotent,
+	} {
+		if idem {
+			t.Errorf("%s is marked idempotent", name)
+		}
 	}
 	for name, idem := range map[string]bool{
-		"RawGet": plans.RawGet.Idempotent, "RawBatchGet": plans.RawBatchGet.Idempotent, "RawPut": plans.RawPut.Idempotent,
-		"RawBatchPut": plans.RawBatchPut.Idempotent, "RawDelete": plans.RawDelete.Idempotent,
-		"RawBatchDelete": plans.RawBatchDelete.Idempotent, "RawDeleteRange": plans.RawDeleteRange.Idempotent,
+		"RawGet": plans.RawGet.Idempotent, "RawBatchGet": plans.RawBatchGet.Idempotent,
 		"RawScan": plans.RawScan.Idempotent, "RawGetKeyTTL": plans.RawGetKeyTTL.Idempotent, "RawChecksum": plans.RawChecksum.Idempotent,
 	} {
 		if !idem {

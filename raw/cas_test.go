@@ -135,20 +135,36 @@ func TestCASRegionErrorIsRetried(t *testing.T) {
 	})
 }
 
-// TestPutLostResponseIsRetried is the contrast: a plain Put is idempotent,
-// so the same lost response is retried and the call succeeds.
-func TestPutLostResponseIsRetried(t *testing.T) {
+// TestPutLostResponseIsUndetermined: a Put whose response was lost after
+// it applied is not resent by default: the call says undetermined (the
+// value is in fact stored) and TiKV saw one attempt. Resending it could undo
+// another client's later acknowledged write (issue #8, bug 1). With
+// AtLeastOnce the client resends, as client-go does, and succeeds.
+func TestPutLostResponseIsUndetermined(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mock, _, client := connectInProcess(t, []mocktikv.Option{mocktikv.WithStores(3)})
 		arrivals := countArrivals(mock, transport.CmdRawPut)
-		mock.Inject(mocktikv.Fault{Cmd: transport.CmdRawPut, Steps: []mocktikv.Step{
+		lose := mocktikv.Fault{Cmd: transport.CmdRawPut, Steps: []mocktikv.Step{
 			mocktikv.Times(1, mocktikv.LoseResponse(status.Error(codes.Unavailable, "connection reset after apply"))),
-		}})
-		if err := client.Put(context.Background(), []byte("k"), []byte("v")); err != nil {
-			t.Fatalf("Put with one lost response = %v", err)
+		}}
+		mock.Inject(lose)
+		err := client.Put(context.Background(), []byte("k"), []byte("v"))
+		if !errors.Is(err, kv.ErrUndetermined) {
+			t.Fatalf("Put with a lost response = %v, want kv.ErrUndetermined", err)
 		}
-		if n := arrivals.Load(); n != 2 {
-			t.Fatalf("%d Put attempts, want 2", n)
+		if n := arrivals.Load(); n != 1 {
+			t.Fatalf("%d Put attempts, want 1: the write must not be resent", n)
+		}
+		if v, err := client.Get(context.Background(), []byte("k")); err != nil || string(v) != "v" {
+			t.Fatalf("Get = %q, %v: the lost Put did apply", v, err)
+		}
+
+		mock.Inject(lose)
+		if err := client.Put(context.Background(), []byte("k"), []byte("w"), raw.AtLeastOnce()); err != nil {
+			t.Fatalf("at-least-once Put with a lost response = %v", err)
+		}
+		if n := arrivals.Load(); n != 3 {
+			t.Fatalf("%d Put attempts in all, want 3 (the at-least-once Put resent once)", n)
 		}
 	})
 }

@@ -27,14 +27,18 @@ type Backend interface {
 // returned belong to the caller.
 type Client struct {
 	plans *plans.Raw
-	cfg   clientConfig
+	// resend is the plan set compiled with plans.ResendWrites, for
+	// at-least-once writes.
+	resend *plans.Raw
+	cfg    clientConfig
 }
 
 // NewClient returns a RawKV client running on b's cluster connection,
 // configured by opts. Building one compiles the raw plans; derive clients
 // that differ only in options with Client.With instead.
 func NewClient(b Backend, opts ...Option) *Client {
-	c := &Client{plans: plans.NewRaw(b.EnvFor(kv.ModeRaw))}
+	env := b.EnvFor(kv.ModeRaw)
+	c := &Client{plans: plans.NewRaw(env), resend: plans.NewRaw(env, plans.ResendWrites())}
 	for _, o := range opts {
 		o(&c.cfg)
 	}
@@ -108,7 +112,14 @@ func (c *Client) BatchGet(ctx context.Context, keys [][]byte, opts ...CallOption
 // an empty slice, not kv.ErrNotFound. In atomic mode (WithAtomicForCAS) the
 // write is serialized with CompareAndSwap.
 //
-// Options: ColumnFamily, TTL, Priority, RequestSource.
+// Under faults a write is linearizable: it is sent again only when the
+// error proves the earlier attempt never left the client; if an attempt
+// may have reached TiKV the call returns kv.ErrUndetermined (the value may
+// or may not be stored), never a plain failure. This holds for every raw
+// write; WithAtLeastOnceWrites and AtLeastOnce trade it for client-go's
+// resend.
+//
+// Options: ColumnFamily, TTL, Priority, RequestSource, AtLeastOnce.
 func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption) error {
 	ctx, cl, err := c.resolve(ctx, "Put", optsPut, opts)
 	if err != nil {
@@ -117,7 +128,7 @@ func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption)
 	if len(key) == 0 {
 		return kv.InvalidArgument("empty key")
 	}
-	_, err = c.plans.Put(ctx, &kvrpcpb.RawPutRequest{
+	_, err = cl.plans.Put(ctx, &kvrpcpb.RawPutRequest{
 		Context: cl.rctx, Key: key, Value: value, Cf: cl.cf, Ttl: cl.ttl, ForCas: c.cfg.atomic,
 	})
 	return err
@@ -126,12 +137,14 @@ func (c *Client) Put(ctx context.Context, key, value []byte, opts ...CallOption)
 // BatchPut stores values[i] under keys[i] for every i. The pairs are
 // grouped by region and written in parallel in batches of at most
 // plans.RawBatchPairCount pairs and plans.RawBatchPutSize bytes; the write
-// is not atomic across batches, and on error some batches may have been
-// written. When a key appears more than once, its last occurrence wins
+// is not atomic across batches. When batches to several regions fail in
+// part, the error is a *kv.PartialWriteError that lists the keys written,
+// not written and undetermined; a single-region failure is reported as Put
+// reports it. When a key appears more than once, its last occurrence wins
 // (only that pair is sent).
 //
 // Options: ColumnFamily, TTL (the same TTL for every pair; see
-// BatchPutWithTTL for one per pair), Priority, RequestSource.
+// BatchPutWithTTL for one per pair), Priority, RequestSource, AtLeastOnce.
 func (c *Client) BatchPut(ctx context.Context, keys, values [][]byte, opts ...CallOption) error {
 	ctx, cl, err := c.resolve(ctx, "BatchPut", optsPut, opts)
 	if err != nil {
@@ -152,7 +165,7 @@ func (c *Client) BatchPut(ctx context.Context, keys, values [][]byte, opts ...Ca
 // as long as keys; each is rounded up to whole seconds and zero means no
 // expiry (see TTL). A duplicated key's last occurrence wins, value and TTL.
 //
-// Options: ColumnFamily, Priority, RequestSource.
+// Options: ColumnFamily, Priority, RequestSource, AtLeastOnce.
 func (c *Client) BatchPutWithTTL(ctx context.Context, keys, values [][]byte, ttls []time.Duration, opts ...CallOption) error {
 	ctx, cl, err := c.resolve(ctx, "BatchPutWithTTL", optsWrite, opts)
 	if err != nil {
@@ -203,14 +216,15 @@ func (c *Client) batchPut(ctx context.Context, cl call, keys, values [][]byte, t
 			req.Ttls = append(req.Ttls, ttls[i])
 		}
 	}
-	_, err := c.plans.BatchPut(ctx, req)
+	_, err := cl.plans.BatchPut(ctx, req)
 	return err
 }
 
 // Delete removes key. Deleting a missing key is not an error. In atomic
-// mode the delete is serialized with CompareAndSwap.
+// mode the delete is serialized with CompareAndSwap. Faults are reported as
+// for Put.
 //
-// Options: ColumnFamily, Priority, RequestSource.
+// Options: ColumnFamily, Priority, RequestSource, AtLeastOnce.
 func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) error {
 	ctx, cl, err := c.resolve(ctx, "Delete", optsWrite, opts)
 	if err != nil {
@@ -219,14 +233,15 @@ func (c *Client) Delete(ctx context.Context, key []byte, opts ...CallOption) err
 	if len(key) == 0 {
 		return kv.InvalidArgument("empty key")
 	}
-	_, err = c.plans.Delete(ctx, &kvrpcpb.RawDeleteRequest{Context: cl.rctx, Key: key, Cf: cl.cf, ForCas: c.cfg.atomic})
+	_, err = cl.plans.Delete(ctx, &kvrpcpb.RawDeleteRequest{Context: cl.rctx, Key: key, Cf: cl.cf, ForCas: c.cfg.atomic})
 	return err
 }
 
 // BatchDelete removes keys, grouped by region and in parallel, at most
 // plans.RawBatchPairCount keys per RPC; it is not atomic across batches.
+// Faults are reported as for BatchPut (*kv.PartialWriteError).
 //
-// Options: ColumnFamily, Priority, RequestSource.
+// Options: ColumnFamily, Priority, RequestSource, AtLeastOnce.
 func (c *Client) BatchDelete(ctx context.Context, keys [][]byte, opts ...CallOption) error {
 	ctx, cl, err := c.resolve(ctx, "BatchDelete", optsWrite, opts)
 	if err != nil {
@@ -235,7 +250,7 @@ func (c *Client) BatchDelete(ctx context.Context, keys [][]byte, opts ...CallOpt
 	if err := checkKeys(keys); err != nil {
 		return err
 	}
-	_, err = c.plans.BatchDelete(ctx, &kvrpcpb.RawBatchDeleteRequest{Context: cl.rctx, Keys: keys, Cf: cl.cf, ForCas: c.cfg.atomic})
+	_, err = cl.plans.BatchDelete(ctx, &kvrpcpb.RawBatchDeleteRequest{Context: cl.rctx, Keys: keys, Cf: cl.cf, ForCas: c.cfg.atomic})
 	return err
 }
 
@@ -245,8 +260,10 @@ func (c *Client) BatchDelete(ctx context.Context, keys [][]byte, opts ...CallOpt
 // nothing; an inverted one is an error. Regions are cleared in parallel;
 // the deletion is not atomic across regions, and it is not serialized with
 // CompareAndSwap even in atomic mode (TiKV's RawDeleteRange has no for_cas).
+// A failure in some regions is a *kv.PartialWriteError listing the ranges
+// (per region) deleted, not deleted and undetermined.
 //
-// Options: ColumnFamily, Priority, RequestSource.
+// Options: ColumnFamily, Priority, RequestSource, AtLeastOnce.
 func (c *Client) DeleteRange(ctx context.Context, start, end []byte, opts ...CallOption) error {
 	ctx, cl, err := c.resolve(ctx, "DeleteRange", optsWrite, opts)
 	if err != nil {
@@ -260,7 +277,7 @@ func (c *Client) DeleteRange(ctx context.Context, start, end []byte, opts ...Cal
 			return kv.InvalidArgument("inverted range [%q, %q)", start, end)
 		}
 	}
-	_, err = c.plans.DeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{Context: cl.rctx, StartKey: start, EndKey: end, Cf: cl.cf})
+	_, err = cl.plans.DeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{Context: cl.rctx, StartKey: start, EndKey: end, Cf: cl.cf})
 	return err
 }
 

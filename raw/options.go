@@ -9,14 +9,16 @@ import (
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
 )
 
 // Option configures a Client (NewClient, Client.With).
 type Option func(*clientConfig)
 
 type clientConfig struct {
-	cf     string
-	atomic bool
+	cf          string
+	atomic      bool
+	atLeastOnce bool
 }
 
 // WithColumnFamily sets the column family every call uses unless it passes
@@ -42,6 +44,24 @@ func WithAtomicForCAS(on bool) Option {
 	return func(c *clientConfig) { c.atomic = on }
 }
 
+// WithAtLeastOnceWrites makes Put, BatchPut, BatchPutWithTTL, Delete,
+// BatchDelete and DeleteRange resend a write after an attempt whose outcome
+// is unknown, as client-go does (default off; AtLeastOnce sets it per call).
+//
+// By default a raw write is linearizable: once an attempt may have reached
+// TiKV (its response was lost, its stream broke, it timed out after the
+// send) the write is not sent again and the call returns kv.ErrUndetermined
+// carrying the cause; it is resent only when the error proves the attempt
+// never left the client. Resending trades that for fewer undetermined
+// errors and allows an anomaly: the late copy can be applied after another
+// client's acknowledged write to the same key and silently undo it (a
+// deleted value comes back, a CompareAndSwap's swap is overwritten). A
+// resent write that still fails is reported as kv.ErrUndetermined too.
+// CompareAndSwap is never resent.
+func WithAtLeastOnceWrites(on bool) Option {
+	return func(c *clientConfig) { c.atLeastOnce = on }
+}
+
 // CallOption configures one call. Each method lists the options it takes;
 // passing another one fails the call with kv.ErrInvalidArgument before
 // anything is sent, so an option is never silently ignored.
@@ -57,13 +77,14 @@ const (
 	optReplicaRead
 	optPriority
 	optRequestSource
+	optAtLeastOnce
 )
 
 // Option sets each method accepts.
 const (
 	optsCommon = optPriority | optRequestSource
 	optsRead   = optsCommon | optColumnFamily | optReplicaRead
-	optsWrite  = optsCommon | optColumnFamily
+	optsWrite  = optsCommon | optColumnFamily | optAtLeastOnce
 	optsPut    = optsWrite | optTTL
 	optsScan   = optsRead | optKeyOnly
 )
@@ -78,6 +99,7 @@ var optNames = []struct {
 	{optReplicaRead, "ReplicaRead"},
 	{optPriority, "Priority"},
 	{optRequestSource, "RequestSource"},
+	{optAtLeastOnce, "AtLeastOnce"},
 }
 
 type callConfig struct {
@@ -139,11 +161,22 @@ func RequestSource(source string) CallOption {
 	return func(c *callConfig) { c.set |= optRequestSource; c.source = source }
 }
 
+// AtLeastOnce makes this write resend after an attempt whose outcome is
+// unknown, whatever the client's WithAtLeastOnceWrites says; see there for
+// what that allows. Put, BatchPut, BatchPutWithTTL, Delete, BatchDelete and
+// DeleteRange take it.
+func AtLeastOnce() CallOption {
+	return func(c *callConfig) { c.set |= optAtLeastOnce }
+}
+
 // call is one call's resolved options.
 type call struct {
 	cf      string
 	ttl     uint64 // seconds, 0: none
 	keyOnly bool
+	// plans is the plan set the call runs: the resending one for an
+	// at-least-once write.
+	plans *plans.Raw
 	// rctx is the request's kvrpcpb.Context, nil when no option sets one
 	// of its fields (the common case, which then allocates nothing).
 	rctx *kvrpcpb.Context
@@ -152,7 +185,10 @@ type call struct {
 // resolve applies opts for method, which accepts the options in allowed,
 // and returns the call's settings and the context to send it with.
 func (c *Client) resolve(ctx context.Context, method string, allowed callOpt, opts []CallOption) (context.Context, call, error) {
-	cl := call{cf: c.cfg.cf}
+	cl := call{cf: c.cfg.cf, plans: c.plans}
+	if c.cfg.atLeastOnce {
+		cl.plans = c.resend
+	}
 	if len(opts) == 0 {
 		return ctx, cl, nil
 	}
@@ -178,6 +214,9 @@ func (c *Client) resolve(ctx context.Context, method string, allowed callOpt, op
 		cl.ttl = ttl
 	}
 	cl.keyOnly = cfg.set&optKeyOnly != 0
+	if cfg.set&optAtLeastOnce != 0 {
+		cl.plans = c.resend
+	}
 	if cfg.set&(optPriority|optRequestSource) != 0 {
 		cl.rctx = &kvrpcpb.Context{Priority: cfg.priority, RequestSource: cfg.source}
 	}

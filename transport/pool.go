@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 
 	"github.com/tikvgo/tikv/kv"
 )
@@ -275,10 +276,41 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 		// The server has no BatchCommands; req was not written.
 	}
 	resp := req.Cmd.NewResponse()
-	if err := ac.pick().Invoke(ctx, req.Cmd.FullMethod(), req.Msg, resp); err != nil {
+	if err := invokeUnary(ctx, ac.pick(), req.Cmd.FullMethod(), req.Msg, resp); err != nil {
 		return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
 	}
 	return &Response{Msg: resp}, nil
+}
+
+// unaryCall holds the per-call grpc options of a unary call. grpc fills
+// the Peer option only when the call got as far as a transport stream (its
+// headers queued on a connection): a call that failed without one, because
+// no connection was ready (a refused dial, a connection in backoff), never
+// left the client. That is the proof etcd's clientv3 asks for before it
+// resends a mutating call, and the Pool reports it as ErrNotSent, as the
+// batch path does for a request it never wrote. Calls are pooled so the
+// option costs no allocation.
+type unaryCall struct {
+	peer peer.Peer
+	opts [1]grpc.CallOption
+}
+
+var unaryCalls = sync.Pool{New: func() any {
+	c := &unaryCall{}
+	c.opts[0] = grpc.Peer(&c.peer)
+	return c
+}}
+
+func invokeUnary(ctx context.Context, cc *grpc.ClientConn, method string, req, resp Message) error {
+	c := unaryCalls.Get().(*unaryCall)
+	c.peer = peer.Peer{}
+	err := cc.Invoke(ctx, method, req, resp, c.opts[:]...)
+	if err != nil && c.peer.Addr == nil {
+		err = fmt.Errorf("%w: no connection carried the call: %w", ErrNotSent, err)
+	}
+	c.peer = peer.Peer{}
+	unaryCalls.Put(c)
+	return err
 }
 
 // CloseAddr drops the Pool's connections to addr, so the next Send to addr

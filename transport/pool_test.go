@@ -530,20 +530,34 @@ func TestPoolDialFailureClosesPartialSet(t *testing.T) {
 	requireShutdown(t, made)
 }
 
+// A server that stops while a unary call is in its handler leaves the
+// call's outcome unknown: it reached TiKV. A call made after the stop finds
+// no connection and provably never left (ErrNotSent), as a batched request
+// with no usable stream does; TestBatchServerStopped covers that path.
 func TestPoolServerStopped(t *testing.T) {
-	s := startServer(t, &fakeTikv{})
-	// Unary: TestBatchServerStopped covers the batched path.
+	fake := &fakeTikv{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	s := startServer(t, fake)
 	p, _ := newTestPool(t, WithConnsPerStore(1), WithoutBatch())
 	_, err := p.Send(context.Background(), rawGet(s.addr, "k"))
 	require.NoError(t, err)
 
-	s.srv.Stop()
-	_, err = p.Send(context.Background(), rawPut(s.addr, "k", "v"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Send(context.Background(), rawPut(s.addr, "k", "v"))
+		done <- err
+	}()
+	<-fake.entered // the put is in the handler: it left the client
+	go s.srv.Stop()
+	err = <-done
+	close(fake.gate)
 	require.Error(t, err)
-	require.NotErrorIs(t, err, ErrNotSent, "the Pool cannot tell whether the call left")
+	require.NotErrorIs(t, err, ErrNotSent, "the put reached the server")
 	require.NotEqual(t, codes.OK, status.Code(err))
 	require.ErrorContains(t, err, "RawPut to "+s.addr)
-	t.Logf("error after stop: %v", err)
+
+	_, err = p.Send(context.Background(), rawPut(s.addr, "k", "v"))
+	require.ErrorIs(t, err, ErrNotSent, "nothing listens: the dial fails before a stream exists")
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 }
 
 func TestPoolUnreachable(t *testing.T) {
@@ -552,12 +566,14 @@ func TestPoolUnreachable(t *testing.T) {
 	addr := lis.Addr().String()
 	require.NoError(t, lis.Close())
 
-	// A unary call cannot tell whether it left; TestBatchUnreachable
-	// covers the batched path, which can.
+	// A refused dial means no transport stream was ever made: the call
+	// provably never left, on the unary path as on the batched one
+	// (TestBatchUnreachable), so even a non-idempotent command may be sent
+	// elsewhere.
 	p, _ := newTestPool(t, WithConnsPerStore(1), WithoutBatch())
 	_, err = p.Send(context.Background(), rawGet(addr, "k"))
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
-	require.NotErrorIs(t, err, ErrNotSent)
+	require.ErrorIs(t, err, ErrNotSent)
 }
 
 func TestPoolTLS(t *testing.T) {
@@ -571,7 +587,7 @@ func TestPoolTLS(t *testing.T) {
 	plain, _ := newTestPool(t, WithTLS(nil), WithoutBatch())
 	_, err = plain.Send(context.Background(), rawGet(s.addr, "k"))
 	require.Error(t, err, "plaintext client against a TLS server")
-	require.NotErrorIs(t, err, ErrNotSent, "a unary call cannot tell whether it left")
+	require.ErrorIs(t, err, ErrNotSent, "the connection never became ready: nothing was sent")
 }
 
 func TestPoolDialOptionsApplied(t *testing.T) {

@@ -2,11 +2,12 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"google.golang.org/protobuf/protoadapt"
+
+	"github.com/tikvgo/tikv/kv"
 )
 
 // Message is a kvproto message. kvproto is generated with gogo-protobuf and
@@ -17,7 +18,9 @@ type Message = protoadapt.MessageV1
 // dial failure, an open circuit breaker, a rate-limit wait cut short by the
 // caller's context. Such a request is safe to send again, even when the
 // command is not idempotent. Wrap it with fmt.Errorf("%w: ...", ErrNotSent).
-var ErrNotSent = errors.New("tikv: request not sent")
+//
+// It is kv.ErrNotSent, so that packages below transport can recognise it.
+var ErrNotSent = kv.ErrNotSent
 
 // Target says where one attempt goes.
 type Target struct {
@@ -45,8 +48,13 @@ type Request struct {
 	// Attempt counts attempts of this logical request against this region,
 	// from 0. The pipeline also sets Context.IsRetryRequest when it is > 0.
 	Attempt int
-	// Timeout bounds the wire call only (not time spent queueing in
-	// middleware, which the caller's ctx bounds). Zero means no extra bound.
+	// Timeout bounds the attempt from the moment the Pool takes it: time
+	// queued for a BatchCommands stream and the wire call (time spent in
+	// middleware before the Pool, such as a rate-limit wait, is bounded by
+	// the caller's ctx only). An attempt that runs out of time before it
+	// was written fails wrapping ErrNotSent and context.DeadlineExceeded;
+	// the pipeline does not count that against the store. Zero means no
+	// extra bound.
 	Timeout time.Duration
 }
 

@@ -463,7 +463,7 @@ func backoffRange(names []string) (lo, hi time.Duration) {
 // errKind classifies a Dispatch outcome:
 //
 //	""                 success
-//	"noReplica"        the non-fatal "no replica" EpochNotMatch (client-go's fake region error)
+//	"noReplica"        the non-fatal region error without a TiKV error: no replica was left (client-go's fake EpochNotMatch)
 //	"region:<Kind>"    a non-fatal region error handed back for re-routing
 //	"fatal:<Kind>"     a fatal region error
 //	"exhausted:<pol>"  a *kv.BackoffExhaustedError naming the policy
@@ -482,13 +482,12 @@ func errKind(err error) string {
 	}
 	var re *kv.RegionError
 	if errors.As(err, &re) {
+		if re.Err == nil {
+			return "noReplica"
+		}
 		kind := kv.RegionErrorKind(re.Err)
 		if re.Fatal {
 			return "fatal:" + kind
-		}
-		if kind == "EpochNotMatch" && len(re.Err.GetEpochNotMatch().GetCurrentRegions()) == 0 &&
-			strings.Contains(re.Err.GetMessage(), "no replica") {
-			return "noReplica"
 		}
 		return "region:" + kind
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/raw"
@@ -23,14 +24,6 @@ import (
 // Ports of client-go internal/locate/region_request3_test.go
 // (testRegionRequestToThreeStoresSuite): the request sender on a region
 // with three replicas, leader on store 1, stores labelled id=<store>.
-
-// skipIfBug skips t with *bug when a check inside a synctest bubble found a
-// known tikvgo bug (a skip inside the bubble would not mark t skipped).
-func skipIfBug(t *testing.T, bug *string) {
-	if *bug != "" {
-		t.Skip(*bug)
-	}
-}
 
 // serve answers every request of cmd with an empty (successful) response.
 func serve(cmd transport.Cmd) mocktikv.Action {
@@ -137,8 +130,6 @@ func TestSendReqWithReplicaSelector(t *testing.T) {
 // replica is busy it goes back to the leader and waits there (busy
 // threshold cleared); a later read picks the replica whose wait has passed.
 func TestLoadBasedReplicaRead(t *testing.T) {
-	var bug string
-	defer skipIfBug(t, &bug)
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
 		wait := func(ms uint32) mocktikv.Action {
@@ -162,8 +153,7 @@ func TestLoadBasedReplicaRead(t *testing.T) {
 			t.Error("no idle replica must not invalidate the region")
 		}
 		if got[3].busyMs != 0 {
-			bug = "BUG: after every replica answered ServerIsBusy the leader is retried with busy_threshold_ms still set (TiKV rejects it again); see report"
-			return
+			t.Fatalf("after every replica answered ServerIsBusy the leader was retried with busy_threshold_ms %d (TiKV rejects it again): it must be cleared", got[3].busyMs)
 		}
 		// client-go's test skips backoff sleeps; here the deferred
 		// ServerIsBusy wait before the leader retry ran in virtual time
@@ -188,8 +178,6 @@ func TestReplicaReadWithFlashbackInProgress(t *testing.T) {
 		"follower":       {ReplicaRead: follower},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var bug string
-			defer skipIfBug(t, &bug)
 			synctest.Test(t, func(t *testing.T) {
 				h := newHarness(t, withIDLabels())
 				busy := &errorpb.Error{Message: "busy", ServerIsBusy: &errorpb.ServerIsBusy{EstimatedWaitMs: 500}}
@@ -207,8 +195,7 @@ func TestReplicaReadWithFlashbackInProgress(t *testing.T) {
 				_, err := h.get(ctx, "key")
 				got := h.rec.take()
 				if err != nil && opts.BusyThreshold > 0 && slices.ContainsFunc(got[1:], func(a attempt) bool { return a.store == 1 && a.busyMs > 0 }) {
-					bug = "BUG: the leader fallback after FlashbackInProgress keeps busy_threshold_ms, so the busy leader rejects it again; see report"
-					return
+					t.Fatalf("%+v: the leader fallback after FlashbackInProgress kept busy_threshold_ms, so the busy leader rejected it again: %v (path %v)", opts, err, paths(got))
 				}
 				if err != nil {
 					t.Fatalf("%+v: %v (path %v)", opts, err, paths(got))
@@ -300,8 +287,12 @@ func TestSendReqFirstTimeout(t *testing.T) {
 		h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Steps: []mocktikv.Step{mocktikv.Always(mocktikv.Fail(context.DeadlineExceeded))}})
 		h.env.WriteTimeout = time.Millisecond
 		_, err := h.prewrite(t.Context(), "a")
-		if k := errKind(err); k != "exhausted:tikvRPC" {
-			t.Fatalf("write timing out: %v (%s), want the tikvRPC backoff exhausted", err, k)
+		// Every attempt timed out after it was sent, so the prewrite may
+		// have applied: tikvgo reports that as undetermined (client-go
+		// returns the bare backoff error).
+		var be *kv.BackoffExhaustedError
+		if !errors.Is(err, kv.ErrUndetermined) || !errors.As(err, &be) || be.Policy != "tikvRPC" {
+			t.Fatalf("write timing out: %v, want undetermined after the tikvRPC backoff ran out", err)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%v: want the cause, a deadline", err)
@@ -462,8 +453,6 @@ func TestLeaderStuck(t *testing.T) {
 // (even when it matches the labels); once it is up again it is used after
 // the region is reloaded.
 func TestTiKVRecoveredFromDown(t *testing.T) {
-	var bug string
-	defer skipIfBug(t, &bug)
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
 		if err := h.mock.SetPeerDown(h.regionID("key"), 3, true); err != nil {
@@ -478,8 +467,7 @@ func TestTiKVRecoveredFromDown(t *testing.T) {
 			}
 			for _, a := range h.rec.take() {
 				if a.store == 3 {
-					bug = "BUG: peers PD reports down (router.Region.DownPeers) are not filtered: replica reads still go to them; see report"
-					return
+					t.Fatalf("a replica read went to store 3, whose peer PD reports down (router.Region.DownPeers)")
 				}
 			}
 		}

@@ -119,15 +119,22 @@ func (b *batch) markRollbackOnMismatchingLock(key []byte, l *Lock, startTS uint6
 // rollbackLock is rollback_lock (check_txn_status.rs): delete the lock and
 // its long value, write the rollback record (protected iff the key is the
 // lock's primary or the lock is pipelined) and optionally collapse the
-// previous unprotected rollback.
+// previous unprotected rollback. When the write CF already records the
+// transaction here, the lock is only removed: a rollback record (or
+// overlapped rollback) of it makes TiKV skip the value deletion, the new
+// record and the collapse, which would delete that very record if it is
+// unprotected; a commit record is a TiKV panic, and the mock, which must
+// not delete the committed value, also just removes the lock.
 func (b *batch) rollbackLock(e *entry, key []byte, l *Lock, protected, collapse bool) {
 	rec := txnCommitRecord(e, l.StartTS)
+	if rec.kind != recNone {
+		b.unlock(key, l.StartTS, 0)
+		return
+	}
 	if l.Type == kvrpcpb.Op_Put && l.ShortValue == nil {
 		b.deleteValue(key, l.StartTS)
 	}
-	if rec.kind == recNone {
-		b.makeRollback(e, key, l.StartTS, protected, rec.overlap)
-	}
+	b.makeRollback(e, key, l.StartTS, protected, rec.overlap)
 	if collapse {
 		b.collapsePrevRollback(e, key, l.StartTS)
 	}
@@ -158,8 +165,10 @@ func (b *batch) commitKey(e *entry, key []byte, startTS, commitTS uint64) *kvrpc
 		}
 		wt, ok := writeTypeOf(l.Type)
 		if !ok {
-			// Committing a pessimistic lock only removes it.
-			b.unlock(key, startTS, commitTS)
+			// Committing a pessimistic lock only removes it, released as
+			// a rollback: nothing was committed here (commit.rs unlocks
+			// it with commit ts 0).
+			b.unlock(key, startTS, 0)
 			return nil
 		}
 		w := &Write{Type: wt, StartTS: startTS, CommitTS: commitTS, ShortValue: l.ShortValue, LastChange: l.LastChange}

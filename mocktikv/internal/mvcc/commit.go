@@ -23,6 +23,7 @@ func (s *Store) Commit(req *kvrpcpb.CommitRequest) *kvrpcpb.CommitResponse {
 		}
 		b.apply()
 		resp.CommitVersion = req.CommitVersion
+		s.txnStatus.insertCommitted(req.StartVersion, req.CommitVersion)
 	})
 	return resp
 }
@@ -85,8 +86,10 @@ func (s *Store) Cleanup(req *kvrpcpb.CleanupRequest) *kvrpcpb.CleanupResponse {
 		case recRolledBack, recOverlapped:
 			return
 		}
+		// check_txn_status_missing_lock: marking a mismatching async lock
+		// only when no commit record sits at (key, start_ts).
 		b.makeRollback(e, req.Key, start, true, rec.overlap)
-		if e != nil {
+		if e != nil && rec.overlap == nil {
 			b.markRollbackOnMismatchingLock(req.Key, e.lock, start, true)
 		}
 		b.apply()

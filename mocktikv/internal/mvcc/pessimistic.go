@@ -117,8 +117,12 @@ func (s *Store) pessimisticLock(req *kvrpcpb.PessimisticLockRequest, onBlocked f
 					kr.Type = kvrpcpb.PessimisticLockKeyResultType_LockResultLockedWithConflict
 					kr.LockedWithConflictTs = r.conflict
 					kr.Value, kr.Existence = r.value, r.exists
-				} else if req.ReturnValues || req.CheckExistence {
+				} else if req.ReturnValues {
 					kr.Value, kr.Existence = r.value, r.exists
+				} else if req.CheckExistence {
+					// Existence alone: TiKV does not load the value
+					// (PessimisticLockKeyResult::new_success).
+					kr.Existence = r.exists
 				}
 				resp.Results = append(resp.Results, kr)
 			case req.ReturnValues:

@@ -11,7 +11,8 @@ import (
 // Prewrite is KvPrewrite (src/storage/txn/commands/prewrite.rs and
 // actions/prewrite.rs). Mutations are prewritten in request order (an
 // optimistic request of more than 12 mutations in key order, as TiKV sorts
-// it). Locks of other transactions are all reported and then nothing is
+// it, and without constraint check when their key span holds no write
+// record). Locks of other transactions are all reported and then nothing is
 // written; any other error is returned alone and nothing is written; a key
 // whose failure is explained by this transaction having already committed
 // makes the whole request succeed with nothing written. Async commit and
@@ -30,6 +31,13 @@ type prewriter struct {
 	req         *kvrpcpb.PrewriteRequest
 	pessimistic bool
 	asyncOr1PC  bool
+	// skipConstraintCheck is an optimistic prewrite's
+	// skip_constraint_check: the request's, or TiKV's own for a large
+	// request over a span without data (canSkipConstraintCheck).
+	skipConstraintCheck bool
+	// isRetry is ctx.is_retry_request, or a pessimistic prewrite of a
+	// transaction the status cache knows committed (process_write).
+	isRetry     bool
 	fallback    bool   // async commit / 1PC fell back to 2PC
 	minCommitTS uint64 // max over keys, for async commit / 1PC
 	// generation is a pipelined-DML Flush's generation (0 for Prewrite):
@@ -64,10 +72,36 @@ func mutationOrder(req *kvrpcpb.PrewriteRequest, pessimistic bool) []int {
 	for i := range order {
 		order[i] = i
 	}
-	if !pessimistic && n > 12 {
+	if !pessimistic && n > forwardMinMutations {
 		slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(req.Mutations[a].Key, req.Mutations[b].Key) })
 	}
 	return order
+}
+
+// forwardMinMutations is TiKV's FORWARD_MIN_MUTATIONS_NUM
+// (commands/prewrite.rs): an optimistic prewrite of more mutations is
+// sorted by key and may skip its constraint check.
+const forwardMinMutations = 12
+
+// canSkipConstraintCheck is Optimistic::can_skip_constraint_check
+// (commands/prewrite.rs): an optimistic prewrite of more than 12 mutations
+// (order holds them sorted by key) needs no constraint check when
+// has_data_in_range finds no write-CF record, of any type, for any key
+// from the first to the last mutation key inclusive; locks do not count.
+// The check then does not load the newest write, which makes Fast
+// assertions skip as with a client-set skip_constraint_check.
+func (s *Store) canSkipConstraintCheck(req *kvrpcpb.PrewriteRequest, order []int) bool {
+	if len(order) <= forwardMinMutations {
+		return false
+	}
+	first := EncodeKey(req.Mutations[order[0]].Key)
+	last := EncodeKey(req.Mutations[order[len(order)-1]].Key)
+	for i := s.searchLocked(first); i < len(s.sorted) && bytes.Compare(s.sorted[i].enc, last) <= 0; i++ {
+		if len(s.sorted[i].writes) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvrpcpb.PrewriteResponse) {
@@ -77,6 +111,13 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 		asyncOr1PC:  req.UseAsyncCommit || req.TryOnePc,
 	}
 	order := mutationOrder(req, p.pessimistic)
+	p.skipConstraintCheck = !p.pessimistic && (req.SkipConstraintCheck || s.canSkipConstraintCheck(req, order))
+	p.isRetry = req.GetContext().GetIsRetryRequest()
+	if _, ok := s.txnStatus.committedTS(req.StartVersion); ok && p.pessimistic {
+		// A late request of a committed transaction must not skip the
+		// constraint check of its non-locked keys (TiKV issue 11187).
+		p.isRetry = true
+	}
 	constraints := map[int]uint64{}
 	if p.pessimistic {
 		for _, c := range req.ForUpdateTsConstraints {
@@ -114,12 +155,18 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 		kerr, fatal, assertion, done := p.prewriteKey(m, action, expectFUT, hasConstraint)
 		if done {
 			// This transaction already committed: the retried prewrite
-			// succeeds and reports the commit ts (check_committed_record_on_err).
+			// succeeds and reports the commit ts
+			// (check_committed_record_on_err) as the final min_commit_ts,
+			// which write_result answers as min_commit_ts while the request
+			// is still async and as one_pc_commit_ts while it is still 1PC,
+			// both when it is both, neither after a fallback.
 			b.discard()
 			resp.Errors = nil
-			if req.TryOnePc {
+			if req.TryOnePc && !p.fallback {
 				resp.OnePcCommitTs = p.minCommitTS
-			} else if req.UseAsyncCommit {
+				s.txnStatus.insertCommitted(req.StartVersion, p.minCommitTS)
+			}
+			if req.UseAsyncCommit && !p.fallback {
 				resp.MinCommitTs = p.minCommitTS
 			}
 			return
@@ -163,9 +210,6 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 			b.putShared(pl.key, pl.shared.with(l), false)
 			continue
 		}
-		if p.fallback {
-			l.UseAsyncCommit = l.UseAsyncCommit && req.UseAsyncCommit && !req.TryOnePc
-		}
 		if onePC {
 			// 1PC: commit at once at the final min_commit_ts, replacing any
 			// pessimistic lock (prewrite.rs handle_1pc_locks).
@@ -180,6 +224,9 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 			}
 			continue
 		}
+		// A lock made before a fallback keeps use_async_commit
+		// (fallback_1pc_locks turns 1PC locks into plain locks and clears
+		// only use_one_pc); the key that fell back cleared it itself.
 		if pl.longValue != nil {
 			b.putValue(pl.key, l.StartTS, pl.longValue)
 		}
@@ -191,6 +238,7 @@ func (s *Store) prewriteLocked(b *batch, req *kvrpcpb.PrewriteRequest, resp *kvr
 	}
 	if onePC {
 		resp.OnePcCommitTs = p.minCommitTS
+		s.txnStatus.insertCommitted(req.StartVersion, p.minCommitTS)
 	}
 }
 
@@ -279,6 +327,12 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 				return errLockTypeNotMatch(start, key, true), true, nil, false
 			}
 			if hasConstraint && l.ForUpdateTS != expectFUT {
+				// Like every PessimisticLockNotFound, first see whether
+				// the lock is a stale one left after this transaction
+				// committed (Prewriter::prewrite).
+				if committedOnErr() {
+					return nil, false, nil, true
+				}
 				return errPessimisticLockNotFound(start, key, "LockForUpdateTsMismatch"), true, nil, false
 			}
 			pessLock = l
@@ -298,9 +352,9 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 	// Constraint check (check_for_newer_version), skipped for optimistic
 	// skip_constraint_check, DoPessimisticCheck, and SkipPessimisticCheck
 	// unless the request is a retry.
-	skipConstraint := (!p.pessimistic && req.SkipConstraintCheck) ||
+	skipConstraint := (!p.pessimistic && p.skipConstraintCheck) ||
 		(p.pessimistic && action == kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK) ||
-		(p.pessimistic && action == kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK && !req.GetContext().GetIsRetryRequest())
+		(p.pessimistic && action == kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK && !p.isRetry)
 	constraint := func() (*kvrpcpb.KeyError, bool) {
 		kerr := p.checkNewerVersion(e, key, action, shouldNotExist)
 		if kerr == nil {
@@ -367,7 +421,9 @@ func (p *prewriter) prewriteKey(m *kvrpcpb.Mutation, action kvrpcpb.PrewriteRequ
 		l.ForUpdateTS = max(l.ForUpdateTS, pessLock.ForUpdateTS)
 	}
 	if p.asyncOr1PC && !p.fallback {
-		if req.UseAsyncCommit && !req.TryOnePc {
+		if req.UseAsyncCommit {
+			// Every lock of an async-commit request is marked, 1PC or not
+			// (write_lock: secondary keys present).
 			l.UseAsyncCommit = true
 			if len(req.Secondaries) > 0 && bytes.Equal(key, req.PrimaryLock) {
 				l.Secondaries = cloneKeys(req.Secondaries)

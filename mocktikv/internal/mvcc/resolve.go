@@ -45,6 +45,10 @@ func (s *Store) ResolveLock(req *kvrpcpb.ResolveLockRequest, region Range) *kvrp
 				}
 			}
 			b.apply()
+			if req.CommitVersion != 0 {
+				// resolve_lock_lite.rs known_txn_status.
+				s.txnStatus.insertCommitted(req.StartVersion, req.CommitVersion)
+			}
 		})
 		return resp
 	}
@@ -54,6 +58,7 @@ func (s *Store) ResolveLock(req *kvrpcpb.ResolveLockRequest, region Range) *kvrp
 		s.update(func(b *batch) {
 			lo, hi := s.spanLocked(Range{Start: next, End: region.End})
 			n := 0
+			var committed [][2]uint64 // resolve_lock.rs known_txn_status
 			i := lo
 			for ; i < hi && n < resolveBatchSize; i++ {
 				e := s.sorted[i]
@@ -66,14 +71,21 @@ func (s *Store) ResolveLock(req *kvrpcpb.ResolveLockRequest, region Range) *kvrp
 						continue
 					}
 					n++
-					if kerr := s.resolveOne(b, e, l, commitTS); kerr != nil {
+					ok, kerr := s.resolveOne(b, e, l, commitTS)
+					if kerr != nil {
 						resp.Error = kerr
 						done = true
 						return
 					}
+					if ok && commitTS != 0 {
+						committed = append(committed, [2]uint64{l.StartTS, commitTS})
+					}
 				}
 			}
 			b.apply()
+			for _, c := range committed {
+				s.txnStatus.insertCommitted(c[0], c[1])
+			}
 			if i >= hi {
 				done = true
 			} else {
@@ -87,19 +99,21 @@ func (s *Store) ResolveLock(req *kvrpcpb.ResolveLockRequest, region Range) *kvrp
 }
 
 // resolveOne resolves one lock found by the region scan
-// (commands/resolve_lock.rs).
-func (s *Store) resolveOne(b *batch, e *entry, l *Lock, commitTS uint64) *kvrpcpb.KeyError {
+// (commands/resolve_lock.rs); done reports that the lock was rolled back
+// or committed, not skipped.
+func (s *Store) resolveOne(b *batch, e *entry, l *Lock, commitTS uint64) (done bool, kerr *kvrpcpb.KeyError) {
 	switch {
 	case commitTS == 0:
-		return b.cleanupKey(e, e.raw, l.StartTS)
+		kerr := b.cleanupKey(e, e.raw, l.StartTS)
+		return kerr == nil, kerr
 	case commitTS > l.StartTS:
 		kerr := b.commitKey(e, e.raw, l.StartTS, commitTS)
 		if kerr != nil && kerr.TxnLockNotFound != nil && l.Type == kvrpcpb.Op_PessimisticLock {
-			return nil
+			return false, nil
 		}
-		return kerr
+		return kerr == nil, kerr
 	}
-	return errInvalidTxnTSO(l.StartTS, commitTS)
+	return false, errInvalidTxnTSO(l.StartTS, commitTS)
 }
 
 // ScanLock is KvScanLock (MvccReader::scan_locks): the locks of every type

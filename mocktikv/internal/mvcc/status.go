@@ -11,7 +11,10 @@ import (
 // transaction as committed, rolled back or alive, rolling back an expired
 // lock (as of current_ts), pushing a live lock's min_commit_ts past
 // caller_start_ts, and writing a protected rollback for a missing
-// transaction when rollback_if_not_exist.
+// transaction when rollback_if_not_exist. A primary pessimistic lock
+// acquired with conflict is checked against the transaction's own commit
+// or rollback record first, as it may be stale. A committed answer is
+// recorded in the txn-status cache.
 func (s *Store) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.CheckTxnStatusResponse {
 	resp := &kvrpcpb.CheckTxnStatusResponse{}
 	push := req.LockTs
@@ -23,6 +26,13 @@ func (s *Store) CheckTxnStatus(req *kvrpcpb.CheckTxnStatusRequest) *kvrpcpb.Chec
 	}
 	s.UpdateMaxTS(push)
 	s.update(func(b *batch) {
+		defer func() {
+			// A Committed answer is a known txn status (commands/
+			// check_txn_status.rs known_txn_status).
+			if resp.Error == nil && resp.CommitVersion != 0 {
+				s.txnStatus.insertCommitted(req.LockTs, resp.CommitVersion)
+			}
+		}()
 		key := req.PrimaryKey
 		e := s.lookup(key)
 		if e != nil && e.shared != nil {
@@ -66,10 +76,32 @@ func (s *Store) checkTxnStatusLock(b *batch, e *entry, req *kvrpcpb.CheckTxnStat
 	// (CheckSecondaryLocks), never by expiry or a push here, unless the
 	// client knows the transaction fell back (force_sync_commit).
 	if l.UseAsyncCommit && !req.ForceSyncCommit {
+		// Like every Uncommitted answer, the lock info is keyed by the
+		// lock's primary (kv.rs future_check_txn_status).
 		resp.LockTtl = l.TTL
-		resp.LockInfo = l.Info(key)
+		resp.LockInfo = l.Info(l.Primary)
 		resp.Action = kvrpcpb.Action_NoAction
 		return
+	}
+	if l.Type == kvrpcpb.Op_PessimisticLock && l.IsLockedWithConflict {
+		// A lock acquired with conflict may come from a stale force-lock
+		// request that arrived after the transaction finished: the
+		// transaction's own commit or rollback record decides first, and
+		// the stale lock goes (check_txn_status.rs,
+		// check_txn_status_from_pessimistic_primary_lock; TiDB issue 43540).
+		// TiKV releases it with commit ts 0 whatever the record says.
+		switch rec := txnCommitRecord(e, l.StartTS); rec.kind {
+		case recCommitted:
+			b.unlock(key, l.StartTS, 0)
+			b.apply()
+			resp.CommitVersion = rec.commitTS
+			return
+		case recRolledBack, recOverlapped:
+			b.unlock(key, l.StartTS, 0)
+			b.apply()
+			resp.Action = kvrpcpb.Action_NoAction
+			return
+		}
 	}
 	if l.expired(req.CurrentTs) {
 		if l.Type == kvrpcpb.Op_PessimisticLock && req.ResolvingPessimisticLock {
@@ -122,8 +154,11 @@ func (s *Store) checkTxnStatusMissing(b *batch, e *entry, req *kvrpcpb.CheckTxnS
 		return
 	}
 	// A protected rollback so that a late prewrite of the primary fails.
+	// Another transaction's async lock remembers it only when no commit
+	// record sits at (key, lock_ts): otherwise the rollback is folded into
+	// that record (check_txn_status_missing_lock).
 	b.makeRollback(e, key, req.LockTs, true, rec.overlap)
-	if e != nil {
+	if e != nil && rec.overlap == nil {
 		b.markRollbackOnMismatchingLock(key, e.lock, req.LockTs, true)
 	}
 	resp.Action = kvrpcpb.Action_LockNotExistRollback
@@ -141,6 +176,13 @@ func (s *Store) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *kv
 	s.UpdateMaxTS(start)
 	s.update(func(b *batch) {
 		defer b.apply()
+		defer func() {
+			// A Committed answer is a known txn status
+			// (check_secondary_locks.rs known_txn_status).
+			if resp.CommitTs != 0 {
+				s.txnStatus.insertCommitted(start, resp.CommitTs)
+			}
+		}()
 		var locks []*kvrpcpb.LockInfo
 		for _, k := range req.Keys {
 			e := s.lookup(k)
@@ -153,8 +195,11 @@ func (s *Store) CheckSecondaryLocks(req *kvrpcpb.CheckSecondaryLocksRequest) *kv
 				// A pessimistic lock means the key was never prewritten:
 				// the transaction cannot have committed.
 				if l.IsLockedWithConflict {
+					// A stale force lock: the record decides, and the
+					// lock is released with commit ts 0 whatever it says
+					// (check_status_from_lock).
 					if rec := txnCommitRecord(e, start); rec.kind == recCommitted {
-						b.unlock(k, start, rec.commitTS)
+						b.unlock(k, start, 0)
 						resp.CommitTs = rec.commitTS
 						return
 					} else if rec.kind != recNone {

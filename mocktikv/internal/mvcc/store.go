@@ -235,15 +235,17 @@ type Store struct {
 	// (components/concurrency_manager): the largest read ts seen.
 	maxTS atomic.Uint64
 
-	mu      sync.RWMutex
-	byKey   map[string]*entry
-	sorted  []*entry // by enc, which orders as raw does
-	pending []*entry // created by the running command, not yet in sorted
+	mu    sync.RWMutex
+	byKey map[string]*entry
+	// txnStatus is the committed-transaction cache (txn_status_cache.go).
+	txnStatus txnStatusCache
+	sorted    []*entry // by enc, which orders as raw does
+	pending   []*entry // created by the running command, not yet in sorted
 }
 
 // New returns an empty Store.
 func New(opts Options) *Store {
-	return &Store{opts: opts, byKey: make(map[string]*entry)}
+	return &Store{opts: opts, byKey: make(map[string]*entry), txnStatus: newTxnStatusCache(txnStatusCacheCapacity)}
 }
 
 // MaxTS returns the store's max_ts.
