@@ -19,6 +19,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/raw"
@@ -250,7 +251,8 @@ func finalReads(t *testing.T, w *workload, keys []string) history {
 }
 
 // checkFailover fails the test for every call that spent its whole
-// deadline on attempts that never left the client (transport.ErrNotSent):
+// deadline backing off from attempts that never left the client
+// (stuckOnUnsentAttempts):
 // the nemesis stops at most one store and hands the leadership of its
 // regions to running stores within 300 ms, so a client that fails over
 // (another peer, a NotLeader hint, PD) always finds a live leader in time.
@@ -261,7 +263,7 @@ func checkFailover(t *testing.T, h history) {
 	stuck := map[string]int{}
 	var example []string
 	for _, e := range h {
-		if e.err == nil || time.Duration(e.ret-e.call) < opTimeout || !errors.Is(e.err, transport.ErrNotSent) {
+		if e.err == nil || time.Duration(e.ret-e.call) < opTimeout || !stuckOnUnsentAttempts(e.err) {
 			continue
 		}
 		kind := e.in.kind.String()
@@ -280,9 +282,27 @@ func checkFailover(t *testing.T, h history) {
 	}
 	maps.DeleteFunc(stuck, func(k string, _ int) bool { return strings.HasPrefix(k, "batchput-seen-") })
 	if len(stuck) > 0 {
-		t.Errorf("no fail-over: calls ran out their whole %v deadline with a last attempt that never left the client, though every region had a live leader within 300 ms (%s); e.g.\n  %s",
+		t.Errorf("no fail-over: calls ran out their whole %v deadline backing off from attempts that never left the client, though every region had a live leader within 300 ms (%s); e.g.\n  %s",
 			opTimeout, sortedCounts(stuck), strings.Join(example, "\n  "))
 	}
+}
+
+// stuckOnUnsentAttempts reports whether err says the call's retry loop
+// gave up while backing off under the tikvRPC policy (send failures) from
+// an attempt that never left the client (transport.ErrNotSent), having
+// slept most of the deadline that way.
+func stuckOnUnsentAttempts(err error) bool {
+	for err != nil {
+		var be *kv.BackoffExhaustedError
+		if !errors.As(err, &be) {
+			return false
+		}
+		if be.Policy == "tikvRPC" && errors.Is(be.Cause, transport.ErrNotSent) && be.Slept >= opTimeout/2 {
+			return true
+		}
+		err = be.Cause
+	}
+	return false
 }
 
 // finalSwaps compare-and-swaps every key read by finalReads from the value

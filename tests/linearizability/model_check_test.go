@@ -128,6 +128,12 @@ func TestClassify(t *testing.T) {
 	notSent := fmt.Errorf("%w: store 1 is down", transport.ErrNotSent)
 	undet := kv.Undetermined(errors.New("connection reset"))
 	plain := errors.New("deadline exceeded")
+	partial := fmt.Errorf("batch put: %w", &kv.PartialWriteError{
+		Op: "BatchPut", Applied: []kv.Key{kv.Key("a")}, NotApplied: []kv.Key{kv.Key("n")}, Undetermined: []kv.Key{kv.Key("u")}, Cause: undet,
+	})
+	batch := func(key string) func(error) outcome {
+		return func(err error) outcome { return classifyBatchPut(err, key) }
+	}
 	tests := []struct {
 		name     string
 		classify func(error) outcome
@@ -141,10 +147,14 @@ func TestClassify(t *testing.T) {
 		{"write undetermined", classifyWrite, fmt.Errorf("put: %w", undet), undetermined},
 		{"write failed", classifyWrite, plain, dropped},
 		{"write not sent", classifyWrite, notSent, dropped},
-		{"batchput ok", classifyBatchPut, nil, definite},
-		{"batchput not sent", classifyBatchPut, notSent, dropped},
-		{"batchput failed", classifyBatchPut, plain, undetermined},
-		{"batchput undetermined and not sent", classifyBatchPut, errors.Join(undet, notSent), undetermined},
+		{"batchput ok", batch("a"), nil, definite},
+		{"batchput in one region, not sent", batch("a"), notSent, dropped},
+		{"batchput in one region, failed", batch("a"), plain, dropped},
+		{"batchput in one region, undetermined", batch("a"), undet, undetermined},
+		{"batchput partly failed, key applied", batch("a"), partial, definite},
+		{"batchput partly failed, key not applied", batch("n"), partial, dropped},
+		{"batchput partly failed, key undetermined", batch("u"), partial, undetermined},
+		{"batchput partly failed, key not listed", batch("x"), partial, undetermined},
 	}
 	for _, tt := range tests {
 		if got := tt.classify(tt.err); got != tt.want {

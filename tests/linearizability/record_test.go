@@ -11,7 +11,6 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/tikvgo/tikv/kv"
-	"github.com/tikvgo/tikv/transport"
 )
 
 // outcome is how a call's result enters the history.
@@ -70,18 +69,24 @@ func classifyWrite(err error) outcome {
 	}
 }
 
-// classifyBatchPut is the rule for BatchPut, which is not atomic across
-// regions: a failure may leave some keys written and others not, and the
-// client reports no per-key outcome yet, so every key of a failed BatchPut
-// is undetermined, unless the error proves nothing was sent
-// (transport.ErrNotSent, and not undetermined).
-func classifyBatchPut(err error) outcome {
+// classifyBatchPut is the rule for one key of a BatchPut, which is not
+// atomic across regions (raw.Client.BatchPut): when pieces to several
+// regions fail in part, the *kv.PartialWriteError lists each key as
+// applied, not applied or undetermined, and the key gets that outcome (a
+// key the error does not list is undetermined); any other failure is a
+// single-region failure and follows the rule for Put.
+func classifyBatchPut(err error, key string) outcome {
+	var pw *kv.PartialWriteError
+	if err == nil || !errors.As(err, &pw) {
+		return classifyWrite(err)
+	}
+	has := func(keys []kv.Key) bool {
+		return slices.ContainsFunc(keys, func(k kv.Key) bool { return string(k) == key })
+	}
 	switch {
-	case err == nil:
+	case has(pw.Applied):
 		return definite
-	case errors.Is(err, kv.ErrUndetermined):
-		return undetermined
-	case errors.Is(err, transport.ErrNotSent):
+	case has(pw.NotApplied):
 		return dropped
 	default:
 		return undetermined

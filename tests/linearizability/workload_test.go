@@ -205,10 +205,11 @@ func (w *workload) batchPut(ctx context.Context, id int, r *rand.Rand, val strin
 	defer cancel()
 	call := w.clock.now()
 	err := w.client.BatchPut(ctx, keys, values)
-	ret, o := w.clock.now(), classifyBatchPut(err)
+	ret := w.clock.now()
 	evs := make([]event, n)
 	for i, p := range perm {
 		k := w.keys[p]
+		o := classifyBatchPut(err, k)
 		evs[i] = event{
 			client: id, call: call, ret: ret, outcome: o, err: err,
 			in:  regInput{kind: opPut, key: k, value: val, batch: val},
