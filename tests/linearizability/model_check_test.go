@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 
@@ -159,6 +160,28 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.classify(tt.err); got != tt.want {
 			t.Errorf("%s: outcome %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestStuckOnUnsentAttempts(t *testing.T) {
+	notSent := fmt.Errorf("%w: store 2 is down", transport.ErrNotSent)
+	rpc := &kv.BackoffExhaustedError{Policy: "tikvRPC", Attempts: 5, Slept: 1900 * time.Millisecond, Cause: notSent}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"tikvRPC backoff on unsent attempts", rpc, true},
+		{"nested under a regionMiss backoff", &kv.BackoffExhaustedError{Policy: "regionMiss", Cause: rpc}, true},
+		{"ServerIsBusy backoff, last attempt unsent", &kv.BackoffExhaustedError{Policy: "tikvServerBusy", Slept: 1900 * time.Millisecond, Cause: notSent}, false},
+		{"short tikvRPC backoff", &kv.BackoffExhaustedError{Policy: "tikvRPC", Slept: 100 * time.Millisecond, Cause: notSent}, false},
+		{"tikvRPC backoff on sent attempts", &kv.BackoffExhaustedError{Policy: "tikvRPC", Slept: 1900 * time.Millisecond, Cause: errors.New("reset")}, false},
+		{"not a backoff", notSent, false},
+	}
+	for _, tt := range tests {
+		if got := stuckOnUnsentAttempts(tt.err); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
