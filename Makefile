@@ -31,7 +31,8 @@ run:
 SEED          ?= 1
 DURATION      ?= 10m
 OPS           ?=
+AT_LEAST_ONCE ?=
 CHAOS_TIMEOUT ?= 3h
 chaos:
-	CHAOS_SEED=$(SEED) CHAOS_DURATION=$(DURATION) CHAOS_OPS=$(OPS) $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) \
+	CHAOS_SEED=$(SEED) CHAOS_DURATION=$(DURATION) CHAOS_OPS=$(OPS) CHAOS_AT_LEAST_ONCE=$(AT_LEAST_ONCE) $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) \
 		-run 'TestLinearizability' ./tests/linearizability/

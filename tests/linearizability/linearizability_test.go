@@ -115,38 +115,49 @@ func inProcessProber(mock *mocktikv.Cluster) pdclient.Prober {
 	}
 }
 
-// settings reads CHAOS_SEED, CHAOS_DURATION and CHAOS_OPS (see the
-// package doc).
-func settings(t *testing.T) (seed uint64, d time.Duration, mix []weighted) {
+// settings are a run's knobs, from the environment (see the package doc).
+type settings struct {
+	seed     uint64
+	duration time.Duration
+	mix      []weighted
+	// atLeastOnce turns on raw.WithAtLeastOnceWrites: writes are resent
+	// after an unknown outcome, which the checker must catch.
+	atLeastOnce bool
+}
+
+// readSettings reads CHAOS_SEED, CHAOS_DURATION, CHAOS_OPS and
+// CHAOS_AT_LEAST_ONCE.
+func readSettings(t *testing.T) settings {
 	t.Helper()
-	seed, d = 1, 0
-	mix, err := parseMix(os.Getenv("CHAOS_OPS"))
-	if err != nil {
+	cfg := settings{seed: 1}
+	var err error
+	if cfg.mix, err = parseMix(os.Getenv("CHAOS_OPS")); err != nil {
 		t.Fatalf("CHAOS_OPS: %v", err)
 	}
 	if s := os.Getenv("CHAOS_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
+		if cfg.seed, err = strconv.ParseUint(s, 10, 64); err != nil {
 			t.Fatalf("CHAOS_SEED=%q: %v", s, err)
 		}
-		seed = v
 	}
 	if s := os.Getenv("CHAOS_DURATION"); s != "" {
-		v, err := time.ParseDuration(s)
-		if err != nil {
+		if cfg.duration, err = time.ParseDuration(s); err != nil {
 			t.Fatalf("CHAOS_DURATION=%q: %v", s, err)
 		}
-		d = v
 	}
-	return seed, d, mix
+	if s := os.Getenv("CHAOS_AT_LEAST_ONCE"); s != "" {
+		if cfg.atLeastOnce, err = strconv.ParseBool(s); err != nil {
+			t.Fatalf("CHAOS_AT_LEAST_ONCE=%q: %v", s, err)
+		}
+	}
+	return cfg
 }
 
 // TestLinearizability runs the chaos workload in each configuration and
 // checks every key's history with porcupine.
 func TestLinearizability(t *testing.T) {
-	seed, d, mix := settings(t)
+	cfg := readSettings(t)
 	for _, s := range setups() {
-		t.Run(s.name, func(t *testing.T) { runChaos(t, s, seed, d, mix) })
+		t.Run(s.name, func(t *testing.T) { runChaos(t, s, cfg) })
 	}
 }
 
@@ -163,13 +174,13 @@ func roundKeys(round int) []string {
 
 // runChaos runs rounds on one cluster until d has passed (at least one
 // round), and stops at the first round that fails.
-func runChaos(t *testing.T, s setup, seed uint64, d time.Duration, mix []weighted) {
+func runChaos(t *testing.T, s setup, cfg settings) {
 	first := roundKeys(0)
 	mock, cluster := s.connect(t, mocktikv.WithStores(3), mocktikv.WithSplitKeys([]byte(first[2]), []byte(first[4])))
-	client := raw.NewClient(cluster, raw.WithAtomicForCAS(true))
+	client := raw.NewClient(cluster, raw.WithAtomicForCAS(true), raw.WithAtLeastOnceWrites(cfg.atLeastOnce))
 	start := time.Now()
-	for round := 0; round == 0 || time.Since(start) < d; round++ {
-		runRound(t, mock, client, s.name, seed, round, mix)
+	for round := 0; round == 0 || time.Since(start) < cfg.duration; round++ {
+		runRound(t, mock, client, s.name, cfg.seed, round, cfg.mix)
 		if t.Failed() || t.Context().Err() != nil {
 			return
 		}

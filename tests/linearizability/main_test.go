@@ -34,6 +34,9 @@
 // CHAOS_OPS restricts the operation mix to a comma-separated list of
 // get, put, delete, batchput and cas (default: all), to isolate a failure
 // to the calls that cause it; `make chaos OPS=get,cas` sets it.
+// CHAOS_AT_LEAST_ONCE=true runs the client with raw.WithAtLeastOnceWrites
+// (client-go's resend of writes after an unknown outcome), which is not
+// linearizable: the run should fail, showing the checker has teeth.
 // Run one configuration with -run 'TestLinearizability/grpc-batch'.
 package linearizability_test
 
