@@ -172,8 +172,8 @@ func roundKeys(round int) []string {
 	return keys
 }
 
-// runChaos runs rounds on one cluster until d has passed (at least one
-// round), and stops at the first round that fails.
+// runChaos runs rounds on one cluster until cfg.duration has passed (at
+// least one round), and stops at the first round that fails.
 func runChaos(t *testing.T, s setup, cfg settings) {
 	first := roundKeys(0)
 	mock, cluster := s.connect(t, mocktikv.WithStores(3), mocktikv.WithSplitKeys([]byte(first[2]), []byte(first[4])))
@@ -393,7 +393,7 @@ func check(t *testing.T, what, name string, seed uint64, h history, nem *nemesis
 		}
 		path := visualize(t, name, seed, k, model, info)
 		t.Errorf("seed %d, %s: history of key %s is not linearizable (%d checked operations)\n%s"+
-			"visualization: %s\nreproduce: CHAOS_SEED=%d go test -race -run 'TestLinearizability/%s' ./tests/linearizability/\n"+
+			"visualization: %s\nreproduce: CHAOS_SEED=%d go test -race -run 'TestLinearizability/%s' ./tests/linearizability/ (a later round needs the same CHAOS_DURATION)\n"+
 			"history of %s ([call ms, return ms] client op -> result):\n%s",
 			seed, what, k, len(ops), diagnose(h, k, ops, info), path, seed, name, k, h.dump(k))
 	}

@@ -11,7 +11,10 @@
 // mocktikv's in-process PD with the gRPC pool's BatchCommands. Afterwards
 // it heals the cluster, reads every key once more, and checks each key's
 // history against a register-with-CAS model (model_test.go; the rules for
-// failed and undetermined calls are in record_test.go).
+// failed and undetermined calls are in record_test.go). It also fails when
+// a call spends its whole deadline retrying a store that is down while
+// every region has a live leader (no fail-over), or when a read or a CAS on
+// the healed cluster does not succeed.
 //
 // A configuration runs in rounds on one cluster: each round uses fresh keys
 // and lasts 3 s or 100 calls per worker, whichever comes first, so that
