@@ -75,9 +75,12 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 
 // isReroute reports the non-fatal region error that hands a piece back to
 // Shard or Stream.
+// A region error a retry loop gave up on (inside a
+// *kv.BackoffExhaustedError) is final, not a request to re-route.
 func isReroute(err error) bool {
 	var re *kv.RegionError
-	return errors.As(err, &re) && !re.Fatal && !errors.Is(err, kv.ErrUndetermined)
+	var be *kv.BackoffExhaustedError
+	return errors.As(err, &re) && !re.Fatal && !errors.As(err, &be) && !errors.Is(err, kv.ErrUndetermined)
 }
 
 // dispatch is the state of one Dispatch call.
