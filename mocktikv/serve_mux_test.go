@@ -1,16 +1,12 @@
 package mocktikv
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -18,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tikvgo/tikv/internal/testcerts"
 )
 
 // httpGetJSON GETs url with its own transport (closed at the end of the
@@ -59,8 +57,9 @@ func TestMuxSilentConnection(t *testing.T) {
 	}
 }
 
-// TestMuxTLS: with TLS, gRPC and HTTP (over HTTP/1.1 and over h2) share
-// PD's port, and PD advertises https URLs.
+// TestMuxTLS: with mutual TLS, gRPC and HTTP (over HTTP/1.1 and over h2)
+// share PD's port, PD advertises https URLs, and a client without a
+// certificate is turned away on HTTP too.
 func TestMuxTLS(t *testing.T) {
 	serverCfg, clientCfg := testTLSConfigs(t)
 	c := Start(t, WithTLS(serverCfg))
@@ -76,32 +75,29 @@ func TestMuxTLS(t *testing.T) {
 		httpGetJSON(t, &http.Transport{TLSClientConfig: clientCfg.Clone(), ForceAttemptHTTP2: h2}, "https://"+addr+"/pd/api/v1/version", &version)
 		eq(t, version["version"], pdVersion, "version over TLS")
 	}
+	noCert := &tls.Config{RootCAs: clientCfg.RootCAs, MinVersion: tls.VersionTLS12}
+	tr := &http.Transport{TLSClientConfig: noCert}
+	defer tr.CloseIdleConnections()
+	if resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/pd/api/v1/version"); err == nil {
+		resp.Body.Close()
+		t.Fatal("HTTP without a client certificate was served")
+	}
 	var cfg storeConfigBody
 	httpGetJSON(t, &http.Transport{TLSClientConfig: clientCfg.Clone()}, "https://"+c.StoreAddr(c.StoreIDs()[0])+"/config", &cfg)
 	eq(t, cfg.Storage.APIVersion, 1, "store status over TLS")
 }
 
-// testTLSConfigs makes a self-signed certificate for 127.0.0.1 and the
-// server and client configurations that use it.
+// testTLSConfigs returns a server configuration requiring mutual TLS and
+// a client configuration with the CA and the client certificate.
 func testTLSConfigs(t *testing.T) (server, client *tls.Config) {
 	t.Helper()
-	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "mocktikv-test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der := must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key))(t)
-	leaf := must(x509.ParseCertificate(der))(t)
+	certs := must(testcerts.Generate(t.TempDir()))(t)
+	server = must(certs.ServerTLS())(t)
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}, MinVersion: tls.VersionTLS12}
-	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if !pool.AppendCertsFromPEM(must(os.ReadFile(certs.CA))(t)) {
+		t.Fatal("no CA certificate")
+	}
+	cert := must(tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey))(t)
+	client = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	return server, client
 }
