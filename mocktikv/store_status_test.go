@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -26,16 +27,7 @@ func TestStoreStatusConfig(t *testing.T) {
 	} {
 		t.Run(tc.v.String(), func(t *testing.T) {
 			c := Start(t, WithAPIVersion(tc.v))
-			ctx := testCtx(t)
-			conn := must(grpc.NewClient(c.PDAddrs()[0], grpc.WithTransportCredentials(insecure.NewCredentials())))(t)
-			defer conn.Close()
-			id := c.StoreIDs()[0]
-			st := must(pdpb.NewPDClient(conn).GetStore(ctx, &pdpb.GetStoreRequest{
-				Header: &pdpb.RequestHeader{ClusterId: c.ClusterID()}, StoreId: id,
-			}))(t).GetStore()
-			if st.StatusAddress == "" {
-				t.Fatal("PD reports no status address")
-			}
+			st := pdStore(t, c, c.StoreIDs()[0])
 			var cfg struct {
 				Storage struct {
 					APIVersion int  `json:"api-version"`
@@ -49,8 +41,23 @@ func TestStoreStatusConfig(t *testing.T) {
 	}
 }
 
+// pdStore is store id as PD reports it over gRPC.
+func pdStore(t *testing.T, c *Cluster, id uint64) *metapb.Store {
+	t.Helper()
+	conn := must(grpc.NewClient(c.PDAddrs()[0], grpc.WithTransportCredentials(insecure.NewCredentials())))(t)
+	defer conn.Close()
+	st := must(pdpb.NewPDClient(conn).GetStore(testCtx(t), &pdpb.GetStoreRequest{
+		Header: &pdpb.RequestHeader{ClusterId: c.ClusterID()}, StoreId: id,
+	}))(t).GetStore()
+	if st.GetStatusAddress() == "" {
+		t.Fatalf("PD reports no status address for store %d", id)
+	}
+	return st
+}
+
 // TestStoreStatusFollowsStore: the status API stops with its store and
-// comes back with it, as a TiKV process's status server does.
+// comes back with it, as a TiKV process's status server does; a store
+// added while serving gets one too.
 func TestStoreStatusFollowsStore(t *testing.T) {
 	c := Start(t)
 	id := c.StoreIDs()[0]
@@ -72,5 +79,11 @@ func TestStoreStatusFollowsStore(t *testing.T) {
 		t.Fatal("status answered while the store is stopped")
 	}
 	noErr(t, c.StartStore(id))
+	noErr(t, get())
+
+	// A store added while serving has a status address too.
+	added := must(c.AddStore())(t)
+	eq(t, pdStore(t, c, added).StatusAddress, c.StoreAddr(added), "added store's status address")
+	id = added
 	noErr(t, get())
 }
