@@ -32,6 +32,12 @@
 // commands with lock waiting and deadlock detection (txn_*.go,
 // internal/mvcc, internal/lockwait); SplitRegion, GetStoreSafeTS; PD's
 // regions, stores, TSO, GC states, keyspaces, split/scatter (pd_*.go).
+// Other clients can use the served cluster unmodified: PD's address also
+// serves etcd's v3 KV and Cluster services (pd_etcd_*.go: client-go syncs
+// etcd members and reads safe points there) and PD's HTTP API
+// (pd_http.go), and each store's port serves TiKV's status API
+// (store_status.go) as its status address; serve_mux.go puts gRPC and
+// HTTP on one port.
 // Commands not implemented answer codes.Unimplemented, as TiKV does for
 // unknown methods. Faults are scripted per command, store, region or key
 // with Inject (faults.go), replacing client-go's global failpoints.
