@@ -50,7 +50,7 @@ func (c *Cluster) AddStore() (uint64, error) {
 		meta.Address = lis.Addr().String()
 		meta.PeerAddress = meta.Address
 	}
-	c.stores[id] = &storeState{meta: meta}
+	c.stores[id] = newStoreState(meta)
 	c.order = append(c.order, id)
 	c.mu.Unlock()
 	if lis != nil {
