@@ -3,6 +3,7 @@ package mocktikv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,6 +68,10 @@ func putVia(ctx context.Context, c *Cluster, s transport.Sender, key string) err
 type classification struct {
 	notSent bool
 	code    codes.Code
+}
+
+func (c classification) String() string {
+	return fmt.Sprintf("{notSent=%v code=%v}", c.notSent, c.code)
 }
 
 func classify(err error) classification {

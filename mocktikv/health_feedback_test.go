@@ -154,3 +154,22 @@ func TestFeedbackAttacherInterval(t *testing.T) {
 		eq(t, send(step.at, step.asked), step.want, "batch %d at +%v", i, step.at)
 	}
 }
+
+// TestGetHealthFeedbackEveryMode: the command answers alike in process and
+// through tikvgo's transport, batched (where it rides the BatchCommands
+// stream, as client-go sends it) and unary.
+func TestGetHealthFeedbackEveryMode(t *testing.T) {
+	for _, mode := range allSendModes {
+		t.Run(string(mode), func(t *testing.T) {
+			c := Start(t)
+			noErr(t, c.SetSlowScore(1, 95))
+			resp := must(senderFor(t, c, mode).Send(timeout(t), &transport.Request{
+				Cmd:    transport.CmdGetHealthFeedback,
+				Msg:    &kvrpcpb.GetHealthFeedbackRequest{Context: &kvrpcpb.Context{}},
+				Target: transport.Target{StoreID: 1, Addr: c.StoreAddr(1)},
+			}))(t)
+			hf := resp.Msg.(*kvrpcpb.GetHealthFeedbackResponse).GetHealthFeedback()
+			eq(t, [2]uint64{hf.GetStoreId(), uint64(hf.GetSlowScore())}, [2]uint64{1, 95}, "feedback")
+		})
+	}
+}
