@@ -77,6 +77,14 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 	b.mu.Unlock()
 	b.pending.Wait()
 	cancel()
+	if b.err == nil {
+		if err := stream.Context().Err(); err != nil {
+			// The call's deadline passed or it was cancelled with
+			// sub-requests unanswered: end with that status, as grpc
+			// does, not as a clean end of stream.
+			return status.FromContextError(err).Err()
+		}
+	}
 	return b.err
 }
 

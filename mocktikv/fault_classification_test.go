@@ -62,6 +62,20 @@ func putVia(ctx context.Context, c *Cluster, s transport.Sender, key string) err
 	return err
 }
 
+// warmUp sends a RawGet through s, so that a Pool has its connection
+// and stream up before the test scripts a failure.
+func warmUp(t *testing.T, c *Cluster, s transport.Sender) {
+	t.Helper()
+	rctx := leaderCtx(c, "warm")
+	id := rctx.GetPeer().GetStoreId()
+	_, err := s.Send(timeout(t), &transport.Request{
+		Cmd:    transport.CmdRawGet,
+		Msg:    &kvrpcpb.RawGetRequest{Context: rctx, Key: []byte("warm")},
+		Target: transport.Target{StoreID: id, Addr: c.StoreAddr(id)},
+	})
+	noErr(t, err)
+}
+
 // classification is what a caller can branch on: whether the request
 // provably never left (safe to resend even if not idempotent) and the
 // gRPC status code.
@@ -141,6 +155,9 @@ func TestFaultClassification(t *testing.T) {
 			name: "delay past the caller's deadline",
 			want: classification{code: codes.DeadlineExceeded},
 			run: func(t *testing.T, c *Cluster, s transport.Sender) error {
+				// Connect first, so that the short deadline is spent at
+				// the store, not on dialing or opening the stream.
+				warmUp(t, c, s)
 				c.Inject(Fault{Cmd: transport.CmdRawPut, Steps: []Step{Always(Delay(time.Hour))}})
 				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 				defer cancel()
