@@ -96,7 +96,9 @@ type storeHealth struct {
 // newStoreHealth starts the sequence at the current unix time in
 // milliseconds, as TiKV's kv service does when it starts
 // (src/server/service/kv.rs, Service::new), so that feedback from a
-// restarted store normally sorts after the old process's.
+// restarted store normally sorts after the old process's. The mock creates
+// it when the store is first asked for feedback (or restarted), which
+// stands in for the process's start.
 func newStoreHealth(id uint64) *storeHealth {
 	return &storeHealth{id: id, slowScore: minSlowScore, nextSeq: uint64(time.Now().UnixMilli())}
 }
