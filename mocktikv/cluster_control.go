@@ -51,7 +51,7 @@ func (c *Cluster) AddStore() (uint64, error) {
 		meta.PeerAddress = meta.Address
 		meta.StatusAddress = meta.Address // store_status.go
 	}
-	c.stores[id] = &storeState{meta: meta}
+	c.stores[id] = newStoreState(meta)
 	c.order = append(c.order, id)
 	c.mu.Unlock()
 	if lis != nil {

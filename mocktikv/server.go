@@ -1,6 +1,7 @@
 package mocktikv
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -35,6 +36,12 @@ type grpcServer struct {
 	srv  *muxServer
 	addr string
 }
+
+// stop stops the server and closes its listener. grpc's Stop closes only
+// the listeners Serve has registered: stopped before its goroutine got that
+// far, the server would close lis later, and a restart on the same
+// address could find it still taken.
+func (g *grpcServer) stop() { g.srv.stop() }
 
 // serverOptions are shared by PD and store servers. Clients (the PD client,
 // tikvgo's transport) send keepalive pings; the server must accept them or
@@ -194,14 +201,16 @@ func (c *Cluster) PDAddrs() []string {
 
 // StopStore makes a store unreachable, as if its process died: its gRPC
 // server stops (open connections are closed, new ones refused) and the
-// in-process Sender fails requests to it with an error wrapping
-// transport.ErrNotSent. Data and PD's view of the store are unchanged.
-// Stopping a stopped store is a no-op.
+// in-process Sender fails requests to it as the gRPC client would (see
+// Sender): later ones as never sent, those in flight with the outcome
+// unknown. Data and PD's view of the store are unchanged. Stopping a
+// stopped store is a no-op.
 func (c *Cluster) StopStore(id uint64) error {
 	c.mu.Lock()
 	st, ok := c.stores[id]
-	if ok {
+	if ok && !st.stopped {
 		st.stopped = true
+		st.kill()
 	}
 	c.mu.Unlock()
 	if !ok {
@@ -236,7 +245,11 @@ func (c *Cluster) StartStore(id uint64) error {
 		c.srv.stores[id] = c.startStoreServerLocked(id, lis)
 	}
 	c.mu.Lock()
-	c.stores[id].stopped = false
+	if st := c.stores[id]; st.stopped {
+		st.stopped = false
+		st.life, st.kill = context.WithCancel(context.Background())
+		c.health.restart(id) // a new process: new sequence, slow score 1
+	}
 	c.mu.Unlock()
 	return nil
 }
