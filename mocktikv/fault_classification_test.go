@@ -218,13 +218,6 @@ func TestFaultClassification(t *testing.T) {
 				err := tc.run(t, c, senderFor(t, c, mode))
 				got := classify(err)
 				want := tc.want
-				if mode == modeGRPCUnary && tc.name == "store stopped before the send" {
-					// The Pool's unary path returns grpc's dial failure
-					// without ErrNotSent until the transport classifies
-					// dial failures (the change the lead is landing);
-					// the code already agrees.
-					want.notSent = got.notSent
-				}
 				eq(t, got, want, "classification of %v", err)
 				noErr(t, c.StartStore(1)) // a no-op unless the case stopped it
 				eq(t, hasValue(t, c, "a", "v"), tc.applied, "put applied")

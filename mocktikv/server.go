@@ -37,11 +37,6 @@ type grpcServer struct {
 	addr string
 }
 
-// stop stops the server and closes its listener. grpc's Stop closes only
-// the listeners Serve has registered: stopped before its goroutine got that
-// far, the server would close lis later, and a restart on the same
-// address could find it still taken.
-func (g *grpcServer) stop() { g.srv.stop() }
 
 // serverOptions are shared by PD and store servers. Clients (the PD client,
 // tikvgo's transport) send keepalive pings; the server must accept them or
