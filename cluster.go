@@ -70,9 +70,9 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	if terminal == nil {
 		c.pool = transport.NewPool(cfg.poolOptions...)
 		terminal = c.pool
-		if prober == nil {
-			prober = poolProber(c.pool)
-		}
+	}
+	if hc, ok := terminal.(transport.HealthChecker); ok && prober == nil {
+		prober = healthProber(hc)
 	}
 	if err := c.setCodecs(ctx, cfg); err != nil {
 		if c.ownPD {
@@ -138,9 +138,9 @@ func (c *Cluster) setCodecs(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// poolProber checks stores with gRPC's health service through the pool's
-// dial options (TLS included).
-func poolProber(p *transport.Pool) pdclient.Prober {
+// healthProber checks stores with the transport's own health check: for
+// the Pool, gRPC's health service through its dial options (TLS included).
+func healthProber(p transport.HealthChecker) pdclient.Prober {
 	return func(ctx context.Context, addr string) pdclient.Liveness {
 		err := p.CheckHealth(ctx, addr)
 		var notServing *transport.NotServingError

@@ -67,8 +67,10 @@ func WithPoolOptions(opts ...transport.PoolOption) Option {
 }
 
 // WithProber sets how stores are health-checked after a send to them fails
-// (default: gRPC's health service through the pool; with WithTransport and
-// no prober, stores are assumed reachable).
+// (default: gRPC's health service through the pool; with WithTransport, the
+// transport's own check when it implements transport.HealthChecker, as
+// mocktikv's in-process Sender does, and otherwise none: stores are then
+// assumed reachable).
 func WithProber(p pdclient.Prober) Option {
 	return func(c *config) { c.prober = p }
 }

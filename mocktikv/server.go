@@ -37,7 +37,6 @@ type grpcServer struct {
 	addr string
 }
 
-
 // serverOptions are shared by PD and store servers. Clients (the PD client,
 // tikvgo's transport) send keepalive pings; the server must accept them or
 // it would close idle connections with "too many pings". TiKV accepts large

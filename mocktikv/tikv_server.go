@@ -152,9 +152,39 @@ func serve[Resp transport.Message](ctx context.Context, s *tikvService, cmd tran
 //     and carrying its status (see Fail);
 //   - an unimplemented command: codes.Unimplemented.
 //
+// The Sender also implements transport.HealthChecker, answering as the
+// gRPC health service of the served cluster would: a stopped or unknown
+// store fails its check. tikv.Connect uses it to find dead stores, as it
+// uses the Pool's check over gRPC.
+//
 // It is safe for concurrent use and works without Serve.
 func (c *Cluster) Sender() transport.Sender {
-	return transport.SenderFunc(c.send)
+	return inProcessSender{c}
+}
+
+// inProcessSender is Cluster.Sender.
+type inProcessSender struct{ c *Cluster }
+
+func (s inProcessSender) Send(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+	return s.c.send(ctx, req)
+}
+
+// CheckHealth reports whether a running store has address addr.
+func (s inProcessSender) CheckHealth(ctx context.Context, addr string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.c.mu.RLock()
+	defer s.c.mu.RUnlock()
+	for _, st := range s.c.stores {
+		if st.meta.Address == addr {
+			if st.stopped {
+				return status.Errorf(codes.Unavailable, "store %d (%s) is down", st.meta.Id, addr)
+			}
+			return nil
+		}
+	}
+	return status.Errorf(codes.Unavailable, "no store has address %s", addr)
 }
 
 // grpcError is err as the gRPC status a client sees: status errors as they
