@@ -86,7 +86,8 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	c.oracle = pdclient.NewOracle(c.pd)
 	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs)...)
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
-		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]), pdclient.WithProber(prober))
+		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]),
+			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr))
 		c.envs[mode] = &pipeline.Env{
 			Locator:     c.caches[mode],
 			Sender:      c.sender,
@@ -136,6 +137,14 @@ func (c *Cluster) setCodecs(ctx context.Context, cfg config) error {
 		}
 	}
 	return nil
+}
+
+// closeAddr closes the pool's connections to an address that no longer
+// belongs to the store they were made for (calls in flight on them finish).
+func (c *Cluster) closeAddr(addr string) {
+	if c.pool != nil {
+		_ = c.pool.CloseAddr(addr) // nothing to report: they were retired
+	}
 }
 
 // healthProber checks stores with the transport's own health check: for

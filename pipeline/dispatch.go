@@ -372,8 +372,14 @@ func (d *dispatch[Req, Resp]) handleRegionError(ctx context.Context, t target, s
 		return true, nil
 
 	case rerr.StoreNotMatch != nil:
-		// The address now belongs to another store: resolve it again.
-		loc.OnStoreFailure(storeID)
+		// The address now belongs to another store: resolve it again, and
+		// let a Locator that can retire the address do so (the region
+		// cache has the connections to it closed).
+		if sn, ok := loc.(storeNotMatcher); ok {
+			sn.OnStoreNotMatch(storeID)
+		} else {
+			loc.OnStoreFailure(storeID)
+		}
 		loc.Invalidate(region)
 		return false, nil
 
@@ -447,6 +453,10 @@ func isDeadline(err error) bool {
 	var se interface{ GRPCStatus() *status.Status }
 	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.DeadlineExceeded
 }
+
+// storeNotMatcher is implemented by Locators that act on StoreNotMatch
+// beyond OnStoreFailure (pdclient.RegionCache retires the address).
+type storeNotMatcher interface{ OnStoreNotMatch(storeID uint64) }
 
 // clientSideWait reports a request that never left because its time ran
 // out while it waited in the client (a BatchCommands queue, a limiter):
