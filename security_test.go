@@ -93,4 +93,18 @@ func TestSecurityWrongCANamesTheX509Cause(t *testing.T) {
 	if strings.Contains(err.Error(), "\n") {
 		t.Fatalf("multi-line error: %q", err)
 	}
+
+	// The right CA, but a client certificate PD does not trust: under TLS
+	// 1.3 the refusal comes after the client's handshake, as an alert;
+	// Connect names it too.
+	ctx, cancel = context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	c, err = tikv.Connect(ctx, mock.PDAddrs(), tikv.WithSecurity(certs.CA, other.ClientCert, other.ClientKey))
+	if err == nil {
+		c.Close()
+		t.Fatal("connected with a client certificate PD does not trust")
+	}
+	if !strings.Contains(err.Error(), "TLS handshake with") || !strings.Contains(err.Error(), "tls: ") {
+		t.Fatalf("untrusted client certificate: %v, want the TLS cause", err)
+	}
 }

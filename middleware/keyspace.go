@@ -32,6 +32,7 @@ type RefusedInKeyspaceError struct {
 	Reason     string
 }
 
+// Error names the keyspace, the command and the reason, on one line.
 func (e *RefusedInKeyspaceError) Error() string {
 	return fmt.Sprintf("keyspace %d: %s refused: %s", e.KeyspaceID, e.Cmd, e.Reason)
 }
@@ -53,6 +54,7 @@ type OutsideKeyspaceError struct {
 	Field      string
 }
 
+// Error names the keyspace, the command and the field, on one line.
 func (e *OutsideKeyspaceError) Error() string {
 	return fmt.Sprintf("keyspace %d: %s response: %s holds a key outside the keyspace", e.KeyspaceID, e.Cmd, e.Field)
 }

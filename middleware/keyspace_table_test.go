@@ -248,6 +248,10 @@ func TestKeyspaceConfinesOpenRanges(t *testing.T) {
 	if _, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdCoprocessor, Msg: shards}); !errors.Is(err, ErrRefusedInKeyspace) || wire != nil {
 		t.Fatalf("coprocessor with shard infos: %v, sent %v", err, wire != nil)
 	}
+	// So is a command outside the table.
+	if _, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdInvalid, Msg: &kvrpcpb.GetRequest{}}); !errors.Is(err, ErrRefusedInKeyspace) || wire != nil {
+		t.Fatalf("invalid command: %v", err)
+	}
 	// A message that is not the command's request type is refused too.
 	if _, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdGet, Msg: &kvrpcpb.ScanRequest{}}); !errors.Is(err, transport.ErrNotSent) || wire != nil {
 		t.Fatalf("mismatched message: %v", err)

@@ -164,3 +164,30 @@ func TestKeyspaceRejectsForeignPairs(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyspaceRegionErrorKeys: KeyNotInRegion's key must be the
+// keyspace's; the region it names is decoded, or withheld when it now lies
+// outside the keyspace, never passed on in stored form.
+func TestKeyspaceRegionErrorKeys(t *testing.T) {
+	raw, txn := codecs(t)
+	enc := func(p []byte, k string) []byte { return codec.EncodeBytes(nil, pre(p, k)) }
+	send := func(e *errorpb.Error) error {
+		s := Keyspace(raw, txn)(transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+			return &transport.Response{Msg: &kvrpcpb.RawGetResponse{RegionError: e}}, nil
+		}))
+		_, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdRawGet, Msg: &kvrpcpb.RawGetRequest{Key: []byte("k")}})
+		return err
+	}
+	own := &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: pre(rawP, "k"), StartKey: enc(rawP, "a"), EndKey: enc(rawP, "c")}}
+	if err := send(own); err != nil || string(own.KeyNotInRegion.Key) != "k" || string(own.KeyNotInRegion.StartKey) != "a" || string(own.KeyNotInRegion.EndKey) != "c" {
+		t.Fatalf("own KeyNotInRegion: %v, %v", err, own.KeyNotInRegion)
+	}
+	elsewhere := &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: pre(rawP, "k"), StartKey: enc([]byte{'r', 0, 0, 2}, ""), EndKey: enc([]byte{'r', 0, 0, 3}, "")}}
+	if err := send(elsewhere); err != nil || elsewhere.KeyNotInRegion.StartKey != nil || elsewhere.KeyNotInRegion.EndKey != nil {
+		t.Fatalf("KeyNotInRegion naming another keyspace's region: %v, %v", err, elsewhere.KeyNotInRegion)
+	}
+	foreign := &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: pre([]byte{'r', 0, 0, 2}, "k")}}
+	if err := send(foreign); !errors.Is(err, ErrOutsideKeyspace) {
+		t.Fatalf("KeyNotInRegion with a foreign key: %v", err)
+	}
+}
