@@ -27,9 +27,9 @@ var ErrOutsideKeyspace = errors.New("tikv: response key outside the keyspace")
 // It wraps ErrRefusedInKeyspace, kv.ErrInvalidArgument and
 // transport.ErrNotSent.
 type RefusedInKeyspaceError struct {
-	Cmd        transport.Cmd
-	KeyspaceID uint32
-	Reason     string
+	Cmd        transport.Cmd // the refused command
+	KeyspaceID uint32        // the client's keyspace
+	Reason     string        // why the command cannot be confined
 }
 
 // Error names the keyspace, the command and the reason, on one line.
@@ -49,9 +49,9 @@ func (e *RefusedInKeyspaceError) Unwrap() []error {
 // the first offending field; the key itself is not repeated, since it is
 // another tenant's. It wraps ErrOutsideKeyspace.
 type OutsideKeyspaceError struct {
-	Cmd        transport.Cmd
-	KeyspaceID uint32
-	Field      string
+	Cmd        transport.Cmd // the command whose response was dropped
+	KeyspaceID uint32        // the client's keyspace
+	Field      string        // the first field found holding a foreign key
 }
 
 // Error names the keyspace, the command and the field, on one line.
