@@ -45,13 +45,23 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		o(&cfg)
 	}
 	if sec := cfg.security; sec != nil {
-		tlsCfg, err := transport.LoadTLS(sec.ca, sec.cert, sec.key)
+		creds, err := transport.NewTLSCredentials(sec.ca, sec.cert, sec.key)
 		if err != nil {
 			return nil, kv.InvalidArgument("security: %v", err)
 		}
-		if tlsCfg != nil {
-			cfg.poolOptions = append(cfg.poolOptions, transport.WithTLS(tlsCfg))
+		if creds != nil {
+			// The TLS credentials go first, so that the user's pool
+			// options are applied after them and RequireTLS judges exactly
+			// the list the pool will use: a user's dial option that
+			// installs insecure credentials is refused here, not obeyed in
+			// silence (grpc lets the last credentials option win).
+			cfg.poolOptions = append([]transport.PoolOption{transport.WithTLSCredentials(creds)}, cfg.poolOptions...)
 			cfg.pdOptions = append(cfg.pdOptions, pdclient.WithSecurity(sec.ca, sec.cert, sec.key))
+			if cfg.transport == nil {
+				if err := transport.RequireTLS(cfg.poolOptions...); err != nil {
+					return nil, fmt.Errorf("%w: WithSecurity and the pool options disagree: %w", kv.ErrInvalidArgument, err)
+				}
+			}
 		}
 	}
 	c := &Cluster{pd: cfg.pd}
