@@ -45,13 +45,23 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		o(&cfg)
 	}
 	if sec := cfg.security; sec != nil {
-		tlsCfg, err := transport.LoadTLS(sec.ca, sec.cert, sec.key)
+		creds, err := transport.NewTLSCredentials(sec.ca, sec.cert, sec.key)
 		if err != nil {
 			return nil, kv.InvalidArgument("security: %v", err)
 		}
-		if tlsCfg != nil {
-			cfg.poolOptions = append(cfg.poolOptions, transport.WithTLS(tlsCfg))
+		if creds != nil {
+			// The TLS credentials go first, so that the user's pool
+			// options are applied after them and RequireTLS judges exactly
+			// the list the pool will use: a user's dial option that
+			// installs insecure credentials is refused here, not obeyed in
+			// silence (grpc lets the last credentials option win).
+			cfg.poolOptions = append([]transport.PoolOption{transport.WithTLSCredentials(creds)}, cfg.poolOptions...)
 			cfg.pdOptions = append(cfg.pdOptions, pdclient.WithSecurity(sec.ca, sec.cert, sec.key))
+			if cfg.transport == nil {
+				if err := transport.RequireTLS(cfg.poolOptions...); err != nil {
+					return nil, fmt.Errorf("%w: WithSecurity and the pool options disagree: %w", kv.ErrInvalidArgument, err)
+				}
+			}
 		}
 	}
 	c := &Cluster{pd: cfg.pd}
@@ -70,9 +80,9 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	if terminal == nil {
 		c.pool = transport.NewPool(cfg.poolOptions...)
 		terminal = c.pool
-		if prober == nil {
-			prober = poolProber(c.pool)
-		}
+	}
+	if hc, ok := terminal.(transport.HealthChecker); ok && prober == nil {
+		prober = healthProber(hc)
 	}
 	if err := c.setCodecs(ctx, cfg); err != nil {
 		if c.ownPD {
@@ -86,7 +96,8 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	c.oracle = pdclient.NewOracle(c.pd)
 	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs)...)
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
-		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]), pdclient.WithProber(prober))
+		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]),
+			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr))
 		c.envs[mode] = &pipeline.Env{
 			Locator:     c.caches[mode],
 			Sender:      c.sender,
@@ -138,9 +149,17 @@ func (c *Cluster) setCodecs(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// poolProber checks stores with gRPC's health service through the pool's
-// dial options (TLS included).
-func poolProber(p *transport.Pool) pdclient.Prober {
+// closeAddr closes the pool's connections to an address that no longer
+// belongs to the store they were made for (calls in flight on them finish).
+func (c *Cluster) closeAddr(addr string) {
+	if c.pool != nil {
+		_ = c.pool.CloseAddr(addr) // nothing to report: they were retired
+	}
+}
+
+// healthProber checks stores with the transport's own health check: for
+// the Pool, gRPC's health service through its dial options (TLS included).
+func healthProber(p transport.HealthChecker) pdclient.Prober {
 	return func(ctx context.Context, addr string) pdclient.Liveness {
 		err := p.CheckHealth(ctx, addr)
 		var notServing *transport.NotServingError

@@ -67,8 +67,10 @@ func WithPoolOptions(opts ...transport.PoolOption) Option {
 }
 
 // WithProber sets how stores are health-checked after a send to them fails
-// (default: gRPC's health service through the pool; with WithTransport and
-// no prober, stores are assumed reachable).
+// (default: gRPC's health service through the pool; with WithTransport, the
+// transport's own check when it implements transport.HealthChecker, as
+// mocktikv's in-process Sender does, and otherwise none: stores are then
+// assumed reachable).
 func WithProber(p pdclient.Prober) Option {
 	return func(c *config) { c.prober = p }
 }
@@ -76,8 +78,14 @@ func WithProber(p pdclient.Prober) Option {
 // WithSecurity turns on TLS for PD and TiKV, as client-go's Security does:
 // caPath is the CA that signed the servers' certificates (TLS stays off
 // when it is empty); certPath and keyPath, when set, are the client
-// certificate, re-read on every handshake so rotated files take effect. The
-// files are checked when Connect runs.
+// certificate. All three files are re-read on every handshake with TiKV, so
+// rotated files take effect on new connections. The files are checked when
+// Connect runs. TLS cannot be switched off behind it: Connect refuses pool
+// dial options (WithPoolOptions(transport.WithDialOptions(...))) that
+// install insecure transport credentials, with an error wrapping
+// transport.ErrInsecureDialOption and kv.ErrInvalidArgument. (PD's own
+// client puts its TLS credentials after the dial options it is given, so
+// PD connections cannot be turned plaintext that way.)
 func WithSecurity(caPath, certPath, keyPath string) Option {
 	return func(c *config) { c.security = &security{ca: caPath, cert: certPath, key: keyPath} }
 }

@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
@@ -120,5 +121,73 @@ func TestKeyspaceV1PassesRawThrough(t *testing.T) {
 	}))
 	if _, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdRawGet, Msg: &kvrpcpb.RawGetRequest{Key: []byte("k")}}); err != nil || !called {
 		t.Fatal(err)
+	}
+}
+
+// TestKeyspaceRejectsForeignPairs: a server that answers a scan with a pair
+// of another keyspace, or a batch get with another keyspace's key whose
+// suffix equals a requested key, gets an OutsideKeyspaceError, and the
+// caller sees none of the response (the decoder used to return an
+// undecodable key as it was).
+func TestKeyspaceRejectsForeignPairs(t *testing.T) {
+	raw, txn := codecs(t)
+	neighbour := []byte{'r', 0, 0, 2}
+	for _, tc := range []struct {
+		name string
+		cmd  transport.Cmd
+		req  transport.Message
+		resp transport.Message
+	}{
+		{"scan", transport.CmdRawScan, &kvrpcpb.RawScanRequest{}, &kvrpcpb.RawScanResponse{Kvs: []*kvrpcpb.KvPair{
+			{Key: pre(rawP, "a"), Value: []byte("ours")}, {Key: pre(neighbour, "b"), Value: []byte("theirs")},
+		}}},
+		{"batch get", transport.CmdRawBatchGet, &kvrpcpb.RawBatchGetRequest{Keys: [][]byte{[]byte("k")}}, &kvrpcpb.RawBatchGetResponse{Pairs: []*kvrpcpb.KvPair{
+			{Key: pre(neighbour, "k"), Value: []byte("theirs")},
+		}}},
+		{"unprefixed key", transport.CmdRawBatchGet, &kvrpcpb.RawBatchGetRequest{Keys: [][]byte{[]byte("k")}}, &kvrpcpb.RawBatchGetResponse{Pairs: []*kvrpcpb.KvPair{
+			{Key: []byte("k"), Value: []byte("v1 data")},
+		}}},
+		{"txn scan", transport.CmdScan, &kvrpcpb.ScanRequest{}, &kvrpcpb.ScanResponse{Pairs: []*kvrpcpb.KvPair{
+			{Key: pre(rawP, "a"), Value: []byte("raw data of our own keyspace")},
+		}}},
+	} {
+		s := Keyspace(raw, txn)(transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+			return &transport.Response{Msg: tc.resp}, nil
+		}))
+		resp, err := s.Send(context.Background(), &transport.Request{Cmd: tc.cmd, Msg: tc.cmd.WithContext(tc.req, &kvrpcpb.Context{})})
+		var oe *OutsideKeyspaceError
+		if resp != nil || !errors.As(err, &oe) || oe.KeyspaceID != 1 || errors.Is(err, transport.ErrNotSent) {
+			t.Errorf("%s: resp %v, err %v", tc.name, resp, err)
+		}
+		if err != nil && bytes.Contains([]byte(err.Error()), []byte("theirs")) {
+			t.Errorf("%s: error repeats the foreign pair: %v", tc.name, err)
+		}
+	}
+}
+
+// TestKeyspaceRegionErrorKeys: KeyNotInRegion's key must be the
+// keyspace's; the region it names is decoded, or withheld when it now lies
+// outside the keyspace, never passed on in stored form.
+func TestKeyspaceRegionErrorKeys(t *testing.T) {
+	raw, txn := codecs(t)
+	enc := func(p []byte, k string) []byte { return codec.EncodeBytes(nil, pre(p, k)) }
+	send := func(e *errorpb.Error) error {
+		s := Keyspace(raw, txn)(transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+			return &transport.Response{Msg: &kvrpcpb.RawGetResponse{RegionError: e}}, nil
+		}))
+		_, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdRawGet, Msg: &kvrpcpb.RawGetRequest{Key: []byte("k")}})
+		return err
+	}
+	own := &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: pre(rawP, "k"), StartKey: enc(rawP, "a"), EndKey: enc(rawP, "c")}}
+	if err := send(own); err != nil || string(own.KeyNotInRegion.Key) != "k" || string(own.KeyNotInRegion.StartKey) != "a" || string(own.KeyNotInRegion.EndKey) != "c" {
+		t.Fatalf("own KeyNotInRegion: %v, %v", err, own.KeyNotInRegion)
+	}
+	elsewhere := &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: pre(rawP, "k"), StartKey: enc([]byte{'r', 0, 0, 2}, ""), EndKey: enc([]byte{'r', 0, 0, 3}, "")}}
+	if err := send(elsewhere); err != nil || elsewhere.KeyNotInRegion.StartKey != nil || elsewhere.KeyNotInRegion.EndKey != nil {
+		t.Fatalf("KeyNotInRegion naming another keyspace's region: %v, %v", err, elsewhere.KeyNotInRegion)
+	}
+	foreign := &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: pre([]byte{'r', 0, 0, 2}, "k")}}
+	if err := send(foreign); !errors.Is(err, ErrOutsideKeyspace) {
+		t.Fatalf("KeyNotInRegion with a foreign key: %v", err)
 	}
 }

@@ -18,33 +18,45 @@ import (
 
 // BatchCommands serves TiKV's multiplexed stream (src/server/service/kv.rs
 // batch_commands): each BatchCommandsRequest carries sub-requests tagged with
-// request ids; every sub-request gets exactly one sub-response carrying its
-// id, in some later BatchCommandsResponse. Sub-requests run concurrently,
-// each on its own goroutine, through the same handlers (and faults) as the
-// unary RPCs, so a blocked one (a pessimistic lock waiting, a fault's Block)
-// does not hold up the others, and responses come back in completion order.
+// request ids; sub-requests run concurrently, each on its own goroutine,
+// through the same handlers (and faults) as the unary RPCs, so a blocked one
+// (a pessimistic lock waiting, a fault's Block) does not hold up the others,
+// and responses come back in completion order, each in a batch of its own.
 //
-// The stream's failures follow TiKV where it has a rule:
-//   - A cluster-id mismatch fails the whole stream with INVALID_ARGUMENT.
-//   - A GC sub-request never gets a response (TiKV's batch path drops every
-//     sub-request error but the cluster-id mismatch, and KvGC always errs).
+// TiKV answers every sub-request on its own and keeps the stream open
+// (handle_batch_commands_request and response_batch_commands_request):
+//   - A sub-request whose cmd TiKV does not know (an empty oneof, or a
+//     variant newer than the server) is answered with an empty response
+//     (cmd unset) under its id. The mock answers the same way for a command
+//     it does not implement (its unary call is UNIMPLEMENTED), as a TiKV
+//     without that command would.
+//   - A sub-request whose handler fails gets no response at all: TiKV drops
+//     every error but one. The mock's handlers fail only for GC (TiKV's
+//     KvGC always errs, so a GC sub-request is never answered).
+//   - The exception is a cluster-id mismatch: it fails the whole stream
+//     with INVALID_ARGUMENT.
 //   - Empty sub-requests are echoed with their test_id, after delay_time ms
 //     when that is >= 10.
 //
-// and are the mock's choice elsewhere: a sub-request the mock does not
-// implement fails the stream with UNIMPLEMENTED rather than going
-// unanswered, and a fault's transport error (Fail, LoseResponse) fails the
-// stream with its status, as a broken connection would. When the client
-// closes its side, in-flight sub-requests still get their responses before
-// the stream ends; when the stream's context ends, they are cancelled.
+// The responses carry the store's health feedback as TiKV's
+// HealthFeedbackAttacher adds it (health_feedback.go).
+//
+// Two failures are the mock's own and end the whole stream: a fault's
+// transport error (Fail, LoseResponse) fails it with the fault's status, as
+// a broken connection fails every request in flight on it; and a fault
+// that answers with a response of the wrong type (a mistake in the test)
+// fails it with INTERNAL. When the client closes its side, in-flight
+// sub-requests still get their responses before the stream ends; when the
+// stream's context ends, they are cancelled.
 func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	b := &batchStream{
-		svc:    s,
-		stream: stream,
-		ctx:    ctx,
-		cancel: cancel,
-		failed: make(chan struct{}),
+		svc:      s,
+		stream:   stream,
+		ctx:      ctx,
+		cancel:   cancel,
+		failed:   make(chan struct{}),
+		feedback: feedbackAttacher{store: s.c.health.store(s.storeID), interval: s.c.health.interval},
 	}
 	eof := make(chan struct{})
 	// Recv runs on its own goroutine so that a failing sub-request can end
@@ -65,6 +77,14 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 	b.mu.Unlock()
 	b.pending.Wait()
 	cancel()
+	if b.err == nil {
+		if err := stream.Context().Err(); err != nil {
+			// The call's deadline passed or it was cancelled with
+			// sub-requests unanswered: end with that status, as grpc
+			// does, not as a clean end of stream.
+			return status.FromContextError(err).Err()
+		}
+	}
 	return b.err
 }
 
@@ -75,7 +95,8 @@ type batchStream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	sendMu sync.Mutex // stream.Send is not safe for concurrent use
+	sendMu   sync.Mutex       // stream.Send is not safe for concurrent use
+	feedback feedbackAttacher // guarded by sendMu
 
 	mu      sync.Mutex
 	closed  bool // no new sub-requests start once set
@@ -147,22 +168,30 @@ func (b *batchStream) serve(id uint64, sub *tikvpb.BatchCommandsRequest_Request)
 	}
 	cmd, msg := unwrapBatchRequest(sub)
 	if cmd == transport.CmdInvalid {
-		b.fail(status.Errorf(codes.Unimplemented, "mocktikv: batch sub-request %T is not implemented", sub.Cmd))
+		// TiKV's "invalid request" arm: an empty response under the id.
+		b.send(id, &tikvpb.BatchCommandsResponse_Response{})
 		return
 	}
 	resp, err := b.svc.c.handle(b.ctx, b.svc.storeID, cmd, msg)
 	switch {
-	case err != nil && cmd == transport.CmdGC:
-		// TiKV's quirk: no reply at all.
-	case err != nil:
-		b.fail(grpcError(err))
-	default:
+	case err == nil:
 		wrapped := wrapBatchResponse(cmd, resp)
 		if wrapped == nil {
 			b.fail(status.Errorf(codes.Internal, "mocktikv: %s produced %T", cmd, resp))
 			return
 		}
 		b.send(id, wrapped)
+	case b.ctx.Err() != nil:
+		// The stream is ending; nobody is left to answer.
+	case errors.Is(err, errClusterIDMismatch), isFaultError(err), status.Code(err) == codes.Internal:
+		b.fail(grpcError(err))
+	case cmd == transport.CmdGC:
+		// TiKV's KvGC always errs (UNIMPLEMENTED as a unary call) and the
+		// batch path drops the error: no reply at all.
+	case status.Code(err) == codes.Unimplemented:
+		b.send(id, &tikvpb.BatchCommandsResponse_Response{})
+	default:
+		// TiKV drops the error: the sub-request is never answered.
 	}
 }
 
@@ -173,11 +202,12 @@ func (b *batchStream) send(id uint64, resp *tikvpb.BatchCommandsResponse_Respons
 	if b.ctx.Err() != nil {
 		return
 	}
-	err := b.stream.Send(&tikvpb.BatchCommandsResponse{
+	out := &tikvpb.BatchCommandsResponse{
 		Responses:  []*tikvpb.BatchCommandsResponse_Response{resp},
 		RequestIds: []uint64{id},
-	})
-	if err != nil {
+	}
+	b.feedback.attach(out, time.Now())
+	if err := b.stream.Send(out); err != nil {
 		b.fail(err)
 	}
 }

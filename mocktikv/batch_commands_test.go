@@ -109,9 +109,9 @@ func TestBatchCommandsEveryCommand(t *testing.T) {
 	eq(t, wrapBatchResponse(transport.CmdSplitRegion, &kvrpcpb.SplitRegionResponse{}) == nil, true, "unary-only command wrapped")
 }
 
-// TestBatchCommandsStreamErrors: a cluster-id mismatch and a fault's
-// transport error fail the whole stream with their status; a failing GC
-// sub-request goes unanswered, as in TiKV.
+// TestBatchCommandsStreamErrors: a cluster-id mismatch (TiKV's rule) and
+// a fault's transport error (a broken connection) fail the whole stream
+// with their status; a failing GC sub-request goes unanswered, as in TiKV.
 func TestBatchCommandsStreamErrors(t *testing.T) {
 	c := Start(t)
 	rctx := leaderCtx(c, "a")
@@ -129,9 +129,6 @@ func TestBatchCommandsStreamErrors(t *testing.T) {
 			c.Inject(Fault{Cmd: transport.CmdRawGet, Key: []byte("f"), Steps: []Step{Times(1, Fail(status.Error(codes.Unavailable, "x")))}})
 			return wrapBatchRequest(t, transport.CmdRawGet, &kvrpcpb.RawGetRequest{Context: rctx, Key: []byte("f")})
 		}, codes.Unavailable},
-		{"not in the mock's table", func() *tikvpb.BatchCommandsRequest_Request {
-			return &tikvpb.BatchCommandsRequest_Request{Cmd: &tikvpb.BatchCommandsRequest_Request_Import{Import: &kvrpcpb.ImportRequest{}}}
-		}, codes.Unimplemented},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

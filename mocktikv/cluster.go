@@ -2,6 +2,7 @@ package mocktikv
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ type config struct {
 	raw rawConfig // raw_options.go
 
 	tls *tls.Config // server_tls.go
+
+	healthInterval time.Duration // health_feedback.go
 }
 
 // WithStores sets the number of stores (default 1). Every region has a peer
@@ -90,6 +93,8 @@ type Cluster struct {
 	txn *txnState
 	// faults holds scripted faults: faults.go.
 	faults *faultState
+	// health is the stores' health feedback: health_feedback.go.
+	health *healthState
 
 	// srv is the network side (Serve, StopStore, StartStore, Close). Its
 	// mutex is never held while mu is wanted by a handler that the server
@@ -101,6 +106,17 @@ type Cluster struct {
 type storeState struct {
 	meta    *metapb.Store
 	stopped bool
+	// life ends when the store stops (kill), as the process dies: requests
+	// the in-process Sender has in flight on it are cut off then
+	// (tikv_server.go). StartStore gives the store a new life.
+	life context.Context
+	kill context.CancelFunc
+}
+
+// newStoreState returns a running store with metadata meta.
+func newStoreState(meta *metapb.Store) *storeState {
+	life, kill := context.WithCancel(context.Background())
+	return &storeState{meta: meta, life: life, kill: kill}
 }
 
 // regionState is one region. It and everything it points to are owned by
@@ -140,7 +156,7 @@ const storeVersion = "9.0.0"
 // NewCluster builds an in-memory cluster. Nothing listens until Serve; PD()
 // and Sender() work without it.
 func NewCluster(opts ...Option) *Cluster {
-	cfg := config{stores: 1}
+	cfg := config{stores: 1, healthInterval: DefaultHealthFeedbackInterval}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -152,6 +168,7 @@ func NewCluster(opts ...Option) *Cluster {
 		tls:       cfg.tls,
 		txn:       newTxnState(),
 		faults:    newFaultState(),
+		health:    newHealthState(cfg.healthInterval),
 		stores:    make(map[uint64]*storeState),
 		byID:      make(map[uint64]*regionState),
 		gc:        newGCStates(),
@@ -165,14 +182,14 @@ func NewCluster(opts ...Option) *Cluster {
 	startTS := time.Now().Unix()
 	for range cfg.stores {
 		id := c.allocIDLocked()
-		c.stores[id] = &storeState{meta: &metapb.Store{
+		c.stores[id] = newStoreState(&metapb.Store{
 			Id:             id,
 			Address:        fmt.Sprintf("store%d", id), // replaced by Serve
 			State:          metapb.StoreState_Up,
 			NodeState:      metapb.NodeState_Serving,
 			Version:        storeVersion,
 			StartTimestamp: startTS,
-		}}
+		})
 		c.order = append(c.order, id)
 	}
 

@@ -49,8 +49,9 @@ func (c *Cluster) AddStore() (uint64, error) {
 	if lis != nil {
 		meta.Address = lis.Addr().String()
 		meta.PeerAddress = meta.Address
+		meta.StatusAddress = meta.Address // store_status.go
 	}
-	c.stores[id] = &storeState{meta: meta}
+	c.stores[id] = newStoreState(meta)
 	c.order = append(c.order, id)
 	c.mu.Unlock()
 	if lis != nil {

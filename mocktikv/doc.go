@@ -30,9 +30,26 @@
 //
 // Implemented: RawKV for API v1, v1ttl and v2 (raw_*.go); the transactional
 // commands with lock waiting and deadlock detection (txn_*.go,
-// internal/mvcc, internal/lockwait); SplitRegion, GetStoreSafeTS; PD's
+// internal/mvcc, internal/lockwait); SplitRegion, GetStoreSafeTS;
+// GetHealthFeedback and the health feedback TiKV attaches to BatchCommands
+// responses, with a slow score tests set (health_feedback.go); PD's
 // regions, stores, TSO, GC states, keyspaces, split/scatter (pd_*.go).
+// Other clients can use the served cluster unmodified: PD's address also
+// serves etcd's v3 KV and Cluster services (pd_etcd_*.go: client-go syncs
+// etcd members and reads safe points there) and PD's HTTP API
+// (pd_http.go), and each store's port serves TiKV's status API
+// (store_status.go) as its status address; serve_mux.go puts gRPC and
+// HTTP on one port.
 // Commands not implemented answer codes.Unimplemented, as TiKV does for
-// unknown methods. Faults are scripted per command, store, region or key
-// with Inject (faults.go), replacing client-go's global failpoints.
+// unknown methods; on a BatchCommands stream each sub-request is answered
+// on its own, as TiKV does (batch_commands.go). Faults are scripted per
+// command, store, region or key with Inject (faults.go), replacing
+// client-go's global failpoints.
+//
+// The in-process Sender fails exactly as tikvgo's gRPC transport does
+// against the served cluster: the same gRPC status and the same
+// transport.ErrNotSent-or-not for a stopped store, a store stopped with
+// the request in flight, a lost response, a delay past the caller's
+// deadline and an injected transport error (inprocess_errors.go,
+// TestFaultClassification), so a client bug cannot hide behind the mock.
 package mocktikv

@@ -133,11 +133,20 @@ func Respond(fn func(req transport.Message) transport.Message) Action {
 }
 
 // Fail fails the request with err without executing it, as a transport
-// failure does: the in-process Sender returns err itself; over gRPC the
-// call fails with err's status (use status.Error(codes.Unavailable, ...),
-// codes.DeadlineExceeded, ... ; context errors map to Canceled and
-// DeadlineExceeded), and a BatchCommands stream carrying the request fails
-// with it, as if the connection broke.
+// failure does. Over gRPC the call fails with err's status (use
+// status.Error(codes.Unavailable, ...), codes.DeadlineExceeded, ... ;
+// context errors map to Canceled and DeadlineExceeded, anything else to
+// Unknown), and a BatchCommands stream carrying the request fails with it,
+// as if the connection broke: a transport failure is a connection's, so
+// every request in flight on that stream fails too. The in-process Sender
+// returns an error that unwraps to err and carries the same status, so
+// status.Code and the ErrNotSent test agree with the gRPC path.
+//
+// The request has reached the store when the fault runs, so the client's
+// transport reports it as possibly sent. An err wrapping
+// transport.ErrNotSent is the one exception, in process only: it simulates
+// a send that never left (over gRPC it is an Unknown status). To fail
+// requests as a dial failure does in both modes, use StopStore.
 func Fail(err error) Action { return Action{kind: actFail, err: err} }
 
 // LoseResponse executes the command and then fails the request with err
@@ -315,7 +324,7 @@ func (a *Action) answer(cmd transport.Cmd, req transport.Message) (transport.Mes
 		}
 		return resp, nil
 	case actFail:
-		return nil, a.err
+		return nil, newFaultError(a.err)
 	}
 	panic(fmt.Sprintf("mocktikv: fault action %d does not answer", a.kind))
 }

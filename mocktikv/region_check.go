@@ -18,12 +18,17 @@ import (
 // (raftstore's MAX_REGIONS_IN_ERROR).
 const maxRegionsInEpochError = 10
 
+// errClusterIDMismatch is TiKV's answer to a request whose context names
+// another cluster (src/server/service/kv.rs): INVALID_ARGUMENT for a unary
+// call, and the end of a BatchCommands stream.
+var errClusterIDMismatch = status.Error(codes.InvalidArgument, "the cluster id of the request does not match the TiKV cluster")
+
 // checkClusterID applies TiKV's service-level rule (src/server/service/kv.rs):
 // a request whose context names another cluster fails the whole RPC with
 // INVALID_ARGUMENT; zero means "not set" and passes.
 func (c *Cluster) checkClusterID(ctx *kvrpcpb.Context) error {
 	if id := ctx.GetClusterId(); id != 0 && id != c.clusterID {
-		return status.Error(codes.InvalidArgument, "the cluster id of the request does not match the TiKV cluster")
+		return errClusterIDMismatch
 	}
 	return nil
 }

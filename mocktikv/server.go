@@ -1,11 +1,13 @@
 package mocktikv
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -26,12 +28,12 @@ type servers struct {
 	pd      *grpcServer
 	pdAddr  string
 	stores  map[uint64]*grpcServer
-	wg      sync.WaitGroup
 }
 
-// grpcServer is one listening gRPC server: PD's or a store's.
+// grpcServer is one listening server, PD's or a store's: gRPC and HTTP on
+// one address (serve_mux.go). srv is nil while a store is stopped.
 type grpcServer struct {
-	srv  *grpc.Server
+	srv  *muxServer
 	addr string
 }
 
@@ -84,9 +86,12 @@ func (c *Cluster) ServeAt(pdAddr string) error {
 		return fmt.Errorf("mocktikv: listen for PD: %w", err)
 	}
 	c.srv.pdAddr = pdLis.Addr().String()
+	pdURL := c.urlScheme() + c.srv.pdAddr
+	etcd := newEtcdState(c, pdURL) // pd_etcd_kv.go
 	c.srv.pd = c.startServerLocked(pdLis, func(s *grpc.Server) {
-		c.registerPD(s, c.urlScheme()+c.srv.pdAddr) // pd_server.go
-	})
+		c.registerPD(s, pdURL) // pd_server.go
+		registerEtcd(s, etcd)  // pd_etcd_service.go
+	}, c.pdHTTPHandler(pdURL)) // pd_http.go
 	c.srv.serving = true
 	c.srv.stores = make(map[uint64]*grpcServer)
 
@@ -105,6 +110,7 @@ func (c *Cluster) ServeAt(pdAddr string) error {
 		st := c.stores[id]
 		st.meta.Address = addr
 		st.meta.PeerAddress = addr
+		st.meta.StatusAddress = addr // store_status.go: HTTP on the same port
 		stopped := st.stopped
 		c.mu.Unlock()
 		if stopped {
@@ -137,33 +143,26 @@ func splitHostPort(addr string) (string, int, error) {
 func (c *Cluster) startStoreServerLocked(id uint64, lis net.Listener) *grpcServer {
 	return c.startServerLocked(lis, func(s *grpc.Server) {
 		tikvpb.RegisterTikvServer(s, &tikvService{c: c, storeID: id})
-	})
+	}, c.storeStatusHandler()) // store_status.go
 }
 
 // startServerLocked serves lis with a new gRPC server carrying the services
 // register adds plus the standard health service (the PD client and TiKV
-// clients probe it).
-func (c *Cluster) startServerLocked(lis net.Listener, register func(*grpc.Server)) *grpcServer {
+// clients probe it), and with h for HTTP requests on the same address.
+func (c *Cluster) startServerLocked(lis net.Listener, register func(*grpc.Server), h http.Handler) *grpcServer {
 	s := grpc.NewServer(serverOptions(c.tls)...)
 	register(s)
 	healthpb.RegisterHealthServer(s, health.NewServer())
-	c.srv.wg.Add(1)
-	go func() {
-		defer c.srv.wg.Done()
-		// Serve returns when the server is stopped; its error then carries
-		// nothing worth reporting.
-		_ = s.Serve(lis)
-	}()
-	return &grpcServer{srv: s, addr: lis.Addr().String()}
+	return &grpcServer{srv: serveMux(lis, s, h, c.tls), addr: lis.Addr().String()}
 }
 
 func (c *Cluster) stopAllLocked() {
 	if c.srv.pd != nil && c.srv.pd.srv != nil {
-		c.srv.pd.srv.Stop()
+		c.srv.pd.srv.stop()
 	}
 	for _, s := range c.srv.stores {
 		if s.srv != nil {
-			s.srv.Stop()
+			s.srv.stop()
 			s.srv = nil
 		}
 	}
@@ -179,9 +178,8 @@ func (c *Cluster) Close() {
 		return
 	}
 	c.srv.closed = true
-	c.txn.close() // txn_lockwait.go: ends lock waits, stops their timers
-	c.stopAllLocked()
-	c.srv.wg.Wait()
+	c.txn.close()     // txn_lockwait.go: ends lock waits, stops their timers
+	c.stopAllLocked() // each server waits for its goroutines
 }
 
 // PDAddrs returns PD's address, "127.0.0.1:port" without a scheme, as the
@@ -197,14 +195,16 @@ func (c *Cluster) PDAddrs() []string {
 
 // StopStore makes a store unreachable, as if its process died: its gRPC
 // server stops (open connections are closed, new ones refused) and the
-// in-process Sender fails requests to it with an error wrapping
-// transport.ErrNotSent. Data and PD's view of the store are unchanged.
-// Stopping a stopped store is a no-op.
+// in-process Sender fails requests to it as the gRPC client would (see
+// Sender): later ones as never sent, those in flight with the outcome
+// unknown. Data and PD's view of the store are unchanged. Stopping a
+// stopped store is a no-op.
 func (c *Cluster) StopStore(id uint64) error {
 	c.mu.Lock()
 	st, ok := c.stores[id]
-	if ok {
+	if ok && !st.stopped {
 		st.stopped = true
+		st.kill()
 	}
 	c.mu.Unlock()
 	if !ok {
@@ -214,7 +214,7 @@ func (c *Cluster) StopStore(id uint64) error {
 	c.srv.mu.Lock()
 	defer c.srv.mu.Unlock()
 	if s := c.srv.stores[id]; s != nil && s.srv != nil {
-		s.srv.Stop()
+		s.srv.stop()
 		s.srv = nil
 	}
 	return nil
@@ -239,7 +239,11 @@ func (c *Cluster) StartStore(id uint64) error {
 		c.srv.stores[id] = c.startStoreServerLocked(id, lis)
 	}
 	c.mu.Lock()
-	c.stores[id].stopped = false
+	if st := c.stores[id]; st.stopped {
+		st.stopped = false
+		st.life, st.kill = context.WithCancel(context.Background())
+		c.health.restart(id) // a new process: new sequence, slow score 1
+	}
 	c.mu.Unlock()
 	return nil
 }

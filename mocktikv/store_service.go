@@ -12,3 +12,8 @@ import (
 func (s *tikvService) GetStoreSafeTS(ctx context.Context, req *kvrpcpb.StoreSafeTSRequest) (*kvrpcpb.StoreSafeTSResponse, error) {
 	return serve[*kvrpcpb.StoreSafeTSResponse](ctx, s, transport.CmdStoreSafeTS, req)
 }
+
+// GetHealthFeedback serves the store's health feedback (health_feedback.go).
+func (s *tikvService) GetHealthFeedback(ctx context.Context, req *kvrpcpb.GetHealthFeedbackRequest) (*kvrpcpb.GetHealthFeedbackResponse, error) {
+	return serve[*kvrpcpb.GetHealthFeedbackResponse](ctx, s, transport.CmdGetHealthFeedback, req)
+}

@@ -44,10 +44,11 @@ type handlerTable map[transport.Cmd]handler
 var handlers = func() handlerTable {
 	t := handlerTable{}
 	for _, register := range []func(handlerTable){
-		registerRawHandlers,   // raw_service.go
-		registerTxnHandlers,   // txn_handlers.go
-		registerAdminHandlers, // admin_handlers.go
-		registerStoreHandlers, // store_handlers.go
+		registerRawHandlers,    // raw_service.go
+		registerTxnHandlers,    // txn_handlers.go
+		registerAdminHandlers,  // admin_handlers.go
+		registerStoreHandlers,  // store_handlers.go
+		registerHealthHandlers, // health_feedback.go
 	} {
 		register(t)
 	}
@@ -83,7 +84,7 @@ func (c *Cluster) handleWithFaults(ctx context.Context, storeID uint64, cmd tran
 	resp, err := c.execute(ctx, storeID, cmd, req)
 	if t := plan.terminal; t != nil && err == nil {
 		// LoseResponse: applied, but the client never hears of it.
-		return nil, t.err
+		return nil, newFaultError(t.err)
 	}
 	return resp, err
 }
@@ -133,15 +134,57 @@ func serve[Resp transport.Message](ctx context.Context, s *tikvService, cmd tran
 
 // Sender returns the in-process TiKV: a transport.Sender that delivers each
 // request to the store named by req.Target.StoreID and runs exactly what
-// that store's gRPC server runs, faults included (a fault's error is
-// returned as given to Fail or LoseResponse, not converted to a status). A
-// request to a stopped or unknown store fails with an error wrapping
-// transport.ErrNotSent; so does one whose ctx is already done. An
-// unimplemented command fails with a gRPC status error
-// (codes.Unimplemented), as over the wire. It is safe for concurrent use and
-// works without Serve.
+// that store's gRPC server runs, faults included. It fails as tikvgo's
+// gRPC transport (transport.Pool) does against the served cluster, down to
+// the gRPC status (status.Code) and whether the error wraps
+// transport.ErrNotSent (inprocess_errors.go):
+//
+//   - a request to a stopped or unknown store, an invalid request, or a
+//     ctx already done: never sent (ErrNotSent); a stopped store's error is
+//     Unavailable, as a refused connection is;
+//   - a request in flight when its store stops: Unavailable, outcome
+//     unknown (the handler's context is cancelled, as the server's is when
+//     its connections close, and a response it produced is dropped);
+//   - a request whose ctx ends while the store holds it (a fault's Delay or
+//     Block, a lock wait): Canceled or DeadlineExceeded, unwrapping to
+//     ctx.Err(), outcome unknown;
+//   - a fault's Fail or LoseResponse: the fault's error, unwrapping to it
+//     and carrying its status (see Fail);
+//   - an unimplemented command: codes.Unimplemented.
+//
+// The Sender also implements transport.HealthChecker, answering as the
+// gRPC health service of the served cluster would: a stopped or unknown
+// store fails its check. tikv.Connect uses it to find dead stores, as it
+// uses the Pool's check over gRPC.
+//
+// It is safe for concurrent use and works without Serve.
 func (c *Cluster) Sender() transport.Sender {
-	return transport.SenderFunc(c.send)
+	return inProcessSender{c}
+}
+
+// inProcessSender is Cluster.Sender.
+type inProcessSender struct{ c *Cluster }
+
+func (s inProcessSender) Send(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+	return s.c.send(ctx, req)
+}
+
+// CheckHealth reports whether a running store has address addr.
+func (s inProcessSender) CheckHealth(ctx context.Context, addr string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.c.mu.RLock()
+	defer s.c.mu.RUnlock()
+	for _, st := range s.c.stores {
+		if st.meta.Address == addr {
+			if st.stopped {
+				return status.Errorf(codes.Unavailable, "store %d (%s) is down", st.meta.Id, addr)
+			}
+			return nil
+		}
+	}
+	return status.Errorf(codes.Unavailable, "no store has address %s", addr)
 }
 
 // grpcError is err as the gRPC status a client sees: status errors as they
@@ -161,13 +204,17 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 	id := req.Target.StoreID
 	c.mu.RLock()
 	st, ok := c.stores[id]
-	down := ok && st.stopped
+	var down bool
+	var life context.Context
+	if ok {
+		down, life = st.stopped, st.life
+	}
 	c.mu.RUnlock()
 	switch {
 	case !ok:
 		return nil, fmt.Errorf("%w: store %d does not exist", transport.ErrNotSent, id)
 	case down:
-		return nil, fmt.Errorf("%w: store %d is down", transport.ErrNotSent, id)
+		return nil, storeDownError(id)
 	case req.Msg == nil:
 		return nil, fmt.Errorf("%w: %s request has no message", transport.ErrNotSent, req.Cmd)
 	}
@@ -176,9 +223,18 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 			return nil, fmt.Errorf("%w: %s request is a %T, want %T", transport.ErrNotSent, req.Cmd, req.Msg, want)
 		}
 	}
-	resp, err := c.handle(ctx, id, req.Cmd, req.Msg)
+	// The store's death cancels the handler, as closing a gRPC server's
+	// connections cancels the contexts of the calls it is serving.
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(life, cancel)
+	defer stop()
+	resp, err := c.handle(hctx, id, req.Cmd, req.Msg)
+	if life.Err() != nil {
+		return nil, stoppedInFlightError(id)
+	}
 	if err != nil {
-		return nil, err
+		return nil, inFlightError(err)
 	}
 	return &transport.Response{Msg: resp}, nil
 }

@@ -58,7 +58,9 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 	// one that ctx cancels only while the client is being built.
 	life, cancelLife := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancelLife)
+	probe := startTLSProbe(ctx, addrs, cfg.security.CAPath, cfg.security.CertPath, cfg.security.KeyPath)
 	cli, err := pd.NewClientWithContext(life, callerComponent, addrs, cfg.security, cfg.pdOpts...)
+	probeAddr, tlsErr := probe.stop()
 	if !stop() {
 		// ctx ended while connecting; the client, if any, is already dead.
 		if cli != nil {
@@ -71,6 +73,11 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 		}
 	}
 	if err != nil {
+		if tlsErr != nil {
+			// Name the cause (an x509 verification failure, say): the PD
+			// client's own error only says it got no cluster id.
+			return nil, fmt.Errorf("pdclient: connect to PD %v: TLS handshake with %s failed: %w: %w", addrs, probeAddr, tlsErr, err)
+		}
 		return nil, fmt.Errorf("pdclient: connect to PD %v: %w", addrs, err)
 	}
 	return cli, nil

@@ -39,6 +39,7 @@ const (
 
 type cacheConfig struct {
 	prober         Prober
+	addrRetired    func(addr string)
 	healthInterval time.Duration
 	ttl            time.Duration
 	jitter         time.Duration
@@ -91,6 +92,16 @@ func WithScanPageSize(n int) CacheOption {
 // reachable.
 func WithProber(p Prober) CacheOption {
 	return func(c *cacheConfig) { c.prober = p }
+}
+
+// WithAddrRetired sets a function the cache calls with an address that no
+// longer belongs to the store it knew there: PD reported a new address for
+// the store, or TiKV answered StoreNotMatch. tikv.Connect passes one that
+// closes the transport's connections to that address, which would otherwise
+// keep reconnecting to it (and may now reach another store). It is called
+// without the cache's locks held and must not block for long.
+func WithAddrRetired(f func(addr string)) CacheOption {
+	return func(c *cacheConfig) { c.addrRetired = f }
 }
 
 // WithHealthInterval sets how often slow scores decay and stores that are
@@ -383,10 +394,12 @@ func coversTo(r *Region, end []byte) bool {
 }
 
 // UpdateLeader records TiKV's NotLeader hint: leader leads r. When leader's
-// store holds one of r's peers, it returns r led by that peer, and caches it
-// unless the cache already holds a newer version of the region. Otherwise
-// (no hint, or a store r has no peer on: r's membership is stale) r is
-// invalidated and nil returned. Safe for concurrent use.
+// store holds one of r's peers, it returns r led by that peer, and updates
+// the cached entry if the cache still holds r's version; a region that was
+// invalidated (or replaced) meanwhile is not brought back, since the hint
+// came from an old copy. Otherwise (no hint, or a store r has no peer on:
+// r's membership is stale) r is invalidated and nil returned. Safe for
+// concurrent use.
 func (c *RegionCache) UpdateLeader(r *Region, leader *metapb.Peer) *Region {
 	var peer *metapb.Peer
 	if leader != nil {
@@ -399,16 +412,10 @@ func (c *RegionCache) UpdateLeader(r *Region, leader *metapb.Peer) *Region {
 	nr := r.WithLeader(peer)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old, ok := c.idx.byID[r.ID()]
-	switch {
-	case ok && old.region.Ver() == r.Ver():
+	if old, ok := c.idx.byID[r.ID()]; ok && old.region.Ver() == r.Ver() {
 		e := &regionEntry{region: nr}
 		e.deadline.Store(old.deadline.Load())
 		c.idx.replace(old, e)
-	case ok && epochOlder(r.Ver(), old.region.Ver()):
-		// The cache already moved past r; keep the newer region.
-	default:
-		c.idx.insert(c.newEntry(nr))
 	}
 	return nr
 }

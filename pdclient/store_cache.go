@@ -78,9 +78,24 @@ func (c *RegionCache) resolveStore(ctx context.Context, id uint64) (*storeEntry,
 		e.store = &Store{ID: id, Addr: s.GetAddress(), State: s.GetState(), Labels: s.GetLabels()}
 	}
 	c.storeMu.Lock()
+	var retired string
+	if old := c.stores[id]; old != nil && old.store.Addr != "" && old.store.Addr != e.store.Addr {
+		// The store moved (or is gone): its old address is someone else's
+		// now, or no one's.
+		retired = old.store.Addr
+	}
 	c.stores[id] = e
 	c.storeMu.Unlock()
+	c.retireAddr(retired)
 	return e, nil
+}
+
+// retireAddr tells the cache's owner that addr no longer belongs to the
+// store the cache knew there (WithAddrRetired).
+func (c *RegionCache) retireAddr(addr string) {
+	if addr != "" && c.cfg.addrRetired != nil {
+		c.cfg.addrRetired(addr)
+	}
 }
 
 // OnStoreFailure marks the store to be re-resolved from PD on its next use:
@@ -92,6 +107,22 @@ func (c *RegionCache) OnStoreFailure(storeID uint64) {
 	if e := c.stores[storeID]; e != nil && !e.tombstone {
 		c.stores[storeID] = &storeEntry{store: e.store, stale: true}
 	}
+}
+
+// OnStoreNotMatch takes TiKV's StoreNotMatch from the store at the address
+// the cache has for storeID: that address now belongs to another store.
+// The store is re-resolved from PD on next use, and its address is retired
+// (WithAddrRetired), so connections made for it are closed rather than
+// reused for a store they were not meant for. Safe for concurrent use.
+func (c *RegionCache) OnStoreNotMatch(storeID uint64) {
+	c.storeMu.Lock()
+	var retired string
+	if e := c.stores[storeID]; e != nil && !e.tombstone {
+		retired = e.store.Addr
+		c.stores[storeID] = &storeEntry{store: e.store, stale: true}
+	}
+	c.storeMu.Unlock()
+	c.retireAddr(retired)
 }
 
 // StoreLabels returns the labels of a store the cache has resolved, or nil

@@ -75,9 +75,12 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 
 // isReroute reports the non-fatal region error that hands a piece back to
 // Shard or Stream.
+// A region error a retry loop gave up on (inside a
+// *kv.BackoffExhaustedError) is final, not a request to re-route.
 func isReroute(err error) bool {
 	var re *kv.RegionError
-	return errors.As(err, &re) && !re.Fatal && !errors.Is(err, kv.ErrUndetermined)
+	var be *kv.BackoffExhaustedError
+	return errors.As(err, &re) && !re.Fatal && !errors.As(err, &be) && !errors.Is(err, kv.ErrUndetermined)
 }
 
 // dispatch is the state of one Dispatch call.
@@ -369,8 +372,14 @@ func (d *dispatch[Req, Resp]) handleRegionError(ctx context.Context, t target, s
 		return true, nil
 
 	case rerr.StoreNotMatch != nil:
-		// The address now belongs to another store: resolve it again.
-		loc.OnStoreFailure(storeID)
+		// The address now belongs to another store: resolve it again, and
+		// let a Locator that can retire the address do so (the region
+		// cache has the connections to it closed).
+		if sn, ok := loc.(storeNotMatcher); ok {
+			sn.OnStoreNotMatch(storeID)
+		} else {
+			loc.OnStoreFailure(storeID)
+		}
 		loc.Invalidate(region)
 		return false, nil
 
@@ -444,6 +453,10 @@ func isDeadline(err error) bool {
 	var se interface{ GRPCStatus() *status.Status }
 	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.DeadlineExceeded
 }
+
+// storeNotMatcher is implemented by Locators that act on StoreNotMatch
+// beyond OnStoreFailure (pdclient.RegionCache retires the address).
+type storeNotMatcher interface{ OnStoreNotMatch(storeID uint64) }
 
 // clientSideWait reports a request that never left because its time ran
 // out while it waited in the client (a BatchCommands queue, a limiter):

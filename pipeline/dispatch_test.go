@@ -197,6 +197,36 @@ func TestDispatchUnknownOutcome(t *testing.T) {
 		if n := len(c.sent()); n != 1 {
 			t.Fatalf("non-idempotent command sent %d times after an unknown outcome", n)
 		}
+		// Routing feedback comes first: without the store's health check a
+		// dead leader stays the first choice of every later call (issue #8,
+		// bug 2: a CAS-only workload never failed over).
+		if c.probes != 1 {
+			t.Fatalf("%d health checks after the failed send, want 1", c.probes)
+		}
+	})
+}
+
+// A request whose time ran out in the client's own queue (a BatchCommands
+// stream's) was never sent and says nothing about the store: it is retried
+// without a health check against the store (issue #8, bug 14).
+func TestDispatchQueueTimeoutIsNotHeldAgainstTheStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeCluster()
+		fails := 1
+		c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+			if fails == 0 {
+				return nil, nil, false
+			}
+			fails--
+			return nil, fmt.Errorf("%w: queued for a BatchCommands stream: %w", transport.ErrNotSent, context.DeadlineExceeded), true
+		}
+		r, _ := c.Locate(context.Background(), []byte("k"))
+		if _, err := Dispatch(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
+			t.Fatalf("put after a queue timeout: %v", err)
+		}
+		if c.data["k"] != "v" || c.probes != 0 {
+			t.Fatalf("data=%v probes=%d: want the put applied with no health check", c.data, c.probes)
+		}
 	})
 }
 

@@ -3,16 +3,19 @@ package plans_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc64"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"go.uber.org/goleak"
 
 	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/plans"
 	"github.com/tikvgo/tikv/transport"
@@ -270,5 +273,65 @@ func TestRawWritesAreNotIdempotent(t *testing.T) {
 		if !idem {
 			t.Errorf("%s is not marked idempotent", name)
 		}
+	}
+}
+
+// TestRawPlansRejectBadRequests: the compiled plans are public API; a
+// request they cannot send fails with kv.ErrInvalidArgument before anything
+// is sent, never with a panic (issue #8, bug 13: BatchPut indexed Ttls
+// without checking its length).
+func TestRawPlansRejectBadRequests(t *testing.T) {
+	var sent atomic.Int64
+	count := func(next transport.Sender) transport.Sender {
+		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+			sent.Add(1)
+			return next.Send(ctx, req)
+		})
+	}
+	p := newRaw(t, count)
+	ctx := context.Background()
+	pair := &kvrpcpb.KvPair{Key: []byte("k"), Value: []byte("v")}
+	cases := map[string]func() error{
+		"Get nil":       func() error { _, err := p.Get(ctx, nil); return err },
+		"Get empty key": func() error { _, err := p.Get(ctx, &kvrpcpb.RawGetRequest{}); return err },
+		"BatchGet empty key": func() error {
+			_, err := p.BatchGet(ctx, &kvrpcpb.RawBatchGetRequest{Keys: [][]byte{[]byte("a"), nil}})
+			return err
+		},
+		"Put empty key": func() error { _, err := p.Put(ctx, &kvrpcpb.RawPutRequest{Value: []byte("v")}); return err },
+		"BatchPut short ttls": func() error {
+			_, err := p.BatchPut(ctx, &kvrpcpb.RawBatchPutRequest{Pairs: []*kvrpcpb.KvPair{pair, pair}, Ttls: []uint64{1}})
+			return err
+		},
+		"BatchPut nil pair": func() error {
+			_, err := p.BatchPut(ctx, &kvrpcpb.RawBatchPutRequest{Pairs: []*kvrpcpb.KvPair{nil}})
+			return err
+		},
+		"Delete nil": func() error { _, err := p.Delete(ctx, nil); return err },
+		"BatchDelete empty": func() error {
+			_, err := p.BatchDelete(ctx, &kvrpcpb.RawBatchDeleteRequest{Keys: [][]byte{nil}})
+			return err
+		},
+		"DeleteRange inverted": func() error {
+			_, err := p.DeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{StartKey: []byte("b"), EndKey: []byte("a")})
+			return err
+		},
+		"GetKeyTTL empty key": func() error { _, err := p.GetKeyTTL(ctx, &kvrpcpb.RawGetKeyTTLRequest{}); return err },
+		"CAS empty key":       func() error { _, err := p.CompareAndSwap(ctx, &kvrpcpb.RawCASRequest{}); return err },
+		"Checksum no range":   func() error { _, err := p.Checksum(ctx, &kvrpcpb.RawChecksumRequest{}); return err },
+		"Scan inverted": func() error {
+			for _, err := range p.Scan(ctx, &kvrpcpb.RawScanRequest{StartKey: []byte("b"), EndKey: []byte("a")}) {
+				return err
+			}
+			return nil
+		},
+	}
+	for name, call := range cases {
+		if err := call(); !errors.Is(err, kv.ErrInvalidArgument) {
+			t.Errorf("%s: err = %v, want kv.ErrInvalidArgument", name, err)
+		}
+	}
+	if n := sent.Load(); n != 0 {
+		t.Fatalf("%d requests were sent for invalid input", n)
 	}
 }

@@ -7,6 +7,16 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 )
 
+// HealthChecker is a Sender that can also tell whether the store at an
+// address is serving. The Pool is one; tikv.Connect checks stores with the
+// transport's own HealthChecker when the transport has one.
+type HealthChecker interface {
+	// CheckHealth returns nil when the store at addr is serving.
+	CheckHealth(ctx context.Context, addr string) error
+}
+
+var _ HealthChecker = (*Pool)(nil)
+
 // CheckHealth asks the store at addr whether it is serving, with gRPC's
 // health service, over a connection of its own (a broken pooled connection
 // must not make a live store look dead; client-go probes the same way). It

@@ -313,6 +313,18 @@ func invokeUnary(ctx context.Context, cc *grpc.ClientConn, method string, req, r
 	return err
 }
 
+// Addrs returns the addresses the Pool holds connections to, in no
+// particular order (for diagnostics and tests).
+func (p *Pool) Addrs() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]string, 0, len(p.addrs))
+	for a := range p.addrs {
+		out = append(out, a)
+	}
+	return out
+}
+
 // CloseAddr drops the Pool's connections to addr, so the next Send to addr
 // dials afresh (after a store moved, or to shed a connection in a bad
 // state). Calls and batched requests already in flight on the old

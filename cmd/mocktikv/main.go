@@ -65,6 +65,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for _, id := range c.StoreIDs() {
 		fmt.Fprintf(out, "store %d %s\n", id, c.StoreAddr(id))
 	}
+	fmt.Fprintf(out, "api-version %s\n", apiVersionName(c.APIVersion()))
+	for _, ks := range c.Keyspaces() {
+		fmt.Fprintf(out, "keyspace %d %s\n", ks.GetId(), ks.GetName())
+	}
 	for _, r := range c.Regions() {
 		_, leader := c.RegionByKey(r.StartKey)
 		fmt.Fprintf(out, "region %d [%q, %q) leader on store %d\n", r.Id, r.StartKey, r.EndKey, leader.GetStoreId())
@@ -100,8 +104,7 @@ func parseFlags(args []string, out io.Writer) ([]mocktikv.Option, string, error)
 	if *stores < 1 {
 		return nil, "", fmt.Errorf("-stores must be at least 1, got %d", *stores)
 	}
-	versions := map[string]kvrpcpb.APIVersion{"v1": kvrpcpb.APIVersion_V1, "v1ttl": kvrpcpb.APIVersion_V1TTL, "v2": kvrpcpb.APIVersion_V2}
-	v, ok := versions[strings.ToLower(*apiVersion)]
+	v, ok := apiVersions()[strings.ToLower(*apiVersion)]
 	if !ok {
 		return nil, "", fmt.Errorf("-api-version must be v1, v1ttl or v2, got %q", *apiVersion)
 	}
@@ -115,6 +118,21 @@ func parseFlags(args []string, out io.Writer) ([]mocktikv.Option, string, error)
 		opts = append(opts, mocktikv.WithKeyspace(name))
 	}
 	return opts, *addr, nil
+}
+
+// apiVersions maps the -api-version values to API versions.
+func apiVersions() map[string]kvrpcpb.APIVersion {
+	return map[string]kvrpcpb.APIVersion{"v1": kvrpcpb.APIVersion_V1, "v1ttl": kvrpcpb.APIVersion_V1TTL, "v2": kvrpcpb.APIVersion_V2}
+}
+
+// apiVersionName is the -api-version value naming v.
+func apiVersionName(v kvrpcpb.APIVersion) string {
+	for name, av := range apiVersions() {
+		if av == v {
+			return name
+		}
+	}
+	return v.String()
 }
 
 // splitList splits a comma-separated list, dropping empty elements.

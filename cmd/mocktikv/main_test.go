@@ -198,3 +198,21 @@ func freePorts(t *testing.T, n int) int {
 	t.Fatal("no consecutive free ports")
 	return 0
 }
+
+// TestPrintsAPIVersionAndKeyspaces: the start-up output names the storage
+// API version and every keyspace (with its id), so a user knows what to
+// pass a client's WithAPIVersion and WithKeyspace.
+func TestPrintsAPIVersionAndKeyspaces(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-api-version", "v2", "-keyspace", "ks1"}, out) }()
+	want := "api-version v2\nkeyspace 0 DEFAULT\nkeyspace 1 ks1\n"
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	require.NoError(t, <-done)
+	require.Contains(t, out.String(), want)
+}

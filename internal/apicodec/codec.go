@@ -121,6 +121,34 @@ func (c *Codec) DecodeKey(k []byte) ([]byte, error) {
 	return k[len(c.prefix):], nil
 }
 
+// DecodeRange strips the keyspace prefix from a key range TiKV returned
+// (a coprocessor response's range, say): the start must lie in the
+// keyspace, and the end in it or at its end (which becomes "", the end of
+// everything, as EncodeEnd's inverse). Anything else, an empty (unbounded)
+// end included, wraps ErrOutOfKeyspace: a range reaching into another
+// keyspace is never narrowed silently.
+func (c *Codec) DecodeRange(start, end []byte) ([]byte, []byte, error) {
+	if !c.V2() {
+		return start, end, nil
+	}
+	s, err := c.DecodeKey(start)
+	if err != nil {
+		return nil, nil, fmt.Errorf("range start: %w", err)
+	}
+	if bytes.Equal(end, c.prefixEnd) {
+		return s, nil, nil
+	}
+	e, err := c.DecodeKey(end)
+	if err != nil {
+		return nil, nil, fmt.Errorf("range end: %w", err)
+	}
+	return s, e, nil
+}
+
+// InKeyspace reports whether a key as TiKV stores it (not region-encoded)
+// belongs to the codec's keyspace; every key does under v1.
+func (c *Codec) InKeyspace(k []byte) bool { return !c.V2() || bytes.HasPrefix(k, c.prefix) }
+
 // storedForm reports whether region boundaries are memcomparable-encoded.
 func (c *Codec) storedForm() bool { return c.V2() || c.mode == kv.ModeTxn }
 
@@ -134,18 +162,19 @@ func (c *Codec) EncodeRegionKey(k []byte) []byte {
 }
 
 // EncodeRegionEnd is EncodeRegionKey for a range end: an empty end is the
-// end of the keyspace under v2.
+// end of the keyspace under v2 (and stays empty, the end of everything,
+// under v1); any other end carries the keyspace prefix like a start key.
 func (c *Codec) EncodeRegionEnd(k []byte) []byte {
 	if !c.storedForm() {
 		return k
 	}
-	if c.V2() && len(k) == 0 {
-		return codec.EncodeBytes(nil, c.prefixEnd)
-	}
 	if len(k) == 0 {
+		if c.V2() {
+			return codec.EncodeBytes(nil, c.prefixEnd)
+		}
 		return nil
 	}
-	return codec.EncodeBytes(nil, k)
+	return c.EncodeRegionKey(k)
 }
 
 // decodeBoundary turns a stored region boundary into a logical one:

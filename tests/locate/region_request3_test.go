@@ -483,3 +483,44 @@ func TestTiKVRecoveredFromDown(t *testing.T) {
 		}
 	})
 }
+
+// A leader read answered ServerIsBusy is retried on the leader, never sent
+// to a follower as a leader read (which could only answer NotLeader): with
+// an estimated wait, every retry goes to the leader after a ServerBusy
+// backoff; with none, the same, except that after two such answers in one
+// call client-go probes one follower once with the leader read, to learn
+// whether leadership moved while the leader's read pool is wedged
+// (tikv/client-go#2041, replica_selector.go onServerIsBusy). tikvgo follows
+// that; this test pins the paths.
+func TestLeaderReadServerIsBusyStaysOnTheLeader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		busy *errorpb.Error
+		n    int
+		want []string
+	}{
+		{"wait/once", errServerIsBusyWait, 1, []string{"1:", "1:"}},
+		{"wait/thrice", errServerIsBusyWait, 3, []string{"1:", "1:", "1:", "1:"}},
+		{"nowait/once", errServerIsBusy, 1, []string{"1:", "1:"}},
+		{"nowait/thrice", errServerIsBusy, 3, []string{"1:", "1:", "x:", "1:", "1:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t)
+				h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdGet, Store: 1, Steps: []mocktikv.Step{mocktikv.Times(tc.n, mocktikv.RegionError(tc.busy))}})
+				if _, err := h.get(t.Context(), "key"); err != nil {
+					t.Fatal(err)
+				}
+				got := h.rec.take()
+				if !matchPath(tc.want, paths(got)) {
+					t.Fatalf("path %v, want %v", paths(got), tc.want)
+				}
+				for _, a := range got {
+					if a.store != 1 && a.regionErr != "NotLeader" {
+						t.Fatalf("follower attempt %v: want only the NotLeader probe", a)
+					}
+				}
+			})
+		})
+	}
+}
