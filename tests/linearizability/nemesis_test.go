@@ -108,7 +108,7 @@ func (n *nemesis) act(stop <-chan struct{}) {
 		}
 		n.moveLeadersOff(n.down)
 	case p < 58:
-		e := n.regionError()
+		e := n.regionError(key)
 		n.inject("region-error", key, mocktikv.Times(1+n.r.IntN(3), mocktikv.RegionError(e)))
 	case p < 70:
 		err := status.Error(codes.Unavailable, "chaos: connection reset")
@@ -126,10 +126,21 @@ func (n *nemesis) act(stop <-chan struct{}) {
 }
 
 // regionError picks a region error TiKV returns before executing anything.
-func (n *nemesis) regionError() *errorpb.Error {
-	switch n.r.IntN(5) {
+// A NotLeader may carry a hint, right or stale: a peer of key's region on
+// any store, the stopped one included.
+func (n *nemesis) regionError(key []byte) *errorpb.Error {
+	switch n.r.IntN(6) {
 	case 0:
 		return &errorpb.Error{Message: "chaos", NotLeader: &errorpb.NotLeader{}}
+	case 5:
+		r, _ := n.mock.RegionByKey(key)
+		peers := r.GetPeers()
+		if len(peers) == 0 {
+			return &errorpb.Error{Message: "chaos", NotLeader: &errorpb.NotLeader{}}
+		}
+		return &errorpb.Error{Message: "chaos", NotLeader: &errorpb.NotLeader{
+			RegionId: r.GetId(), Leader: peers[n.r.IntN(len(peers))],
+		}}
 	case 1:
 		return &errorpb.Error{Message: "chaos", ServerIsBusy: &errorpb.ServerIsBusy{Reason: "chaos"}}
 	case 2:
