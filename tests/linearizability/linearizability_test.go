@@ -227,7 +227,9 @@ func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name str
 	nemDone.Wait()
 	stop.Store(true)
 	<-workersDone
-	nem.heal()
+	if err := nem.heal(); err != nil {
+		t.Fatalf("seed %d, %s round %d: the nemesis cannot heal the cluster (a mocktikv problem, not the client's): %v", seed, name, round, err)
+	}
 
 	h := slices.Concat(histories...)
 	checkFailover(t, h)

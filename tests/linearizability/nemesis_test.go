@@ -84,7 +84,13 @@ func (n *nemesis) act(stop <-chan struct{}) {
 		n.note("transfer-leader", "transfer leader of %d to store %d: %v", r.GetId(), to, n.mock.TransferLeader(r.GetId(), to))
 	case p < 44:
 		if n.down != 0 {
-			n.note("start-store", "start store %d: %v", n.down, n.mock.StartStore(n.down))
+			if err := n.mock.StartStore(n.down); err != nil {
+				// The store stays down (its port may have been taken);
+				// the next start action tries again.
+				n.note("start-store-failed", "start store %d: %v", n.down, err)
+				return
+			}
+			n.note("start-store", "start store %d", n.down)
 			n.down = 0
 			return
 		}
@@ -176,17 +182,28 @@ func (n *nemesis) moveLeadersOff(store uint64) {
 }
 
 // heal ends every fault and restarts the stopped store, so that the final
-// reads can succeed.
-func (n *nemesis) heal() {
+// reads can succeed. An error means the store could not be restarted: the
+// cluster, not the client, is broken, and the round proves nothing.
+func (n *nemesis) heal() error {
 	for _, f := range n.faults {
 		f.Remove()
 	}
 	n.faults = nil
-	if n.down != 0 {
-		n.moveLeadersOff(n.down) // in case stop cut an election short
-		n.note("start-store", "start store %d: %v", n.down, n.mock.StartStore(n.down))
-		n.down = 0
+	if n.down == 0 {
+		return nil
 	}
+	n.moveLeadersOff(n.down) // in case stop cut an election short
+	var err error
+	for range 20 {
+		if err = n.mock.StartStore(n.down); err == nil {
+			n.note("start-store", "start store %d", n.down)
+			n.down = 0
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.note("start-store-failed", "start store %d: %v", n.down, err)
+	return fmt.Errorf("restart store %d: %w", n.down, err)
 }
 
 func (n *nemesis) note(kind, format string, args ...any) {
