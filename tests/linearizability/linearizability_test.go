@@ -42,15 +42,15 @@ const (
 // setup is one way of connecting the client to the mock.
 type setup struct {
 	name    string
-	connect func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster)
+	connect func(t *testing.T, mockOpts []mocktikv.Option, opts ...tikv.Option) (*mocktikv.Cluster, *tikv.Cluster)
 }
 
 func setups() []setup {
-	overGRPC := func(extra ...tikv.Option) func(*testing.T, ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
-		return func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+	overGRPC := func(extra ...tikv.Option) func(*testing.T, []mocktikv.Option, ...tikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+		return func(t *testing.T, mockOpts []mocktikv.Option, opts ...tikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
 			t.Helper()
-			mock := mocktikv.Start(t, opts...)
-			cluster, err := tikv.Connect(t.Context(), mock.PDAddrs(), extra...)
+			mock := mocktikv.Start(t, mockOpts...)
+			cluster, err := tikv.Connect(t.Context(), mock.PDAddrs(), append(extra, opts...)...)
 			if err != nil {
 				t.Fatalf("connect: %v", err)
 			}
@@ -61,11 +61,11 @@ func setups() []setup {
 	return []setup{
 		{"grpc-batch", overGRPC()},
 		{"grpc-unary", overGRPC(tikv.WithPoolOptions(transport.WithoutBatch()))},
-		{"inprocess", func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+		{"inprocess", func(t *testing.T, mockOpts []mocktikv.Option, opts ...tikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
 			t.Helper()
-			mock := mocktikv.NewCluster(opts...)
-			cluster, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()),
-				tikv.WithProber(inProcessProber(mock)))
+			mock := mocktikv.NewCluster(mockOpts...)
+			opts = append([]tikv.Option{tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithProber(inProcessProber(mock))}, opts...)
+			cluster, err := tikv.Connect(t.Context(), nil, opts...)
 			if err != nil {
 				mock.Close()
 				t.Fatalf("connect: %v", err)
@@ -79,10 +79,10 @@ func setups() []setup {
 		// mocktikv's in-process Sender has no BatchCommands path, so the
 		// in-process configuration with BatchCommands keeps the in-process
 		// PD and sends to the stores through the gRPC pool's streams.
-		{"inprocess-pd-batch", func(t *testing.T, opts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
+		{"inprocess-pd-batch", func(t *testing.T, mockOpts []mocktikv.Option, opts ...tikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
 			t.Helper()
-			mock := mocktikv.Start(t, opts...)
-			cluster, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()))
+			mock := mocktikv.Start(t, mockOpts...)
+			cluster, err := tikv.Connect(t.Context(), nil, append([]tikv.Option{tikv.WithPD(mock.PD())}, opts...)...)
 			if err != nil {
 				t.Fatalf("connect: %v", err)
 			}
@@ -176,11 +176,13 @@ func roundKeys(round int) []string {
 // least one round), and stops at the first round that fails.
 func runChaos(t *testing.T, s setup, cfg settings) {
 	first := roundKeys(0)
-	mock, cluster := s.connect(t, mocktikv.WithStores(3), mocktikv.WithSplitKeys([]byte(first[2]), []byte(first[4])))
+	attempts := newAttemptLog()
+	mock, cluster := s.connect(t, []mocktikv.Option{mocktikv.WithStores(3), mocktikv.WithSplitKeys([]byte(first[2]), []byte(first[4]))},
+		tikv.WithMiddleware(attempts.middleware))
 	client := raw.NewClient(cluster, raw.WithAtomicForCAS(true), raw.WithAtLeastOnceWrites(cfg.atLeastOnce))
 	start := time.Now()
 	for round := 0; round == 0 || time.Since(start) < cfg.duration; round++ {
-		runRound(t, mock, client, s.name, cfg.seed, round, cfg.mix)
+		runRound(t, mock, client, attempts, s.name, cfg.seed, round, cfg.mix)
 		if t.Failed() || t.Context().Err() != nil {
 			return
 		}
@@ -190,7 +192,7 @@ func runChaos(t *testing.T, s setup, cfg settings) {
 // runRound runs the workers and the nemesis for roundLength or until every
 // worker has done maxOpsPerWorker calls, heals the cluster, reads every
 // key once more and checks the history.
-func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name string, seed uint64, round int, mix []weighted) {
+func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, attempts *attemptLog, name string, seed uint64, round int, mix []weighted) {
 	t.Helper()
 	keys := roundKeys(round)
 	clk := clock{start: time.Now()}
@@ -232,7 +234,7 @@ func runRound(t *testing.T, mock *mocktikv.Cluster, client *raw.Client, name str
 	}
 
 	h := slices.Concat(histories...)
-	checkFailover(t, h)
+	checkFailover(t, h, nem, attempts)
 	final := finalReads(t, w, keys)
 	h = append(h, final...)
 	h = append(h, finalSwaps(t, w, final)...)
@@ -265,39 +267,46 @@ func finalReads(t *testing.T, w *workload, keys []string) history {
 
 // checkFailover fails the test for every call that spent its whole
 // deadline backing off from attempts that never left the client
-// (stuckOnUnsentAttempts):
-// the nemesis stops at most one store and hands the leadership of its
+// (stuckOnUnsentAttempts), still aimed at a store that was stopped during
+// the whole call: the nemesis hands the leadership of a stopped store's
 // regions to running stores within 300 ms, so a client that fails over
-// (another peer, a NotLeader hint, PD) always finds a live leader in time.
-// Other slow calls are not failures: client-go's ServerIsBusy backoff alone
-// can outlast a deadline.
-func checkFailover(t *testing.T, h history) {
+// (another peer, a NotLeader hint, PD) finds a live leader in time. Slow
+// calls to a running store are not failures: client-go's ServerIsBusy
+// backoff, or gRPC's reconnect backoff (up to 3 s) after the store came
+// back, can outlast a deadline.
+func checkFailover(t *testing.T, h history, nem *nemesis, attempts *attemptLog) {
 	t.Helper()
-	stuck := map[string]int{}
-	var example []string
+	if stuck, example := failoverViolations(h, nem, attempts); len(stuck) > 0 {
+		t.Errorf("no fail-over: calls ran out their whole %v deadline retrying a store that was down throughout, though its regions had live leaders elsewhere within 300 ms (%s); e.g.\n  %s",
+			opTimeout, sortedCounts(stuck), strings.Join(example, "\n  "))
+	}
+}
+
+// failoverViolations counts the calls checkFailover rejects, by kind, with
+// up to three of them as text.
+func failoverViolations(h history, nem *nemesis, attempts *attemptLog) (stuck map[string]int, example []string) {
+	stuck = map[string]int{}
+	seen := map[uint64]bool{} // calls counted (a BatchPut is several events)
 	for _, e := range h {
-		if e.err == nil || time.Duration(e.ret-e.call) < opTimeout || !stuckOnUnsentAttempts(e.err) {
+		if e.err == nil || time.Duration(e.ret-e.call) < opTimeout || !stuckOnUnsentAttempts(e.err) || seen[e.callID] {
 			continue
 		}
+		store := attempts.lastStore(e.callID)
+		if !nem.downThroughout(store, e.call, e.ret) {
+			continue
+		}
+		seen[e.callID] = true
 		kind := e.in.kind.String()
 		if e.in.batch != "" {
 			kind = "batchput"
-			if stuck["batchput-seen-"+e.in.batch] > 0 {
-				continue
-			}
-			stuck["batchput-seen-"+e.in.batch]++
 		}
 		stuck[kind]++
 		if len(example) < 3 {
-			example = append(example, fmt.Sprintf("c%02d %s [%.3f, %.3f]: %s", e.client, describeCall(e.in),
-				float64(e.call)/1e6, float64(e.ret)/1e6, errText(e.err)))
+			example = append(example, fmt.Sprintf("c%02d %s [%.3f, %.3f], last sent to store %d: %s", e.client, describeCall(e.in),
+				float64(e.call)/1e6, float64(e.ret)/1e6, store, errText(e.err)))
 		}
 	}
-	maps.DeleteFunc(stuck, func(k string, _ int) bool { return strings.HasPrefix(k, "batchput-seen-") })
-	if len(stuck) > 0 {
-		t.Errorf("no fail-over: calls ran out their whole %v deadline backing off from attempts that never left the client, though every region had a live leader within 300 ms (%s); e.g.\n  %s",
-			opTimeout, sortedCounts(stuck), strings.Join(example, "\n  "))
-	}
+	return stuck, example
 }
 
 // stuckOnUnsentAttempts reports whether err says the call's retry loop

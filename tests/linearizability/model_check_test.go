@@ -185,3 +185,26 @@ func TestStuckOnUnsentAttempts(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverViolations: only a call stuck on unsent attempts to a store
+// that was down for the whole call counts; the same call aimed at a store
+// that was up (reconnecting) for part of it does not.
+func TestFailoverViolations(t *testing.T) {
+	notSent := fmt.Errorf("%w: store 2 is down", transport.ErrNotSent)
+	stuckErr := &kv.BackoffExhaustedError{Policy: "tikvRPC", Attempts: 5, Slept: 1900 * time.Millisecond, Cause: notSent}
+	ms := int64(time.Millisecond)
+	nem := &nemesis{downs: []downSpan{{store: 2, from: 100 * ms, to: 3000 * ms}, {store: 3, from: 0, to: 500 * ms}}}
+	attempts := newAttemptLog()
+	attempts.last[1], attempts.last[2], attempts.last[3], attempts.last[4] = 2, 3, 2, 2
+	h := history{
+		{callID: 1, in: regInput{kind: opGet, key: "k"}, call: 200 * ms, ret: 2200 * ms, err: stuckErr, outcome: dropped},
+		{callID: 2, in: regInput{kind: opGet, key: "k"}, call: 200 * ms, ret: 2200 * ms, err: stuckErr, outcome: dropped},
+		{callID: 3, in: regInput{kind: opPut, key: "k", batch: "b"}, call: 300 * ms, ret: 2300 * ms, err: stuckErr, outcome: dropped},
+		{callID: 3, in: regInput{kind: opPut, key: "j", batch: "b"}, call: 300 * ms, ret: 2300 * ms, err: stuckErr, outcome: dropped},
+		{callID: 4, in: regInput{kind: opGet, key: "k"}, call: 200 * ms, ret: 1200 * ms, err: stuckErr, outcome: dropped},
+	}
+	stuck, example := failoverViolations(h, nem, attempts)
+	if len(stuck) != 2 || stuck["get"] != 1 || stuck["batchput"] != 1 || len(example) != 2 {
+		t.Fatalf("violations %v (%q), want one get (call 1) and one batchput (call 3)", stuck, example)
+	}
+}

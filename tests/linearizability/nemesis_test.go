@@ -2,6 +2,7 @@ package linearizability_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -34,6 +35,34 @@ type nemesis struct {
 	log []string
 	// counts is how many times each action ran.
 	counts map[string]int
+	// downs is when each store was stopped, in clock time; to is
+	// math.MaxInt64 while it is still down.
+	downs []downSpan
+}
+
+// downSpan is one stretch of time a store was stopped.
+type downSpan struct {
+	store    uint64
+	from, to int64
+}
+
+// downThroughout reports whether store was stopped during all of [from, to].
+func (n *nemesis) downThroughout(store uint64, from, to int64) bool {
+	for _, d := range n.downs {
+		if d.store == store && d.from <= from && d.to >= to {
+			return true
+		}
+	}
+	return false
+}
+
+// markUp ends store's open down span at now.
+func (n *nemesis) markUp(store uint64) {
+	for i := range n.downs {
+		if n.downs[i].store == store && n.downs[i].to == math.MaxInt64 {
+			n.downs[i].to = n.clock.now()
+		}
+	}
 }
 
 func newNemesis(mock *mocktikv.Cluster, keys []string, seed uint64, clk clock) *nemesis {
@@ -91,11 +120,13 @@ func (n *nemesis) act(stop <-chan struct{}) {
 				return
 			}
 			n.note("start-store", "start store %d", n.down)
+			n.markUp(n.down)
 			n.down = 0
 			return
 		}
 		stores := n.mock.StoreIDs()
 		n.down = stores[n.r.IntN(len(stores))]
+		n.downs = append(n.downs, downSpan{store: n.down, from: n.clock.now(), to: math.MaxInt64})
 		n.note("stop-store", "stop store %d: %v", n.down, n.mock.StopStore(n.down))
 		// Raft needs an election timeout before another peer leads: for
 		// 0 to 300 ms the regions the dead store led have no leader.
@@ -197,6 +228,7 @@ func (n *nemesis) heal() error {
 	for range 20 {
 		if err = n.mock.StartStore(n.down); err == nil {
 			n.note("start-store", "start store %d", n.down)
+			n.markUp(n.down)
 			n.down = 0
 			return nil
 		}

@@ -33,7 +33,9 @@ const (
 // event is one recorded call on one key, times in nanoseconds since the
 // run started (monotonic clock).
 type event struct {
-	client    int
+	client int
+	// callID names the client call (one BatchPut is several events).
+	callID    uint64
 	in        regInput
 	out       regOutput
 	call, ret int64

@@ -27,6 +27,8 @@ type workload struct {
 	// maxOps stops a worker after that many calls (0: no limit).
 	maxOps int
 	mix    []weighted
+	// nextCall numbers the calls (withCallID), for attemptLog.
+	nextCall atomic.Uint64
 }
 
 // callKind is a client method the workload calls.
@@ -148,7 +150,9 @@ func (w *workload) run(ctx context.Context, id int, seed uint64, stop *atomic.Bo
 func (w *workload) get(ctx context.Context, id int, key string, seen map[string]register) event {
 	ctx, cancel := context.WithTimeout(ctx, w.opTimeout)
 	defer cancel()
-	e := event{client: id, in: regInput{kind: opGet, key: key}, call: w.clock.now()}
+	e := event{client: id, in: regInput{kind: opGet, key: key}, callID: w.nextCall.Add(1)}
+	ctx = withCallID(ctx, e.callID)
+	e.call = w.clock.now()
 	v, err := w.client.Get(ctx, []byte(key))
 	e.ret, e.err, e.outcome = w.clock.now(), err, classifyRead(err)
 	if err == nil {
@@ -166,7 +170,9 @@ func (w *workload) get(ctx context.Context, id int, key string, seen map[string]
 func (w *workload) write(ctx context.Context, id int, in regInput, do func(context.Context) error) event {
 	ctx, cancel := context.WithTimeout(ctx, w.opTimeout)
 	defer cancel()
-	e := event{client: id, in: in, call: w.clock.now()}
+	e := event{client: id, in: in, callID: w.nextCall.Add(1)}
+	ctx = withCallID(ctx, e.callID)
+	e.call = w.clock.now()
 	err := do(ctx)
 	e.ret, e.err, e.outcome = w.clock.now(), err, classifyWrite(err)
 	e.out.unknown = e.outcome == undetermined
@@ -180,7 +186,9 @@ func (w *workload) cas(ctx context.Context, id int, in regInput) event {
 	if !in.expectAbsent {
 		prev = []byte(in.expect)
 	}
-	e := event{client: id, in: in, call: w.clock.now()}
+	e := event{client: id, in: in, callID: w.nextCall.Add(1)}
+	ctx = withCallID(ctx, e.callID)
+	e.call = w.clock.now()
 	old, swapped, err := w.client.CompareAndSwap(ctx, []byte(in.key), prev, []byte(in.value))
 	e.ret, e.err, e.outcome = w.clock.now(), err, classifyWrite(err)
 	switch e.outcome {
@@ -203,6 +211,8 @@ func (w *workload) batchPut(ctx context.Context, id int, r *rand.Rand, val strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.opTimeout)
 	defer cancel()
+	callID := w.nextCall.Add(1)
+	ctx = withCallID(ctx, callID)
 	call := w.clock.now()
 	err := w.client.BatchPut(ctx, keys, values)
 	ret := w.clock.now()
@@ -211,7 +221,7 @@ func (w *workload) batchPut(ctx context.Context, id int, r *rand.Rand, val strin
 		k := w.keys[p]
 		o := classifyBatchPut(err, k)
 		evs[i] = event{
-			client: id, call: call, ret: ret, outcome: o, err: err,
+			client: id, callID: callID, call: call, ret: ret, outcome: o, err: err,
 			in:  regInput{kind: opPut, key: k, value: val, batch: val},
 			out: regOutput{unknown: o == undetermined},
 		}
