@@ -466,8 +466,9 @@ func clientSideWait(err error) bool {
 		(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
 }
 
-// isTerminal reports errors no retry can fix: the client was closed, or
-// the request itself is invalid.
+// isTerminal reports errors no retry can fix: the client was closed, the
+// request itself is invalid, or the answer broke the protocol (such as a
+// key from outside the client's keyspace).
 func isTerminal(err error) bool {
-	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument)
+	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument) || errors.Is(err, kv.ErrProtocol)
 }
