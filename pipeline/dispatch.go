@@ -74,9 +74,8 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 }
 
 // isReroute reports the non-fatal region error that hands a piece back to
-// Shard or Stream.
-// A region error a retry loop gave up on (inside a
-// *kv.BackoffExhaustedError) is final, not a request to re-route.
+// Shard or Stream. A region error a retry loop gave up on (inside a
+// *kv.BackoffExhaustedError) or one already judged undetermined is final.
 func isReroute(err error) bool {
 	var re *kv.RegionError
 	var be *kv.BackoffExhaustedError
