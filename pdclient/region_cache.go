@@ -39,6 +39,7 @@ const (
 
 type cacheConfig struct {
 	prober         Prober
+	feedback       FeedbackRequester
 	healthInterval time.Duration
 	ttl            time.Duration
 	jitter         time.Duration
