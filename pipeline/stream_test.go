@@ -38,9 +38,9 @@ var testScanCursor = Cursor[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
 	Last:  func(r *kvrpcpb.RawScanResponse) []byte { return r.Kvs[len(r.Kvs)-1].Key },
 }
 
-func scanAll(t *testing.T, c *fakeCluster, req *kvrpcpb.RawScanRequest, stopAfter int) []string {
+func scanAll(t *testing.T, env *Env, req *kvrpcpb.RawScanRequest, stopAfter int) []string {
 	t.Helper()
-	stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan), PageSize(3))
+	stream := Stream(env, testScanCursor, Dispatch(env, testScan), PageSize(3))
 	var got []string
 	for p, err := range Flatten(stream(context.Background(), req), (*kvrpcpb.RawScanResponse).GetKvs) {
 		if err != nil {
@@ -77,7 +77,7 @@ func TestStreamPagesAcrossRegions(t *testing.T) {
 		{"empty range", &kvrpcpb.RawScanRequest{StartKey: []byte("f"), EndKey: []byte("f")}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := scanAll(t, c, tc.req, 0); !slices.Equal(got, tc.want) {
+			if got := scanAll(t, c.env(), tc.req, 0); !slices.Equal(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})
@@ -96,26 +96,12 @@ func TestStreamBreakStopsRequests(t *testing.T) {
 	for ch := 'a'; ch <= 'o'; ch++ {
 		c.data[string(ch)] = "v"
 	}
-	got := scanAll(t, c, &kvrpcpb.RawScanRequest{}, 2)
+	got := scanAll(t, c.env(), &kvrpcpb.RawScanRequest{}, 2)
 	if !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("got %v", got)
 	}
 	if n := len(c.sent()); n != 1 {
 		t.Fatalf("breaking after the first page sent %d requests, want 1", n)
-	}
-}
-
-func TestStreamResplitsAfterSplit(t *testing.T) {
-	c := newFakeCluster("j")
-	var all []string
-	for ch := 'a'; ch <= 'o'; ch++ {
-		c.data[string(ch)] = "v"
-		all = append(all, string(ch))
-	}
-	_ = scanAll(t, c, &kvrpcpb.RawScanRequest{}, 0) // warm the cache
-	c.split("e", 7)
-	if got := scanAll(t, c, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, all) {
-		t.Fatalf("after split got %v", got)
 	}
 }
 
