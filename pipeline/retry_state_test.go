@@ -1,0 +1,179 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/transport"
+)
+
+// attemptInfo describes each send as "region:attempt", with "r" when the
+// request was marked is_retry_request.
+func attemptInfo(reqs []*transport.Request) []string {
+	out := make([]string, len(reqs))
+	for i, r := range reqs {
+		s := fmt.Sprintf("%d:%d", r.Target.RegionID, r.Attempt)
+		if r.Cmd.Context(r.Msg).GetIsRetryRequest() {
+			s += "r"
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// TestShardAttemptNumbersGrowAcrossReroute: the pieces a stale piece is
+// re-split into continue its attempt numbering (and are marked as retries),
+// while pieces that were routed right start from 0.
+func TestShardAttemptNumbersGrowAcrossReroute(t *testing.T) {
+	c := newFakeCluster("d", "m")
+	env, _, _ := c.cachedEnv(t)
+	env.Concurrency = 1 // sends in key order
+	plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Dispatch(env, testBatchGet))
+	req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "e", "g", "n")}
+	if _, err := plan(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	c.split("f", 9)
+	c.resetSends()
+	if _, err := plan(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"1:0", "2:0", "2:1r", "9:1r", "3:0"}
+	if got := attemptInfo(c.sent()); !slices.Equal(got, want) {
+		t.Fatalf("attempts = %v, want %v", got, want)
+	}
+}
+
+// TestStreamAttemptNumbersGrowAcrossReroute: a page re-sent after its
+// region split continues the page's attempt numbering.
+func TestStreamAttemptNumbersGrowAcrossReroute(t *testing.T) {
+	c := newFakeCluster()
+	c.data["a"], c.data["z"] = "v", "v"
+	env, _, _ := c.cachedEnv(t)
+	if got := scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0); len(got) != 2 {
+		t.Fatalf("warm-up scan got %v", got)
+	}
+	c.split("m", 5)
+	c.resetSends()
+	if got := scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, []string{"a", "z"}) {
+		t.Fatalf("scan got %v", got)
+	}
+	got := attemptInfo(c.sent())
+	if len(got) != 3 || got[0] != "1:0" || got[1] != "1:1r" {
+		t.Fatalf("attempts = %v, want the stale page as 1:0, then re-sent as 1:1r, then region 5", got)
+	}
+}
+
+// TestShardOneBackoffBudgetAcrossReroutes: a piece that keeps waiting
+// inside Dispatch (MaxTimestampNotSynced) and being re-routed (EpochNotMatch
+// without current regions) spends one backoff budget: each policy's delay
+// keeps growing from one Dispatch to the next, attempt numbers keep
+// counting, and the request gives up within Env.BackoffBudget.
+func TestShardOneBackoffBudgetAcrossReroutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeCluster()
+		var at []time.Time
+		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+			at = append(at, time.Now())
+			if len(at)%2 == 1 {
+				return regionErr(req.Cmd, &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}), nil, true
+			}
+			return regionErr(req.Cmd, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}), nil, true
+		}
+		env, _, _ := c.cachedEnv(t)
+		env.BackoffBudget = time.Second
+		env.MaxResplits = 1000
+		start := time.Now()
+		_, err := getPlan(env)(context.Background(), &kvrpcpb.RawGetRequest{Key: []byte("k")})
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) {
+			t.Fatalf("err = %v, want the budget exhausted", err)
+		}
+		if elapsed := time.Since(start); elapsed > env.BackoffBudget {
+			t.Fatalf("gave up after %v, past the %v budget", elapsed, env.BackoffBudget)
+		}
+		// maxTsNotSynced and regionMiss both start at 2ms and double: one
+		// backoffer across the re-routes makes the waits 2, 2, 4, 4, 8, 8ms.
+		var gaps []time.Duration
+		for i := 1; i < len(at) && i <= 6; i++ {
+			gaps = append(gaps, at[i].Sub(at[i-1]))
+		}
+		ms := time.Millisecond
+		if want := []time.Duration{2 * ms, 2 * ms, 4 * ms, 4 * ms, 8 * ms, 8 * ms}; !slices.Equal(gaps, want) {
+			t.Fatalf("waits between sends = %v, want %v", gaps, want)
+		}
+		for i, s := range c.sent() {
+			if s.Attempt != i {
+				t.Fatalf("send %d has Attempt %d: numbering restarted on a re-route", i, s.Attempt)
+			}
+		}
+	})
+}
+
+// scanFirst runs a one-page scan over env and returns its first error.
+func scanFirst(env *Env) error {
+	stream := Stream(env, testScanCursor, Dispatch(env, testScan))
+	for _, err := range stream(context.Background(), &kvrpcpb.RawScanRequest{}) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestLocateRetriedUnderPDRPC: when the region cache cannot reach PD (its
+// own retries give up after about two seconds), Shard and Stream wait under
+// the PDRPC policy and locate again, as long as the budget lasts: a PD down
+// for five seconds is ridden out, and a budget too small for one PDRPC wait
+// gives up naming the PD failure.
+func TestLocateRetriedUnderPDRPC(t *testing.T) {
+	runs := []struct {
+		name string
+		run  func(env *Env) error
+	}{
+		{"Shard", func(env *Env) error {
+			_, err := getPlan(env)(context.Background(), &kvrpcpb.RawGetRequest{Key: []byte("k")})
+			return err
+		}},
+		{"Stream", scanFirst},
+	}
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newFakeCluster()
+				env, pd, _ := c.cachedEnv(t)
+				start := time.Now()
+				pd.downUntil = start.Add(5 * time.Second)
+				if err := r.run(env); err != nil {
+					t.Fatalf("with PD down for 5s: %v", err)
+				}
+				if elapsed := time.Since(start); elapsed < 5*time.Second {
+					t.Fatalf("succeeded after %v, before PD came back", elapsed)
+				}
+				if len(c.sent()) != 1 {
+					t.Fatalf("%d sends, want 1", len(c.sent()))
+				}
+			})
+			synctest.Test(t, func(t *testing.T) {
+				c := newFakeCluster()
+				env, pd, _ := c.cachedEnv(t)
+				env.BackoffBudget = 100 * time.Millisecond // below PDRPC's first wait
+				pd.downUntil = time.Now().Add(time.Hour)
+				err := r.run(env)
+				var ex *kv.BackoffExhaustedError
+				if !errors.As(err, &ex) || ex.Policy != "pdRPC" || !errors.Is(err, errPDDown) {
+					t.Fatalf("err = %v, want the pdRPC budget exhausted on the PD failure", err)
+				}
+			})
+		})
+	}
+}
