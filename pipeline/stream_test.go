@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -122,5 +124,52 @@ func TestFlattenStopsAtError(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("sequence yielded %d times after an error, want 1", n)
+	}
+}
+
+// TestStreamPageThatDoesNotAdvance: a full page whose last key does not move
+// the scan past its position (a server bug) ends the sequence with
+// kv.ErrProtocol after that one page, instead of paging forever.
+func TestStreamPageThatDoesNotAdvance(t *testing.T) {
+	kvs := func(keys ...string) *kvrpcpb.RawScanResponse {
+		resp := &kvrpcpb.RawScanResponse{}
+		for _, k := range keys {
+			resp.Kvs = append(resp.Kvs, &kvrpcpb.KvPair{Key: []byte(k), Value: []byte("v")})
+		}
+		return resp
+	}
+	for _, tc := range []struct {
+		name string
+		req  *kvrpcpb.RawScanRequest
+		page *kvrpcpb.RawScanResponse
+	}{
+		{"forward, last key below the start", &kvrpcpb.RawScanRequest{StartKey: []byte("c")}, kvs("a", "b", "b")},
+		{"forward, last key past the range", &kvrpcpb.RawScanRequest{StartKey: []byte("c"), EndKey: []byte("f")}, kvs("d", "e", "g")},
+		{"reverse, last key above the start", &kvrpcpb.RawScanRequest{Reverse: true, StartKey: []byte("m")}, kvs("z", "y", "x")},
+		{"reverse, last key below the range", &kvrpcpb.RawScanRequest{Reverse: true, StartKey: []byte("m"), EndKey: []byte("f")}, kvs("h", "g", "a")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster()
+			c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+				return &transport.Response{Msg: tc.page}, nil, true
+			}
+			stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan), PageSize(3))
+			var parts, errs int
+			var last error
+			for _, err := range stream(context.Background(), tc.req) {
+				if err != nil {
+					errs++
+					last = err
+					continue
+				}
+				parts++
+			}
+			if errs != 1 || !errors.Is(last, kv.ErrProtocol) {
+				t.Fatalf("%d errors, last %v; want one wrapping kv.ErrProtocol", errs, last)
+			}
+			if parts != 1 || len(c.sent()) != 1 {
+				t.Fatalf("%d parts after %d sends, want the one page sent and yielded", parts, len(c.sent()))
+			}
+		})
 	}
 }
