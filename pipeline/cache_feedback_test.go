@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -206,4 +207,58 @@ func TestUnreachableLeaderTriesFollowerWithLeaderRead(t *testing.T) {
 			t.Fatalf("next call: attempts = %s, want [2:]", got)
 		}
 	})
+}
+
+// TestRegionErrorsAndTheCache: each TiKV region error is answered once to a
+// read of a cached region; the read then succeeds, and the errors that mean
+// the cached routing is wrong have made the cache drop the region, so the
+// re-split asks PD again. The others cost no PD lookup. StoreNotMatch also
+// has the store's address resolved again.
+func TestRegionErrorsAndTheCache(t *testing.T) {
+	cases := []struct {
+		err          *errorpb.Error
+		reload       bool
+		storeResolve bool
+	}{
+		{&errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{}}, true, false},
+		{&errorpb.Error{MismatchPeerId: &errorpb.MismatchPeerId{}}, true, false},
+		{&errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}, true, false},
+		{&errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}, true, false},
+		{&errorpb.Error{RecoveryInProgress: &errorpb.RecoveryInProgress{}}, true, false},
+		{&errorpb.Error{IsWitness: &errorpb.IsWitness{}}, true, false},
+		{&errorpb.Error{StoreNotMatch: &errorpb.StoreNotMatch{}}, true, true},
+		{&errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 99, StoreId: 9}}}, true, false},
+		{&errorpb.Error{BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{}}, false, false},
+		{&errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{}}, false, false},
+		{&errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}, false, false},
+		{&errorpb.Error{StaleCommand: &errorpb.StaleCommand{}}, false, false},
+		{&errorpb.Error{Message: "something new"}, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(kv.RegionErrorKind(tc.err), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newFakeCluster()
+				c.data["k"] = "v"
+				env, pd, _ := c.cachedEnv(t)
+				get := getPlan(env)
+				mustGet(t, get, "k", "v")
+				pd.reset()
+				answered := false
+				c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+					if answered {
+						return nil, nil, false
+					}
+					answered = true
+					return regionErr(req.Cmd, tc.err), nil, true
+				}
+				mustGet(t, get, "k", "v")
+				if got := pd.regionCalls() > 0; got != tc.reload {
+					t.Fatalf("asked PD for the region again: %v, want %v", got, tc.reload)
+				}
+				if got := pd.count("GetStore") > 0; got != tc.storeResolve {
+					t.Fatalf("resolved a store again: %v, want %v", got, tc.storeResolve)
+				}
+			})
+		})
+	}
 }
