@@ -220,3 +220,37 @@ func TestShardCancelsInFlightUnlessFinishInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestShardErrorReportsLeafPieces: when a stale piece is re-split and one
+// of its children fails, the *ShardError lists the leaf pieces in key
+// order, each with the region it was last routed to; the stale piece
+// itself is not one of them.
+func TestShardErrorReportsLeafPieces(t *testing.T) {
+	c := newFakeCluster("d")
+	env, _, _ := c.cachedEnv(t)
+	env.Concurrency = 1
+	plan := batchPutPlan(env)
+	if _, err := plan(context.Background(), putReq("a", "e", "g")); err != nil {
+		t.Fatal(err) // warm the cache
+	}
+	c.split("f", 9) // region 2 [d,) -> [d,f) + 9 [f,)
+	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+		if req.Target.RegionID == 9 {
+			return regionErr(req.Cmd, &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}), nil, true
+		}
+		return nil, nil, false
+	}
+	_, err := plan(context.Background(), putReq("a", "e", "g"))
+	var se *batchPutError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want a *ShardError", err)
+	}
+	if got, want := pieceStates(se), []string{"1:done", "2:done", "9:failed"}; !slices.Equal(got, want) {
+		t.Fatalf("pieces = %v, want %v", got, want)
+	}
+	for i, k := range []string{"a", "e", "g"} {
+		if p := se.Pieces[i]; len(p.Req.Pairs) != 1 || string(p.Req.Pairs[0].Key) != k || !p.Region.Contains([]byte(k)) {
+			t.Fatalf("piece %d = region %v with %v, want key %q", i, p.Region, p.Req.Pairs, k)
+		}
+	}
+}

@@ -177,3 +177,42 @@ func TestLocateRetriedUnderPDRPC(t *testing.T) {
 		})
 	}
 }
+
+// TestMaybeAppliedCarriedAcrossReroute: an idempotent write whose first
+// attempt was lost on the wire (it may have applied) is retried, re-routed,
+// and then rejected: the rejection is reported as kv.ErrUndetermined, not as
+// a plain failure, because the lost attempt may have taken effect.
+func TestMaybeAppliedCarriedAcrossReroute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeCluster()
+		wire := errors.New("connection reset")
+		sends := 0
+		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+			sends++
+			switch sends {
+			case 1:
+				return nil, wire, true
+			case 2:
+				return regionErr(req.Cmd, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}), nil, true
+			default:
+				return regionErr(req.Cmd, &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}), nil, true
+			}
+		}
+		env, _, _ := c.cachedEnv(t)
+		put := Method[*kvrpcpb.RawBatchPutRequest, *kvrpcpb.RawBatchPutResponse]{Cmd: transport.CmdRawBatchPut, Idempotent: true}
+		split := ByKeys((*kvrpcpb.RawBatchPutRequest).GetPairs, (*kvrpcpb.KvPair).GetKey,
+			func(r *kvrpcpb.RawBatchPutRequest, pairs []*kvrpcpb.KvPair) *kvrpcpb.RawBatchPutRequest {
+				c := *r
+				c.Pairs = pairs
+				return &c
+			}, Limit[*kvrpcpb.KvPair]{})
+		_, err := Shard(env, split, Dispatch(env, put))(context.Background(), putReq("k"))
+		var re *kv.RegionError
+		if !errors.Is(err, kv.ErrUndetermined) || !errors.As(err, &re) || re.Err.GetRaftEntryTooLarge() == nil {
+			t.Fatalf("err = %v, want ErrUndetermined carrying the final RaftEntryTooLarge", err)
+		}
+		if got := attemptInfo(c.sent()); !slices.Equal(got, []string{"1:0", "1:1r", "1:2r"}) {
+			t.Fatalf("attempts = %v", got)
+		}
+	})
+}
