@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
@@ -170,6 +173,51 @@ func TestStreamPageThatDoesNotAdvance(t *testing.T) {
 			if parts != 1 || len(c.sent()) != 1 {
 				t.Fatalf("%d parts after %d sends, want the one page sent and yielded", parts, len(c.sent()))
 			}
+		})
+	}
+}
+
+// TestStreamBudgetAndResplitsPerPosition: each page of a scan has a backoff
+// budget and a re-split allowance of its own (as client-go gives each
+// scanner batch its own backoffer): two regions that each need most of the
+// budget, or each need every allowed re-split, are scanned, where one
+// budget for the whole scan would have given up.
+func TestStreamBudgetAndResplitsPerPosition(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  *errorpb.Error
+		elapsed time.Duration
+	}{
+		// maxTsNotSynced waits 2, 4, ..., 256ms: 510ms per position.
+		{"budget", &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}, 2 * 510 * time.Millisecond},
+		// Each fake EpochNotMatch re-splits after a regionMiss wait of 2,
+		// 4, ... ms.
+		{"re-splits", &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}, 2 * 510 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newFakeCluster("m")
+				c.data["a"], c.data["z"] = "va", "vz"
+				const errorsPerRegion = 8
+				answered := map[uint64]int{}
+				c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+					if answered[req.Target.RegionID] == errorsPerRegion {
+						return nil, nil, false
+					}
+					answered[req.Target.RegionID]++
+					return regionErr(req.Cmd, tc.answer), nil, true
+				}
+				env := c.env()
+				env.BackoffBudget = time.Second
+				env.MaxResplits = errorsPerRegion
+				start := time.Now()
+				if got := scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, []string{"a", "z"}) {
+					t.Fatalf("scan got %v", got)
+				}
+				if elapsed := time.Since(start); elapsed != tc.elapsed {
+					t.Fatalf("scan took %v, want %v", elapsed, tc.elapsed)
+				}
+			})
 		})
 	}
 }
