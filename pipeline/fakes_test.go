@@ -283,9 +283,9 @@ func (c *fakeCluster) Send(_ context.Context, req *transport.Request) (*transpor
 	}
 	if rctx.GetRegionEpoch().GetVersion() != region.Epoch().GetVersion() {
 		// TiKV's raftstore (fsm/peer.rs, find_sibling_region) answers with
-		// the region as it is now plus the region right after it, which is
-		// the other half after a split that kept the left part's id (as
-		// split does here).
+		// the region as it is now plus one neighbour: the region right
+		// after it when right_derive_when_split is off, the other half of
+		// a split that kept the left part's id, as split does here.
 		current := []*metapb.Region{region.Meta()}
 		for _, r := range c.truth {
 			if len(region.EndKey()) > 0 && bytes.Equal(r.StartKey(), region.EndKey()) {
