@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -213,6 +214,57 @@ func TestMaybeAppliedCarriedAcrossReroute(t *testing.T) {
 		}
 		if got := attemptInfo(c.sent()); !slices.Equal(got, []string{"1:0", "1:1r", "1:2r"}) {
 			t.Fatalf("attempts = %v", got)
+		}
+	})
+}
+
+// TestShardReSplitChildrenInheritSpentBudget: the pieces a stale piece is
+// re-split into each get a copy of the budget the piece had left, not a
+// fresh one: after a parent spent 510ms of a 1s budget, a child whose next
+// wait (500ms) would pass the budget gives up at once.
+func TestShardReSplitChildrenInheritSpentBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeCluster()
+		env, _, _ := c.cachedEnv(t)
+		env.BackoffBudget = time.Second
+		plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Dispatch(env, testBatchGet))
+		req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "z")}
+		if _, err := plan(context.Background(), req); err != nil {
+			t.Fatal(err) // warm the cache
+		}
+		c.split("m", 5)
+		c.resetSends()
+		var mu sync.Mutex
+		sends := 0
+		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			sends++
+			if sends == 9 {
+				// The stale region's own answer: EpochNotMatch naming
+				// both halves.
+				return nil, nil, false
+			}
+			return regionErr(req.Cmd, &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}), nil, true
+		}
+		start := time.Now()
+		_, err := plan(context.Background(), req)
+		var ex *kv.BackoffExhaustedError
+		if !errors.As(err, &ex) || ex.Policy != "maxTsNotSynced" {
+			t.Fatalf("err = %v, want the maxTsNotSynced budget exhausted", err)
+		}
+		// The parent waited 2+4+...+256ms = 510ms before its ninth send.
+		if elapsed := time.Since(start); elapsed != 510*time.Millisecond {
+			t.Fatalf("gave up after %v, want 510ms: a child started a fresh budget", elapsed)
+		}
+		// Nine sends to the stale region, then at most one per child (the
+		// first child to give up cancels the other).
+		perRegion := map[uint64]int{}
+		for _, s := range c.sent() {
+			perRegion[s.Target.RegionID]++
+		}
+		if n := perRegion[1] + perRegion[5]; n < 10 || n > 11 || perRegion[5] > 1 || perRegion[1] > 10 {
+			t.Fatalf("sends per region = %v, want 9 to region 1, then at most one per child", perRegion)
 		}
 	})
 }
