@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -32,6 +34,10 @@ type Cluster struct {
 	codecs [2]*apicodec.Codec
 	caches [2]*pdclient.RegionCache
 	envs   [2]*pipeline.Env
+	// feedbackTo is caches once both exist: the stores' health feedback
+	// goes to each (see recordHealthFeedback). The pool's receive loops
+	// read it, so it is published atomically.
+	feedbackTo atomic.Pointer[[2]*pdclient.RegionCache]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,7 +84,8 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	terminal := cfg.transport
 	prober := cfg.prober
 	if terminal == nil {
-		c.pool = transport.NewPool(cfg.poolOptions...)
+		poolOpts := append(slices.Clone(cfg.poolOptions), transport.WithHealthFeedback(c.recordHealthFeedback))
+		c.pool = transport.NewPool(poolOpts...)
 		terminal = c.pool
 	}
 	if hc, ok := terminal.(transport.HealthChecker); ok && prober == nil {
@@ -97,14 +104,68 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs)...)
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
 		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]),
-			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr))
+			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr),
+			pdclient.WithFeedbackRequester(c.healthFeedbackRequester(terminal)))
 		c.envs[mode] = &pipeline.Env{
 			Locator:     c.caches[mode],
 			Sender:      c.sender,
 			Concurrency: cfg.concurrency,
 		}
 	}
+	c.feedbackTo.Store(&c.caches)
 	return c, nil
+}
+
+// recordHealthFeedback gives a store's health feedback to both region
+// caches. Each cache keeps the health of the stores it knows (the raw and
+// the transactional cache may know different ones, and feedback from a
+// store a cache has not resolved is ignored there, as in client-go), so
+// feeding both keeps either selector's view of a store's TiKV-side slow
+// score current. Sharing one tracker would mean one cache reading stores
+// through the other's; feeding both costs a second record of a few words.
+// When both caches find a score stale, each may ask the store once; the
+// first answer goes to both and usually spares the second request.
+func (c *Cluster) recordHealthFeedback(f transport.HealthFeedback) {
+	caches := c.feedbackTo.Load()
+	if caches == nil {
+		return // Connect has not finished; nothing reads the health yet
+	}
+	for _, cache := range caches {
+		cache.RecordHealthFeedback(f.StoreID, f.SlowScore)
+	}
+}
+
+// healthFeedbackRequester asks a store for its health feedback with
+// GetHealthFeedback through the terminal sender, below the middleware, as
+// client-go sends it on its bare RPC client (tikv/kv.go,
+// requestHealthFeedbackFromKVClient). On a BatchCommands stream TiKV also
+// attaches the feedback to the batch's response, which the pool records on
+// its own; the feedback in the response message is recorded as well, so
+// that a unary transport (WithoutBatch, or WithTransport) gets the answer
+// too. Only its region error, which TiKV never sets for this store-level
+// command, and transport errors count as failure.
+func (c *Cluster) healthFeedbackRequester(terminal transport.Sender) pdclient.FeedbackRequester {
+	return func(ctx context.Context, storeID uint64, addr string) error {
+		resp, err := terminal.Send(ctx, &transport.Request{
+			Cmd:    transport.CmdGetHealthFeedback,
+			Msg:    &kvrpcpb.GetHealthFeedbackRequest{Context: &kvrpcpb.Context{}},
+			Target: transport.Target{StoreID: storeID, Addr: addr},
+		})
+		if err != nil {
+			return fmt.Errorf("get health feedback of store %d: %w", storeID, err)
+		}
+		r, ok := resp.Msg.(*kvrpcpb.GetHealthFeedbackResponse)
+		if !ok {
+			return fmt.Errorf("get health feedback of store %d: response is %T", storeID, resp.Msg)
+		}
+		if re := r.GetRegionError(); re != nil {
+			return fmt.Errorf("get health feedback of store %d: region error: %s", storeID, re.GetMessage())
+		}
+		if hf := r.GetHealthFeedback(); hf != nil {
+			c.recordHealthFeedback(transport.HealthFeedback{StoreID: hf.StoreId, SeqNo: hf.FeedbackSeqNo, SlowScore: int(hf.SlowScore)})
+		}
+		return nil
+	}
 }
 
 // keyspaceLoader is the part of pd.Client that reads keyspace metadata

@@ -96,9 +96,9 @@ func TestKeyspaceForeignResponseNeverReachesTheCaller(t *testing.T) {
 	if err := ra.Put(context.Background(), []byte("j"), []byte("a's own")); err != nil {
 		t.Fatal(err)
 	}
-	// The pipeline treats the error like a failed send and retries (another
-	// replica may be honest) until its budget or the caller's deadline.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// A protocol violation is final: the call fails at once, without
+	// backing off (the deadline is only a guard).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var scanErr error
 	for p, err := range ra.Scan(ctx, nil, nil, 0) {
@@ -110,8 +110,12 @@ func TestKeyspaceForeignResponseNeverReachesTheCaller(t *testing.T) {
 			t.Fatalf("scan yielded keyspace b's pair as %q", p.Key)
 		}
 	}
-	if !errors.Is(scanErr, middleware.ErrOutsideKeyspace) {
+	if !errors.Is(scanErr, middleware.ErrOutsideKeyspace) || !errors.Is(scanErr, kv.ErrProtocol) {
 		t.Fatalf("scan with a foreign pair: %v", scanErr)
+	}
+	var be *kv.BackoffExhaustedError
+	if errors.As(scanErr, &be) {
+		t.Fatalf("scan with a foreign pair backed off (%v): a protocol violation is final", scanErr)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

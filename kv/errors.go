@@ -164,8 +164,9 @@ type BackoffExhaustedError struct {
 	Slept time.Duration
 	// Cause is the error that triggered the last retry.
 	Cause error
-	// Stop is why the loop stopped: the context's error, or nil when the
-	// policy's attempt budget ran out.
+	// Stop is why the loop stopped: the context's error, an error naming
+	// the backoff budget a wait would have exceeded, or nil when the
+	// policy's attempt limit (MaxAttempts) ran out.
 	Stop error
 }
 

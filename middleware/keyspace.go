@@ -18,8 +18,9 @@ import (
 var ErrRefusedInKeyspace = errors.New("tikv: command refused in a keyspace")
 
 // ErrOutsideKeyspace is wrapped by the error for a response that carries a
-// key from outside the client's keyspace (see Keyspace).
-var ErrOutsideKeyspace = errors.New("tikv: response key outside the keyspace")
+// key from outside the client's keyspace (see Keyspace). It wraps
+// kv.ErrProtocol: retrying will not help, and the pipeline does not retry.
+var ErrOutsideKeyspace = fmt.Errorf("%w: response key outside the keyspace", kv.ErrProtocol)
 
 // RefusedInKeyspaceError is returned, before anything is sent, for a
 // command the keyspace layer cannot confine to the keyspace: one without a

@@ -41,11 +41,17 @@ func (l Liveness) String() string {
 type Prober func(ctx context.Context, addr string) Liveness
 
 // Health is the client's view of one store: liveness, the client-side slow
-// score, and how long TiKV said its queue would keep a new request waiting.
+// score and the one the store reports about itself, and how long TiKV said
+// its queue would keep a new request waiting.
 type Health struct {
 	Liveness Liveness
-	// SlowScore is 1 (healthy) to 100; SlowScoreThreshold and above is slow.
+	// SlowScore is the client-side estimate from request latencies, 1
+	// (healthy) to 100; SlowScoreThreshold and above is slow.
 	SlowScore int
+	// ServerSlowScore is the slow score the store last reported in its
+	// health feedback (TiKV's own raftstore/disk score, 1 to 100), decayed
+	// while it goes unconfirmed; 0 when the store never reported one.
+	ServerSlowScore int
 	// EstimatedWait is what remains of the wait TiKV last reported in a
 	// ServerIsBusy error.
 	EstimatedWait time.Duration
@@ -54,12 +60,18 @@ type Health struct {
 	LastFailure error
 }
 
-// Slow reports whether the store's slow score is at or above the threshold.
-func (h Health) Slow() bool { return h.SlowScore >= SlowScoreThreshold }
+// Slow reports whether either slow score is at or above the threshold:
+// client-go counts a store slow when its own latency estimate or the
+// store's reported score says so (HealthStatusDetail.IsSlow).
+func (h Health) Slow() bool {
+	return h.SlowScore >= SlowScoreThreshold || h.ServerSlowScore >= SlowScoreThreshold
+}
 
 // Slow-score constants (client-go internal/locate/slow_score.go).
 const (
-	// SlowScoreThreshold is the score from which a store counts as slow.
+	// SlowScoreThreshold is the score from which a store counts as slow,
+	// for the client-side score and the store's own alike (client-go's
+	// tikvSlowScoreSlowThreshold is 80 too).
 	SlowScoreThreshold = 80
 	slowScoreMin       = 1
 	slowScoreMax       = 100
@@ -81,9 +93,12 @@ type storeHealth struct {
 	lastErr   atomic.Pointer[error] // latest reported send failure
 	busyUntil atomic.Int64          // unix nanos until which TiKV said it is busy
 	probing   atomic.Bool           // a background check is in flight
+	// askingFeedback: a GetHealthFeedback request is in flight.
+	askingFeedback atomic.Bool
 
-	mu    sync.Mutex
-	score slowScore
+	mu     sync.Mutex
+	score  slowScore
+	server serverScore
 }
 
 // slowScore follows client-go's client-side slow score: per tick it compares
@@ -185,10 +200,15 @@ func (c *RegionCache) health(id uint64) *storeHealth {
 func (c *RegionCache) StoreHealth(id uint64) Health {
 	h := c.health(id)
 	h.mu.Lock()
-	score := h.score.value()
+	score, server := h.score.value(), h.server.score
 	h.mu.Unlock()
 	wait := time.Duration(h.busyUntil.Load() - time.Now().UnixNano())
-	out := Health{Liveness: Liveness(h.liveness.Load()), SlowScore: score, EstimatedWait: max(wait, 0)}
+	out := Health{
+		Liveness:        Liveness(h.liveness.Load()),
+		SlowScore:       score,
+		ServerSlowScore: server,
+		EstimatedWait:   max(wait, 0),
+	}
 	if p := h.lastErr.Load(); p != nil && out.Liveness != Reachable {
 		out.LastFailure = *p
 	}
@@ -260,8 +280,8 @@ func (c *RegionCache) probe(ctx context.Context, h *storeHealth, addr string) Li
 	return l
 }
 
-// healthLoop decays slow scores and re-checks stores that are not reachable,
-// once per health interval, until Close.
+// healthLoop decays slow scores, re-checks stores that are not reachable and
+// refreshes stale TiKV-side scores, once per health interval, until Close.
 func (c *RegionCache) healthLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.healthInterval)
@@ -272,6 +292,7 @@ func (c *RegionCache) healthLoop() {
 			return
 		case <-t.C:
 		}
+		now := time.Now()
 		c.healthMu.RLock()
 		ids := make([]uint64, 0, len(c.healths))
 		for id := range c.healths {
@@ -283,6 +304,7 @@ func (c *RegionCache) healthLoop() {
 			h.mu.Lock()
 			h.score.tick()
 			h.mu.Unlock()
+			c.tickServerScore(id, h, now)
 			if c.cfg.prober != nil && Liveness(h.liveness.Load()) != Reachable && h.probing.CompareAndSwap(false, true) {
 				c.wg.Add(1)
 				go c.recheck(id, h)

@@ -40,6 +40,7 @@ const (
 type cacheConfig struct {
 	prober         Prober
 	addrRetired    func(addr string)
+	feedback       FeedbackRequester
 	healthInterval time.Duration
 	ttl            time.Duration
 	jitter         time.Duration
@@ -142,7 +143,8 @@ func WithLoadTimeout(d time.Duration) CacheOption {
 //
 // A RegionCache is safe for concurrent use. It owns two background
 // goroutines (expired-region collection; slow-score decay and re-checks of
-// unreachable stores) and short-lived health checks, all stopped by Close. It does not own the PD
+// unreachable stores) and short-lived health checks and health-feedback
+// requests, all stopped by Close. It does not own the PD
 // client: closing the cache leaves pd open.
 type RegionCache struct {
 	pd  PD

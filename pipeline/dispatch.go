@@ -74,9 +74,8 @@ func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp])
 }
 
 // isReroute reports the non-fatal region error that hands a piece back to
-// Shard or Stream.
-// A region error a retry loop gave up on (inside a
-// *kv.BackoffExhaustedError) is final, not a request to re-route.
+// Shard or Stream. A region error a retry loop gave up on (inside a
+// *kv.BackoffExhaustedError) or one already judged undetermined is final.
 func isReroute(err error) bool {
 	var re *kv.RegionError
 	var be *kv.BackoffExhaustedError
@@ -466,8 +465,9 @@ func clientSideWait(err error) bool {
 		(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
 }
 
-// isTerminal reports errors no retry can fix: the client was closed, or
-// the request itself is invalid.
+// isTerminal reports errors no retry can fix: the client was closed, the
+// request itself is invalid, or the answer broke the protocol (such as a
+// key from outside the client's keyspace).
 func isTerminal(err error) bool {
-	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument)
+	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument) || errors.Is(err, kv.ErrProtocol)
 }

@@ -18,10 +18,18 @@ import (
 
 // fakeCluster is a scripted cluster for pipeline tests: truth is the real
 // region layout (what "PD" and "TiKV" know), cache is the client's possibly
-// stale copy. It implements pdclient.Locator over the cache, and serves raw
-// commands (Get, BatchGet, Put, Scan) with TiKV's epoch check.
+// stale copy. It serves raw commands (Get, BatchGet, Put, BatchPut, Scan)
+// with TiKV's epoch check, as the Sender of every pipeline test.
+//
+// It also implements pdclient.Locator over its own toy cache, for tests
+// about the pipeline alone. Tests whose outcome depends on what the region
+// cache does with TiKV's feedback (leader hints, invalidation, current
+// regions from EpochNotMatch, store health) use cachedEnv instead: the real
+// pdclient.RegionCache over a fake PD serving truth.
 type fakeCluster struct {
-	mu          sync.Mutex
+	mu sync.Mutex
+	// stores is the number of stores, and of peers per region.
+	stores      int
 	truth       []*pdclient.Region
 	health      map[uint64]pdclient.Health
 	labels      map[uint64][]*metapb.StoreLabel
@@ -39,8 +47,13 @@ type fakeCluster struct {
 
 // newFakeCluster builds regions split at the given keys, each with peers on
 // stores 1 and 2 and led from store 1.
-func newFakeCluster(splits ...string) *fakeCluster {
+func newFakeCluster(splits ...string) *fakeCluster { return newFakeClusterOf(2, splits...) }
+
+// newFakeClusterOf builds regions split at the given keys, each with a peer
+// on every one of stores 1..stores and led from store 1.
+func newFakeClusterOf(stores int, splits ...string) *fakeCluster {
 	c := &fakeCluster{
+		stores: stores,
 		data:   map[string]string{},
 		health: map[uint64]pdclient.Health{},
 		labels: map[uint64][]*metapb.StoreLabel{},
@@ -52,18 +65,14 @@ func newFakeCluster(splits ...string) *fakeCluster {
 		if i+1 < len(bounds) {
 			end = bounds[i+1]
 		}
-		c.truth = append(c.truth, makeRegion(uint64(i+1), 1, start, end))
+		c.truth = append(c.truth, c.makeRegion(uint64(i+1), 1, start, end))
 	}
 	return c
 }
 
-// fakeStores is the number of stores (and peers per region) of new fake
-// clusters' regions; tests that need a third replica raise it.
-var fakeStores = 2
-
-func makeRegion(id, version uint64, start, end string) *pdclient.Region {
+func (c *fakeCluster) makeRegion(id, version uint64, start, end string) *pdclient.Region {
 	var peers []*metapb.Peer
-	for s := uint64(1); s <= uint64(fakeStores); s++ {
+	for s := uint64(1); s <= uint64(c.stores); s++ {
 		peers = append(peers, &metapb.Peer{Id: id*10 + s, StoreId: s})
 	}
 	meta := &metapb.Region{
@@ -81,8 +90,8 @@ func (c *fakeCluster) split(key string, newID uint64) {
 	for i, r := range c.truth {
 		if r.Contains([]byte(key)) {
 			v := r.Ver().Version + 1
-			left := makeRegion(r.ID(), v, string(r.StartKey()), key)
-			right := makeRegion(newID, v, key, string(r.EndKey()))
+			left := c.makeRegion(r.ID(), v, string(r.StartKey()), key)
+			right := c.makeRegion(newID, v, key, string(r.EndKey()))
 			c.truth = append(c.truth[:i], append([]*pdclient.Region{left, right}, c.truth[i+1:]...)...)
 			return
 		}
@@ -273,9 +282,15 @@ func (c *fakeCluster) Send(_ context.Context, req *transport.Request) (*transpor
 		return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: region.ID(), Leader: leader}}), nil
 	}
 	if rctx.GetRegionEpoch().GetVersion() != region.Epoch().GetVersion() {
-		var current []*metapb.Region
+		// TiKV's raftstore (fsm/peer.rs, find_sibling_region) answers with
+		// the region as it is now plus one neighbour: the region right
+		// after it when right_derive_when_split is off, the other half of
+		// a split that kept the left part's id, as split does here.
+		current := []*metapb.Region{region.Meta()}
 		for _, r := range c.truth {
-			current = append(current, r.Meta())
+			if len(region.EndKey()) > 0 && bytes.Equal(r.StartKey(), region.EndKey()) {
+				current = append(current, r.Meta())
+			}
 		}
 		return regionErr(req.Cmd, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: current}}), nil
 	}
@@ -297,6 +312,16 @@ func (c *fakeCluster) Send(_ context.Context, req *transport.Request) (*transpor
 			}
 		}
 		return &transport.Response{Msg: resp}, nil
+	case *kvrpcpb.RawBatchPutRequest:
+		for _, p := range m.Pairs {
+			if !region.Contains(p.Key) {
+				return regionErr(req.Cmd, &errorpb.Error{KeyNotInRegion: &errorpb.KeyNotInRegion{Key: p.Key}}), nil
+			}
+		}
+		for _, p := range m.Pairs {
+			c.data[string(p.Key)] = string(p.Value)
+		}
+		return &transport.Response{Msg: &kvrpcpb.RawBatchPutResponse{}}, nil
 	case *kvrpcpb.RawScanRequest:
 		return &transport.Response{Msg: c.scanLocked(region, m)}, nil
 	}

@@ -53,7 +53,8 @@ func stateOf(err error) PieceState {
 }
 
 // PieceOutcome is one leaf piece of a sharded request: the region and
-// request it was last routed with, and what became of it.
+// request it was last routed with, and what became of it. Region is nil
+// only for a request that failed before it could be routed at all.
 type PieceOutcome[Req, Resp any] struct {
 	Region *pdclient.Region
 	Req    Req

@@ -21,10 +21,7 @@ import (
 // and 3 (leader on 1) and the key "k" stored.
 func threeReplicas(t *testing.T) (*fakeCluster, *pdclient.Region) {
 	t.Helper()
-	prev := fakeStores
-	fakeStores = 3
-	t.Cleanup(func() { fakeStores = prev })
-	c := newFakeCluster()
+	c := newFakeClusterOf(3)
 	c.data["k"] = "v"
 	r, err := c.Locate(context.Background(), []byte("k"))
 	if err != nil {
@@ -279,28 +276,6 @@ func TestServerBusyFastRetryOnFollowers(t *testing.T) {
 		}
 		if time.Since(start) == 0 {
 			t.Fatal("no backoff after every replica was busy")
-		}
-	})
-}
-
-// TestUnreachableLeaderTriesFollowerWithLeaderRead: after the leader's
-// store stops answering, the next attempt goes to a follower as a leader
-// read; when that follower is the new leader it serves, and the cache
-// learns the new leader.
-func TestUnreachableLeaderTriesFollowerWithLeaderRead(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, r := threeReplicas(t)
-		c.down[1] = true
-		c.setLeader("k", 2)
-		if _, err := get(t, c, r, context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		got := attemptsOf(c.sent())
-		if got[0] != "1:" || got[len(got)-1] != "2:" {
-			t.Fatalf("attempts = %v, want the dead leader, then store 2 as leader", got)
-		}
-		if c.probes == 0 {
-			t.Fatal("the failed store was not health-checked")
 		}
 	})
 }

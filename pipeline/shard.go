@@ -81,7 +81,7 @@ func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opt
 			defer cancel()
 			call.cancel = cancel
 		}
-		pieces := s.run(ctx, call, retryStateFrom(ctx, e), req, 0)
+		pieces := s.run(ctx, call, retryStateFrom(ctx, e), nil, req, 0)
 		return collectPieces(pieces, call.first)
 	}
 }
@@ -115,14 +115,15 @@ type sharder[Req, Resp any] struct {
 }
 
 // run splits req and runs its pieces; it returns the outcome of every leaf
-// piece in key order.
-func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retryState, req Req, depth int) []PieceOutcome[Req, Resp] {
+// piece in key order. last is the region req was last routed to (nil for
+// the whole request), reported if req cannot be split again.
+func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retryState, last *pdclient.Region, req Req, depth int) []PieceOutcome[Req, Resp] {
 	routed, err := s.locate(ctx, st, req)
 	if err != nil {
 		// Nothing of req was sent by this split.
 		err = st.settle(err)
 		call.fail(err)
-		return []PieceOutcome[Req, Resp]{{Req: req, Err: err, State: stateOf(err)}}
+		return []PieceOutcome[Req, Resp]{{Region: last, Req: req, Err: err, State: stateOf(err)}}
 	}
 	if len(routed) == 1 {
 		return s.runPiece(ctx, call, st, routed[0], depth)
@@ -196,7 +197,7 @@ func (s *sharder[Req, Resp]) runPiece(ctx context.Context, call *shardCall, st *
 		call.fail(werr)
 		return []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, Err: werr, State: stateOf(werr)}}
 	}
-	return s.run(ctx, call, st, piece.Req, depth+1)
+	return s.run(ctx, call, st, piece.Region, piece.Req, depth+1)
 }
 
 // resplitWait decides whether a piece that failed with err may be routed

@@ -100,44 +100,6 @@ func TestByRangeClampsToRegions(t *testing.T) {
 	}
 }
 
-func TestShardResplitsOnlyTheStalePiece(t *testing.T) {
-	c := newFakeCluster("d", "m")
-	for _, k := range []string{"a", "b", "e", "f", "g", "n"} {
-		c.data[k] = "v" + k
-	}
-	plan := Collect(Shard(c.env(), batchGetSplit(Limit[[]byte]{}), Dispatch(c.env(), testBatchGet)),
-		(*kvrpcpb.RawBatchGetResponse).GetPairs)
-	req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "b", "e", "f", "g", "n")}
-	if _, err := plan(context.Background(), req); err != nil { // warm the cache
-		t.Fatal(err)
-	}
-	c.split("f", 9) // region 2 [d,m) -> [d,f) v2 + [f,m) id 9
-	c.mu.Lock()
-	c.sends = nil
-	c.mu.Unlock()
-
-	pairs, err := plan(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, p := range pairs {
-		got = append(got, string(p.Key))
-	}
-	if want := []string{"a", "b", "e", "f", "g", "n"}; !slices.Equal(got, want) {
-		t.Fatalf("pairs = %v, want %v in key order", got, want)
-	}
-	perRegion := map[uint64]int{}
-	for _, s := range c.sent() {
-		perRegion[s.Target.RegionID]++
-	}
-	// Regions 1 and 3 once; region 2 twice (stale, then its left half);
-	// the new region 9 once.
-	if want := map[uint64]int{1: 1, 2: 2, 3: 1, 9: 1}; fmt.Sprint(perRegion) != fmt.Sprint(want) {
-		t.Fatalf("sends per region = %v, want %v", perRegion, want)
-	}
-}
-
 func TestShardGivesUpAfterMaxResplits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()

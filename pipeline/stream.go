@@ -116,9 +116,11 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 					resplits++
 					continue
 				}
-				// The position moved on: the next one starts afresh.
+				// The position moved on: the next page is a new request,
+				// with a budget, re-route count and attempt numbers of its
+				// own.
 				resplits = 0
-				st = &retryState{bo: e.newBackoffer(), attempts: st.attempts}
+				st = &retryState{bo: e.newBackoffer()}
 				if !yield(Part[Req, Resp]{Region: r, Req: page, Resp: resp}, nil) {
 					return
 				}

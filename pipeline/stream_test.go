@@ -2,12 +2,17 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -38,9 +43,9 @@ var testScanCursor = Cursor[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
 	Last:  func(r *kvrpcpb.RawScanResponse) []byte { return r.Kvs[len(r.Kvs)-1].Key },
 }
 
-func scanAll(t *testing.T, c *fakeCluster, req *kvrpcpb.RawScanRequest, stopAfter int) []string {
+func scanAll(t *testing.T, env *Env, req *kvrpcpb.RawScanRequest, stopAfter int) []string {
 	t.Helper()
-	stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan), PageSize(3))
+	stream := Stream(env, testScanCursor, Dispatch(env, testScan), PageSize(3))
 	var got []string
 	for p, err := range Flatten(stream(context.Background(), req), (*kvrpcpb.RawScanResponse).GetKvs) {
 		if err != nil {
@@ -77,7 +82,7 @@ func TestStreamPagesAcrossRegions(t *testing.T) {
 		{"empty range", &kvrpcpb.RawScanRequest{StartKey: []byte("f"), EndKey: []byte("f")}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := scanAll(t, c, tc.req, 0); !slices.Equal(got, tc.want) {
+			if got := scanAll(t, c.env(), tc.req, 0); !slices.Equal(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})
@@ -96,26 +101,12 @@ func TestStreamBreakStopsRequests(t *testing.T) {
 	for ch := 'a'; ch <= 'o'; ch++ {
 		c.data[string(ch)] = "v"
 	}
-	got := scanAll(t, c, &kvrpcpb.RawScanRequest{}, 2)
+	got := scanAll(t, c.env(), &kvrpcpb.RawScanRequest{}, 2)
 	if !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("got %v", got)
 	}
 	if n := len(c.sent()); n != 1 {
 		t.Fatalf("breaking after the first page sent %d requests, want 1", n)
-	}
-}
-
-func TestStreamResplitsAfterSplit(t *testing.T) {
-	c := newFakeCluster("j")
-	var all []string
-	for ch := 'a'; ch <= 'o'; ch++ {
-		c.data[string(ch)] = "v"
-		all = append(all, string(ch))
-	}
-	_ = scanAll(t, c, &kvrpcpb.RawScanRequest{}, 0) // warm the cache
-	c.split("e", 7)
-	if got := scanAll(t, c, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, all) {
-		t.Fatalf("after split got %v", got)
 	}
 }
 
@@ -136,5 +127,97 @@ func TestFlattenStopsAtError(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("sequence yielded %d times after an error, want 1", n)
+	}
+}
+
+// TestStreamPageThatDoesNotAdvance: a full page whose last key does not move
+// the scan past its position (a server bug) ends the sequence with
+// kv.ErrProtocol after that one page, instead of paging forever.
+func TestStreamPageThatDoesNotAdvance(t *testing.T) {
+	kvs := func(keys ...string) *kvrpcpb.RawScanResponse {
+		resp := &kvrpcpb.RawScanResponse{}
+		for _, k := range keys {
+			resp.Kvs = append(resp.Kvs, &kvrpcpb.KvPair{Key: []byte(k), Value: []byte("v")})
+		}
+		return resp
+	}
+	for _, tc := range []struct {
+		name string
+		req  *kvrpcpb.RawScanRequest
+		page *kvrpcpb.RawScanResponse
+	}{
+		{"forward, last key below the start", &kvrpcpb.RawScanRequest{StartKey: []byte("c")}, kvs("a", "b", "b")},
+		{"forward, last key past the range", &kvrpcpb.RawScanRequest{StartKey: []byte("c"), EndKey: []byte("f")}, kvs("d", "e", "g")},
+		{"reverse, last key above the start", &kvrpcpb.RawScanRequest{Reverse: true, StartKey: []byte("m")}, kvs("z", "y", "x")},
+		{"reverse, last key below the range", &kvrpcpb.RawScanRequest{Reverse: true, StartKey: []byte("m"), EndKey: []byte("f")}, kvs("h", "g", "a")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster()
+			c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+				return &transport.Response{Msg: tc.page}, nil, true
+			}
+			stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan), PageSize(3))
+			var parts, errs int
+			var last error
+			for _, err := range stream(context.Background(), tc.req) {
+				if err != nil {
+					errs++
+					last = err
+					continue
+				}
+				parts++
+			}
+			if errs != 1 || !errors.Is(last, kv.ErrProtocol) {
+				t.Fatalf("%d errors, last %v; want one wrapping kv.ErrProtocol", errs, last)
+			}
+			if parts != 1 || len(c.sent()) != 1 {
+				t.Fatalf("%d parts after %d sends, want the one page sent and yielded", parts, len(c.sent()))
+			}
+		})
+	}
+}
+
+// TestStreamBudgetAndResplitsPerPosition: each page of a scan has a backoff
+// budget and a re-split allowance of its own (as client-go gives each
+// scanner batch its own backoffer): two regions that each need most of the
+// budget, or each need every allowed re-split, are scanned, where one
+// budget for the whole scan would have given up.
+func TestStreamBudgetAndResplitsPerPosition(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  *errorpb.Error
+		elapsed time.Duration
+	}{
+		// maxTsNotSynced waits 2, 4, ..., 256ms: 510ms per position.
+		{"budget", &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}, 2 * 510 * time.Millisecond},
+		// Each fake EpochNotMatch re-splits after a regionMiss wait of 2,
+		// 4, ... ms.
+		{"re-splits", &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}, 2 * 510 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newFakeCluster("m")
+				c.data["a"], c.data["z"] = "va", "vz"
+				const errorsPerRegion = 8
+				answered := map[uint64]int{}
+				c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+					if answered[req.Target.RegionID] == errorsPerRegion {
+						return nil, nil, false
+					}
+					answered[req.Target.RegionID]++
+					return regionErr(req.Cmd, tc.answer), nil, true
+				}
+				env := c.env()
+				env.BackoffBudget = time.Second
+				env.MaxResplits = errorsPerRegion
+				start := time.Now()
+				if got := scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, []string{"a", "z"}) {
+					t.Fatalf("scan got %v", got)
+				}
+				if elapsed := time.Since(start); elapsed != tc.elapsed {
+					t.Fatalf("scan took %v, want %v", elapsed, tc.elapsed)
+				}
+			})
+		})
 	}
 }

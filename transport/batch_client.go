@@ -36,6 +36,9 @@ type batchClient struct {
 	// UNIMPLEMENTED: it has no BatchCommands, and every command to it is
 	// sent unary from then on.
 	unsupported atomic.Bool
+	// onFeedback receives the health feedback TiKV attaches to responses
+	// (WithHealthFeedback); nil: it is dropped.
+	onFeedback func(HealthFeedback)
 	// entries recycles the entries of requests that completed normally.
 	entries sync.Pool
 
@@ -47,14 +50,15 @@ type batchClient struct {
 	wg      sync.WaitGroup
 }
 
-func newBatchClient(addr string, conns []*grpc.ClientConn, cfg BatchConfig) *batchClient {
+func newBatchClient(addr string, conns []*grpc.ClientConn, cfg BatchConfig, onFeedback func(HealthFeedback)) *batchClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &batchClient{
-		addr:   addr,
-		cfg:    cfg,
-		ctx:    ctx,
-		cancel: cancel,
-		stop:   make(chan struct{}),
+		addr:       addr,
+		cfg:        cfg,
+		ctx:        ctx,
+		cancel:     cancel,
+		stop:       make(chan struct{}),
+		onFeedback: onFeedback,
 	}
 	b.entries.New = func() any { return &batchEntry{done: make(chan struct{}, 1)} }
 	b.streams = make([]*batchStream, len(conns))

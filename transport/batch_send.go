@@ -6,6 +6,8 @@ import (
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/tikvgo/tikv/kv"
 )
 
 // serve is the send loop of one opened stream. Each round blocks for a
@@ -159,6 +161,12 @@ func (s *batchStream) flush(ls *liveStream) {
 	ls.mu.Lock()
 	if ls.broken {
 		err := fmt.Errorf("%w: BatchCommands stream failed before the request was written: %w", ErrNotSent, ls.brokenErr)
+		if s.client.closing.Load() {
+			// Close broke the stream; the loop may still have taken a
+			// queued request (a freed budget slot can win the race with
+			// the stop signal): it fails as every queued request does.
+			err = fmt.Errorf("%w: %w", ErrNotSent, kv.ErrClosed)
+		}
 		ls.mu.Unlock()
 		for _, e := range s.batch {
 			e.complete(entryTaken, nil, err)

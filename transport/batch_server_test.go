@@ -141,16 +141,22 @@ type batchTikv struct {
 	// load, when set, is reported as transport_layer_load in every
 	// response.
 	load atomic.Uint64
+	// feedback, when set, is attached as health_feedback to every
+	// response.
+	feedback atomic.Pointer[kvrpcpb.HealthFeedback]
 }
 
-// loadStream stamps the server's load on every response.
+// loadStream stamps the server's load, and its health feedback if set, on
+// every response.
 type loadStream struct {
 	tikvpb.Tikv_BatchCommandsServer
-	load *atomic.Uint64
+	load     *atomic.Uint64
+	feedback *atomic.Pointer[kvrpcpb.HealthFeedback]
 }
 
 func (s loadStream) Send(resp *tikvpb.BatchCommandsResponse) error {
 	resp.TransportLayerLoad = s.load.Load()
+	resp.HealthFeedback = s.feedback.Load()
 	return s.Tikv_BatchCommandsServer.Send(resp)
 }
 
@@ -182,7 +188,7 @@ func (s *batchTikv) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) error 
 	if s.swallow.Load() {
 		return s.swallowStream(stream)
 	}
-	stream = loadStream{stream, &s.load}
+	stream = loadStream{stream, &s.load, &s.feedback}
 	handle := s.fakeTikv.handleUnary
 	if bogus := s.bogusID.Load(); bogus != 0 {
 		handle = func(ctx context.Context, cmd Cmd, msg Message) (Message, error) {

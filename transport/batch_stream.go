@@ -304,6 +304,7 @@ func (s *batchStream) recvLoop(ls *liveStream) {
 			return
 		}
 		ls.gotResponse.Store(true)
+		s.client.deliverFeedback(resp.HealthFeedback)
 		if load := resp.TransportLayerLoad; load > 0 && s.client.cfg.MaxBatchWaitTime > 0 {
 			s.client.load.Store(load)
 		}

@@ -244,6 +244,32 @@ func TestBatchLateAndUnknownResponsesAreDropped(t *testing.T) {
 	require.EqualValues(t, 1, s.streams.Load(), "the stream survived")
 }
 
+// streamOf returns the (only) BatchCommands stream the Pool holds for addr.
+func streamOf(t *testing.T, p *Pool, addr string) *batchStream {
+	t.Helper()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	ac := p.addrs[addr]
+	require.NotNil(t, ac, "no connections to %s", addr)
+	require.NotNil(t, ac.batch, "no batch client for %s", addr)
+	require.Len(t, ac.batch.streams, 1)
+	return ac.batch.streams[0]
+}
+
+// waitQueued waits until n requests sit in st's normal lane: their callers
+// have queued them and the send loop has not taken them. It proves the
+// state was reached, instead of sleeping and hoping it was.
+func waitQueued(t *testing.T, st *batchStream, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(st.normal) == n }, 5*time.Second, time.Millisecond,
+		"normal lane holds %d, want %d", len(st.normal), n)
+}
+
+// The server records each batch as its stream receives it, before any
+// handler runs, and a stream delivers batches in order: so once a request
+// has entered its handler, every batch written before it is in arrivals().
+// That is what lets these tests assert what was not sent without sleeping.
+
 func TestBatchPriorityLane(t *testing.T) {
 	s := newBatchTikv()
 	s.withGate(t)
@@ -253,16 +279,18 @@ func TestBatchPriorityLane(t *testing.T) {
 
 	r0 := sendAsync(ctx, p, rawPut(addr, "r0", "v"))
 	<-s.entered
+	st := streamOf(t, p, addr)
 	n1 := sendAsync(ctx, p, rawPut(addr, "n1", "v"))
 	n2 := sendAsync(ctx, p, rawPut(addr, "n2", "v"))
-	time.Sleep(50 * time.Millisecond)
-	require.Equal(t, []string{"r0"}, s.arrivals(), "the limit holds normal requests back")
+	waitQueued(t, st, 2)
 
+	// n1 and n2 were queued before h: a send loop ignoring the limit would
+	// have written them before h or in h's batch.
 	h := sendAsync(ctx, p, highPriorityPut(addr, "h"))
 	<-s.entered
 	require.Equal(t, []string{"r0", "h"}, s.arrivals(), "high priority overtakes and ignores the limit")
-	time.Sleep(50 * time.Millisecond)
-	require.Len(t, s.arrivals(), 2, "normal requests still wait")
+	require.EqualValues(t, 2, st.inflight.Load())
+	require.Len(t, st.normal, 2, "normal requests still wait in their lane")
 
 	for range 4 {
 		s.gate <- struct{}{}
@@ -286,13 +314,15 @@ func TestBatchConcurrencyLimit(t *testing.T) {
 	b := sendAsync(ctx, p, rawPut(addr, "b", "v"))
 	<-s.entered
 	<-s.entered
+	st := streamOf(t, p, addr)
 	cctx, cancel := context.WithCancel(ctx)
 	c := sendAsync(cctx, p, rawPut(addr, "c", "v"))
-	time.Sleep(20 * time.Millisecond)
+	waitQueued(t, st, 1)
 	d := sendAsync(ctx, p, rawPut(addr, "d", "v"))
-	time.Sleep(50 * time.Millisecond)
+	waitQueued(t, st, 2)
 	require.Len(t, s.arrivals(), 2, "two in flight at most")
 
+	// c is provably still queued, so cancelling it must not send it.
 	cancel()
 	r := <-c
 	require.ErrorIs(t, r.err, ErrNotSent, "c was still queued")
@@ -307,6 +337,7 @@ func TestBatchConcurrencyLimit(t *testing.T) {
 	for _, ch := range []<-chan sendResult{a, b, d} {
 		require.NoError(t, (<-ch).err)
 	}
+	require.ElementsMatch(t, []string{"a", "b", "d"}, s.arrivals(), "c was never sent")
 }
 
 func TestBatchCloseFailsWaitersAndStopsGoroutines(t *testing.T) {
@@ -320,7 +351,7 @@ func TestBatchCloseFailsWaitersAndStopsGoroutines(t *testing.T) {
 	inFlight := sendAsync(ctx, p, rawPut(addr, "a", "v"))
 	<-s.entered
 	queued := sendAsync(ctx, p, rawPut(addr, "b", "v"))
-	time.Sleep(20 * time.Millisecond)
+	waitQueued(t, streamOf(t, p, addr), 1)
 
 	require.NoError(t, p.Close())
 	r := <-inFlight
@@ -329,6 +360,7 @@ func TestBatchCloseFailsWaitersAndStopsGoroutines(t *testing.T) {
 	r = <-queued
 	require.ErrorIs(t, r.err, kv.ErrClosed)
 	require.ErrorIs(t, r.err, ErrNotSent, "b was never written")
+	require.Equal(t, []string{"a"}, s.arrivals())
 
 	_, err := p.Send(ctx, rawGet(addr, "k"))
 	require.ErrorIs(t, err, kv.ErrClosed)

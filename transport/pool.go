@@ -69,6 +69,7 @@ type poolConfig struct {
 	dialOpts         []grpc.DialOption
 	batch            BatchConfig
 	noBatch          bool
+	onFeedback       func(HealthFeedback)
 }
 
 // WithConnsPerStore sets how many gRPC connections the Pool keeps to each
@@ -161,6 +162,8 @@ type Pool struct {
 	dialOpts []grpc.DialOption
 	nconns   int
 	batch    *BatchConfig // nil: every command is unary
+	// onFeedback is WithHealthFeedback's callback, for the batch clients.
+	onFeedback func(HealthFeedback)
 	// newClient is grpc.NewClient; tests replace it to count dials.
 	newClient func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 
@@ -237,6 +240,7 @@ func NewPool(opts ...PoolOption) *Pool {
 	if !cfg.noBatch {
 		bc := cfg.batch
 		p.batch = &bc
+		p.onFeedback = cfg.onFeedback
 	}
 	return p
 }
@@ -440,7 +444,7 @@ func (p *Pool) dialLocked(addr string) (*addrConns, error) {
 		ac.conns = append(ac.conns, cc)
 	}
 	if p.batch != nil {
-		ac.batch = newBatchClient(addr, ac.conns, *p.batch)
+		ac.batch = newBatchClient(addr, ac.conns, *p.batch, p.onFeedback)
 	}
 	return ac, nil
 }

@@ -45,8 +45,10 @@ type Request struct {
 	Msg Message
 	// Target is the store, region and peer the attempt goes to.
 	Target Target
-	// Attempt counts attempts of this logical request against this region,
-	// from 0. The pipeline also sets Context.IsRetryRequest when it is > 0.
+	// Attempt counts the attempts of this logical request (of this piece of
+	// it, for a request split by region), from 0, across re-routes to other
+	// regions; each page of a scan is a request of its own. The pipeline
+	// also sets Context.IsRetryRequest when it is > 0.
 	Attempt int
 	// Timeout bounds the attempt from the moment the Pool takes it: time
 	// queued for a BatchCommands stream and the wire call (time spent in

@@ -10,6 +10,7 @@ package backoff
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -185,10 +186,10 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	d := p.Delay(n, b.last[p.Name], b.rnd)
 	if p.OwnBudget > 0 {
 		if b.sleptBy[p.Name]+d > p.OwnBudget {
-			return b.exhausted(p, cause, nil)
+			return b.exhausted(p, cause, budgetSpent{p.Name, p.OwnBudget})
 		}
 	} else if b.budget > 0 && b.slept-b.excluded+d > b.budget {
-		return b.exhausted(p, cause, nil)
+		return b.exhausted(p, cause, budgetSpent{p.Name, b.budget})
 	}
 	b.attempts[p.Name] = n + 1
 	b.last[p.Name] = d
@@ -256,6 +257,17 @@ func (b *Backoffer) exhausted(p Policy, cause, stop error) error {
 		Cause:    cause,
 		Stop:     stop,
 	}
+}
+
+// budgetSpent is the stop reason of a wait refused because it would have
+// taken the sleep past a budget.
+type budgetSpent struct {
+	policy string
+	budget time.Duration
+}
+
+func (e budgetSpent) Error() string {
+	return fmt.Sprintf("a %s wait would exceed the %v backoff budget", e.policy, e.budget)
 }
 
 // Attempts returns how many waits were made under the named policy.

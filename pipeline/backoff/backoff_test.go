@@ -3,6 +3,7 @@ package backoff
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -188,8 +189,11 @@ func TestBudgetBoundsTotalSleep(t *testing.T) {
 			t.Fatalf("%d waits, slept %v", n, b.Slept())
 		}
 		var ex *kv.BackoffExhaustedError
-		if !errors.As(err, &ex) || ex.Stop != nil || !errors.Is(err, cause) {
+		if !errors.As(err, &ex) || ex.Stop == nil || errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, cause) {
 			t.Fatalf("err = %v", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "1s backoff budget") || strings.Contains(msg, "attempts exhausted") {
+			t.Fatalf("message %q: want the budget named as the stop reason", msg)
 		}
 		if c := b.Clone(); c.Wait(context.Background(), p, cause) == nil {
 			t.Fatal("a clone must keep the budget")
