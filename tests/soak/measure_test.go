@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,4 +89,61 @@ func settleStable(t *testing.T) snapshot {
 func goroutineDump() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// socketsByPeer counts the process's open TCP sockets by the server they
+// belong to ("dialed <name>", "accepted by <name>", "listener of <name>";
+// servers maps "host:port" to a name), so a failure says whose connections
+// were left open. Sockets of no listed server count as "other".
+func socketsByPeer(servers map[string]string) map[string]int {
+	inodes := map[string]bool{}
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		link, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	counts := map[string]int{}
+	for _, table := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || !inodes[f[9]] {
+				continue
+			}
+			local, remote := procPort(f[1]), procPort(f[2])
+			name := "other"
+			for addr, n := range servers {
+				_, port, _ := strings.Cut(addr, ":")
+				switch port {
+				case remote:
+					name = "dialed " + n
+				case local:
+					name = "accepted by " + n
+					if f[3] == tcpListen {
+						name = "listener of " + n
+					}
+				}
+			}
+			counts[name]++
+		}
+	}
+	return counts
+}
+
+// tcpListen is the LISTEN state in /proc/net/tcp's st column.
+const tcpListen = "0A"
+
+// procPort is the decimal port of a /proc/net/tcp address ("0100007F:1F90").
+func procPort(addr string) string {
+	_, hex, _ := strings.Cut(addr, ":")
+	p, err := strconv.ParseUint(hex, 16, 16)
+	if err != nil {
+		return ""
+	}
+	return strconv.FormatUint(p, 10)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -57,6 +58,10 @@ func TestConnectPutCloseSoak(t *testing.T) {
 	}
 	mock := mocktikv.Start(t)
 	addrs := mock.PDAddrs()
+	servers := map[string]string{addrs[0]: "PD"}
+	for _, id := range mock.StoreIDs() {
+		servers[mock.StoreAddr(id)] = fmt.Sprintf("store %d", id)
+	}
 
 	// Warm-up: the first connections create gRPC's and the PD client's
 	// process-wide state (codecs, balancers, metrics), which is paid once.
@@ -66,7 +71,7 @@ func TestConnectPutCloseSoak(t *testing.T) {
 	}
 	base := settleStable(t)
 	writeHeapProfile(t, "heap-base.pprof")
-	t.Logf("baseline after %d warm-up cycles: %s", warm, base)
+	t.Logf("baseline after %d warm-up cycles: %s; TCP sockets %v", warm, base, socketsByPeer(servers))
 
 	const checkpoints = 10
 	step := max((n-warm+checkpoints-1)/checkpoints, 1)
@@ -83,8 +88,8 @@ func TestConnectPutCloseSoak(t *testing.T) {
 		t.Logf("cycle %6d: %s; heap since baseline %+.0f B/cycle, since last checkpoint %+.0f B/cycle",
 			i, s, perCycle(s.heapAlloc, base.heapAlloc, i-warm), perCycle(s.heapAlloc, prev.heapAlloc, i-prevCycle))
 		if s.goroutines > base.goroutines+goroutineSlack || s.fds > base.fds+fdSlack {
-			t.Fatalf("after %d cycles the process holds %d goroutines and %d fds; baseline %d and %d (slack %d, %d)\n%s",
-				i, s.goroutines, s.fds, base.goroutines, base.fds, goroutineSlack, fdSlack, goroutineDump())
+			t.Fatalf("after %d cycles the process holds %d goroutines and %d fds; baseline %d and %d (slack %d, %d); TCP sockets %v\n%s",
+				i, s.goroutines, s.fds, base.goroutines, base.fds, goroutineSlack, fdSlack, socketsByPeer(servers), goroutineDump())
 		}
 		prev, prevCycle = s, i
 	}
