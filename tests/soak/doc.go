@@ -16,4 +16,13 @@
 //	                      checkpoint (heap-base.pprof, heap-end.pprof) for
 //	                      `go tool pprof -sample_index=inuse_space -base
 //	                      heap-base.pprof heap-end.pprof`
+//
+// What the heap growth is (tikvgo at 39b40ba, 20,000 cycles): about 0.6 KB
+// a cycle, all of it in pd/client's TSO stream gauges. clients/tso/stream.go
+// labels OngoingRequestCountGauge and EstimateTSOLatencyGauge with a
+// process-wide stream id ("<PD url>-<n>") and never deletes the label
+// values, so each PD client's TSO stream leaves two Prometheus children
+// behind for the life of the process. Resetting those two vectors after
+// every cycle takes the growth to about 2 B a cycle; a library cannot do
+// that, as it would drop the gauges of every other PD client in the process.
 package soak
