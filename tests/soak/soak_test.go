@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// Slack allowed over the baseline once the process has settled: a closed
+// Slack allowed over the idle process once it has settled: a closed
 // gRPC connection's server side may still be tearing down at a checkpoint,
 // but a real leak grows with the cycle count and passes any constant.
 const (
@@ -63,15 +63,29 @@ func TestConnectPutCloseSoak(t *testing.T) {
 		servers[mock.StoreAddr(id)] = fmt.Sprintf("store %d", id)
 	}
 
+	// Goroutines and fds are held to the idle process: the mock serving
+	// and no client yet. A closed Cluster must leave nothing behind.
+	idle := settleStable(t)
+	t.Logf("idle: %s; TCP sockets %v", idle, socketsByPeer(servers))
+	held := func(cycles int, s snapshot) {
+		t.Helper()
+		if s.goroutines > idle.goroutines+goroutineSlack || s.fds > idle.fds+fdSlack {
+			t.Fatalf("after %d cycles the process holds %d goroutines and %d fds; idle %d and %d (slack %d, %d); TCP sockets %v\n%s",
+				cycles, s.goroutines, s.fds, idle.goroutines, idle.fds, goroutineSlack, fdSlack, socketsByPeer(servers), goroutineDump())
+		}
+	}
+
 	// Warm-up: the first connections create gRPC's and the PD client's
-	// process-wide state (codecs, balancers, metrics), which is paid once.
+	// process-wide state (codecs, balancers, metrics), which is paid once;
+	// the heap is measured from here.
 	warm := max(n/20, 10)
 	for i := range warm {
 		cycle(t, addrs, i)
 	}
-	base := settleStable(t)
+	base := settleTo(idle.goroutines+goroutineSlack, idle.fds+fdSlack)
 	writeHeapProfile(t, "heap-base.pprof")
-	t.Logf("baseline after %d warm-up cycles: %s; TCP sockets %v", warm, base, socketsByPeer(servers))
+	t.Logf("baseline after %d warm-up cycles: %s", warm, base)
+	held(warm, base)
 
 	const checkpoints = 10
 	step := max((n-warm+checkpoints-1)/checkpoints, 1)
@@ -84,20 +98,17 @@ func TestConnectPutCloseSoak(t *testing.T) {
 			cycle(t, addrs, i)
 		}
 		busy += time.Since(start)
-		s := settleTo(base.goroutines+goroutineSlack, base.fds+fdSlack)
+		s := settleTo(idle.goroutines+goroutineSlack, idle.fds+fdSlack)
 		t.Logf("cycle %6d: %s; heap since baseline %+.0f B/cycle, since last checkpoint %+.0f B/cycle",
 			i, s, perCycle(s.heapAlloc, base.heapAlloc, i-warm), perCycle(s.heapAlloc, prev.heapAlloc, i-prevCycle))
-		if s.goroutines > base.goroutines+goroutineSlack || s.fds > base.fds+fdSlack {
-			t.Fatalf("after %d cycles the process holds %d goroutines and %d fds; baseline %d and %d (slack %d, %d); TCP sockets %v\n%s",
-				i, s.goroutines, s.fds, base.goroutines, base.fds, goroutineSlack, fdSlack, socketsByPeer(servers), goroutineDump())
-		}
+		held(i, s)
 		prev, prevCycle = s, i
 	}
 	writeHeapProfile(t, "heap-end.pprof")
 	measured := n - warm
 	t.Logf("%d cycles measured in %v: %.1f cycles/s; goroutines %d -> %d, fds %d -> %d, HeapAlloc %+.0f B/cycle, HeapInuse %+.0f B/cycle",
 		measured, busy.Round(time.Millisecond), float64(measured)/busy.Seconds(),
-		base.goroutines, prev.goroutines, base.fds, prev.fds,
+		idle.goroutines, prev.goroutines, idle.fds, prev.fds,
 		perCycle(prev.heapAlloc, base.heapAlloc, measured), perCycle(prev.heapInuse, base.heapInuse, measured))
 
 	// Every Put was applied: the key holds the last cycle's value.
