@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: build test fuzz cover bench lint run chaos
+.PHONY: build test fuzz cover bench lint run soak chaos
 
 build:
 	$(GO) build $(PKGS)
@@ -36,6 +36,15 @@ bench:
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+# Issue #8's acceptance: 20,000 Connect + Put + Close cycles against
+# mocktikv over gRPC (minutes; no -race). SOAK_CYCLES and SOAK_PROFILEDIR
+# override the count and write heap profiles (see tests/soak/doc.go).
+SOAK_CYCLES     ?= 20000
+SOAK_PROFILEDIR ?=
+soak:
+	$(GO) test -count=1 -timeout 60m -run 'TestConnectPutCloseSoak$$' -v ./tests/soak \
+		-soak.cycles=$(SOAK_CYCLES) $(if $(SOAK_PROFILEDIR),-soak.profiledir=$(SOAK_PROFILEDIR))
 
 run:
 	$(GO) run ./examples/quickstart

@@ -54,17 +54,21 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 	for _, o := range opts {
 		o(&cfg)
 	}
+	// The guard comes first so that it resolves the PD addresses even when
+	// the caller's options bring resolvers of their own (close_guard.go).
+	guard := newCloseGuard()
+	pdOpts := append([]opt.ClientOption{opt.WithGRPCDialOptions(guard.dialOption())}, cfg.pdOpts...)
 	// The PD client lives as long as the context it is built with; give it
 	// one that ctx cancels only while the client is being built.
 	life, cancelLife := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancelLife)
 	probe := startTLSProbe(ctx, addrs, cfg.security.CAPath, cfg.security.CertPath, cfg.security.KeyPath)
-	cli, err := pd.NewClientWithContext(life, callerComponent, addrs, cfg.security, cfg.pdOpts...)
+	cli, err := pd.NewClientWithContext(life, callerComponent, addrs, cfg.security, pdOpts...)
 	probeAddr, tlsErr := probe.stop()
 	if !stop() {
 		// ctx ended while connecting; the client, if any, is already dead.
 		if cli != nil {
-			cli.Close()
+			guardedClient{cli, guard}.Close()
 		}
 		if err == nil {
 			err = ctx.Err()
@@ -80,5 +84,5 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 		}
 		return nil, fmt.Errorf("pdclient: connect to PD %v: %w", addrs, err)
 	}
-	return cli, nil
+	return guardedClient{cli, guard}, nil
 }
