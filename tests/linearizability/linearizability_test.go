@@ -1,7 +1,6 @@
 package linearizability_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,12 +15,10 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
-	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
-	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/raw"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -64,7 +61,10 @@ func setups() []setup {
 		{"inprocess", func(t *testing.T, mockOpts []mocktikv.Option, opts ...tikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
 			t.Helper()
 			mock := mocktikv.NewCluster(mockOpts...)
-			opts = append([]tikv.Option{tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithProber(inProcessProber(mock))}, opts...)
+			// The client checks store health through the in-process
+			// Sender (transport.HealthChecker), as through gRPC's health
+			// service over the wire.
+			opts = append([]tikv.Option{tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender())}, opts...)
 			cluster, err := tikv.Connect(t.Context(), nil, opts...)
 			if err != nil {
 				mock.Close()
@@ -89,29 +89,6 @@ func setups() []setup {
 			t.Cleanup(func() { cluster.Close() })
 			return mock, cluster
 		}},
-	}
-}
-
-// inProcessProber checks a store's health through mocktikv's in-process
-// Sender, as the gRPC pool's prober does through gRPC's health service:
-// without one the client assumes every store reachable, which the gRPC
-// configurations never do. A stopped store fails every request with
-// transport.ErrNotSent; a running one answers GetStoreSafeTS.
-func inProcessProber(mock *mocktikv.Cluster) pdclient.Prober {
-	return func(ctx context.Context, addr string) pdclient.Liveness {
-		for _, id := range mock.StoreIDs() {
-			if mock.StoreAddr(id) != addr {
-				continue
-			}
-			_, err := mock.Sender().Send(ctx, &transport.Request{
-				Cmd: transport.CmdStoreSafeTS, Msg: &kvrpcpb.StoreSafeTSRequest{}, Target: transport.Target{StoreID: id, Addr: addr},
-			})
-			if err != nil {
-				return pdclient.Unreachable
-			}
-			return pdclient.Reachable
-		}
-		return pdclient.Unreachable
 	}
 }
 
