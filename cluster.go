@@ -236,7 +236,7 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 }
 
 // chainOrder lists the cluster's middleware, outermost first, in the fixed
-// order of ARCHITECTURE.md. The built-in layers not written yet (tracing,
+// order of docs/ARCHITECTURE.md. The built-in layers not written yet (tracing,
 // metrics, breaker, resource control, rate limit) take their places around
 // these as they are added:
 //

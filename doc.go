@@ -15,5 +15,5 @@
 // decides which regions it goes to, what to retry and how to merge the
 // answers; each physical attempt then flows through a middleware chain
 // (package transport, package middleware) to the store. See
-// ARCHITECTURE.md in the repository for the design.
+// docs/ARCHITECTURE.md in the repository for the design.
 package tikv

@@ -2,7 +2,7 @@
 // request-scoped interceptor seam.
 //
 // The client assembles one chain per cluster in a fixed order, outermost
-// first (ARCHITECTURE.md): Tracing -> Metrics -> client-wide user middleware
+// first (docs/ARCHITECTURE.md): Tracing -> Metrics -> client-wide user middleware
 // -> ctx-attached interceptors -> CircuitBreaker -> ResourceControl ->
 // RateLimit -> Keyspace codec -> transport. Users plug in only at the two
 // user slots: client-wide middleware (tikv.WithMiddleware) and interceptors

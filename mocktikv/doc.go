@@ -25,8 +25,9 @@
 // checks it (StoreNotMatch, RegionNotFound, MismatchPeerId, NotLeader,
 // EpochNotMatch, then key ranges), and failures come back as the response's
 // region_error, never as gRPC errors; see region_check.go. The behaviour of
-// each command follows TiKV's server (reference/tikv-server-semantics.md),
-// not a client's convenience.
+// each command follows TiKV's server source (src/storage/txn/actions and
+// commands, src/server/service/kv.rs, raftstore's checks), not a client's
+// convenience.
 //
 // Implemented: RawKV for API v1, v1ttl and v2 (raw_*.go); the transactional
 // commands with lock waiting and deadlock detection (txn_*.go,

@@ -12,7 +12,7 @@ import (
 
 // TestNoClientImports keeps mocktikv independent of the client it tests:
 // no file of the package or its internal packages may import the plan
-// layer or the clients (ARCHITECTURE.md).
+// layer or the clients (docs/ARCHITECTURE.md).
 func TestNoClientImports(t *testing.T) {
 	forbidden := []string{
 		"github.com/tikvgo/tikv/pipeline",

@@ -64,7 +64,7 @@ func regionRange(r *metapb.Region) mvcc.Range {
 // outOfRegionKeyError is what a command whose first access to key is a
 // point read of the lock or write CF gets for a key outside the region:
 // the region snapshot's error is boxed as Other and surfaces as abort, not
-// as KeyNotInRegion (region_snapshot.rs; tikv-server-semantics §2.4).
+// as KeyNotInRegion (TiKV's region_snapshot.rs).
 func outOfRegionKeyError(key []byte, r *metapb.Region) *kvrpcpb.KeyError {
 	return &kvrpcpb.KeyError{Abort: outOfRegionRead(mvcc.EncodeKey(key), r)}
 }
