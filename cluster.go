@@ -43,12 +43,21 @@ type Cluster struct {
 	closeErr  error
 }
 
-// Connect opens a Cluster through the PD endpoints pdAddrs ("host:port").
-// It fails if PD cannot be reached before ctx ends.
+// Connect opens a Cluster through the PD endpoints pdAddrs ("host:port",
+// or http/https URLs). It fails if PD cannot be reached within the connect
+// timeout (DefaultConnectTimeout, WithConnectTimeout) or before ctx ends,
+// with an error wrapping kv.ErrPDUnavailable that names the root cause;
+// malformed addresses are kv.ErrInvalidArgument. ctx bounds only the
+// connection: the Cluster lives until Close.
 func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.connectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.connectTimeout)
+		defer cancel()
 	}
 	if sec := cfg.security; sec != nil {
 		creds, err := transport.NewTLSCredentials(sec.ca, sec.cert, sec.key)
@@ -77,7 +86,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		}
 		pd, err := pdclient.Connect(ctx, pdAddrs, cfg.pdOptions...)
 		if err != nil {
-			return nil, fmt.Errorf("connect to PD %v: %w", pdAddrs, err)
+			return nil, err // it names PD's addresses and the cause
 		}
 		c.pd, c.ownPD = pd, true
 	}

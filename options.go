@@ -1,6 +1,8 @@
 package tikv
 
 import (
+	"time"
+
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/pdclient"
@@ -11,21 +13,36 @@ import (
 type Option func(*config)
 
 type config struct {
-	middleware  []transport.Middleware
-	pd          pdclient.PD
-	transport   transport.Sender
-	concurrency int
-	pdOptions   []pdclient.ConnectOption
-	poolOptions []transport.PoolOption
-	prober      pdclient.Prober
-	security    *security
-	apiVersion  kvrpcpb.APIVersion
-	keyspace    string
+	connectTimeout time.Duration
+	middleware     []transport.Middleware
+	pd             pdclient.PD
+	transport      transport.Sender
+	concurrency    int
+	pdOptions      []pdclient.ConnectOption
+	poolOptions    []transport.PoolOption
+	prober         pdclient.Prober
+	security       *security
+	apiVersion     kvrpcpb.APIVersion
+	keyspace       string
 }
 
 type security struct{ ca, cert, key string }
 
-func defaultConfig() config { return config{} }
+// DefaultConnectTimeout bounds Connect when the caller's context has no
+// earlier deadline: long enough for a PD leader election, short enough that
+// a wrong address fails while someone is still watching (the PD client on
+// its own retries for about 100 seconds).
+const DefaultConnectTimeout = 10 * time.Second
+
+func defaultConfig() config { return config{connectTimeout: DefaultConnectTimeout} }
+
+// WithConnectTimeout bounds how long Connect may take to reach PD and set
+// the cluster up (default DefaultConnectTimeout); the caller's context still
+// applies when it ends sooner. d <= 0 removes the bound, leaving only the
+// context.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) { c.connectTimeout = d }
+}
 
 // WithMiddleware adds client-wide middleware: every physical attempt of
 // every call on the cluster, retries included, passes through mws, with

@@ -32,6 +32,12 @@ var (
 	// apart.
 	ErrNotSent = errors.New("tikv: request not sent")
 
+	// ErrPDUnavailable means PD could not be reached, or did not answer,
+	// before the connect timeout or the caller's context ended. The error
+	// wrapping it names the root cause (a refused connection, a failed TLS
+	// handshake, ...).
+	ErrPDUnavailable = errors.New("tikv: PD unavailable")
+
 	// ErrProtocol marks a response that breaks TiKV's protocol in a way
 	// the client cannot work around: a scan page that does not advance, a
 	// key outside the range or keyspace asked for. Retrying would not help.

@@ -3,6 +3,9 @@ package pdclient
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 
 	pd "github.com/tikv/pd/client"
 	"github.com/tikv/pd/client/opt"
@@ -50,6 +53,11 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 	if len(addrs) == 0 {
 		return nil, kv.InvalidArgument("connect to PD: no address")
 	}
+	for _, a := range addrs {
+		if err := checkAddr(a); err != nil {
+			return nil, err
+		}
+	}
 	var cfg connectConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -80,9 +88,35 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 		if tlsErr != nil {
 			// Name the cause (an x509 verification failure, say): the PD
 			// client's own error only says it got no cluster id.
-			return nil, fmt.Errorf("pdclient: connect to PD %v: TLS handshake with %s failed: %w: %w", addrs, probeAddr, tlsErr, err)
+			return nil, fmt.Errorf("%w: connect to PD %v: TLS handshake with %s failed: %w: %w", kv.ErrPDUnavailable, addrs, probeAddr, tlsErr, err)
 		}
-		return nil, fmt.Errorf("pdclient: connect to PD %v: %w", addrs, err)
+		if addr, dialErr := dialProbe(addrs); dialErr != nil {
+			// The same for a PD that cannot be reached at all.
+			return nil, fmt.Errorf("%w: connect to PD %v: %s: %w: %w", kv.ErrPDUnavailable, addrs, addr, dialErr, err)
+		}
+		return nil, fmt.Errorf("%w: connect to PD %v: %w", kv.ErrPDUnavailable, addrs, err)
 	}
 	return guardedClient{cli, guard}, nil
+}
+
+// checkAddr rejects a PD endpoint that is neither "host:port" nor an
+// http/https URL with a host and port, before the PD client retries it for
+// its whole timeout.
+func checkAddr(a string) error {
+	hp := a
+	if i := strings.Index(a, "://"); i >= 0 {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return kv.InvalidArgument("PD address %q: want host:port or an http/https URL", a)
+		}
+		hp = u.Host
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil || port == "" {
+		return kv.InvalidArgument("PD address %q: want host:port or an http/https URL", a)
+	}
+	if host == "" {
+		return kv.InvalidArgument("PD address %q: no host", a)
+	}
+	return nil
 }

@@ -109,6 +109,27 @@ func handshake(ctx context.Context, base *tls.Config, addr string) error {
 	return err
 }
 
+// dialProbeTimeout bounds each dial of dialProbe.
+const dialProbeTimeout = time.Second
+
+// dialProbe dials each PD address once, after the PD client gave up, to
+// name why PD could not be reached (a refused connection, an unknown host,
+// a timeout): the PD client reports only that it got no cluster id. It
+// returns the first failure, or nil when every address accepts a
+// connection (PD is reachable but did not answer).
+func dialProbe(addrs []string) (string, error) {
+	for _, a := range addrs {
+		host := hostPort(a)
+		d := net.Dialer{Timeout: dialProbeTimeout}
+		conn, err := d.Dial("tcp", host)
+		if err != nil {
+			return host, err
+		}
+		conn.Close()
+	}
+	return "", nil
+}
+
 // hostPort turns a PD endpoint ("host:port" or a URL) into host:port.
 func hostPort(addr string) string {
 	if strings.Contains(addr, "://") {
