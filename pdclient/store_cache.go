@@ -40,6 +40,14 @@ func (c *RegionCache) Store(ctx context.Context, id uint64) (*Store, error) {
 		return storeResult(e)
 	}
 	ne, err := shared(c, ctx, "s"+strconv.FormatUint(id, 10), func(ctx context.Context) (*storeEntry, error) {
+		// A caller that missed the cache just as another's lookup finished
+		// finds its answer here instead of asking PD again.
+		c.storeMu.RLock()
+		cur := c.stores[id]
+		c.storeMu.RUnlock()
+		if cur != nil && !cur.stale && cur != e {
+			return cur, nil
+		}
 		return c.resolveStore(ctx, id)
 	})
 	if err != nil {
