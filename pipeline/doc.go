@@ -17,7 +17,16 @@
 //
 // Every attempt goes through Env.Sender, the transport middleware chain, so
 // interceptors see retries too. Every wait selects on the caller's context,
-// and nothing is retried after the context ends.
+// and nothing is retried after the context ends. Shard and Stream carry one
+// retry state per piece through Dispatch (by the context): a request
+// spends one backoff budget across re-routes, and its attempts are numbered
+// across them.
+//
+// What is sent again follows the Method: a read, or a command marked
+// Idempotent, after any failure; any other command only when the error
+// proves the attempt never left the client (transport.ErrNotSent). Once an
+// attempt may have reached TiKV the result is kv.ErrUndetermined, and a
+// request of several pieces reports each piece's fate (ShardError).
 //
 // The package is public so that users can compose plans of their own from
 // the same pieces tikvgo's clients use.

@@ -54,16 +54,18 @@ type Env struct {
 	// Concurrency bounds how many regions one Shard call sends to at once.
 	// Zero means DefaultConcurrency.
 	Concurrency int
-	// MaxResplits bounds how often one piece of a request is re-split after
-	// stale routing. Zero means DefaultMaxResplits.
+	// MaxResplits bounds how often one piece of a request (one page of a
+	// scan) is re-split after stale routing. Zero means DefaultMaxResplits.
 	MaxResplits int
-	// ReadTimeout and WriteTimeout bound each attempt's wire call. Zero
+	// ReadTimeout and WriteTimeout bound each attempt from the moment the
+	// transport takes it (queueing for a BatchCommands stream included). Zero
 	// means DefaultReadTimeout / DefaultWriteTimeout.
 	ReadTimeout, WriteTimeout time.Duration
-	// BackoffBudget bounds the total time one retry loop (one Dispatch of
-	// one region, one Shard or Stream call's re-splitting) may sleep, so
-	// requests give up even when the caller's context has no deadline.
-	// Zero means DefaultBackoffBudget; negative means no budget.
+	// BackoffBudget bounds the total time one request may sleep between
+	// retries, re-routes included (one piece of it, once split by region;
+	// one page of a scan), so requests give up even when the caller's
+	// context has no deadline. Zero means DefaultBackoffBudget; negative
+	// means no budget.
 	BackoffBudget time.Duration
 }
 

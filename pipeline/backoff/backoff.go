@@ -2,10 +2,12 @@
 // client-go's base, cap and jitter, and a Backoffer that tracks the attempts
 // of one retry site.
 //
-// A Backoffer belongs to one retry loop (one Dispatch of one region, one
-// shard lineage, one lock-resolution loop) and is not shared between
-// goroutines; a fan-out gives each branch a Clone. The overall bound of any
-// loop is the caller's context: every wait selects on ctx.Done().
+// A Backoffer belongs to one logical request (one piece of it, once the
+// request is split by region: the pipeline carries it through every retry
+// and re-route of that piece, and a scan gives each page its own) and is
+// not shared between goroutines; a fan-out gives each branch a Clone. The
+// overall bound of any loop is the caller's context: every wait selects on
+// ctx.Done().
 package backoff
 
 import (
