@@ -75,13 +75,10 @@ func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opt
 	}
 	return func(ctx context.Context, req Req) ([]Part[Req, Resp], error) {
 		call := &shardCall{}
-		if !s.cfg.finishInFlight {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
-			defer cancel()
-			call.cancel = cancel
-		}
 		pieces := s.run(ctx, call, retryStateFrom(ctx, e), nil, req, 0)
+		if call.cancel != nil {
+			call.cancel()
+		}
 		return collectPieces(pieces, call.first)
 	}
 }
@@ -90,8 +87,13 @@ func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opt
 type shardCall struct {
 	once   sync.Once
 	failed atomic.Bool
-	first  error              // the failure that stopped the call; set once, before failed
-	cancel context.CancelFunc // nil with FinishInFlight
+	first  error // the failure that stopped the call; set once, before failed
+	// cancel cancels the pieces in flight. It is made at the call's first
+	// fan-out (a request of one piece has no siblings to cancel, and the
+	// common single-key call should not pay for it), before any goroutine
+	// that may read it starts, and every later fan-out descends from it.
+	// It stays nil with FinishInFlight.
+	cancel context.CancelFunc
 }
 
 // fail records that a piece failed with err. The first failure stops the
@@ -127,6 +129,9 @@ func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retry
 	}
 	if len(routed) == 1 {
 		return s.runPiece(ctx, call, st, routed[0], depth)
+	}
+	if !s.cfg.finishInFlight && call.cancel == nil {
+		ctx, call.cancel = context.WithCancel(ctx)
 	}
 	results := make([][]PieceOutcome[Req, Resp], len(routed))
 	var wg sync.WaitGroup
