@@ -114,32 +114,6 @@ func TestRawWriteWithLostResponseIsNotResent(t *testing.T) {
 	}
 }
 
-// Bug 1, the anomaly itself: a Put whose first attempt is delayed in the
-// network, then lost, must not be re-applied after a later acknowledged
-// Delete by the same caller. Without the fix the resend brings the value
-// back.
-func TestRawDeleteIsNotUndoneByALateResend(t *testing.T) {
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			mock, _, client := m.connect(t, []mocktikv.Option{mocktikv.WithStores(3)})
-			ctx := t.Context()
-			k := []byte("k")
-			mock.Inject(mocktikv.Fault{Cmd: transport.CmdRawPut, Steps: []mocktikv.Step{
-				mocktikv.Times(1, mocktikv.LoseResponse(status.Error(codes.Unavailable, "lost"))),
-			}})
-			if err := client.Put(ctx, k, []byte("v")); !errors.Is(err, kv.ErrUndetermined) {
-				t.Fatalf("Put = %v, want undetermined", err)
-			}
-			if err := client.Delete(ctx, k); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := client.Get(ctx, k); !errors.Is(err, kv.ErrNotFound) {
-				t.Fatalf("Get after an acknowledged Delete = %v, want not found", err)
-			}
-		})
-	}
-}
-
 // Bug 2: with only CAS traffic, the leader's store stops and the leader
 // moves (raft's election). CAS must fail over: the dial to the dead store
 // fails before anything is sent (ErrNotSent), the routing layer learns the
