@@ -41,7 +41,7 @@ func txnWrite(t *testing.T, c *tikv.Cluster, key, value string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, err := pipeline.Dispatch(env, txnPrewrite)(ctx, r, &kvrpcpb.PrewriteRequest{
+	pw, err := pipeline.Retry(env, txnPrewrite)(ctx, r, &kvrpcpb.PrewriteRequest{
 		Mutations:    []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte(key), Value: []byte(value)}},
 		PrimaryLock:  []byte(key),
 		StartVersion: start,
@@ -51,7 +51,7 @@ func txnWrite(t *testing.T, c *tikv.Cluster, key, value string) {
 		t.Fatalf("prewrite %q: %v %v", key, err, pw.GetErrors())
 	}
 	commit, _ := c.Oracle().Now(ctx)
-	cr, err := pipeline.Dispatch(env, txnCommit)(ctx, r, &kvrpcpb.CommitRequest{Keys: [][]byte{[]byte(key)}, StartVersion: start, CommitVersion: commit})
+	cr, err := pipeline.Retry(env, txnCommit)(ctx, r, &kvrpcpb.CommitRequest{Keys: [][]byte{[]byte(key)}, StartVersion: start, CommitVersion: commit})
 	if err != nil || cr.Error != nil {
 		t.Fatalf("commit %q: %v %v", key, err, cr.GetError())
 	}
@@ -66,7 +66,7 @@ func txnRead(t *testing.T, c *tikv.Cluster, key string) (string, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := pipeline.Dispatch(env, txnGet)(ctx, r, &kvrpcpb.GetRequest{Key: []byte(key), Version: ts})
+	resp, err := pipeline.Retry(env, txnGet)(ctx, r, &kvrpcpb.GetRequest{Key: []byte(key), Version: ts})
 	if err != nil || resp.Error != nil {
 		t.Fatalf("get %q: %v %v", key, err, resp.GetError())
 	}
@@ -86,7 +86,7 @@ func txnScanAll(t *testing.T, c *tikv.Cluster) []string {
 		},
 		Count: func(r *kvrpcpb.ScanResponse) int { return len(r.Pairs) },
 		Last:  func(r *kvrpcpb.ScanResponse) []byte { return r.Pairs[len(r.Pairs)-1].Key },
-	}, pipeline.Dispatch(env, txnScan))
+	}, pipeline.Retry(env, txnScan))
 	var keys []string
 	for p, err := range pipeline.Flatten(scan(ctx, &kvrpcpb.ScanRequest{}), (*kvrpcpb.ScanResponse).GetPairs) {
 		if err != nil {

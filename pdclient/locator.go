@@ -28,6 +28,9 @@ type Locator interface {
 	LoadRange(ctx context.Context, start, end []byte, limit int) ([]*Region, error)
 	// Store returns the store's current metadata (its address, chiefly).
 	Store(ctx context.Context, id uint64) (*Store, error)
+	// Stores lists the cluster's stores that are not removed, in id order
+	// (fan-outs to every store use it).
+	Stores(ctx context.Context) ([]*Store, error)
 
 	// UpdateLeader records that leader leads r (TiKV's NotLeader hint). It
 	// returns the updated region to route the next attempt with, or nil when

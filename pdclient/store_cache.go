@@ -1,9 +1,11 @@
 package pdclient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
@@ -96,6 +98,28 @@ func (c *RegionCache) resolveStore(ctx context.Context, id uint64) (*storeEntry,
 	c.storeMu.Unlock()
 	c.retireAddr(retired)
 	return e, nil
+}
+
+// Stores returns every store PD lists that is not removed (tombstone), in
+// store-id order, read from PD on every call: fan-outs to all stores (the
+// AllStores plan) must see stores added since the cache last looked. The
+// answers refresh the cached metadata of stores already known.
+func (c *RegionCache) Stores(ctx context.Context) ([]*Store, error) {
+	all, err := retryLoad(ctx, func(bool) ([]*metapb.Store, error) {
+		return c.pd.GetAllStores(ctx, opt.WithExcludeTombstone())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pdclient: list stores: %w", err)
+	}
+	out := make([]*Store, 0, len(all))
+	for _, s := range all {
+		if s.GetState() == metapb.StoreState_Tombstone || s.GetNodeState() == metapb.NodeState_Removed {
+			continue
+		}
+		out = append(out, &Store{ID: s.GetId(), Addr: s.GetAddress(), State: s.GetState(), Labels: s.GetLabels()})
+	}
+	slices.SortFunc(out, func(a, b *Store) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // retireAddr tells the cache's owner that addr no longer belongs to the

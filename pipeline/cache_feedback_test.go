@@ -22,7 +22,7 @@ import (
 
 // getPlan is a single-key read plan, as the raw client builds one.
 func getPlan(env *Env) Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse] {
-	return Single(Shard(env, ByKey((*kvrpcpb.RawGetRequest).GetKey), Dispatch(env, testGet)))
+	return Single(Shard(env, ByKey((*kvrpcpb.RawGetRequest).GetKey), Retry(env, testGet)))
 }
 
 func (c *fakeCluster) resetSends() {
@@ -103,7 +103,7 @@ func TestShardResplitsOnlyTheStalePiece(t *testing.T) {
 		c.data[k] = "v" + k
 	}
 	env, pd, _ := c.cachedEnv(t)
-	plan := Collect(Shard(env, batchGetSplit(Limit[[]byte]{}), Dispatch(env, testBatchGet)),
+	plan := Collect(Shard(env, batchGetSplit(Limit[[]byte]{}), Retry(env, testBatchGet)),
 		(*kvrpcpb.RawBatchGetResponse).GetPairs)
 	req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "b", "e", "f", "g", "n")}
 	run := func() map[uint64]int {

@@ -5,11 +5,11 @@
 // the request is its argument. Plans are composed from a per-region Step and
 // a few combinators, in the order shard -> retry -> merge:
 //
-//	step := pipeline.Dispatch(env, plans.RawBatchGet)          // one region, replica-level retry
+//	step := pipeline.Retry(env, plans.RawBatchGet)          // one region, replica-level retry
 //	parts := pipeline.Shard(env, splitter, step)               // split by region, fan out, re-split
 //	plan := pipeline.Collect(parts, (*kvrpcpb.RawBatchGetResponse).GetPairs)
 //
-// Dispatch owns the per-region retry loop and TiKV's region-error table;
+// Retry owns the per-region retry loop and TiKV's region-error table;
 // Shard owns routing: it splits a request by region, runs the pieces in
 // parallel under a concurrency limit and, when a piece's routing turns out to
 // be stale, re-splits only that piece. Stream walks regions in key order for
@@ -18,7 +18,7 @@
 // Every attempt goes through Env.Sender, the transport middleware chain, so
 // interceptors see retries too. Every wait selects on the caller's context,
 // and nothing is retried after the context ends. Shard and Stream carry one
-// retry state per piece through Dispatch (by the context): a request
+// retry state per piece through Retry (by the context): a request
 // spends one backoff budget across re-routes, and its attempts are numbered
 // across them.
 //

@@ -15,7 +15,7 @@ import (
 
 // Example composes a plan of its own from the library's pieces: a key-only
 // count of the keys in a range, paged region by region with Stream and
-// retried per region by Dispatch. Plans are built once and reused.
+// retried per region by Retry. Plans are built once and reused.
 func Example() {
 	mock := mocktikv.NewCluster(mocktikv.WithStores(2), mocktikv.WithSplitKeys([]byte("k050")))
 	ctx := context.Background()
@@ -45,7 +45,7 @@ func Example() {
 		},
 		Count: func(r *kvrpcpb.RawScanResponse) int { return len(r.Kvs) },
 		Last:  func(r *kvrpcpb.RawScanResponse) []byte { return r.Kvs[len(r.Kvs)-1].Key },
-	}, pipeline.Dispatch(env, plans.RawScan), pipeline.PageSize(16))
+	}, pipeline.Retry(env, plans.RawScan), pipeline.PageSize(16))
 
 	total, pages, regions := 0, 0, map[uint64]bool{}
 	for part, err := range countKeys(ctx, &kvrpcpb.RawScanRequest{StartKey: []byte("k"), EndKey: []byte("l")}) {

@@ -166,6 +166,17 @@ func (c *fakeCluster) Store(_ context.Context, id uint64) (*pdclient.Store, erro
 	return &pdclient.Store{ID: id, Addr: fmt.Sprintf("store%d", id)}, nil
 }
 
+func (c *fakeCluster) Stores(context.Context) ([]*pdclient.Store, error) {
+	c.mu.Lock()
+	n := c.stores
+	c.mu.Unlock()
+	out := make([]*pdclient.Store, n)
+	for i := range out {
+		out[i] = &pdclient.Store{ID: uint64(i + 1), Addr: fmt.Sprintf("store%d", i+1)}
+	}
+	return out, nil
+}
+
 func (c *fakeCluster) UpdateLeader(r *pdclient.Region, leader *metapb.Peer) *pdclient.Region {
 	if r.PeerOnStore(leader.GetStoreId()) == nil {
 		c.Invalidate(r)

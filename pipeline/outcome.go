@@ -15,7 +15,7 @@ const (
 	// PieceDone: the piece's Step succeeded.
 	PieceDone PieceState = iota
 	// PieceFailed: the piece's Step failed with an error that does not say
-	// "undetermined". For Dispatch this means no attempt of the piece can
+	// "undetermined". For Retry this means no attempt of the piece can
 	// have taken effect: a write that may have applied is always reported
 	// as kv.ErrUndetermined.
 	PieceFailed

@@ -29,7 +29,7 @@ func batchPutPlan(env *Env, opts ...ShardOption) Plan[*kvrpcpb.RawBatchPutReques
 			c.Pairs = pairs
 			return &c
 		}, Limit[*kvrpcpb.KvPair]{})
-	return Shard(env, split, Dispatch(env, testBatchPutOnce), opts...)
+	return Shard(env, split, Retry(env, testBatchPutOnce), opts...)
 }
 
 func putReq(keys ...string) *kvrpcpb.RawBatchPutRequest {

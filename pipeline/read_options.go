@@ -11,7 +11,7 @@ import (
 
 // ReadOptions choose the replicas that serve one call's reads. They travel
 // in the call's context (WithReadOptions) so that compiled plans stay
-// shared; Dispatch applies them to commands whose Method is a Read and
+// shared; Retry applies them to commands whose Method is a Read and
 // ignores them for writes, which always go to the leader.
 type ReadOptions struct {
 	// ReplicaRead picks the kind of replica (default: the leader).

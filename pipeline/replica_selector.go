@@ -11,7 +11,7 @@ import (
 	"github.com/tikvgo/tikv/pdclient"
 )
 
-// Attempt limits per replica within one Dispatch, as client-go's
+// Attempt limits per replica within one Retry, as client-go's
 // (internal/locate/region_request.go maxReplicaAttempt and
 // maxReplicaAttemptTime): the leader gets at most 10 attempts or 50s of RPC
 // time; every other replica one attempt (two after DataIsNotReady).
@@ -24,7 +24,7 @@ const (
 	leaderBusyProbeThreshold = 2
 )
 
-// replicaFlag records what a replica answered during one Dispatch.
+// replicaFlag records what a replica answered during one Retry.
 type replicaFlag uint8
 
 const (
@@ -35,7 +35,7 @@ const (
 	flagSuspectNotLeader                         // the cached leader keeps rejecting reads as busy
 )
 
-// replica is one peer of the region as one Dispatch sees it.
+// replica is one peer of the region as one Retry sees it.
 type replica struct {
 	peer     *metapb.Peer
 	attempts int
@@ -68,7 +68,7 @@ const (
 	scoreNotSlow
 )
 
-// replicaSelector chooses the replica of each attempt of one Dispatch and
+// replicaSelector chooses the replica of each attempt of one Retry and
 // digests the answers: it is client-go's replicaSelector (replica_selector.go)
 // in our terms. It is used by one goroutine.
 type replicaSelector struct {

@@ -32,7 +32,7 @@ func threeReplicas(t *testing.T) (*fakeCluster, *pdclient.Region) {
 
 func get(t *testing.T, c *fakeCluster, r *pdclient.Region, ctx context.Context) (*kvrpcpb.RawGetResponse, error) {
 	t.Helper()
-	return Dispatch(c.env(), testGet)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	return Retry(c.env(), testGet)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 }
 
 func readCtx(o ReadOptions) context.Context { return WithReadOptions(context.Background(), o) }
@@ -313,7 +313,7 @@ func TestShortReadTimeoutMovesOn(t *testing.T) {
 			return nil, nil, false
 		}
 		start := time.Now()
-		_, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{
+		_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{
 			Context: &kvrpcpb.Context{MaxExecutionDurationMs: 500}, Key: []byte("k"),
 		})
 		if err != nil {
@@ -333,7 +333,7 @@ func TestWritesIgnoreReadOptions(t *testing.T) {
 	put := Method[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]{Cmd: transport.CmdRawPut, Idempotent: true}
 	ctx := readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadFollower, StaleRead: true})
 	for range 5 {
-		if _, err := Dispatch(c.env(), put)(ctx, r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("w")}); err != nil {
+		if _, err := Retry(c.env(), put)(ctx, r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("w")}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 // retryState is what one piece of a logical request carries from attempt to
 // attempt, re-routes included: Shard and Stream hand the same retryState to
-// every Dispatch of the piece (and a copy to each child when a re-split
+// every Retry of the piece (and a copy to each child when a re-split
 // fans it out), so that
 //
 //   - the backoff budget and each policy's exponential growth are spent once

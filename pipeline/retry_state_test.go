@@ -38,7 +38,7 @@ func TestShardAttemptNumbersGrowAcrossReroute(t *testing.T) {
 	c := newFakeCluster("d", "m")
 	env, _, _ := c.cachedEnv(t)
 	env.Concurrency = 1 // sends in key order
-	plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Dispatch(env, testBatchGet))
+	plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Retry(env, testBatchGet))
 	req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "e", "g", "n")}
 	if _, err := plan(context.Background(), req); err != nil {
 		t.Fatal(err)
@@ -75,9 +75,9 @@ func TestStreamAttemptNumbersGrowAcrossReroute(t *testing.T) {
 }
 
 // TestShardOneBackoffBudgetAcrossReroutes: a piece that keeps waiting
-// inside Dispatch (MaxTimestampNotSynced) and being re-routed (EpochNotMatch
+// inside Retry (MaxTimestampNotSynced) and being re-routed (EpochNotMatch
 // without current regions) spends one backoff budget: each policy's delay
-// keeps growing from one Dispatch to the next, attempt numbers keep
+// keeps growing from one Retry to the next, attempt numbers keep
 // counting, and the request gives up within Env.BackoffBudget.
 func TestShardOneBackoffBudgetAcrossReroutes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -122,7 +122,7 @@ func TestShardOneBackoffBudgetAcrossReroutes(t *testing.T) {
 
 // scanFirst runs a one-page scan over env and returns its first error.
 func scanFirst(env *Env) error {
-	stream := Stream(env, testScanCursor, Dispatch(env, testScan))
+	stream := Stream(env, testScanCursor, Retry(env, testScan))
 	for _, err := range stream(context.Background(), &kvrpcpb.RawScanRequest{}) {
 		if err != nil {
 			return err
@@ -207,7 +207,7 @@ func TestMaybeAppliedCarriedAcrossReroute(t *testing.T) {
 				c.Pairs = pairs
 				return &c
 			}, Limit[*kvrpcpb.KvPair]{})
-		_, err := Shard(env, split, Dispatch(env, put))(context.Background(), putReq("k"))
+		_, err := Shard(env, split, Retry(env, put))(context.Background(), putReq("k"))
 		var re *kv.RegionError
 		if !errors.Is(err, kv.ErrUndetermined) || !errors.As(err, &re) || re.Err.GetRaftEntryTooLarge() == nil {
 			t.Fatalf("err = %v, want ErrUndetermined carrying the final RaftEntryTooLarge", err)
@@ -227,7 +227,7 @@ func TestShardReSplitChildrenInheritSpentBudget(t *testing.T) {
 		c := newFakeCluster()
 		env, _, _ := c.cachedEnv(t)
 		env.BackoffBudget = time.Second
-		plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Dispatch(env, testBatchGet))
+		plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Retry(env, testBatchGet))
 		req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "z")}
 		if _, err := plan(context.Background(), req); err != nil {
 			t.Fatal(err) // warm the cache

@@ -108,7 +108,7 @@ func TestShardGivesUpAfterMaxResplits(t *testing.T) {
 		}
 		env := c.env()
 		env.MaxResplits = 3
-		plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Dispatch(env, testBatchGet))
+		plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Retry(env, testBatchGet))
 		_, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a")})
 		var re *kv.RegionError
 		if !errors.As(err, &re) || re.Err.GetRegionNotFound() == nil {
@@ -139,7 +139,7 @@ func TestShardFirstErrorCancelsOthers(t *testing.T) {
 
 func TestSingleRejectsManyParts(t *testing.T) {
 	c := newFakeCluster("d")
-	plan := Single(Shard(c.env(), batchGetSplit(Limit[[]byte]{}), Dispatch(c.env(), testBatchGet)))
+	plan := Single(Shard(c.env(), batchGetSplit(Limit[[]byte]{}), Retry(c.env(), testBatchGet)))
 	if _, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "e")}); err == nil {
 		t.Fatal("Single over two regions returned no error")
 	}

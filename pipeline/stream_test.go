@@ -45,7 +45,7 @@ var testScanCursor = Cursor[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
 
 func scanAll(t *testing.T, env *Env, req *kvrpcpb.RawScanRequest, stopAfter int) []string {
 	t.Helper()
-	stream := Stream(env, testScanCursor, Dispatch(env, testScan), PageSize(3))
+	stream := Stream(env, testScanCursor, Retry(env, testScan), PageSize(3))
 	var got []string
 	for p, err := range Flatten(stream(context.Background(), req), (*kvrpcpb.RawScanResponse).GetKvs) {
 		if err != nil {
@@ -117,7 +117,7 @@ func TestFlattenStopsAtError(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan))
+	stream := Stream(c.env(), testScanCursor, Retry(c.env(), testScan))
 	n := 0
 	for _, err := range Flatten(stream(ctx, &kvrpcpb.RawScanRequest{}), (*kvrpcpb.RawScanResponse).GetKvs) {
 		n++
@@ -156,7 +156,7 @@ func TestStreamPageThatDoesNotAdvance(t *testing.T) {
 			c.hook = func(*transport.Request) (*transport.Response, error, bool) {
 				return &transport.Response{Msg: tc.page}, nil, true
 			}
-			stream := Stream(c.env(), testScanCursor, Dispatch(c.env(), testScan), PageSize(3))
+			stream := Stream(c.env(), testScanCursor, Retry(c.env(), testScan), PageSize(3))
 			var parts, errs int
 			var last error
 			for _, err := range stream(context.Background(), tc.req) {

@@ -92,26 +92,26 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 		o(&cfg)
 	}
 	write := pipeline.FinishInFlight()
-	scanStep := pipeline.Dispatch(e, RawScan)
+	scanStep := pipeline.Retry(e, RawScan)
 	unbounded := pipeline.Stream(e, rawScanCursor, scanStep)
 	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage))
 	return &Raw{
 		Get: checked(checkRawGet, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey),
-			pipeline.Dispatch(e, RawGet)))),
-		BatchGet: checked(checkRawBatchGet, pipeline.Collect(pipeline.Shard(e, rawBatchGetSplit, pipeline.Dispatch(e, RawBatchGet)),
+			pipeline.Retry(e, RawGet)))),
+		BatchGet: checked(checkRawBatchGet, pipeline.Collect(pipeline.Shard(e, rawBatchGetSplit, pipeline.Retry(e, RawBatchGet)),
 			(*kvrpcpb.RawBatchGetResponse).GetPairs)),
 		Put: checked(checkRawPut, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawPutRequest).GetKey),
-			pipeline.Dispatch(e, resendable(cfg, RawPut))))),
+			pipeline.Retry(e, resendable(cfg, RawPut))))),
 		BatchPut: checked(checkRawBatchPut, pipeline.Merge(partialKeys("BatchPut",
-			pipeline.Shard(e, rawBatchPutSplit, pipeline.Dispatch(e, resendable(cfg, RawBatchPut)), write),
+			pipeline.Shard(e, rawBatchPutSplit, pipeline.Retry(e, resendable(cfg, RawBatchPut)), write),
 			func(r *kvrpcpb.RawBatchPutRequest) [][]byte { return pairKeys(r.GetPairs()) }), pipeline.Discard)),
 		Delete: checked(checkRawDelete, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawDeleteRequest).GetKey),
-			pipeline.Dispatch(e, resendable(cfg, RawDelete))))),
+			pipeline.Retry(e, resendable(cfg, RawDelete))))),
 		BatchDelete: checked(checkRawBatchDelete, pipeline.Merge(partialKeys("BatchDelete",
-			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Dispatch(e, resendable(cfg, RawBatchDelete)), write),
+			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Retry(e, resendable(cfg, RawBatchDelete)), write),
 			(*kvrpcpb.RawBatchDeleteRequest).GetKeys), pipeline.Discard)),
 		DeleteRange: checked(checkRawDeleteRange, pipeline.Merge(partialRanges("DeleteRange",
-			pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Dispatch(e, resendable(cfg, RawDeleteRange)), write),
+			pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Retry(e, resendable(cfg, RawDeleteRange)), write),
 			func(r *kvrpcpb.RawDeleteRangeRequest) kv.KeyRange {
 				return kv.KeyRange{Start: r.GetStartKey(), End: r.GetEndKey()}
 			}), pipeline.Discard)),
@@ -126,10 +126,10 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 			return pipeline.Flatten(stream(ctx, req), (*kvrpcpb.RawScanResponse).GetKvs)
 		},
 		GetKeyTTL: checked(checkRawGetKeyTTL, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetKeyTTLRequest).GetKey),
-			pipeline.Dispatch(e, RawGetKeyTTL)))),
+			pipeline.Retry(e, RawGetKeyTTL)))),
 		CompareAndSwap: checked(checkRawCAS, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawCASRequest).GetKey),
-			pipeline.Dispatch(e, RawCompareAndSwap)))),
-		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Dispatch(e, RawChecksum)),
+			pipeline.Retry(e, RawCompareAndSwap)))),
+		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Retry(e, RawChecksum)),
 			mergeChecksums)),
 	}
 }

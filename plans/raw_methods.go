@@ -43,7 +43,7 @@ func rawPairsError[R any](cmd transport.Cmd, pairs func(R) []*kvrpcpb.KvPair) fu
 // unknown can land after their acknowledged writes and undo them (a deleted
 // value comes back, a CAS swap is lost). So, as etcd's clientv3 does for
 // its mutating calls, a raw write is sent again only when the error proves
-// the earlier attempt never left (transport.ErrNotSent); otherwise Dispatch
+// the earlier attempt never left (transport.ErrNotSent); otherwise Retry
 // reports kv.ErrUndetermined. NewRaw's ResendWrites restores client-go's
 // at-least-once resend for callers who accept that anomaly. Compare-and-swap
 // is never resent: it decides on the value it finds.

@@ -253,7 +253,7 @@ func TestRawChecksumMergesRegions(t *testing.T) {
 	}
 }
 
-// TestRawWritesAreNotIdempotent: the descriptors tell Dispatch to resend
+// TestRawWritesAreNotIdempotent: the descriptors tell Retry to resend
 // only reads after an attempt whose outcome is unknown; a raw write resent
 // then could undo another client's acknowledged write (issue #8).
 func TestRawWritesAreNotIdempotent(t *testing.T) {

@@ -27,7 +27,7 @@ import (
 	"github.com/tikvgo/tikv/transport"
 )
 
-// The methods the access-path tests drive through pipeline.Dispatch: a
+// The methods the access-path tests drive through pipeline.Retry: a
 // transactional point read (replica-read eligible) and a prewrite (always
 // the leader), the two request kinds client-go's replica selector tests use.
 var (
@@ -406,12 +406,12 @@ func (h *harness) markDownOnDeadline() {
 
 // get dispatches a transactional point read of key to its region.
 func (h *harness) get(ctx context.Context, key string) (*kvrpcpb.GetResponse, error) {
-	return pipeline.Dispatch(h.env, getMethod)(ctx, h.region(key), &kvrpcpb.GetRequest{Key: []byte(key), Version: 1})
+	return pipeline.Retry(h.env, getMethod)(ctx, h.region(key), &kvrpcpb.GetRequest{Key: []byte(key), Version: 1})
 }
 
 // prewrite dispatches a one-key prewrite of key to its region.
 func (h *harness) prewrite(ctx context.Context, key string) (*kvrpcpb.PrewriteResponse, error) {
-	return pipeline.Dispatch(h.env, prewriteMethod)(ctx, h.region(key), &kvrpcpb.PrewriteRequest{
+	return pipeline.Retry(h.env, prewriteMethod)(ctx, h.region(key), &kvrpcpb.PrewriteRequest{
 		Mutations:    []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte(key), Value: []byte("v")}},
 		PrimaryLock:  []byte(key),
 		StartVersion: 10,
@@ -460,7 +460,7 @@ func backoffRange(names []string) (lo, hi time.Duration) {
 	return lo, hi
 }
 
-// errKind classifies a Dispatch outcome:
+// errKind classifies a Retry outcome:
 //
 //	""                 success
 //	"noReplica"        the non-fatal region error without a TiKV error: no replica was left (client-go's fake EpochNotMatch)

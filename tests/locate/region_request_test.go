@@ -24,7 +24,7 @@ import (
 // rawPut dispatches a raw put of key to its region.
 func (h *harness) rawPut(ctx context.Context, key string) (*kvrpcpb.RawPutResponse, error) {
 	m := pipeline.Method[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]{Cmd: transport.CmdRawPut, Idempotent: true}
-	return pipeline.Dispatch(h.env, m)(ctx, h.region(key), &kvrpcpb.RawPutRequest{Key: []byte(key), Value: []byte("v")})
+	return pipeline.Retry(h.env, m)(ctx, h.region(key), &kvrpcpb.RawPutRequest{Key: []byte(key), Value: []byte("v")})
 }
 
 // Ports TestOnRegionError: a store that keeps answering StaleCommand is
@@ -236,12 +236,12 @@ func TestClusterIDInReq(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1))
 		m := pipeline.Method[*kvrpcpb.GetRequest, *kvrpcpb.GetResponse]{Cmd: transport.CmdGet, Read: true, Idempotent: true}
-		_, err := pipeline.Dispatch(h.env, m)(t.Context(), h.region("key"),
+		_, err := pipeline.Retry(h.env, m)(t.Context(), h.region("key"),
 			&kvrpcpb.GetRequest{Key: []byte("key"), Version: 1, Context: &kvrpcpb.Context{ClusterId: h.mock.ClusterID() + 1}})
 		if err == nil {
 			t.Fatal("a request for another cluster was served")
 		}
-		if _, err := pipeline.Dispatch(h.env, m)(t.Context(), h.region("key"),
+		if _, err := pipeline.Retry(h.env, m)(t.Context(), h.region("key"),
 			&kvrpcpb.GetRequest{Key: []byte("key"), Version: 1, Context: &kvrpcpb.Context{ClusterId: h.mock.ClusterID()}}); err != nil {
 			t.Fatal(err)
 		}

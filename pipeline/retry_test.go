@@ -30,7 +30,7 @@ var (
 	testPutOnce = Method[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]{Cmd: transport.CmdRawPut}
 )
 
-// TestRegionErrorTable checks Dispatch's handling of each TiKV region error
+// TestRegionErrorTable checks Retry's handling of each TiKV region error
 // (client-go's onRegionError with a replica selector, core inventory §2b):
 // whether it retries in the region, re-routes the piece, or fails; whether
 // it waits; and whether it drops the cached region. Each error is answered
@@ -89,7 +89,7 @@ func TestRegionErrorTable(t *testing.T) {
 				}
 				r, _ := c.Locate(context.Background(), []byte("k"))
 				start := time.Now()
-				resp, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+				resp, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 				var re *kv.RegionError
 				got := ""
 				switch {
@@ -118,7 +118,7 @@ func TestRegionErrorTable(t *testing.T) {
 	}
 }
 
-func TestDispatchServerBusyBacksOffThenSucceeds(t *testing.T) {
+func TestRetryServerBusyBacksOffThenSucceeds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		c.data["k"] = "v"
@@ -130,7 +130,7 @@ func TestDispatchServerBusyBacksOffThenSucceeds(t *testing.T) {
 			busy--
 			return regionErr(req.Cmd, &errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{Reason: "test"}}), nil, true
 		}
-		step := Dispatch(c.env(), testGet)
+		step := Retry(c.env(), testGet)
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		start := time.Now()
 		resp, err := step(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
@@ -158,9 +158,9 @@ func TestDispatchServerBusyBacksOffThenSucceeds(t *testing.T) {
 	})
 }
 
-func TestDispatchFillsContextOnACopy(t *testing.T) {
+func TestRetryFillsContextOnACopy(t *testing.T) {
 	c := newFakeCluster("m")
-	step := Dispatch(c.env(), testGet)
+	step := Retry(c.env(), testGet)
 	r, _ := c.Locate(context.Background(), []byte("x"))
 	callerCtx := &kvrpcpb.Context{Priority: kvrpcpb.CommandPri_High, RequestSource: "test"}
 	req := &kvrpcpb.RawGetRequest{Context: callerCtx, Key: []byte("x")}
@@ -184,13 +184,13 @@ func TestDispatchFillsContextOnACopy(t *testing.T) {
 	}
 }
 
-func TestDispatchUnknownOutcome(t *testing.T) {
+func TestRetryUnknownOutcome(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		wire := errors.New("connection reset")
 		c.hook = func(*transport.Request) (*transport.Response, error, bool) { return nil, wire, true }
 		r, _ := c.Locate(context.Background(), []byte("k"))
-		_, err := Dispatch(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
+		_, err := Retry(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
 		if !errors.Is(err, kv.ErrUndetermined) || !errors.Is(err, wire) {
 			t.Fatalf("non-idempotent send failure = %v, want ErrUndetermined wrapping the cause", err)
 		}
@@ -209,7 +209,7 @@ func TestDispatchUnknownOutcome(t *testing.T) {
 // A request whose time ran out in the client's own queue (a BatchCommands
 // stream's) was never sent and says nothing about the store: it is retried
 // without a health check against the store (issue #8, bug 14).
-func TestDispatchQueueTimeoutIsNotHeldAgainstTheStore(t *testing.T) {
+func TestRetryQueueTimeoutIsNotHeldAgainstTheStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		fails := 1
@@ -221,7 +221,7 @@ func TestDispatchQueueTimeoutIsNotHeldAgainstTheStore(t *testing.T) {
 			return nil, fmt.Errorf("%w: queued for a BatchCommands stream: %w", transport.ErrNotSent, context.DeadlineExceeded), true
 		}
 		r, _ := c.Locate(context.Background(), []byte("k"))
-		if _, err := Dispatch(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
+		if _, err := Retry(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
 			t.Fatalf("put after a queue timeout: %v", err)
 		}
 		if c.data["k"] != "v" || c.probes != 0 {
@@ -230,7 +230,7 @@ func TestDispatchQueueTimeoutIsNotHeldAgainstTheStore(t *testing.T) {
 	})
 }
 
-func TestDispatchRetriesNotSentEvenIfNotIdempotent(t *testing.T) {
+func TestRetryRetriesNotSentEvenIfNotIdempotent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		fails := 1
@@ -242,7 +242,7 @@ func TestDispatchRetriesNotSentEvenIfNotIdempotent(t *testing.T) {
 			return nil, transport.ErrNotSent, true
 		}
 		r, _ := c.Locate(context.Background(), []byte("k"))
-		if _, err := Dispatch(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
+		if _, err := Retry(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
 			t.Fatalf("put after a not-sent failure: %v", err)
 		}
 		if c.data["k"] != "v" || c.probes != 1 {
@@ -251,7 +251,7 @@ func TestDispatchRetriesNotSentEvenIfNotIdempotent(t *testing.T) {
 	})
 }
 
-func TestDispatchFatalErrors(t *testing.T) {
+func TestRetryFatalErrors(t *testing.T) {
 	for _, tc := range []struct {
 		err          *errorpb.Error
 		undetermined bool
@@ -264,7 +264,7 @@ func TestDispatchFatalErrors(t *testing.T) {
 			return regionErr(req.Cmd, tc.err), nil, true
 		}
 		r, _ := c.Locate(context.Background(), []byte("k"))
-		_, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+		_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 		var re *kv.RegionError
 		if !errors.As(err, &re) || !re.Fatal || errors.Is(err, kv.ErrUndetermined) != tc.undetermined {
 			t.Fatalf("%s: err = %v", kv.RegionErrorKind(tc.err), err)
@@ -275,49 +275,49 @@ func TestDispatchFatalErrors(t *testing.T) {
 	}
 }
 
-func TestDispatchInBodyError(t *testing.T) {
+func TestRetryInBodyError(t *testing.T) {
 	c := newFakeCluster()
 	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
 		return &transport.Response{Msg: &kvrpcpb.RawGetResponse{Error: "bad cf"}}, nil, true
 	}
 	r, _ := c.Locate(context.Background(), []byte("k"))
-	_, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	var se *kv.ServerError
 	if !errors.As(err, &se) || se.Msg != "bad cf" {
 		t.Fatalf("err = %v, want *kv.ServerError", err)
 	}
 }
 
-func TestDispatchStopsOnCanceledContext(t *testing.T) {
+func TestRetryStopsOnCanceledContext(t *testing.T) {
 	c := newFakeCluster()
 	r, _ := c.Locate(context.Background(), []byte("k"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Dispatch(c.env(), testGet)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	_, err := Retry(c.env(), testGet)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	if !errors.Is(err, context.Canceled) || len(c.sent()) != 0 {
 		t.Fatalf("err = %v after %d sends; want Canceled and nothing sent", err, len(c.sent()))
 	}
 }
 
-func TestDispatchLeaderHintOutsideRegionResplits(t *testing.T) {
+func TestRetryLeaderHintOutsideRegionResplits(t *testing.T) {
 	c := newFakeCluster()
 	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
 		return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 99, StoreId: 9}}}), nil, true
 	}
 	r, _ := c.Locate(context.Background(), []byte("k"))
-	_, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	var re *kv.RegionError
 	if !errors.As(err, &re) || re.Fatal || len(c.invalidated) == 0 {
 		t.Fatalf("err = %v, invalidated %v: want a re-split signal and an invalidated region", err, c.invalidated)
 	}
 }
 
-func TestDispatchFollowsLeaderHints(t *testing.T) {
+func TestRetryFollowsLeaderHints(t *testing.T) {
 	c := newFakeCluster()
 	c.data["k"] = "v"
 	r, _ := c.Locate(context.Background(), []byte("k"))
 	c.setLeader("k", 2) // the cache still says store 1
-	resp, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	resp, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	if err != nil || string(resp.Value) != "v" {
 		t.Fatalf("Get = %v, %v", resp, err)
 	}
@@ -326,7 +326,7 @@ func TestDispatchFollowsLeaderHints(t *testing.T) {
 	}
 }
 
-func TestDispatchLeaderHintPingPongBacksOff(t *testing.T) {
+func TestRetryLeaderHintPingPongBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		// Each store names the other as leader, forever.
@@ -337,7 +337,7 @@ func TestDispatchLeaderHintPingPongBacksOff(t *testing.T) {
 		env := c.env()
 		env.BackoffBudget = 2 * time.Second
 		r, _ := c.Locate(context.Background(), []byte("k"))
-		_, err := Dispatch(env, testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+		_, err := Retry(env, testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 		var ex *kv.BackoffExhaustedError
 		if !errors.As(err, &ex) || ex.Policy != "regionScheduling" {
 			t.Fatalf("err = %v, want the regionScheduling budget exhausted", err)
@@ -353,7 +353,7 @@ func storesOf(reqs []*transport.Request) []uint64 {
 	return out
 }
 
-func TestDispatchDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {
+func TestRetryDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
@@ -362,7 +362,7 @@ func TestDispatchDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		_, err := Dispatch(c.env(), testGet)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+		_, err := Retry(c.env(), testGet)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 		var re *kv.RegionError
 		if !errors.As(err, &re) || re.Err.GetDiskFull() == nil {
 			t.Fatalf("err = %v, want the DiskFull region error", err)
@@ -370,19 +370,19 @@ func TestDispatchDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {
 	})
 }
 
-func TestDispatchDoesNotRetryClosedTransport(t *testing.T) {
+func TestRetryDoesNotRetryClosedTransport(t *testing.T) {
 	c := newFakeCluster()
 	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
 		return nil, fmt.Errorf("%w: %w", transport.ErrNotSent, kv.ErrClosed), true
 	}
 	r, _ := c.Locate(context.Background(), []byte("k"))
-	_, err := Dispatch(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	if !errors.Is(err, kv.ErrClosed) || len(c.sent()) != 1 {
 		t.Fatalf("err = %v after %d sends; want ErrClosed at once", err, len(c.sent()))
 	}
 }
 
-func TestDispatchGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
+func TestRetryGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		c.hook = func(*transport.Request) (*transport.Response, error, bool) { return nil, transport.ErrNotSent, true }
@@ -390,7 +390,7 @@ func TestDispatchGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
 		env.BackoffBudget = 5 * time.Second
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		start := time.Now()
-		_, err := Dispatch(env, testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+		_, err := Retry(env, testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 		var ex *kv.BackoffExhaustedError
 		if !errors.As(err, &ex) || ex.Policy != "tikvRPC" || !errors.Is(err, transport.ErrNotSent) {
 			t.Fatalf("err = %v", err)
@@ -401,10 +401,10 @@ func TestDispatchGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
 	})
 }
 
-// TestDispatchCanceledMidSendIsUndetermined: a non-idempotent command whose
+// TestRetryCanceledMidSendIsUndetermined: a non-idempotent command whose
 // caller's context ends while it is in flight may have applied: it must be
 // reported as undetermined, not as a plain context error.
-func TestDispatchCanceledMidSendIsUndetermined(t *testing.T) {
+func TestRetryCanceledMidSendIsUndetermined(t *testing.T) {
 	c := newFakeCluster()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
@@ -412,7 +412,7 @@ func TestDispatchCanceledMidSendIsUndetermined(t *testing.T) {
 		return nil, context.Canceled, true
 	}
 	r, _ := c.Locate(context.Background(), []byte("k"))
-	_, err := Dispatch(c.env(), testPutOnce)(ctx, r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
+	_, err := Retry(c.env(), testPutOnce)(ctx, r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
 	if !errors.Is(err, kv.ErrUndetermined) {
 		t.Fatalf("err = %v, want ErrUndetermined", err)
 	}
@@ -422,7 +422,7 @@ func TestDispatchCanceledMidSendIsUndetermined(t *testing.T) {
 		cancel2()
 		return nil, context.Canceled, true
 	}
-	_, err = Dispatch(c.env(), testGet)(ctx2, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
+	_, err = Retry(c.env(), testGet)(ctx2, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, kv.ErrUndetermined) {
 		t.Fatalf("read err = %v", err)
 	}

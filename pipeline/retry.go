@@ -19,7 +19,7 @@ import (
 	"github.com/tikvgo/tikv/transport"
 )
 
-// maxLeaderHints bounds how many NotLeader hints one Dispatch follows
+// maxLeaderHints bounds how many NotLeader hints one Retry follows
 // without waiting, so peers that name each other cannot make it spin.
 const maxLeaderHints = 10
 
@@ -29,14 +29,14 @@ const maxLeaderHints = 10
 // (client-go's isReadReqConfigurableTimeout against ReadTimeoutShort).
 const configurableTimeoutLimit = 30 * time.Second
 
-// Dispatch returns the Step that sends a request to one region and retries
+// Retry returns the Step that sends a request to one region and retries
 // within the region until TiKV gives an answer that is not a routing
 // problem.
 //
 // Each attempt's replica is chosen by a replica selector (client-go's
 // replicaSelector): the leader for writes and default reads; followers,
 // learners, a mix, the healthy leader first, or a stale read for reads with
-// ReadOptions in the context. Per attempt Dispatch fills in the request's
+// ReadOptions in the context. Per attempt Retry fills in the request's
 // kvrpcpb.Context (region, epoch, peer, replica_read, stale_read,
 // is_retry_request, max_execution_duration_ms) on a copy, so the caller's
 // request is never modified and can be reused.
@@ -47,24 +47,24 @@ const configurableTimeoutLimit = 30 * time.Second
 // Shard or Stream re-routes the piece; so does running out of replicas.
 //
 // A send failure is reported to the routing layer (which checks the store's
-// health, so the selector skips a dead store), then Dispatch backs off
+// health, so the selector skips a dead store), then Retry backs off
 // (TiKVRPC) and retries on the replica the selector picks next. A command
 // that is not idempotent is never sent again once an attempt may have
-// reached TiKV: Dispatch returns kv.ErrUndetermined carrying the cause,
+// reached TiKV: Retry returns kv.ErrUndetermined carrying the cause,
 // unless the error proves the request never left (transport.ErrNotSent),
 // and so it does after StaleCommand, which TiKV may answer for a command
 // it went on to apply. An idempotent write that fails after such an
 // attempt is reported as kv.ErrUndetermined too. When the context ends the
 // caller gets a *kv.BackoffExhaustedError carrying the last cause.
 //
-// Called from Shard or Stream, Dispatch spends the request's one backoff
+// Called from Shard or Stream, Retry spends the request's one backoff
 // budget and continues its attempt numbering across re-routes; called on
 // its own, it starts a budget of its own.
-func Dispatch[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) Step[Req, Resp] {
+func Retry[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) Step[Req, Resp] {
 	timeout := e.timeout(m.Read)
 	return func(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
 		st := retryStateFrom(ctx, e)
-		d := dispatch[Req, Resp]{env: e, m: m, timeout: timeout, bo: st.bo, st: st}
+		d := regionRetry[Req, Resp]{env: e, m: m, timeout: timeout, bo: st.bo, st: st}
 		resp, err := d.run(ctx, r, req)
 		if err != nil && !isReroute(err) {
 			err = st.settle(err)
@@ -82,8 +82,8 @@ func isReroute(err error) bool {
 	return errors.As(err, &re) && !re.Fatal && !errors.As(err, &be) && !errors.Is(err, kv.ErrUndetermined)
 }
 
-// dispatch is the state of one Dispatch call.
-type dispatch[Req transport.Message, Resp Response] struct {
+// regionRetry is the state of one Retry call.
+type regionRetry[Req transport.Message, Resp Response] struct {
 	env     *Env
 	m       Method[Req, Resp]
 	timeout time.Duration
@@ -104,7 +104,7 @@ type dispatch[Req transport.Message, Resp Response] struct {
 // noReplicaCause explains why no replica is left: the stores found
 // unreachable (with their latest send failure), the latest send failure of
 // this call, and the latest region error.
-func (d *dispatch[Req, Resp]) noReplicaCause() error {
+func (d *regionRetry[Req, Resp]) noReplicaCause() error {
 	var causes []error
 	for _, r := range d.sel.replicas {
 		id := r.peer.GetStoreId()
@@ -121,7 +121,7 @@ func (d *dispatch[Req, Resp]) noReplicaCause() error {
 	return kv.Join(causes...)
 }
 
-func (d *dispatch[Req, Resp]) giveUp(ctx context.Context, err error) error {
+func (d *regionRetry[Req, Resp]) giveUp(ctx context.Context, err error) error {
 	if ctx.Err() != nil && d.lastCause != nil {
 		return d.bo.Exhausted(ctx, backoff.TiKVRPC, d.lastCause)
 	}
@@ -141,7 +141,7 @@ func noReplica(r *pdclient.Region, cause error) *kv.RegionError {
 	return &kv.RegionError{RegionID: r.ID(), Cause: cause}
 }
 
-func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
+func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
 	var zero Resp
 	m, e := d.m, d.env
 	opts := ReadOptionsFrom(ctx)
@@ -272,7 +272,7 @@ func (d *dispatch[Req, Resp]) run(ctx context.Context, r *pdclient.Region, req R
 // returns whether to retry within the region; when it returns false with a
 // nil error the caller returns d.lastCause, a non-fatal *kv.RegionError that
 // re-routes the piece.
-func (d *dispatch[Req, Resp]) handleRegionError(ctx context.Context, t target, storeID uint64, rctx *kvrpcpb.Context, rerr *errorpb.Error) (bool, error) {
+func (d *regionRetry[Req, Resp]) handleRegionError(ctx context.Context, t target, storeID uint64, rctx *kvrpcpb.Context, rerr *errorpb.Error) (bool, error) {
 	loc, sel := d.env.Locator, d.sel
 	region := sel.region
 	regionErr := d.lastCause
