@@ -31,13 +31,13 @@ type Cluster struct {
 	// Raw and transactional keys are stored differently, so each mode has
 	// its own codec, region cache and plan environment (as client-go gives
 	// its raw and txn clients their own PD codec and cache).
-	codecs [2]*apicodec.Codec
-	caches [2]*pdclient.RegionCache
-	envs   [2]*pipeline.Env
+	codecs [kv.ModeTxn + 1]*apicodec.Codec
+	caches [kv.ModeTxn + 1]*pdclient.RegionCache
+	envs   [kv.ModeTxn + 1]*pipeline.Env
 	// feedbackTo is caches once both exist: the stores' health feedback
 	// goes to each (see recordHealthFeedback). The pool's receive loops
 	// read it, so it is published atomically.
-	feedbackTo atomic.Pointer[[2]*pdclient.RegionCache]
+	feedbackTo atomic.Pointer[[kv.ModeTxn + 1]*pdclient.RegionCache]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -116,6 +116,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr),
 			pdclient.WithFeedbackRequester(c.healthFeedbackRequester(terminal)))
 		c.envs[mode] = &pipeline.Env{
+			Mode:        mode,
 			Locator:     c.caches[mode],
 			Sender:      c.sender,
 			Concurrency: cfg.concurrency,
@@ -139,7 +140,7 @@ func (c *Cluster) recordHealthFeedback(f transport.HealthFeedback) {
 	if caches == nil {
 		return // Connect has not finished; nothing reads the health yet
 	}
-	for _, cache := range caches {
+	for _, cache := range caches[kv.ModeRaw:] {
 		cache.RecordHealthFeedback(f.StoreID, f.SlowScore)
 	}
 }
@@ -193,7 +194,7 @@ func (c *Cluster) setCodecs(ctx context.Context, cfg config) error {
 		return kv.InvalidArgument("API version %s: clients speak V1 or V2", cfg.apiVersion)
 	}
 	if cfg.apiVersion != kvrpcpb.APIVersion_V2 {
-		c.codecs = [2]*apicodec.Codec{apicodec.NewV1(kv.ModeRaw), apicodec.NewV1(kv.ModeTxn)}
+		c.codecs = [kv.ModeTxn + 1]*apicodec.Codec{nil, apicodec.NewV1(kv.ModeRaw), apicodec.NewV1(kv.ModeTxn)}
 		return nil
 	}
 	name := cfg.keyspace
@@ -255,7 +256,7 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 //     instrumentation nests inside the client-wide view;
 //   - the keyspace codec last, next to the transport: everything above it
 //     sees the application's keys, the wire sees TiKV's.
-func chainOrder(cfg config, codecs [2]*apicodec.Codec) []transport.Middleware {
+func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec) []transport.Middleware {
 	mws := make([]transport.Middleware, 0, len(cfg.middleware)+2)
 	mws = append(mws, cfg.middleware...)
 	mws = append(mws, middleware.Interceptors())
@@ -263,24 +264,33 @@ func chainOrder(cfg config, codecs [2]*apicodec.Codec) []transport.Middleware {
 	return mws
 }
 
-// EnvFor returns the plan environment for keys of the given mode: its
-// region cache and the middleware-wrapped sender. Clients build their plans
-// on it, and so can users composing plans of their own with package
-// pipeline.
-func (c *Cluster) EnvFor(mode kv.KeyMode) *pipeline.Env { return c.envs[mode] }
-
-// Env is EnvFor(kv.ModeRaw).
-func (c *Cluster) Env() *pipeline.Env { return c.EnvFor(kv.ModeRaw) }
+// EnvFor returns a plan environment for keys of the given mode: its region
+// cache and the middleware-wrapped sender. Clients build their plans on it,
+// and so can users composing plans of their own with package pipeline.
+// Each call returns a new Env (the region cache and sender inside are the
+// cluster's, shared), so changing one caller's limits never changes
+// another's. Its Mode is set: a plan that sends a command of the other key
+// space through it fails with a *kv.KeyModeError. EnvFor panics on a mode
+// other than kv.ModeRaw or kv.ModeTxn, a programming error.
+func (c *Cluster) EnvFor(mode kv.KeyMode) *pipeline.Env {
+	if !mode.Valid() {
+		panic(fmt.Sprintf("tikv: EnvFor(%v): want kv.ModeRaw or kv.ModeTxn", mode))
+	}
+	e := *c.envs[mode]
+	return &e
+}
 
 // PD returns the cluster's PD client.
 func (c *Cluster) PD() pdclient.PD { return c.pd }
 
-// RegionCache returns the region cache of raw keys; RegionCacheFor(mode)
-// gives either.
-func (c *Cluster) RegionCache() *pdclient.RegionCache { return c.caches[kv.ModeRaw] }
-
-// RegionCacheFor returns the region cache of the given key mode.
-func (c *Cluster) RegionCacheFor(mode kv.KeyMode) *pdclient.RegionCache { return c.caches[mode] }
+// RegionCacheFor returns the region cache of the given key mode. It panics
+// on a mode other than kv.ModeRaw or kv.ModeTxn, a programming error.
+func (c *Cluster) RegionCacheFor(mode kv.KeyMode) *pdclient.RegionCache {
+	if !mode.Valid() {
+		panic(fmt.Sprintf("tikv: RegionCacheFor(%v): want kv.ModeRaw or kv.ModeTxn", mode))
+	}
+	return c.caches[mode]
+}
 
 // KeyspaceID returns the keyspace the cluster works in (0, the default
 // keyspace, or no keyspace under API v1).
@@ -302,7 +312,7 @@ func (c *Cluster) Sender() transport.Sender { return c.sender }
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.oracle.Close()
-		for _, cache := range c.caches {
+		for _, cache := range c.caches[kv.ModeRaw:] { // slot 0 names no key space
 			cache.Close()
 		}
 		var errs []error

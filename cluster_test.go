@@ -44,7 +44,7 @@ func TestClusterOverGRPCAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cluster.Env() == nil || cluster.PD() == nil || cluster.RegionCache() == nil || cluster.Oracle() == nil || cluster.Sender() == nil {
+	if cluster.EnvFor(kv.ModeRaw) == nil || cluster.PD() == nil || cluster.RegionCacheFor(kv.ModeRaw) == nil || cluster.Oracle() == nil || cluster.Sender() == nil {
 		t.Fatal("cluster parts missing")
 	}
 	ts, err := cluster.Oracle().Now(t.Context())
@@ -82,8 +82,8 @@ func TestWithTransportKeepsTheMiddlewareChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
-	if cluster.Env().Concurrency != 4 {
-		t.Fatalf("concurrency = %d", cluster.Env().Concurrency)
+	if cluster.EnvFor(kv.ModeRaw).Concurrency != 4 {
+		t.Fatalf("concurrency = %d", cluster.EnvFor(kv.ModeRaw).Concurrency)
 	}
 	if err := raw.NewClient(cluster).Put(context.Background(), []byte("k"), []byte("v")); err != nil {
 		t.Fatal(err)
@@ -131,4 +131,36 @@ func TestTLSEndToEnd(t *testing.T) {
 		c.Close()
 		t.Fatal("a plaintext client connected to a TLS-only PD")
 	}
+}
+
+// TestEnvForHandsOutCopies: each EnvFor call returns an Env of its own, so
+// one caller's change is not another's; each names its key mode, and an
+// invalid mode is refused rather than defaulted.
+func TestEnvForHandsOutCopies(t *testing.T) {
+	mock := mocktikv.Start(t, mocktikv.WithStores(1))
+	cluster, err := tikv.Connect(t.Context(), mock.PDAddrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	a, b := cluster.EnvFor(kv.ModeRaw), cluster.EnvFor(kv.ModeRaw)
+	if a == b {
+		t.Fatal("EnvFor returned the same *Env twice")
+	}
+	a.Concurrency = 99
+	if b.Concurrency == 99 || cluster.EnvFor(kv.ModeRaw).Concurrency == 99 {
+		t.Fatal("a change to one Env reached another")
+	}
+	if a.Mode != kv.ModeRaw || cluster.EnvFor(kv.ModeTxn).Mode != kv.ModeTxn {
+		t.Fatalf("modes = %v, %v", a.Mode, cluster.EnvFor(kv.ModeTxn).Mode)
+	}
+	if a.Locator == cluster.EnvFor(kv.ModeTxn).Locator {
+		t.Fatal("raw and txn environments share a region cache")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("EnvFor(0) did not panic")
+		}
+	}()
+	cluster.EnvFor(0)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/plans"
@@ -26,7 +27,7 @@ func Example() {
 	defer mock.Close()
 	defer cluster.Close()
 
-	env := cluster.Env()
+	env := cluster.EnvFor(kv.ModeRaw)
 	// Fill the range with the compiled raw plans.
 	raw := plans.NewRaw(env)
 	req := &kvrpcpb.RawBatchPutRequest{}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline/backoff"
 	"github.com/tikvgo/tikv/transport"
@@ -46,6 +47,13 @@ type Method[Req transport.Message, Resp Response] struct {
 // Env is the shared machinery plans run on. One Env serves every plan of a
 // client; it must not be modified after the first plan is built from it.
 type Env struct {
+	// Mode is the key space Locator routes (kv.ModeRaw or kv.ModeTxn):
+	// Retry refuses a command of the other key space with a
+	// *kv.KeyModeError, since its keys would be routed by the wrong
+	// regions. Cluster.EnvFor sets it. Zero means the Env is tied to no key
+	// space (a test layout, or store-level commands only) and nothing is
+	// checked.
+	Mode kv.KeyMode
 	// Locator routes keys to regions and takes routing feedback.
 	Locator pdclient.Locator
 	// Sender sends one attempt; it is the middleware chain around the
@@ -124,4 +132,16 @@ func (e *Env) timeout(read bool) time.Duration {
 		return e.WriteTimeout
 	}
 	return DefaultWriteTimeout
+}
+
+// checkMode refuses a command whose keys live in the other key space than
+// the one e routes.
+func (e *Env) checkMode(c transport.Cmd) error {
+	if !e.Mode.Valid() {
+		return nil
+	}
+	if m, ok := c.KeyMode(); ok && m != e.Mode {
+		return &kv.KeyModeError{Cmd: c.String(), CmdMode: m, EnvMode: e.Mode}
+	}
+	return nil
 }

@@ -62,6 +62,12 @@ const configurableTimeoutLimit = 30 * time.Second
 // its own, it starts a budget of its own.
 func Retry[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) Step[Req, Resp] {
 	timeout := e.timeout(m.Read)
+	if err := e.checkMode(m.Cmd); err != nil {
+		return func(context.Context, *pdclient.Region, Req) (Resp, error) {
+			var zero Resp
+			return zero, err
+		}
+	}
 	return func(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
 		st := retryStateFrom(ctx, e)
 		d := regionRetry[Req, Resp]{env: e, m: m, timeout: timeout, bo: st.bo, st: st}

@@ -50,7 +50,7 @@ func newRaw(t *testing.T, mw transport.Middleware, opts ...mocktikv.Option) *pla
 		cluster.Close()
 		mock.Close()
 	})
-	return plans.NewRaw(cluster.Env())
+	return plans.NewRaw(cluster.EnvFor(kv.ModeRaw))
 }
 
 // TestRawBatchLimits checks client-go's batch limits: at most 512 keys per
