@@ -13,22 +13,16 @@ import (
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
-	"github.com/tikvgo/tikv/transport"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 )
 
 // The tests in this file run the pipeline over the real region cache
-// (cachedEnv): what they check is what the cache makes of TiKV's feedback,
-// which the fakeCluster's toy cache does not model.
+// (cachedEnv): what they check is what that cache makes of TiKV's
+// feedback, store health and PD lookups included.
 
 // getPlan is a single-key read plan, as the raw client builds one.
 func getPlan(env *Env) Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse] {
 	return Single(Shard(env, ByKey((*kvrpcpb.RawGetRequest).GetKey), Retry(env, testGet)))
-}
-
-func (c *fakeCluster) resetSends() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sends = nil
 }
 
 func mustGet(t *testing.T, plan Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse], key, want string) {
@@ -44,23 +38,23 @@ func mustGet(t *testing.T, plan Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResp
 // onNotLeader updates the cached region's leader).
 func TestLeaderHintUpdatesCache(t *testing.T) {
 	c := newFakeCluster()
-	c.data["k"] = "v"
+	c.truth.KV().Put("k", "v")
 	env, pd, _ := c.cachedEnv(t)
 	get := getPlan(env)
 	mustGet(t, get, "k", "v") // the cache learns region 1, led from store 1
-	c.setLeader("k", 2)
+	c.truth.MoveLeader("k", 2)
 
-	c.resetSends()
+	c.rec.Reset()
 	mustGet(t, get, "k", "v")
-	if got := fmt.Sprint(storesOf(c.sent())); got != "[1 2]" {
+	if got := fmt.Sprint(storesOf(c.rec.Requests())); got != "[1 2]" {
 		t.Fatalf("after the leader moved: attempts to stores %s, want [1 2] (stale leader, then the hint)", got)
 	}
-	c.resetSends()
+	c.rec.Reset()
 	mustGet(t, get, "k", "v")
-	if got := fmt.Sprint(storesOf(c.sent())); got != "[2]" {
+	if got := fmt.Sprint(storesOf(c.rec.Requests())); got != "[2]" {
 		t.Fatalf("next call: attempts to stores %s, want [2]: the hint did not reach the cache", got)
 	}
-	if n := pd.regionCalls(); n != 1 {
+	if n := pd.RegionLookups(); n != 1 {
 		t.Fatalf("%d PD region lookups, want 1 (the first call's)", n)
 	}
 }
@@ -71,24 +65,17 @@ func TestLeaderHintUpdatesCache(t *testing.T) {
 func TestLeaderHintOutsideRegionReloadsFromPD(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
-		c.data["k"] = "v"
+		c.truth.KV().Put("k", "v")
 		env, pd, _ := c.cachedEnv(t)
 		get := getPlan(env)
 		mustGet(t, get, "k", "v")
-		answered := false
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			if answered {
-				return nil, nil, false
-			}
-			answered = true
-			return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: 1, Leader: &metapb.Peer{Id: 19, StoreId: 9}}}), nil, true
-		}
-		c.resetSends()
+		c.tikv.Script(nil, pipelinetest.RegionError(&errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: 1, Leader: &metapb.Peer{Id: 19, StoreId: 9}}}))
+		c.rec.Reset()
 		mustGet(t, get, "k", "v")
-		if got := fmt.Sprint(storesOf(c.sent())); got != "[1 1]" {
+		if got := fmt.Sprint(storesOf(c.rec.Requests())); got != "[1 1]" {
 			t.Fatalf("attempts to stores %s, want [1 1]", got)
 		}
-		if n := pd.count("GetRegion"); n != 2 {
+		if n := pd.Count("GetRegion"); n != 2 {
 			t.Fatalf("%d GetRegion calls, want 2: the warm-up and the reload after invalidation", n)
 		}
 	})
@@ -100,7 +87,7 @@ func TestLeaderHintOutsideRegionReloadsFromPD(t *testing.T) {
 func TestShardResplitsOnlyTheStalePiece(t *testing.T) {
 	c := newFakeCluster("d", "m")
 	for _, k := range []string{"a", "b", "e", "f", "g", "n"} {
-		c.data[k] = "v" + k
+		c.truth.KV().Put(k, "v"+k)
 	}
 	env, pd, _ := c.cachedEnv(t)
 	plan := Collect(Shard(env, batchGetSplit(Limit[[]byte]{}), Retry(env, testBatchGet)),
@@ -108,7 +95,7 @@ func TestShardResplitsOnlyTheStalePiece(t *testing.T) {
 	req := &kvrpcpb.RawBatchGetRequest{Keys: keysOf("a", "b", "e", "f", "g", "n")}
 	run := func() map[uint64]int {
 		t.Helper()
-		c.resetSends()
+		c.rec.Reset()
 		pairs, err := plan(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
@@ -121,21 +108,21 @@ func TestShardResplitsOnlyTheStalePiece(t *testing.T) {
 			t.Fatalf("pairs = %v, want %v in key order", got, want)
 		}
 		perRegion := map[uint64]int{}
-		for _, s := range c.sent() {
+		for _, s := range c.rec.Requests() {
 			perRegion[s.Target.RegionID]++
 		}
 		return perRegion
 	}
-	run()           // warm the cache
-	c.split("f", 9) // region 2 [d,m) -> [d,f) v2 + [f,m) id 9
-	pd.reset()
+	run()                 // warm the cache
+	c.truth.Split("f", 9) // region 2 [d,m) -> [d,f) v2 + [f,m) id 9
+	pd.ResetCounts()
 
 	// Regions 1 and 3 once; region 2 twice (stale, then its left half);
 	// the new region 9 once.
 	if got, want := run(), map[uint64]int{1: 1, 2: 2, 3: 1, 9: 1}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("sends per region = %v, want %v", got, want)
 	}
-	if n := pd.regionCalls(); n != 0 {
+	if n := pd.RegionLookups(); n != 0 {
 		t.Fatalf("%d PD region lookups after EpochNotMatch carried the current regions, want 0", n)
 	}
 	if got, want := run(), map[uint64]int{1: 1, 2: 1, 3: 1, 9: 1}; fmt.Sprint(got) != fmt.Sprint(want) {
@@ -149,22 +136,22 @@ func TestStreamResplitsAfterSplit(t *testing.T) {
 	c := newFakeCluster("j")
 	var all []string
 	for ch := 'a'; ch <= 'o'; ch++ {
-		c.data[string(ch)] = "v"
+		c.truth.KV().Put(string(ch), "v")
 		all = append(all, string(ch))
 	}
 	env, pd, _ := c.cachedEnv(t)
 	_ = scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0) // warm the cache
-	c.split("e", 7)
-	pd.reset()
-	c.resetSends()
+	c.truth.Split("e", 7)
+	pd.ResetCounts()
+	c.rec.Reset()
 	if got := scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, all) {
 		t.Fatalf("after split got %v", got)
 	}
-	if n := pd.regionCalls(); n != 0 {
+	if n := pd.RegionLookups(); n != 0 {
 		t.Fatalf("%d PD region lookups, want 0", n)
 	}
 	var regions []uint64
-	for _, s := range c.sent() {
+	for _, s := range c.rec.Requests() {
 		if len(regions) == 0 || regions[len(regions)-1] != s.Target.RegionID {
 			regions = append(regions, s.Target.RegionID)
 		}
@@ -183,27 +170,25 @@ func TestStreamResplitsAfterSplit(t *testing.T) {
 func TestUnreachableLeaderTriesFollowerWithLeaderRead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeClusterOf(3)
-		c.data["k"] = "v"
+		c.truth.KV().Put("k", "v")
 		env, _, cache := c.cachedEnv(t)
 		get := getPlan(env)
 		mustGet(t, get, "k", "v")
-		c.mu.Lock()
-		c.down[1] = true
-		c.mu.Unlock()
-		c.setLeader("k", 2)
+		c.truth.SetStoreDown(1, true)
+		c.truth.MoveLeader("k", 2)
 
-		c.resetSends()
+		c.rec.Reset()
 		mustGet(t, get, "k", "v")
-		got := attemptsOf(c.sent())
+		got := attemptsOf(c.rec.Requests())
 		if got[0] != "1:" || got[len(got)-1] != "2:" {
 			t.Fatalf("attempts = %v, want the dead leader, then store 2 as leader", got)
 		}
 		if l := cache.StoreHealth(1).Liveness; l != pdclient.Unreachable {
 			t.Fatalf("store 1 liveness = %v after a failed send and a failing health check, want unreachable", l)
 		}
-		c.resetSends()
+		c.rec.Reset()
 		mustGet(t, get, "k", "v")
-		if got := fmt.Sprint(attemptsOf(c.sent())); got != "[2:]" {
+		if got := fmt.Sprint(attemptsOf(c.rec.Requests())); got != "[2:]" {
 			t.Fatalf("next call: attempts = %s, want [2:]", got)
 		}
 	})
@@ -238,24 +223,17 @@ func TestRegionErrorsAndTheCache(t *testing.T) {
 		t.Run(kv.RegionErrorKind(tc.err), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newFakeCluster()
-				c.data["k"] = "v"
+				c.truth.KV().Put("k", "v")
 				env, pd, _ := c.cachedEnv(t)
 				get := getPlan(env)
 				mustGet(t, get, "k", "v")
-				pd.reset()
-				answered := false
-				c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-					if answered {
-						return nil, nil, false
-					}
-					answered = true
-					return regionErr(req.Cmd, tc.err), nil, true
-				}
+				pd.ResetCounts()
+				c.tikv.Script(nil, pipelinetest.RegionError(tc.err))
 				mustGet(t, get, "k", "v")
-				if got := pd.regionCalls() > 0; got != tc.reload {
+				if got := pd.RegionLookups() > 0; got != tc.reload {
 					t.Fatalf("asked PD for the region again: %v, want %v", got, tc.reload)
 				}
-				if got := pd.count("GetStore") > 0; got != tc.storeResolve {
+				if got := pd.Count("GetStore") > 0; got != tc.storeResolve {
 					t.Fatalf("resolved a store again: %v, want %v", got, tc.storeResolve)
 				}
 			})

@@ -26,7 +26,7 @@ func TestRetryRefusesACommandOfTheOtherKeySpace(t *testing.T) {
 	if !errors.As(err, &me) || me.CmdMode != kv.ModeTxn || me.EnvMode != kv.ModeRaw || !errors.Is(err, kv.ErrInvalidArgument) {
 		t.Fatalf("err = %v, want a KeyModeError (txn command, raw env) wrapping ErrInvalidArgument", err)
 	}
-	if n := len(c.sent()); n != 0 {
+	if n := len(c.rec.Requests()); n != 0 {
 		t.Fatalf("%d attempts sent for a refused command", n)
 	}
 	if _, err := Retry(env, testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")}); err != nil {

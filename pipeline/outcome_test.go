@@ -14,6 +14,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -62,7 +63,7 @@ func TestShardPieceOutcomes(t *testing.T) {
 	cases := []struct {
 		name         string
 		failRegion   uint64
-		answer       func(req *transport.Request) (*transport.Response, error)
+		answer       pipelinetest.Answer
 		want         []string
 		undetermined bool
 		notSent      bool
@@ -70,38 +71,32 @@ func TestShardPieceOutcomes(t *testing.T) {
 	}{
 		{
 			name: "sent and lost", failRegion: 2,
-			answer: func(*transport.Request) (*transport.Response, error) { return nil, wire },
+			answer: pipelinetest.Fail(wire),
 			want:   []string{"1:done", "2:undetermined", "3:not run"}, undetermined: true,
 			written: []string{"a"},
 		},
 		{
 			name: "rejected", failRegion: 2,
-			answer:  func(req *transport.Request) (*transport.Response, error) { return regionErr(req.Cmd, tooLarge), nil },
+			answer:  pipelinetest.RegionError(tooLarge),
 			want:    []string{"1:done", "2:failed", "3:not run"},
 			written: []string{"a"},
 		},
 		{
 			name: "not sent after a piece applied", failRegion: 2,
-			answer:  func(*transport.Request) (*transport.Response, error) { return nil, notSent },
+			answer:  pipelinetest.Fail(notSent),
 			want:    []string{"1:done", "2:failed", "3:not run"},
 			written: []string{"a"},
 		},
 		{
 			name: "nothing sent", failRegion: 1,
-			answer: func(*transport.Request) (*transport.Response, error) { return nil, notSent },
+			answer: pipelinetest.Fail(notSent),
 			want:   []string{"1:failed", "2:not run", "3:not run"}, notSent: true,
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFakeCluster("d", "m")
-			c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-				if req.Target.RegionID != tc.failRegion {
-					return nil, nil, false
-				}
-				resp, err := tc.answer(req)
-				return resp, err, true
-			}
+			c.tikv.Always(pipelinetest.ForRegion(tc.failRegion), tc.answer)
 			env := c.env()
 			env.Concurrency = 1 // pieces run in key order, one at a time
 			_, err := batchPutPlan(env)(context.Background(), putReq("a", "e", "n"))
@@ -135,12 +130,7 @@ func TestShardPieceOutcomes(t *testing.T) {
 			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "of 3 pieces") {
 				t.Fatalf("error message %q: want one line naming the piece count", msg)
 			}
-			var written []string
-			for k := range c.data {
-				written = append(written, k)
-			}
-			slices.Sort(written)
-			if !slices.Equal(written, tc.written) {
+			if written := c.truth.KV().Keys(); !slices.Equal(written, tc.written) {
 				t.Fatalf("keys written = %v, want %v", written, tc.written)
 			}
 		})
@@ -151,9 +141,7 @@ func TestShardPieceOutcomes(t *testing.T) {
 // wrapped in a ShardError.
 func TestShardSinglePieceFailsWithItsOwnError(t *testing.T) {
 	c := newFakeCluster("d", "m")
-	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
-		return nil, fmt.Errorf("%w: %w", transport.ErrNotSent, kv.ErrClosed), true
-	}
+	c.tikv.Always(nil, pipelinetest.Fail(fmt.Errorf("%w: %w", transport.ErrNotSent, kv.ErrClosed)))
 	_, err := batchPutPlan(c.env())(context.Background(), putReq("e"))
 	var se *batchPutError
 	if errors.As(err, &se) || !errors.Is(err, kv.ErrClosed) || !errors.Is(err, kv.ErrNotSent) {
@@ -181,22 +169,22 @@ func TestShardCancelsInFlightUnlessFinishInFlight(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newFakeCluster("m")
 				tooLarge := &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}
-				env := c.env()
 				inFlight := make(chan struct{})
-				env.Sender = transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-					if req.Target.RegionID == 2 {
-						<-inFlight // fail only once region 1's piece is on the wire
-						return regionErr(req.Cmd, tooLarge), nil
-					}
+				c.tikv.Always(pipelinetest.ForRegion(2), func(ctx context.Context, req *transport.Request, _ transport.Sender) (*transport.Response, error) {
+					<-inFlight // fail only once region 1's piece is on the wire
+					return pipelinetest.RegionErrorResponse(req.Cmd, tooLarge), nil
+				})
+				c.tikv.Always(pipelinetest.ForRegion(1), func(ctx context.Context, req *transport.Request, next transport.Sender) (*transport.Response, error) {
 					close(inFlight)
 					// Region 1's store takes a second to answer.
 					select {
 					case <-ctx.Done():
 						return nil, ctx.Err()
 					case <-time.After(time.Second):
-						return c.Send(ctx, req)
+						return next.Send(ctx, req)
 					}
 				})
+				env := c.env()
 				start := time.Now()
 				_, err := batchPutPlan(env, tc.opts...)(context.Background(), putReq("a", "n"))
 				var se *batchPutError
@@ -213,7 +201,7 @@ func TestShardCancelsInFlightUnlessFinishInFlight(t *testing.T) {
 				if waited := time.Since(start); waited != tc.waited {
 					t.Fatalf("returned after %v, want %v", waited, tc.waited)
 				}
-				if _, ok := c.data["a"]; ok != tc.written {
+				if _, ok := c.truth.KV().Get("a"); ok != tc.written {
 					t.Fatalf("key a written: %v, want %v", ok, tc.written)
 				}
 			})
@@ -233,13 +221,8 @@ func TestShardErrorReportsLeafPieces(t *testing.T) {
 	if _, err := plan(context.Background(), putReq("a", "e", "g")); err != nil {
 		t.Fatal(err) // warm the cache
 	}
-	c.split("f", 9) // region 2 [d,) -> [d,f) + 9 [f,)
-	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-		if req.Target.RegionID == 9 {
-			return regionErr(req.Cmd, &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}), nil, true
-		}
-		return nil, nil, false
-	}
+	c.truth.Split("f", 9) // region 2 [d,) -> [d,f) + 9 [f,)
+	c.tikv.Always(pipelinetest.ForRegion(9), pipelinetest.RegionError(&errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}))
 	_, err := plan(context.Background(), putReq("a", "e", "g"))
 	var se *batchPutError
 	if !errors.As(err, &se) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -22,7 +23,7 @@ import (
 func threeReplicas(t *testing.T) (*fakeCluster, *pdclient.Region) {
 	t.Helper()
 	c := newFakeClusterOf(3)
-	c.data["k"] = "v"
+	c.truth.KV().Put("k", "v")
 	r, err := c.Locate(context.Background(), []byte("k"))
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +37,14 @@ func get(t *testing.T, c *fakeCluster, r *pdclient.Region, ctx context.Context) 
 }
 
 func readCtx(o ReadOptions) context.Context { return WithReadOptions(context.Background(), o) }
+
+// staleRead matches attempts sent as stale reads.
+func staleRead(req *transport.Request) bool { return req.Cmd.Context(req.Msg).GetStaleRead() }
+
+// notStore matches attempts sent anywhere but to the store.
+func notStore(id uint64) pipelinetest.Match {
+	return func(req *transport.Request) bool { return req.Target.StoreID != id }
+}
 
 // attemptsOf describes each attempt as "store:flags" (r: replica read,
 // s: stale read).
@@ -62,9 +71,9 @@ func TestFollowerReadAvoidsLeader(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, a := range attemptsOf(c.sent()) {
+	for _, a := range attemptsOf(c.rec.Requests()) {
 		if a == "1:" || a == "1:r" {
-			t.Fatalf("a follower read went to the leader: %v", attemptsOf(c.sent()))
+			t.Fatalf("a follower read went to the leader: %v", attemptsOf(c.rec.Requests()))
 		}
 		if a[2:] != "r" {
 			t.Fatalf("follower read without replica_read: %v", a)
@@ -74,33 +83,32 @@ func TestFollowerReadAvoidsLeader(t *testing.T) {
 
 func TestFollowerReadFallsBackToLeader(t *testing.T) {
 	c, r := threeReplicas(t)
-	c.down[2], c.down[3] = true, true
-	c.health[2] = pdclient.Health{Liveness: pdclient.Unreachable}
-	c.health[3] = pdclient.Health{Liveness: pdclient.Unreachable}
+	c.truth.SetStoreDown(2, true)
+	c.truth.SetStoreDown(3, true)
+	c.SetHealth(2, pdclient.Health{Liveness: pdclient.Unreachable})
+	c.SetHealth(3, pdclient.Health{Liveness: pdclient.Unreachable})
 	if _, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadFollower})); err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(attemptsOf(c.sent())); got != "[1:]" {
+	if got := fmt.Sprint(attemptsOf(c.rec.Requests())); got != "[1:]" {
 		t.Fatalf("attempts = %s, want the leader (no replica_read flag)", got)
 	}
 }
 
 func TestLearnerRead(t *testing.T) {
 	c, _ := threeReplicas(t)
-	// Make store 3's peer a learner.
-	meta := c.truth[0].Meta()
-	meta.Peers[2].Role = metapb.PeerRole_Learner
-	c.truth[0] = pdclient.NewRegion(meta, meta.Peers[0])
-	c.cache = nil
+	// Make store 3's peer a learner, and the client learn of it.
+	c.truth.SetPeerRole("k", 3, metapb.PeerRole_Learner)
+	c.Flush()
 	r, _ := c.Locate(context.Background(), []byte("k"))
 	for range 10 {
 		if _, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadLearner})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, a := range attemptsOf(c.sent()) {
+	for _, a := range attemptsOf(c.rec.Requests()) {
 		if a != "3:r" {
-			t.Fatalf("learner reads went to %v", attemptsOf(c.sent()))
+			t.Fatalf("learner reads went to %v", attemptsOf(c.rec.Requests()))
 		}
 	}
 }
@@ -108,18 +116,18 @@ func TestLearnerRead(t *testing.T) {
 func TestLabelMatchingPrefersLocalReplica(t *testing.T) {
 	c, r := threeReplicas(t)
 	zone := &metapb.StoreLabel{Key: "zone", Value: "z2"}
-	c.labels[2] = []*metapb.StoreLabel{zone}
-	c.labels[1] = []*metapb.StoreLabel{{Key: "zone", Value: "z1"}}
+	c.truth.SetStoreLabels(2, zone)
+	c.truth.SetStoreLabels(1, &metapb.StoreLabel{Key: "zone", Value: "z1"})
 	for _, mode := range []kv.ReplicaReadType{kv.ReplicaReadMixed, kv.ReplicaReadFollower} {
-		c.sends = nil
+		c.rec.Reset()
 		for range 10 {
 			if _, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: mode, MatchLabels: []*metapb.StoreLabel{zone}})); err != nil {
 				t.Fatal(err)
 			}
 		}
-		for _, a := range attemptsOf(c.sent()) {
+		for _, a := range attemptsOf(c.rec.Requests()) {
 			if a != "2:r" {
-				t.Fatalf("%s read with zone z2 went to %v", mode, attemptsOf(c.sent()))
+				t.Fatalf("%s read with zone z2 went to %v", mode, attemptsOf(c.rec.Requests()))
 			}
 		}
 	}
@@ -133,10 +141,10 @@ func TestMixedReadUsesLeaderToo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, s := range c.sent() {
+	for _, s := range c.rec.Requests() {
 		seen[s.Target.StoreID] = true
 		if rc := s.Cmd.Context(s.Msg); rc.GetReplicaRead() != (s.Target.StoreID != 1) {
-			t.Fatalf("replica_read must be set exactly for non-leaders: %v", attemptsOf(c.sent()))
+			t.Fatalf("replica_read must be set exactly for non-leaders: %v", attemptsOf(c.rec.Requests()))
 		}
 	}
 	if len(seen) != 3 {
@@ -149,15 +157,15 @@ func TestPreferLeaderSkipsSlowLeader(t *testing.T) {
 	if _, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadPreferLeader})); err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(attemptsOf(c.sent())); got != "[1:]" {
+	if got := fmt.Sprint(attemptsOf(c.rec.Requests())); got != "[1:]" {
 		t.Fatalf("healthy leader: attempts %s", got)
 	}
-	c.sends = nil
-	c.health[1] = pdclient.Health{SlowScore: 100}
+	c.rec.Reset()
+	c.SetHealth(1, pdclient.Health{SlowScore: 100})
 	if _, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadPreferLeader})); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.sent()[0].Target.StoreID; got == 1 {
+	if got := c.rec.Requests()[0].Target.StoreID; got == 1 {
 		t.Fatalf("slow leader still preferred")
 	}
 }
@@ -168,19 +176,14 @@ func TestPreferLeaderSkipsSlowLeader(t *testing.T) {
 func TestStaleReadFallsBackToLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, r := threeReplicas(t)
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			if req.Cmd.Context(req.Msg).GetStaleRead() && req.Target.StoreID != 1 {
-				return regionErr(req.Cmd, &errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{}}), nil, true
-			}
-			return nil, nil, false
-		}
+		c.tikv.Always(pipelinetest.And(staleRead, notStore(1)), pipelinetest.RegionError(&errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{}}))
 		zone := &metapb.StoreLabel{Key: "zone", Value: "z3"}
-		c.labels[3] = []*metapb.StoreLabel{zone}
+		c.truth.SetStoreLabels(3, zone)
 		start := time.Now()
 		if _, err := get(t, c, r, readCtx(ReadOptions{StaleRead: true, MatchLabels: []*metapb.StoreLabel{zone}})); err != nil {
 			t.Fatal(err)
 		}
-		if got := fmt.Sprint(attemptsOf(c.sent())); got != "[3:s 1:]" {
+		if got := fmt.Sprint(attemptsOf(c.rec.Requests())); got != "[3:s 1:]" {
 			t.Fatalf("attempts = %s, want a stale read on the local replica then a leader read", got)
 		}
 		if time.Since(start) != 0 {
@@ -193,21 +196,13 @@ func TestStaleReadFallsBackToLeader(t *testing.T) {
 // stale read continues as a follower replica read.
 func TestStaleReadThirdAttemptIsReplicaRead(t *testing.T) {
 	c, r := threeReplicas(t)
-	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-		rc := req.Cmd.Context(req.Msg)
-		switch {
-		case rc.GetStaleRead():
-			return regionErr(req.Cmd, &errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{}}), nil, true
-		case req.Target.StoreID == 1:
-			return regionErr(req.Cmd, &errorpb.Error{Message: "leader trouble"}), nil, true
-		}
-		return nil, nil, false
-	}
-	c.labels[2] = []*metapb.StoreLabel{{Key: "zone", Value: "z2"}}
-	if _, err := get(t, c, r, readCtx(ReadOptions{StaleRead: true, MatchLabels: c.labels[2]})); err != nil {
+	c.tikv.Always(staleRead, pipelinetest.RegionError(&errorpb.Error{DataIsNotReady: &errorpb.DataIsNotReady{}}))
+	c.tikv.Always(pipelinetest.ForStore(1), pipelinetest.RegionError(&errorpb.Error{Message: "leader trouble"}))
+	c.truth.SetStoreLabels(2, &metapb.StoreLabel{Key: "zone", Value: "z2"})
+	if _, err := get(t, c, r, readCtx(ReadOptions{StaleRead: true, MatchLabels: c.StoreLabels(2)})); err != nil {
 		t.Fatal(err)
 	}
-	got := attemptsOf(c.sent())
+	got := attemptsOf(c.rec.Requests())
 	if len(got) != 3 || got[0] != "2:s" || got[1] != "1:" || got[2][2:] != "r" {
 		t.Fatalf("attempts = %v, want stale on 2, leader read, then a replica read", got)
 	}
@@ -218,25 +213,25 @@ func TestStaleReadThirdAttemptIsReplicaRead(t *testing.T) {
 // above it, and stays on the leader when every replica is busy.
 func TestBusyThresholdMovesReadToIdleFollower(t *testing.T) {
 	c, r := threeReplicas(t)
-	c.health[1] = pdclient.Health{EstimatedWait: time.Second}
+	c.SetHealth(1, pdclient.Health{EstimatedWait: time.Second})
 	if _, err := get(t, c, r, readCtx(ReadOptions{BusyThreshold: 100 * time.Millisecond})); err != nil {
 		t.Fatal(err)
 	}
-	if a := attemptsOf(c.sent()); len(a) != 1 || a[0] == "1:" || a[0][2:] != "r" {
+	if a := attemptsOf(c.rec.Requests()); len(a) != 1 || a[0] == "1:" || a[0][2:] != "r" {
 		t.Fatalf("attempts = %v, want one replica read on a follower", a)
 	}
-	c.sends = nil
-	c.health[2] = pdclient.Health{EstimatedWait: time.Second}
-	c.health[3] = pdclient.Health{EstimatedWait: time.Second}
+	c.rec.Reset()
+	c.SetHealth(2, pdclient.Health{EstimatedWait: time.Second})
+	c.SetHealth(3, pdclient.Health{EstimatedWait: time.Second})
 	if _, err := get(t, c, r, readCtx(ReadOptions{BusyThreshold: 100 * time.Millisecond})); err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(attemptsOf(c.sent())); got != "[1:]" {
+	if got := fmt.Sprint(attemptsOf(c.rec.Requests())); got != "[1:]" {
 		t.Fatalf("all busy: attempts %s, want the leader", got)
 	}
 	// With every replica busy the threshold is dropped: the leader queues
 	// the read instead of rejecting it (client-go).
-	if rc := c.sent()[0].Cmd.Context(c.sent()[0].Msg); rc.GetBusyThresholdMs() != 0 {
+	if rc := c.rec.Requests()[0].Cmd.Context(c.rec.Requests()[0].Msg); rc.GetBusyThresholdMs() != 0 {
 		t.Fatalf("busy_threshold_ms = %d, want 0 once every replica is busy", rc.GetBusyThresholdMs())
 	}
 }
@@ -247,15 +242,11 @@ func TestBusyThresholdMovesReadToIdleFollower(t *testing.T) {
 func TestServerBusyFastRetryOnFollowers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, r := threeReplicas(t)
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			if req.Target.StoreID != 3 {
-				return regionErr(req.Cmd, &errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{EstimatedWaitMs: 50}}), nil, true
-			}
-			return nil, nil, false
-		}
+		busy := pipelinetest.RegionError(&errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{EstimatedWaitMs: 50}})
+		c.tikv.Always(notStore(3), busy)
 		start := time.Now()
 		for range 5 {
-			c.sends = nil
+			c.rec.Reset()
 			if _, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadMixed})); err != nil {
 				t.Fatal(err)
 			}
@@ -265,9 +256,7 @@ func TestServerBusyFastRetryOnFollowers(t *testing.T) {
 		}
 
 		// Every replica busy: the deferred wait is taken before re-routing.
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			return regionErr(req.Cmd, &errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{EstimatedWaitMs: 50}}), nil, true
-		}
+		c.tikv.Always(nil, busy)
 		start = time.Now()
 		_, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadMixed}))
 		var re *kv.RegionError
@@ -285,18 +274,13 @@ func TestServerBusyFastRetryOnFollowers(t *testing.T) {
 // once and the cached region is dropped for everyone else.
 func TestRegionNotFoundOnFollowerRetriesLeader(t *testing.T) {
 	c, r := threeReplicas(t)
-	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-		if req.Target.StoreID != 1 {
-			return regionErr(req.Cmd, &errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}), nil, true
-		}
-		return nil, nil, false
-	}
+	c.tikv.Always(notStore(1), pipelinetest.RegionError(&errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}))
 	if _, err := get(t, c, r, readCtx(ReadOptions{ReplicaRead: kv.ReplicaReadFollower})); err != nil {
 		t.Fatal(err)
 	}
-	got := attemptsOf(c.sent())
-	if len(got) != 2 || got[1] != "1:" || len(c.invalidated) == 0 {
-		t.Fatalf("attempts = %v, invalidated %v", got, c.invalidated)
+	got := attemptsOf(c.rec.Requests())
+	if len(got) != 2 || got[1] != "1:" || len(c.Invalidated()) == 0 {
+		t.Fatalf("attempts = %v, invalidated %v", got, c.Invalidated())
 	}
 }
 
@@ -306,12 +290,7 @@ func TestRegionNotFoundOnFollowerRetriesLeader(t *testing.T) {
 func TestShortReadTimeoutMovesOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, r := threeReplicas(t)
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			if req.Target.StoreID == 1 {
-				return nil, fmt.Errorf("%w", context.DeadlineExceeded), true
-			}
-			return nil, nil, false
-		}
+		c.tikv.Always(pipelinetest.ForStore(1), pipelinetest.Fail(fmt.Errorf("%w", context.DeadlineExceeded)))
 		start := time.Now()
 		_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{
 			Context: &kvrpcpb.Context{MaxExecutionDurationMs: 500}, Key: []byte("k"),
@@ -319,9 +298,9 @@ func TestShortReadTimeoutMovesOn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := attemptsOf(c.sent())
-		if len(got) != 2 || got[1][2:] != "r" || time.Since(start) != 0 || c.probes != 0 {
-			t.Fatalf("attempts = %v, slept %v, probes %d", got, time.Since(start), c.probes)
+		got := attemptsOf(c.rec.Requests())
+		if len(got) != 2 || got[1][2:] != "r" || time.Since(start) != 0 || len(c.SendFailures()) != 0 {
+			t.Fatalf("attempts = %v, slept %v, probes %d", got, time.Since(start), len(c.SendFailures()))
 		}
 	})
 }
@@ -337,9 +316,9 @@ func TestWritesIgnoreReadOptions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, a := range attemptsOf(c.sent()) {
+	for _, a := range attemptsOf(c.rec.Requests()) {
 		if a != "1:" {
-			t.Fatalf("write attempts %v, want the leader only", attemptsOf(c.sent()))
+			t.Fatalf("write attempts %v, want the leader only", attemptsOf(c.rec.Requests()))
 		}
 	}
 }

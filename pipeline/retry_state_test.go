@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -43,13 +43,13 @@ func TestShardAttemptNumbersGrowAcrossReroute(t *testing.T) {
 	if _, err := plan(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	c.split("f", 9)
-	c.resetSends()
+	c.truth.Split("f", 9)
+	c.rec.Reset()
 	if _, err := plan(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"1:0", "2:0", "2:1r", "9:1r", "3:0"}
-	if got := attemptInfo(c.sent()); !slices.Equal(got, want) {
+	if got := attemptInfo(c.rec.Requests()); !slices.Equal(got, want) {
 		t.Fatalf("attempts = %v, want %v", got, want)
 	}
 }
@@ -58,17 +58,18 @@ func TestShardAttemptNumbersGrowAcrossReroute(t *testing.T) {
 // region split continues the page's attempt numbering.
 func TestStreamAttemptNumbersGrowAcrossReroute(t *testing.T) {
 	c := newFakeCluster()
-	c.data["a"], c.data["z"] = "v", "v"
+	c.truth.KV().Put("a", "v")
+	c.truth.KV().Put("z", "v")
 	env, _, _ := c.cachedEnv(t)
 	if got := scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0); len(got) != 2 {
 		t.Fatalf("warm-up scan got %v", got)
 	}
-	c.split("m", 5)
-	c.resetSends()
+	c.truth.Split("m", 5)
+	c.rec.Reset()
 	if got := scanAll(t, env, &kvrpcpb.RawScanRequest{}, 0); !slices.Equal(got, []string{"a", "z"}) {
 		t.Fatalf("scan got %v", got)
 	}
-	got := attemptInfo(c.sent())
+	got := attemptInfo(c.rec.Requests())
 	if len(got) != 3 || got[0] != "1:0" || got[1] != "1:1r" {
 		t.Fatalf("attempts = %v, want the stale page as 1:0, then re-sent as 1:1r, then region 5", got)
 	}
@@ -83,13 +84,13 @@ func TestShardOneBackoffBudgetAcrossReroutes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		var at []time.Time
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
+		c.tikv.Always(nil, func(_ context.Context, req *transport.Request, _ transport.Sender) (*transport.Response, error) {
 			at = append(at, time.Now())
 			if len(at)%2 == 1 {
-				return regionErr(req.Cmd, &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}), nil, true
+				return pipelinetest.RegionErrorResponse(req.Cmd, &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}), nil
 			}
-			return regionErr(req.Cmd, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}), nil, true
-		}
+			return pipelinetest.RegionErrorResponse(req.Cmd, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}), nil
+		})
 		env, _, _ := c.cachedEnv(t)
 		env.BackoffBudget = time.Second
 		env.MaxResplits = 1000
@@ -112,7 +113,7 @@ func TestShardOneBackoffBudgetAcrossReroutes(t *testing.T) {
 		if want := []time.Duration{2 * ms, 2 * ms, 4 * ms, 4 * ms, 8 * ms, 8 * ms}; !slices.Equal(gaps, want) {
 			t.Fatalf("waits between sends = %v, want %v", gaps, want)
 		}
-		for i, s := range c.sent() {
+		for i, s := range c.rec.Requests() {
 			if s.Attempt != i {
 				t.Fatalf("send %d has Attempt %d: numbering restarted on a re-route", i, s.Attempt)
 			}
@@ -153,25 +154,25 @@ func TestLocateRetriedUnderPDRPC(t *testing.T) {
 				c := newFakeCluster()
 				env, pd, _ := c.cachedEnv(t)
 				start := time.Now()
-				pd.downUntil = start.Add(5 * time.Second)
+				pd.FailRegionLookupsUntil(start.Add(5 * time.Second))
 				if err := r.run(env); err != nil {
 					t.Fatalf("with PD down for 5s: %v", err)
 				}
 				if elapsed := time.Since(start); elapsed < 5*time.Second {
 					t.Fatalf("succeeded after %v, before PD came back", elapsed)
 				}
-				if len(c.sent()) != 1 {
-					t.Fatalf("%d sends, want 1", len(c.sent()))
+				if len(c.rec.Requests()) != 1 {
+					t.Fatalf("%d sends, want 1", len(c.rec.Requests()))
 				}
 			})
 			synctest.Test(t, func(t *testing.T) {
 				c := newFakeCluster()
 				env, pd, _ := c.cachedEnv(t)
 				env.BackoffBudget = 100 * time.Millisecond // below PDRPC's first wait
-				pd.downUntil = time.Now().Add(time.Hour)
+				pd.FailRegionLookupsUntil(time.Now().Add(time.Hour))
 				err := r.run(env)
 				var ex *kv.BackoffExhaustedError
-				if !errors.As(err, &ex) || ex.Policy != "pdRPC" || !errors.Is(err, errPDDown) {
+				if !errors.As(err, &ex) || ex.Policy != "pdRPC" || !errors.Is(err, pipelinetest.ErrPDUnavailable) {
 					t.Fatalf("err = %v, want the pdRPC budget exhausted on the PD failure", err)
 				}
 			})
@@ -187,18 +188,8 @@ func TestMaybeAppliedCarriedAcrossReroute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		wire := errors.New("connection reset")
-		sends := 0
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			sends++
-			switch sends {
-			case 1:
-				return nil, wire, true
-			case 2:
-				return regionErr(req.Cmd, &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}), nil, true
-			default:
-				return regionErr(req.Cmd, &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}), nil, true
-			}
-		}
+		c.tikv.Script(nil, pipelinetest.Fail(wire), pipelinetest.RegionError(&errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{}}))
+		c.tikv.Always(nil, pipelinetest.RegionError(&errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}))
 		env, _, _ := c.cachedEnv(t)
 		put := Method[*kvrpcpb.RawBatchPutRequest, *kvrpcpb.RawBatchPutResponse]{Cmd: transport.CmdRawBatchPut, Idempotent: true}
 		split := ByKeys((*kvrpcpb.RawBatchPutRequest).GetPairs, (*kvrpcpb.KvPair).GetKey,
@@ -212,7 +203,7 @@ func TestMaybeAppliedCarriedAcrossReroute(t *testing.T) {
 		if !errors.Is(err, kv.ErrUndetermined) || !errors.As(err, &re) || re.Err.GetRaftEntryTooLarge() == nil {
 			t.Fatalf("err = %v, want ErrUndetermined carrying the final RaftEntryTooLarge", err)
 		}
-		if got := attemptInfo(c.sent()); !slices.Equal(got, []string{"1:0", "1:1r", "1:2r"}) {
+		if got := attemptInfo(c.rec.Requests()); !slices.Equal(got, []string{"1:0", "1:1r", "1:2r"}) {
 			t.Fatalf("attempts = %v", got)
 		}
 	})
@@ -232,21 +223,14 @@ func TestShardReSplitChildrenInheritSpentBudget(t *testing.T) {
 		if _, err := plan(context.Background(), req); err != nil {
 			t.Fatal(err) // warm the cache
 		}
-		c.split("m", 5)
-		c.resetSends()
-		var mu sync.Mutex
-		sends := 0
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			mu.Lock()
-			defer mu.Unlock()
-			sends++
-			if sends == 9 {
-				// The stale region's own answer: EpochNotMatch naming
-				// both halves.
-				return nil, nil, false
-			}
-			return regionErr(req.Cmd, &errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}}), nil, true
-		}
+		c.truth.Split("m", 5)
+		c.rec.Reset()
+		maxTS := pipelinetest.RegionError(&errorpb.Error{MaxTimestampNotSynced: &errorpb.MaxTimestampNotSynced{}})
+		// Eight MaxTimestampNotSynced, then the stale region's own answer
+		// (EpochNotMatch naming both halves), then MaxTimestampNotSynced
+		// for ever.
+		c.tikv.Script(nil, maxTS, maxTS, maxTS, maxTS, maxTS, maxTS, maxTS, maxTS, pipelinetest.Serve())
+		c.tikv.Always(nil, maxTS)
 		start := time.Now()
 		_, err := plan(context.Background(), req)
 		var ex *kv.BackoffExhaustedError
@@ -260,7 +244,7 @@ func TestShardReSplitChildrenInheritSpentBudget(t *testing.T) {
 		// Nine sends to the stale region, then at most one per child (the
 		// first child to give up cancels the other).
 		perRegion := map[uint64]int{}
-		for _, s := range c.sent() {
+		for _, s := range c.rec.Requests() {
 			perRegion[s.Target.RegionID]++
 		}
 		if n := perRegion[1] + perRegion[5]; n < 10 || n > 11 || perRegion[5] > 1 || perRegion[1] > 10 {

@@ -13,6 +13,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -78,15 +79,8 @@ func TestRegionErrorTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newFakeCluster()
-				c.data["k"] = "v"
-				answered := false
-				c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-					if answered {
-						return nil, nil, false
-					}
-					answered = true
-					return regionErr(req.Cmd, tc.err), nil, true
-				}
+				c.truth.KV().Put("k", "v")
+				c.tikv.Script(nil, pipelinetest.RegionError(tc.err))
 				r, _ := c.Locate(context.Background(), []byte("k"))
 				start := time.Now()
 				resp, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
@@ -110,8 +104,8 @@ func TestRegionErrorTable(t *testing.T) {
 				if slept := time.Since(start) > 0; slept != tc.slept {
 					t.Fatalf("slept %v, want sleeping: %v", time.Since(start), tc.slept)
 				}
-				if inv := len(c.invalidated) > 0; inv != tc.invalidated {
-					t.Fatalf("invalidated %v, want %v", c.invalidated, tc.invalidated)
+				if inv := len(c.Invalidated()) > 0; inv != tc.invalidated {
+					t.Fatalf("invalidated %v, want %v", c.Invalidated(), tc.invalidated)
 				}
 			})
 		})
@@ -121,15 +115,9 @@ func TestRegionErrorTable(t *testing.T) {
 func TestRetryServerBusyBacksOffThenSucceeds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
-		c.data["k"] = "v"
-		busy := 2
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			if busy == 0 {
-				return nil, nil, false
-			}
-			busy--
-			return regionErr(req.Cmd, &errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{Reason: "test"}}), nil, true
-		}
+		c.truth.KV().Put("k", "v")
+		busy := pipelinetest.RegionError(&errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{Reason: "test"}})
+		c.tikv.Script(nil, busy, busy)
 		step := Retry(c.env(), testGet)
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		start := time.Now()
@@ -146,7 +134,7 @@ func TestRetryServerBusyBacksOffThenSucceeds(t *testing.T) {
 		// (client-go#2028): the third attempt probes the follower with a
 		// leader read, which names the real leader, and the fourth succeeds
 		// there.
-		sends := c.sent()
+		sends := c.rec.Requests()
 		if len(sends) != 4 || sends[2].Target.StoreID != 2 || sends[3].Target.StoreID != 1 {
 			t.Fatalf("attempts went to %v, want stores 1, 1, 2, 1", storesOf(sends))
 		}
@@ -170,7 +158,7 @@ func TestRetryFillsContextOnACopy(t *testing.T) {
 	if req.Context != callerCtx || callerCtx.RegionId != 0 || callerCtx.Peer != nil {
 		t.Fatalf("caller's request was modified: %+v", req.Context)
 	}
-	sent := c.sent()[0]
+	sent := c.rec.Requests()[0]
 	got := sent.Cmd.Context(sent.Msg)
 	if got.RegionId != r.ID() || got.Peer.GetStoreId() != 1 || got.RegionEpoch.GetVersion() != 1 ||
 		got.Priority != kvrpcpb.CommandPri_High || got.RequestSource != "test" {
@@ -188,20 +176,20 @@ func TestRetryUnknownOutcome(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		wire := errors.New("connection reset")
-		c.hook = func(*transport.Request) (*transport.Response, error, bool) { return nil, wire, true }
+		c.tikv.Always(nil, pipelinetest.Fail(wire))
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		_, err := Retry(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
 		if !errors.Is(err, kv.ErrUndetermined) || !errors.Is(err, wire) {
 			t.Fatalf("non-idempotent send failure = %v, want ErrUndetermined wrapping the cause", err)
 		}
-		if n := len(c.sent()); n != 1 {
+		if n := len(c.rec.Requests()); n != 1 {
 			t.Fatalf("non-idempotent command sent %d times after an unknown outcome", n)
 		}
 		// Routing feedback comes first: without the store's health check a
 		// dead leader stays the first choice of every later call (issue #8,
 		// bug 2: a CAS-only workload never failed over).
-		if c.probes != 1 {
-			t.Fatalf("%d health checks after the failed send, want 1", c.probes)
+		if len(c.SendFailures()) != 1 {
+			t.Fatalf("%d health checks after the failed send, want 1", len(c.SendFailures()))
 		}
 	})
 }
@@ -212,20 +200,13 @@ func TestRetryUnknownOutcome(t *testing.T) {
 func TestRetryQueueTimeoutIsNotHeldAgainstTheStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
-		fails := 1
-		c.hook = func(*transport.Request) (*transport.Response, error, bool) {
-			if fails == 0 {
-				return nil, nil, false
-			}
-			fails--
-			return nil, fmt.Errorf("%w: queued for a BatchCommands stream: %w", transport.ErrNotSent, context.DeadlineExceeded), true
-		}
+		c.tikv.Script(nil, pipelinetest.Fail(fmt.Errorf("%w: queued for a BatchCommands stream: %w", transport.ErrNotSent, context.DeadlineExceeded)))
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		if _, err := Retry(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
 			t.Fatalf("put after a queue timeout: %v", err)
 		}
-		if c.data["k"] != "v" || c.probes != 0 {
-			t.Fatalf("data=%v probes=%d: want the put applied with no health check", c.data, c.probes)
+		if v, _ := c.truth.KV().Get("k"); v != "v" || len(c.SendFailures()) != 0 {
+			t.Fatalf("k=%q probes=%d: want the put applied with no health check", v, len(c.SendFailures()))
 		}
 	})
 }
@@ -233,20 +214,13 @@ func TestRetryQueueTimeoutIsNotHeldAgainstTheStore(t *testing.T) {
 func TestRetryRetriesNotSentEvenIfNotIdempotent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
-		fails := 1
-		c.hook = func(*transport.Request) (*transport.Response, error, bool) {
-			if fails == 0 {
-				return nil, nil, false
-			}
-			fails--
-			return nil, transport.ErrNotSent, true
-		}
+		c.tikv.Script(nil, pipelinetest.Fail(transport.ErrNotSent))
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		if _, err := Retry(c.env(), testPutOnce)(context.Background(), r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
 			t.Fatalf("put after a not-sent failure: %v", err)
 		}
-		if c.data["k"] != "v" || c.probes != 1 {
-			t.Fatalf("data=%v probes=%d: want the put applied after one health check", c.data, c.probes)
+		if v, _ := c.truth.KV().Get("k"); v != "v" || len(c.SendFailures()) != 1 {
+			t.Fatalf("k=%q probes=%d: want the put applied after one health check", v, len(c.SendFailures()))
 		}
 	})
 }
@@ -260,16 +234,14 @@ func TestRetryFatalErrors(t *testing.T) {
 		{&errorpb.Error{UndeterminedResult: &errorpb.UndeterminedResult{}}, true},
 	} {
 		c := newFakeCluster()
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			return regionErr(req.Cmd, tc.err), nil, true
-		}
+		c.tikv.Always(nil, pipelinetest.RegionError(tc.err))
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 		var re *kv.RegionError
 		if !errors.As(err, &re) || !re.Fatal || errors.Is(err, kv.ErrUndetermined) != tc.undetermined {
 			t.Fatalf("%s: err = %v", kv.RegionErrorKind(tc.err), err)
 		}
-		if len(c.sent()) != 1 {
+		if len(c.rec.Requests()) != 1 {
 			t.Fatalf("fatal error retried")
 		}
 	}
@@ -277,9 +249,7 @@ func TestRetryFatalErrors(t *testing.T) {
 
 func TestRetryInBodyError(t *testing.T) {
 	c := newFakeCluster()
-	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
-		return &transport.Response{Msg: &kvrpcpb.RawGetResponse{Error: "bad cf"}}, nil, true
-	}
+	c.tikv.Always(nil, pipelinetest.Reply(&kvrpcpb.RawGetResponse{Error: "bad cf"}))
 	r, _ := c.Locate(context.Background(), []byte("k"))
 	_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	var se *kv.ServerError
@@ -294,34 +264,32 @@ func TestRetryStopsOnCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := Retry(c.env(), testGet)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
-	if !errors.Is(err, context.Canceled) || len(c.sent()) != 0 {
-		t.Fatalf("err = %v after %d sends; want Canceled and nothing sent", err, len(c.sent()))
+	if !errors.Is(err, context.Canceled) || len(c.rec.Requests()) != 0 {
+		t.Fatalf("err = %v after %d sends; want Canceled and nothing sent", err, len(c.rec.Requests()))
 	}
 }
 
 func TestRetryLeaderHintOutsideRegionResplits(t *testing.T) {
 	c := newFakeCluster()
-	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-		return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 99, StoreId: 9}}}), nil, true
-	}
+	c.tikv.Always(nil, pipelinetest.RegionError(&errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 99, StoreId: 9}}}))
 	r, _ := c.Locate(context.Background(), []byte("k"))
 	_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	var re *kv.RegionError
-	if !errors.As(err, &re) || re.Fatal || len(c.invalidated) == 0 {
-		t.Fatalf("err = %v, invalidated %v: want a re-split signal and an invalidated region", err, c.invalidated)
+	if !errors.As(err, &re) || re.Fatal || len(c.Invalidated()) == 0 {
+		t.Fatalf("err = %v, invalidated %v: want a re-split signal and an invalidated region", err, c.Invalidated())
 	}
 }
 
 func TestRetryFollowsLeaderHints(t *testing.T) {
 	c := newFakeCluster()
-	c.data["k"] = "v"
+	c.truth.KV().Put("k", "v")
 	r, _ := c.Locate(context.Background(), []byte("k"))
-	c.setLeader("k", 2) // the cache still says store 1
+	c.truth.MoveLeader("k", 2) // the cache still says store 1
 	resp, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	if err != nil || string(resp.Value) != "v" {
 		t.Fatalf("Get = %v, %v", resp, err)
 	}
-	if got := storesOf(c.sent()); fmt.Sprint(got) != "[1 2]" {
+	if got := storesOf(c.rec.Requests()); fmt.Sprint(got) != "[1 2]" {
 		t.Fatalf("attempts went to %v, want [1 2]", got)
 	}
 }
@@ -330,10 +298,10 @@ func TestRetryLeaderHintPingPongBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
 		// Each store names the other as leader, forever.
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			other := uint64(3 - req.Target.StoreID)
-			return regionErr(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: &metapb.Peer{Id: 10 + other, StoreId: other}}}), nil, true
-		}
+		c.tikv.Always(nil, func(_ context.Context, req *transport.Request, _ transport.Sender) (*transport.Response, error) {
+			other := c.truth.RegionByID(req.Target.RegionID).PeerOnStore(3 - req.Target.StoreID)
+			return pipelinetest.RegionErrorResponse(req.Cmd, &errorpb.Error{NotLeader: &errorpb.NotLeader{Leader: other}}), nil
+		})
 		env := c.env()
 		env.BackoffBudget = 2 * time.Second
 		r, _ := c.Locate(context.Background(), []byte("k"))
@@ -356,9 +324,7 @@ func storesOf(reqs []*transport.Request) []uint64 {
 func TestRetryDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			return regionErr(req.Cmd, &errorpb.Error{DiskFull: &errorpb.DiskFull{StoreId: []uint64{1}}}), nil, true
-		}
+		c.tikv.Always(nil, pipelinetest.RegionError(&errorpb.Error{DiskFull: &errorpb.DiskFull{StoreId: []uint64{1}}}))
 		r, _ := c.Locate(context.Background(), []byte("k"))
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -372,20 +338,18 @@ func TestRetryDiskFullReportsRegionErrorWhenExhausted(t *testing.T) {
 
 func TestRetryDoesNotRetryClosedTransport(t *testing.T) {
 	c := newFakeCluster()
-	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
-		return nil, fmt.Errorf("%w: %w", transport.ErrNotSent, kv.ErrClosed), true
-	}
+	c.tikv.Always(nil, pipelinetest.Fail(fmt.Errorf("%w: %w", transport.ErrNotSent, kv.ErrClosed)))
 	r, _ := c.Locate(context.Background(), []byte("k"))
 	_, err := Retry(c.env(), testGet)(context.Background(), r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
-	if !errors.Is(err, kv.ErrClosed) || len(c.sent()) != 1 {
-		t.Fatalf("err = %v after %d sends; want ErrClosed at once", err, len(c.sent()))
+	if !errors.Is(err, kv.ErrClosed) || len(c.rec.Requests()) != 1 {
+		t.Fatalf("err = %v after %d sends; want ErrClosed at once", err, len(c.rec.Requests()))
 	}
 }
 
 func TestRetryGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
-		c.hook = func(*transport.Request) (*transport.Response, error, bool) { return nil, transport.ErrNotSent, true }
+		c.tikv.Always(nil, pipelinetest.Fail(transport.ErrNotSent))
 		env := c.env()
 		env.BackoffBudget = 5 * time.Second
 		r, _ := c.Locate(context.Background(), []byte("k"))
@@ -407,10 +371,10 @@ func TestRetryGivesUpWithinBudgetWithoutDeadline(t *testing.T) {
 func TestRetryCanceledMidSendIsUndetermined(t *testing.T) {
 	c := newFakeCluster()
 	ctx, cancel := context.WithCancel(context.Background())
-	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+	c.tikv.Always(nil, func(context.Context, *transport.Request, transport.Sender) (*transport.Response, error) {
 		cancel() // the caller gives up while the request is on the wire
-		return nil, context.Canceled, true
-	}
+		return nil, context.Canceled
+	})
 	r, _ := c.Locate(context.Background(), []byte("k"))
 	_, err := Retry(c.env(), testPutOnce)(ctx, r, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
 	if !errors.Is(err, kv.ErrUndetermined) {
@@ -418,10 +382,11 @@ func TestRetryCanceledMidSendIsUndetermined(t *testing.T) {
 	}
 	// An idempotent read in the same situation reports the context error.
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
+	c.tikv.ClearScript()
+	c.tikv.Always(nil, func(context.Context, *transport.Request, transport.Sender) (*transport.Response, error) {
 		cancel2()
-		return nil, context.Canceled, true
-	}
+		return nil, context.Canceled
+	})
 	_, err = Retry(c.env(), testGet)(ctx2, r, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, kv.ErrUndetermined) {
 		t.Fatalf("read err = %v", err)

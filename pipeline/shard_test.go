@@ -16,6 +16,7 @@ import (
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline/backoff"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -103,9 +104,7 @@ func TestByRangeClampsToRegions(t *testing.T) {
 func TestShardGivesUpAfterMaxResplits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newFakeCluster()
-		c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-			return regionErr(req.Cmd, &errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}), nil, true
-		}
+		c.tikv.Always(nil, pipelinetest.RegionError(&errorpb.Error{RegionNotFound: &errorpb.RegionNotFound{}}))
 		env := c.env()
 		env.MaxResplits = 3
 		plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Retry(env, testBatchGet))
@@ -114,7 +113,7 @@ func TestShardGivesUpAfterMaxResplits(t *testing.T) {
 		if !errors.As(err, &re) || re.Err.GetRegionNotFound() == nil {
 			t.Fatalf("err = %v, want the RegionNotFound that kept coming back", err)
 		}
-		if n := len(c.sent()); n != 4 {
+		if n := len(c.rec.Requests()); n != 4 {
 			t.Fatalf("%d sends, want 1 + 3 re-splits", n)
 		}
 	})

@@ -12,12 +12,12 @@ import (
 func TestStreamNewPageIsNotARetry(t *testing.T) {
 	c := newFakeCluster()
 	for _, k := range []string{"a", "b", "c", "d", "e"} {
-		c.data[k] = "v"
+		c.truth.KV().Put(k, "v")
 	}
 	if got := scanAll(t, c.env(), &kvrpcpb.RawScanRequest{}, 0); len(got) != 5 {
 		t.Fatalf("scan got %v", got)
 	}
-	if got, want := attemptInfo(c.sent()), []string{"1:0", "1:0"}; !slices.Equal(got, want) {
+	if got, want := attemptInfo(c.rec.Requests()), []string{"1:0", "1:0"}; !slices.Equal(got, want) {
 		t.Fatalf("attempts = %v, want %v", got, want)
 	}
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -13,6 +12,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -63,7 +63,7 @@ func TestStreamPagesAcrossRegions(t *testing.T) {
 	c := newFakeCluster("e", "j")
 	var all []string
 	for ch := 'a'; ch <= 'o'; ch++ {
-		c.data[string(ch)] = "v"
+		c.truth.KV().Put(string(ch), "v")
 		all = append(all, string(ch))
 	}
 	rev := slices.Clone(all)
@@ -88,7 +88,7 @@ func TestStreamPagesAcrossRegions(t *testing.T) {
 		})
 	}
 	// Every page went to one region, within its bounds.
-	for _, s := range c.sent() {
+	for _, s := range c.rec.Requests() {
 		m := s.Msg.(*kvrpcpb.RawScanRequest)
 		if m.Limit == 0 || m.Limit > 3 {
 			t.Fatalf("page limit %d, want 1..3", m.Limit)
@@ -99,22 +99,20 @@ func TestStreamPagesAcrossRegions(t *testing.T) {
 func TestStreamBreakStopsRequests(t *testing.T) {
 	c := newFakeCluster("e", "j")
 	for ch := 'a'; ch <= 'o'; ch++ {
-		c.data[string(ch)] = "v"
+		c.truth.KV().Put(string(ch), "v")
 	}
 	got := scanAll(t, c.env(), &kvrpcpb.RawScanRequest{}, 2)
 	if !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("got %v", got)
 	}
-	if n := len(c.sent()); n != 1 {
+	if n := len(c.rec.Requests()); n != 1 {
 		t.Fatalf("breaking after the first page sent %d requests, want 1", n)
 	}
 }
 
 func TestFlattenStopsAtError(t *testing.T) {
 	c := newFakeCluster()
-	c.hook = func(*transport.Request) (*transport.Response, error, bool) {
-		return nil, fmt.Errorf("wire: %w", transport.ErrNotSent), true
-	}
+	c.tikv.Always(nil, pipelinetest.NotSent("wire"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	stream := Stream(c.env(), testScanCursor, Retry(c.env(), testScan))
@@ -153,9 +151,7 @@ func TestStreamPageThatDoesNotAdvance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFakeCluster()
-			c.hook = func(*transport.Request) (*transport.Response, error, bool) {
-				return &transport.Response{Msg: tc.page}, nil, true
-			}
+			c.tikv.Always(nil, pipelinetest.Reply(tc.page))
 			stream := Stream(c.env(), testScanCursor, Retry(c.env(), testScan), PageSize(3))
 			var parts, errs int
 			var last error
@@ -170,8 +166,8 @@ func TestStreamPageThatDoesNotAdvance(t *testing.T) {
 			if errs != 1 || !errors.Is(last, kv.ErrProtocol) {
 				t.Fatalf("%d errors, last %v; want one wrapping kv.ErrProtocol", errs, last)
 			}
-			if parts != 1 || len(c.sent()) != 1 {
-				t.Fatalf("%d parts after %d sends, want the one page sent and yielded", parts, len(c.sent()))
+			if parts != 1 || len(c.rec.Requests()) != 1 {
+				t.Fatalf("%d parts after %d sends, want the one page sent and yielded", parts, len(c.rec.Requests()))
 			}
 		})
 	}
@@ -197,15 +193,11 @@ func TestStreamBudgetAndResplitsPerPosition(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newFakeCluster("m")
-				c.data["a"], c.data["z"] = "va", "vz"
+				c.truth.KV().Put("a", "va")
+				c.truth.KV().Put("z", "vz")
 				const errorsPerRegion = 8
-				answered := map[uint64]int{}
-				c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-					if answered[req.Target.RegionID] == errorsPerRegion {
-						return nil, nil, false
-					}
-					answered[req.Target.RegionID]++
-					return regionErr(req.Cmd, tc.answer), nil, true
+				for _, region := range []uint64{1, 2} {
+					c.tikv.Script(pipelinetest.ForRegion(region), slices.Repeat([]pipelinetest.Answer{pipelinetest.RegionError(tc.answer)}, errorsPerRegion)...)
 				}
 				env := c.env()
 				env.BackoffBudget = time.Second
