@@ -11,7 +11,7 @@
 // tikv.WithObserver), the plan also reports the call's start and end and
 // the events in between:
 //
-//	Start ─┬─ CacheMiss ─ PDCall ─ RegionLoad      locate the key's region
+//	Start ─┬─ CacheMiss ─ PDCall ─ CacheLoad       locate the key's region
 //	       ├─ Split                                 the request, by region
 //	       │    attempts (through the middleware, under the call's context)
 //	       ├─ Backoff                               a retry sleeps
@@ -77,9 +77,10 @@ const (
 	// CacheMiss: the region cache had no answer for Key (or, with Key nil,
 	// for StoreID) and asks PD.
 	CacheMiss
-	// RegionLoad: a lookup that missed the cache finished after Duration;
-	// RegionID is the region found, Err the failure.
-	RegionLoad
+	// CacheLoad: a lookup that missed the cache (a region's, or with
+	// StoreID set a store's) finished after Duration; RegionID is the region
+	// found, Err the failure.
+	CacheLoad
 	// PDCall: one RPC to PD, named by Method, took Duration; Err is its
 	// failure.
 	PDCall
@@ -96,8 +97,8 @@ func (k Kind) String() string {
 		return "backoff"
 	case CacheMiss:
 		return "cache-miss"
-	case RegionLoad:
-		return "region-load"
+	case CacheLoad:
+		return "cache-load"
 	case PDCall:
 		return "pd-call"
 	}
@@ -118,9 +119,10 @@ type Event struct {
 	Pieces, FirstPiece int
 	// RegionID is the region the event concerns, when there is one.
 	RegionID uint64
-	// StoreID is the store a CacheMiss concerns, for store lookups.
+	// StoreID is the store a CacheMiss or CacheLoad concerns, for store
+	// lookups.
 	StoreID uint64
-	// Key is the key a CacheMiss or RegionLoad looked up.
+	// Key is the key a CacheMiss or CacheLoad looked up.
 	Key []byte
 	// Backoff names the backoff policy ("regionMiss", "tikvRPC", ...).
 	Backoff string
@@ -128,7 +130,7 @@ type Event struct {
 	Sleep time.Duration
 	// Method is the PD RPC of a PDCall ("GetRegion", "GetStore", ...).
 	Method string
-	// Duration is how long a RegionLoad or PDCall took.
+	// Duration is how long a CacheLoad or PDCall took.
 	Duration time.Duration
 	// Err is the event's cause or failure.
 	Err error

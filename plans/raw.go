@@ -94,25 +94,25 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 	}
 	write := pipeline.FinishInFlight()
 	scanStep := pipeline.Retry(e, RawScan)
-	unbounded := pipeline.Stream(e, rawScanCursor, scanStep)
-	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage))
+	unbounded := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.Named("RawScan"))
+	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage), pipeline.Named("RawScan"))
 	return &Raw{
 		Get: checked(checkRawGet, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey),
-			pipeline.Retry(e, RawGet)))),
-		BatchGet: checked(checkRawBatchGet, pipeline.Merge(pipeline.Shard(e, rawBatchGetSplit, pipeline.Retry(e, RawBatchGet)),
+			pipeline.Retry(e, RawGet), pipeline.Named("RawGet")))),
+		BatchGet: checked(checkRawBatchGet, pipeline.Merge(pipeline.Shard(e, rawBatchGetSplit, pipeline.Retry(e, RawBatchGet), pipeline.Named("RawBatchGet")),
 			valuesInRequestOrder)),
 		Put: checked(checkRawPut, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawPutRequest).GetKey),
-			pipeline.Retry(e, resendable(cfg, RawPut))))),
+			pipeline.Retry(e, resendable(cfg, RawPut)), pipeline.Named("RawPut")))),
 		BatchPut: checked(checkRawBatchPut, pipeline.Merge(partialKeys("BatchPut",
-			pipeline.Shard(e, rawBatchPutSplit, pipeline.Retry(e, resendable(cfg, RawBatchPut)), write),
+			pipeline.Shard(e, rawBatchPutSplit, pipeline.Retry(e, resendable(cfg, RawBatchPut)), write, pipeline.Named("RawBatchPut")),
 			func(r *kvrpcpb.RawBatchPutRequest) [][]byte { return pairKeys(r.GetPairs()) }), pipeline.Discard)),
 		Delete: checked(checkRawDelete, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawDeleteRequest).GetKey),
-			pipeline.Retry(e, resendable(cfg, RawDelete))))),
+			pipeline.Retry(e, resendable(cfg, RawDelete)), pipeline.Named("RawDelete")))),
 		BatchDelete: checked(checkRawBatchDelete, pipeline.Merge(partialKeys("BatchDelete",
-			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Retry(e, resendable(cfg, RawBatchDelete)), write),
+			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Retry(e, resendable(cfg, RawBatchDelete)), write, pipeline.Named("RawBatchDelete")),
 			(*kvrpcpb.RawBatchDeleteRequest).GetKeys), pipeline.Discard)),
 		DeleteRange: checked(checkRawDeleteRange, pipeline.Merge(partialRanges("DeleteRange",
-			pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Retry(e, resendable(cfg, RawDeleteRange)), write),
+			pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Retry(e, resendable(cfg, RawDeleteRange)), write, pipeline.Named("RawDeleteRange")),
 			func(r *kvrpcpb.RawDeleteRangeRequest) kv.KeyRange {
 				return kv.KeyRange{Start: r.GetStartKey(), End: r.GetEndKey()}
 			}), pipeline.Discard)),
@@ -127,10 +127,10 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 			return pipeline.Flatten(stream(ctx, req), (*kvrpcpb.RawScanResponse).GetKvs)
 		},
 		GetKeyTTL: checked(checkRawGetKeyTTL, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetKeyTTLRequest).GetKey),
-			pipeline.Retry(e, RawGetKeyTTL)))),
+			pipeline.Retry(e, RawGetKeyTTL), pipeline.Named("RawGetKeyTTL")))),
 		CompareAndSwap: checked(checkRawCAS, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawCASRequest).GetKey),
-			pipeline.Retry(e, RawCompareAndSwap)))),
-		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Retry(e, RawChecksum)),
+			pipeline.Retry(e, RawCompareAndSwap), pipeline.Named("RawCompareAndSwap")))),
+		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Retry(e, RawChecksum), pipeline.Named("RawChecksum")),
 			mergeChecksums)),
 	}
 }
