@@ -120,6 +120,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			Locator:     c.caches[mode],
 			Sender:      c.sender,
 			Concurrency: cfg.concurrency,
+			Observer:    cfg.observer,
 		}
 	}
 	c.feedbackTo.Store(&c.caches)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -18,6 +19,7 @@ type config struct {
 	pd             pdclient.PD
 	transport      transport.Sender
 	concurrency    int
+	observer       observe.Observer
 	pdOptions      []pdclient.ConnectOption
 	poolOptions    []transport.PoolOption
 	prober         pdclient.Prober
@@ -71,6 +73,14 @@ func WithTransport(s transport.Sender) Option {
 // (default pipeline.DefaultConcurrency).
 func WithConcurrency(n int) Option {
 	return func(c *config) { c.concurrency = n }
+}
+
+// WithObserver installs o to watch every logical call of the clients built
+// on the cluster: each call's start and end, its splits, re-splits and
+// backoffs, and the region-cache misses and PD calls behind it (see package
+// observe). Without it plans look for no observer at all.
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) { c.observer = o }
 }
 
 // WithPDOptions passes options to the PD client Connect dials.

@@ -187,7 +187,7 @@ func NewRegionCache(pd PD, opts ...CacheOption) *RegionCache {
 		o(&cfg)
 	}
 	c := &RegionCache{
-		pd:      pd,
+		pd:      observedPD{pd},
 		cfg:     cfg,
 		idx:     newRegionIndex(),
 		stores:  make(map[uint64]*storeEntry),
@@ -294,9 +294,13 @@ func (c *RegionCache) Locate(ctx context.Context, key []byte) (*Region, error) {
 	if r := c.cached(func(x *regionIndex) *regionEntry { return x.lookup(key) }); r != nil {
 		return r, nil
 	}
+	start, watched := missed(ctx, key, 0)
 	r, err := shared(c, ctx, "k"+string(key), func(ctx context.Context) (*Region, error) {
 		return c.loadByKey(ctx, key, false)
 	})
+	if watched {
+		loaded(ctx, start, key, r, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pdclient: locate key %q: %w", key, err)
 	}
@@ -310,12 +314,16 @@ func (c *RegionCache) LocateEndKey(ctx context.Context, key []byte) (*Region, er
 	if r := c.cached(func(x *regionIndex) *regionEntry { return x.lookupByEnd(key) }); r != nil {
 		return r, nil
 	}
+	start, watched := missed(ctx, key, 0)
 	r, err := shared(c, ctx, "e"+string(key), func(ctx context.Context) (*Region, error) {
 		if len(key) == 0 {
 			return c.loadLast(ctx)
 		}
 		return c.loadByKey(ctx, key, true)
 	})
+	if watched {
+		loaded(ctx, start, key, r, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pdclient: locate end key %q: %w", key, err)
 	}
@@ -329,9 +337,13 @@ func (c *RegionCache) LocateByID(ctx context.Context, id uint64) (*Region, error
 	if r := c.cached(func(x *regionIndex) *regionEntry { return x.byID[id] }); r != nil {
 		return r, nil
 	}
+	start, watched := missed(ctx, nil, 0)
 	r, err := shared(c, ctx, "i"+strconv.FormatUint(id, 10), func(ctx context.Context) (*Region, error) {
 		return c.loadByID(ctx, id)
 	})
+	if watched {
+		loaded(ctx, start, nil, r, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pdclient: locate region %d: %w", id, err)
 	}
@@ -358,7 +370,11 @@ func (c *RegionCache) LoadRange(ctx context.Context, start, end []byte, limit in
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
+	begin, watched := missed(ctx, next, 0)
 	out, err := c.scan(ctx, out, next, end, limit)
+	if watched {
+		loaded(ctx, begin, next, nil, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pdclient: load range [%q, %q): %w", start, end, err)
 	}

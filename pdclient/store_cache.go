@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/tikv/pd/client/opt"
+
+	"github.com/tikvgo/tikv/observe"
 )
 
 // ErrStoreTombstone is wrapped by Store when PD reports the store removed
@@ -40,6 +43,11 @@ func (c *RegionCache) Store(ctx context.Context, id uint64) (*Store, error) {
 	c.storeMu.RUnlock()
 	if fresh {
 		return storeResult(e)
+	}
+	if _, watched := missed(ctx, nil, id); watched {
+		defer func(start time.Time) {
+			observe.Emit(ctx, observe.Event{Kind: observe.CacheLoad, StoreID: id, Duration: time.Since(start)})
+		}(time.Now())
 	}
 	ne, err := shared(c, ctx, "s"+strconv.FormatUint(id, 10), func(ctx context.Context) (*storeEntry, error) {
 		// A caller that missed the cache just as another's lookup finished

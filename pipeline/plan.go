@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"iter"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline/backoff"
 	"github.com/tikvgo/tikv/transport"
@@ -15,6 +17,23 @@ import (
 // Plan executes one logical request, which may take many RPCs. Plans are
 // immutable values, safe for concurrent use.
 type Plan[Req, Resp any] func(ctx context.Context, req Req) (Resp, error)
+
+// StreamPlan executes one logical request whose answer comes in parts, as
+// it is consumed: nothing is sent until the sequence is ranged over, and
+// breaking out of the range stops further RPCs. Stream builds one; Flatten
+// turns its Parts into items.
+type StreamPlan[Req, Resp any] func(ctx context.Context, req Req) iter.Seq2[Part[Req, Resp], error]
+
+// NameOption names the logical calls of a plan (observe.Call.API), so that
+// middleware and observers can tell them apart: Shard(..., Named("RawGet")).
+// It is both a ShardOption and a StreamOption.
+type NameOption string
+
+// Named returns the option naming a plan's calls api.
+func Named(api string) NameOption { return NameOption(api) }
+
+func (n NameOption) applyShard(c *shardConfig)   { c.api = string(n) }
+func (n NameOption) applyStream(c *streamConfig) { c.api = string(n) }
 
 // Step executes a request already narrowed to one region: the per-region
 // part of a plan. A Step reports stale routing by returning a non-fatal
@@ -69,6 +88,10 @@ type Env struct {
 	// transport takes it (queueing for a BatchCommands stream included). Zero
 	// means DefaultReadTimeout / DefaultWriteTimeout.
 	ReadTimeout, WriteTimeout time.Duration
+	// Observer, when set, watches every logical call of the plans built on
+	// the Env: their start and end, splits, re-splits, backoffs and the
+	// routing work behind them (see package observe). Nil costs nothing.
+	Observer observe.Observer
 	// BackoffBudget bounds the total time one request may sleep between
 	// retries, re-routes included (one piece of it, once split by region;
 	// one page of a scan), so requests give up even when the caller's

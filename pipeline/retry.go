@@ -159,7 +159,7 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		t, ok := d.sel.next()
 		if !ok {
 			if cause, ok := d.sel.anyPending(); ok {
-				if err := d.bo.Wait(ctx, backoff.ServerBusy, cause); err != nil {
+				if err := d.st.wait(ctx, backoff.ServerBusy, cause); err != nil {
 					return zero, err
 				}
 			}
@@ -167,7 +167,7 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		}
 		storeID := t.replica.peer.GetStoreId()
 		if cause, ok := d.sel.pendingBackoff(storeID); ok {
-			if err := d.bo.Wait(ctx, backoff.ServerBusy, cause); err != nil {
+			if err := d.st.wait(ctx, backoff.ServerBusy, cause); err != nil {
 				return zero, err
 			}
 		}
@@ -183,7 +183,7 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 				e.Locator.Invalidate(d.sel.region)
 				return zero, noReplica(d.sel.region, d.lastCause)
 			}
-			if werr := d.bo.Wait(ctx, backoff.PDRPC, d.lastCause); werr != nil {
+			if werr := d.st.wait(ctx, backoff.PDRPC, d.lastCause); werr != nil {
 				return zero, werr
 			}
 			continue
@@ -198,6 +198,8 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			Cmd:     m.Cmd,
 			Msg:     m.Cmd.WithContext(req, rctx),
 			Target:  transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: region.ID(), Peer: t.replica.peer},
+			Call:    d.st.call,
+			Piece:   d.st.piece,
 			Attempt: attempt,
 			Timeout: d.timeout,
 		})
@@ -243,7 +245,7 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 				t.replica.flags |= flagDeadline
 				continue
 			}
-			if werr := d.bo.Wait(ctx, backoff.TiKVRPC, d.lastCause); werr != nil {
+			if werr := d.st.wait(ctx, backoff.TiKVRPC, d.lastCause); werr != nil {
 				return zero, werr
 			}
 			continue
@@ -282,7 +284,7 @@ func (d *regionRetry[Req, Resp]) handleRegionError(ctx context.Context, t target
 	loc, sel := d.env.Locator, d.sel
 	region := sel.region
 	regionErr := d.lastCause
-	wait := func(p backoff.Policy) error { return d.bo.Wait(ctx, p, regionErr) }
+	wait := func(p backoff.Policy) error { return d.st.wait(ctx, p, regionErr) }
 	switch {
 	case rerr.UndeterminedResult != nil:
 		// TiKV cannot tell whether the write applied.

@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pipeline/backoff"
 )
 
@@ -29,11 +31,58 @@ type retryState struct {
 	// maybeApplied is set once an attempt of a write failed after it may
 	// have reached TiKV.
 	maybeApplied bool
+	// call is the logical call the piece belongs to, and piece its number
+	// within it (observe.Event.Piece); both reach every attempt.
+	call  observe.Call
+	piece int
+	// observed says an Observer watches the call, so waits report Backoff
+	// events; without one nothing is looked up.
+	observed bool
 }
 
-// fork returns a copy for one branch of a fan-out.
-func (s *retryState) fork() *retryState {
-	return &retryState{bo: s.bo.Clone(), attempts: s.attempts, maybeApplied: s.maybeApplied}
+// fork returns a copy for one branch of a fan-out, numbered piece.
+func (s *retryState) fork(piece int) *retryState {
+	return &retryState{bo: s.bo.Clone(), attempts: s.attempts, maybeApplied: s.maybeApplied,
+		call: s.call, piece: piece, observed: s.observed}
+}
+
+// wait sleeps under policy p before the piece's next try, reporting the
+// sleep to the call's Observer.
+func (s *retryState) wait(ctx context.Context, p backoff.Policy, cause error) error {
+	if !s.observed {
+		return s.bo.Wait(ctx, p, cause)
+	}
+	before := s.bo.Slept()
+	err := s.bo.Wait(ctx, p, cause)
+	observe.Emit(ctx, observe.Event{Kind: observe.Backoff, Piece: s.piece, Backoff: p.Name,
+		Sleep: s.bo.Slept() - before, Err: cause})
+	return err
+}
+
+// callSeq numbers logical calls process-wide. It is an id generator, not
+// state any behaviour depends on: ids only need to be unique so that
+// middleware and observers can group attempts by call.
+var callSeq atomic.Uint64
+
+// newCall returns the identity of a new logical call named api.
+func newCall(api string) observe.Call { return observe.Call{API: api, ID: callSeq.Add(1)} }
+
+// beginCall starts a top-level plan's logical call on st (fresh from
+// retryStateFrom, so not yet part of one): a call already observed in ctx
+// (a plan called by another plan's code) is joined; otherwise a new call
+// named api begins, reported to e.Observer when there is one. The returned
+// context is the call's; end must be called with the call's error.
+func beginCall(ctx context.Context, e *Env, st *retryState, api string) context.Context {
+	if c, ok := observe.Observed(ctx); ok {
+		st.call, st.observed = c, true
+		return ctx
+	}
+	st.call = newCall(api)
+	if e.Observer != nil {
+		st.observed = true
+		return observe.Begin(ctx, e.Observer, st.call)
+	}
+	return ctx
 }
 
 // settle returns the error a piece ends with: err itself, or err marked
@@ -55,8 +104,15 @@ func withRetryState(ctx context.Context, s *retryState) context.Context {
 // retryStateFrom returns the retry state ctx carries, or a new one on e's
 // budget when a Step is called on its own.
 func retryStateFrom(ctx context.Context, e *Env) *retryState {
+	s, _ := retryStateIn(ctx, e)
+	return s
+}
+
+// retryStateIn is retryStateFrom that also reports whether the state came
+// from ctx (the caller runs inside another plan's Step).
+func retryStateIn(ctx context.Context, e *Env) (*retryState, bool) {
 	if s, ok := ctx.Value(retryStateKey{}).(*retryState); ok {
-		return s
+		return s, true
 	}
-	return &retryState{bo: e.newBackoffer()}
+	return &retryState{bo: e.newBackoffer()}, false
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline/backoff"
 )
@@ -32,10 +33,17 @@ type Part[Req, Resp any] struct {
 	Resp   Resp
 }
 
-// ShardOption tunes Shard.
-type ShardOption func(*shardConfig)
+// ShardOption tunes Shard and ShardEach.
+type ShardOption interface{ applyShard(*shardConfig) }
 
-type shardConfig struct{ finishInFlight bool }
+type shardConfig struct {
+	finishInFlight bool
+	api            string
+}
+
+type shardOptionFunc func(*shardConfig)
+
+func (f shardOptionFunc) applyShard(c *shardConfig) { f(c) }
 
 // FinishInFlight makes Shard, once a piece has failed, let the pieces
 // already running finish instead of cancelling them (it still starts no new
@@ -43,7 +51,7 @@ type shardConfig struct{ finishInFlight bool }
 // undetermined, while one left to finish has a known outcome that the
 // *ShardError reports.
 func FinishInFlight() ShardOption {
-	return func(c *shardConfig) { c.finishInFlight = true }
+	return shardOptionFunc(func(c *shardConfig) { c.finishInFlight = true })
 }
 
 // Shard turns a per-region Step into a Plan over a whole request: split
@@ -69,13 +77,13 @@ func FinishInFlight() ShardOption {
 // finished. A request of one piece fails with that piece's error; one of
 // several pieces fails with a *ShardError that reports each piece.
 func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opts ...ShardOption) Plan[Req, []Part[Req, Resp]] {
-	s := &sharder[Req, Resp]{env: e, split: split, next: next}
-	for _, o := range opts {
-		o(&s.cfg)
-	}
-	return func(ctx context.Context, req Req) ([]Part[Req, Resp], error) {
-		call := &shardCall{}
-		pieces := s.run(ctx, call, retryStateFrom(ctx, e), nil, req, 0)
+	s := newSharder(e, split, next, opts)
+	return func(ctx context.Context, req Req) (parts []Part[Req, Resp], err error) {
+		ctx, call, st := s.begin(ctx)
+		if call.observed && call.top {
+			defer func() { observe.Finish(ctx, err) }()
+		}
+		pieces := s.run(ctx, call, st, nil, req, 0, nil)
 		if call.cancel != nil {
 			call.cancel()
 		}
@@ -83,8 +91,65 @@ func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opt
 	}
 }
 
+// ShardEach is Shard that runs every piece to its end, whatever becomes of
+// the others (client-rust's preserve-region-results): a failing piece
+// cancels nothing and stops nothing. It returns the outcome of every leaf
+// piece in key order, with its region, request, response or error, and
+// its state; the error is always nil, since every failure belongs to a
+// piece (one that could not even be routed has a nil Region). Transactions
+// use it where each region's answer matters on its own: committing
+// secondaries, cleaning up, rolling back pessimistic locks.
+func ShardEach[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opts ...ShardOption) Plan[Req, []PieceOutcome[Req, Resp]] {
+	s := newSharder(e, split, next, opts)
+	s.each = true
+	return func(ctx context.Context, req Req) (out []PieceOutcome[Req, Resp], _ error) {
+		ctx, call, st := s.begin(ctx)
+		if call.observed && call.top {
+			defer func() { observe.Finish(ctx, firstErr(out)) }()
+		}
+		return s.run(ctx, call, st, nil, req, 0, nil), nil
+	}
+}
+
+func firstErr[Req, Resp any](out []PieceOutcome[Req, Resp]) error {
+	for _, p := range out {
+		if p.Err != nil {
+			return p.Err
+		}
+	}
+	return nil
+}
+
+func newSharder[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opts []ShardOption) *sharder[Req, Resp] {
+	s := &sharder[Req, Resp]{env: e, split: split, next: next}
+	for _, o := range opts {
+		o.applyShard(&s.cfg)
+	}
+	return s
+}
+
+// begin sets up one call of the plan: its retry state (the enclosing
+// piece's when the plan runs inside another plan's Step) and, at top
+// level, its logical call.
+func (s *sharder[Req, Resp]) begin(ctx context.Context) (context.Context, *shardCall, *retryState) {
+	st, nested := retryStateIn(ctx, s.env)
+	call := &shardCall{keepGoing: s.each, top: !nested}
+	if !nested {
+		ctx = beginCall(ctx, s.env, st, s.cfg.api)
+	}
+	call.observed = st.observed
+	return ctx, call, st
+}
+
 // shardCall is the state one Shard call shares between its goroutines.
 type shardCall struct {
+	// keepGoing (ShardEach) runs every piece whatever the others do.
+	keepGoing bool
+	// top says the call began a logical call (it is not nested in another
+	// plan's Step); observed that an Observer watches it.
+	top, observed bool
+	// pieces numbers the pieces made so far.
+	pieces atomic.Int32
 	once   sync.Once
 	failed atomic.Bool
 	first  error // the failure that stopped the call; set once, before failed
@@ -100,6 +165,9 @@ type shardCall struct {
 // call (and cancels the pieces in flight unless they are to finish); it is
 // the cause the call reports, not the cancellations it caused.
 func (c *shardCall) fail(err error) {
+	if c.keepGoing {
+		return
+	}
 	c.once.Do(func() {
 		c.first = err
 		c.failed.Store(true)
@@ -114,12 +182,14 @@ type sharder[Req, Resp any] struct {
 	split Splitter[Req]
 	next  Step[Req, Resp]
 	cfg   shardConfig
+	each  bool // ShardEach
 }
 
 // run splits req and runs its pieces; it returns the outcome of every leaf
 // piece in key order. last is the region req was last routed to (nil for
-// the whole request), reported if req cannot be split again.
-func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retryState, last *pdclient.Region, req Req, depth int) []PieceOutcome[Req, Resp] {
+// the whole request), reported if req cannot be split again; cause is why
+// it is being split again (nil for the first split).
+func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retryState, last *pdclient.Region, req Req, depth int, cause error) []PieceOutcome[Req, Resp] {
 	routed, err := s.locate(ctx, st, req)
 	if err != nil {
 		// Nothing of req was sent by this split.
@@ -127,7 +197,25 @@ func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retry
 		call.fail(err)
 		return []PieceOutcome[Req, Resp]{{Region: last, Req: req, Err: err, State: stateOf(err)}}
 	}
+	// Number the pieces: a first split's from 1 on; a re-split's children
+	// take the next numbers, except a lone child, which stays the piece it
+	// replaces.
+	first := st.piece
+	if len(routed) > 1 || (depth == 0 && call.top) {
+		first = int(call.pieces.Add(int32(len(routed)))) - len(routed) + 1
+	}
+	if call.observed {
+		ev := observe.Event{Kind: observe.Split, Pieces: len(routed), FirstPiece: first}
+		if depth > 0 {
+			ev.Kind, ev.Piece, ev.Err = observe.Resplit, st.piece, cause
+			if last != nil {
+				ev.RegionID = last.ID()
+			}
+		}
+		observe.Emit(ctx, ev)
+	}
 	if len(routed) == 1 {
+		st.piece = first
 		return s.runPiece(ctx, call, st, routed[0], depth)
 	}
 	if !s.cfg.finishInFlight && call.cancel == nil {
@@ -142,7 +230,7 @@ func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retry
 			continue
 		}
 		sem <- struct{}{}
-		branch := st.fork()
+		branch := st.fork(first + i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -186,7 +274,7 @@ func (s *sharder[Req, Resp]) locate(ctx context.Context, st *retryState, req Req
 		if ctx.Err() != nil || isTerminal(err) {
 			return nil, err
 		}
-		if werr := st.bo.Wait(ctx, backoff.PDRPC, fmt.Errorf("locate regions: %w", err)); werr != nil {
+		if werr := st.wait(ctx, backoff.PDRPC, fmt.Errorf("locate regions: %w", err)); werr != nil {
 			return nil, werr
 		}
 	}
@@ -197,12 +285,12 @@ func (s *sharder[Req, Resp]) runPiece(ctx context.Context, call *shardCall, st *
 	if err == nil {
 		return []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, Resp: resp, State: PieceDone}}
 	}
-	if werr := resplitWait(ctx, st.bo, err, depth, s.env.maxResplits()); werr != nil {
+	if werr := resplitWait(ctx, st, err, depth, s.env.maxResplits()); werr != nil {
 		werr = st.settle(werr)
 		call.fail(werr)
 		return []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, Err: werr, State: stateOf(werr)}}
 	}
-	return s.run(ctx, call, st, piece.Region, piece.Req, depth+1)
+	return s.run(ctx, call, st, piece.Region, piece.Req, depth+1, err)
 }
 
 // resplitWait decides whether a piece that failed with err may be routed
@@ -210,7 +298,7 @@ func (s *sharder[Req, Resp]) runPiece(ctx context.Context, call *shardCall, st *
 // waits RegionMiss first unless the error already carried the new layout
 // (a real EpochNotMatch), which client-go retries at once. A nil return
 // means "re-split now"; otherwise it returns the error to report.
-func resplitWait(ctx context.Context, bo *backoff.Backoffer, err error, depth, maxDepth int) error {
+func resplitWait(ctx context.Context, st *retryState, err error, depth, maxDepth int) error {
 	if !isReroute(err) {
 		return err
 	}
@@ -222,5 +310,5 @@ func resplitWait(ctx context.Context, bo *backoff.Backoffer, err error, depth, m
 	if re.Err.GetEpochNotMatch() != nil && len(re.Err.GetEpochNotMatch().GetCurrentRegions()) > 0 {
 		return nil
 	}
-	return bo.Wait(ctx, backoff.RegionMiss, err)
+	return st.wait(ctx, backoff.RegionMiss, err)
 }

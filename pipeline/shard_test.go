@@ -162,7 +162,7 @@ func TestResplitWaitRules(t *testing.T) {
 	}
 	real := &kv.RegionError{Err: &errorpb.Error{EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: []*metapb.Region{{Id: 1}}}}}
 	bo := backoff.New()
-	if err := resplitWait(context.Background(), bo, real, 0, 3); err != nil || bo.Slept() != 0 {
+	if err := resplitWait(context.Background(), &retryState{bo: bo}, real, 0, 3); err != nil || bo.Slept() != 0 {
 		t.Fatalf("real EpochNotMatch must re-split at once, got %v after %v", err, bo.Slept())
 	}
 	if err := resplitWait(context.Background(), nil, real, 3, 3); err == nil || !errors.Is(err, real) {
@@ -176,12 +176,12 @@ func TestResplitWaitRules(t *testing.T) {
 	} {
 		re := &kv.RegionError{Err: e}
 		bo := backoff.New()
-		if err := resplitWait(context.Background(), bo, re, 0, 3); err != nil || bo.Slept() == 0 {
+		if err := resplitWait(context.Background(), &retryState{bo: bo}, re, 0, 3); err != nil || bo.Slept() == 0 {
 			t.Fatalf("%s: err %v, slept %v; want a RegionMiss wait", kv.RegionErrorKind(e), err, bo.Slept())
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := resplitWait(ctx, backoff.New(), re, 0, 3); !errors.Is(err, re) || !errors.Is(err, context.Canceled) {
+		if err := resplitWait(ctx, &retryState{bo: backoff.New()}, re, 0, 3); !errors.Is(err, re) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("%s with a canceled context: %v", kv.RegionErrorKind(e), err)
 		}
 	}

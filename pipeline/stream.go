@@ -7,6 +7,7 @@ import (
 	"iter"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline/backoff"
 )
@@ -33,17 +34,24 @@ type Cursor[Req, Resp any] struct {
 const DefaultPageSize = 256
 
 // StreamOption tunes Stream.
-type StreamOption func(*streamConfig)
+type StreamOption interface{ applyStream(*streamConfig) }
 
-type streamConfig struct{ pageSize int }
+type streamConfig struct {
+	pageSize int
+	api      string
+}
+
+type streamOptionFunc func(*streamConfig)
+
+func (f streamOptionFunc) applyStream(c *streamConfig) { f(c) }
 
 // PageSize sets the number of items requested per RPC.
 func PageSize(n int) StreamOption {
-	return func(c *streamConfig) {
+	return streamOptionFunc(func(c *streamConfig) {
 		if n > 0 {
 			c.pageSize = n
 		}
-	}
+	})
 }
 
 // Stream returns a paged scan: for each call it walks the regions covering
@@ -65,16 +73,26 @@ func PageSize(n int) StreamOption {
 // past the position it started from (a server bug, or a pair with an empty
 // key) would page forever, so it ends the sequence with an error wrapping
 // kv.ErrProtocol.
-func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], opts ...StreamOption) func(ctx context.Context, req Req) iter.Seq2[Part[Req, Resp], error] {
+//
+// Each ranging of the sequence is one logical call; its pages are its
+// pieces, numbered from 1.
+func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], opts ...StreamOption) StreamPlan[Req, Resp] {
 	cfg := streamConfig{pageSize: DefaultPageSize}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyStream(&cfg)
 	}
 	return func(ctx context.Context, req Req) iter.Seq2[Part[Req, Resp], error] {
 		return func(yield func(Part[Req, Resp], error) bool) {
 			var zero Part[Req, Resp]
 			lower, upper, reverse, remaining := c.Bounds(req)
-			st := &retryState{bo: e.newBackoffer()}
+			st := &retryState{bo: e.newBackoffer(), piece: 1}
+			ctx := beginCall(ctx, e, st, cfg.api)
+			if st.observed {
+				var last error
+				// A consumer's break ends the call without an error.
+				yield = observeYield(yield, &last)
+				defer func() { observe.Finish(ctx, last) }()
+			}
 			resplits := 0
 			for {
 				if len(upper) > 0 && bytes.Compare(lower, upper) >= 0 {
@@ -94,7 +112,7 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 						yield(zero, err)
 						return
 					}
-					if werr := st.bo.Wait(ctx, backoff.PDRPC, fmt.Errorf("locate region: %w", err)); werr != nil {
+					if werr := st.wait(ctx, backoff.PDRPC, fmt.Errorf("locate region: %w", err)); werr != nil {
 						yield(zero, werr)
 						return
 					}
@@ -109,18 +127,22 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 				page := c.With(req, lo, hi, n)
 				resp, err := next(withRetryState(ctx, st), r, page)
 				if err != nil {
-					if werr := resplitWait(ctx, st.bo, err, resplits, e.maxResplits()); werr != nil {
+					if werr := resplitWait(ctx, st, err, resplits, e.maxResplits()); werr != nil {
 						yield(zero, werr)
 						return
 					}
 					resplits++
+					if st.observed {
+						observe.Emit(ctx, observe.Event{Kind: observe.Resplit, Piece: st.piece, Pieces: 1,
+							FirstPiece: st.piece, RegionID: r.ID(), Err: err})
+					}
 					continue
 				}
 				// The position moved on: the next page is a new request,
 				// with a budget, re-route count and attempt numbers of its
 				// own.
 				resplits = 0
-				st = &retryState{bo: e.newBackoffer()}
+				st = &retryState{bo: e.newBackoffer(), call: st.call, piece: st.piece + 1, observed: st.observed}
 				if !yield(Part[Req, Resp]{Region: r, Req: page, Resp: resp}, nil) {
 					return
 				}
@@ -163,6 +185,17 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 				}
 			}
 		}
+	}
+}
+
+// observeYield wraps a Stream's yield to remember the error it hands the
+// consumer, the call's error for its Observer.
+func observeYield[T any](yield func(T, error) bool, last *error) func(T, error) bool {
+	return func(v T, err error) bool {
+		if err != nil {
+			*last = err
+		}
+		return yield(v, err)
 	}
 }
 

@@ -39,9 +39,10 @@ const (
 // ranges) applied, not applied and undetermined.
 type Raw struct {
 	Get pipeline.Plan[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse]
-	// BatchGet returns the pairs found, grouped by region in key order;
-	// missing keys have no pair.
-	BatchGet pipeline.Plan[*kvrpcpb.RawBatchGetRequest, []*kvrpcpb.KvPair]
+	// BatchGet returns the value of every requested key in the order of
+	// the request's keys: nil for a missing key, a non-nil empty slice for
+	// an empty value. A key may appear more than once.
+	BatchGet pipeline.Plan[*kvrpcpb.RawBatchGetRequest, [][]byte]
 	Put      pipeline.Plan[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]
 	// BatchPut takes Ttls either empty (no TTL) or with one entry per pair;
 	// each TTL travels with its pair into the per-region batches.
@@ -93,25 +94,25 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 	}
 	write := pipeline.FinishInFlight()
 	scanStep := pipeline.Retry(e, RawScan)
-	unbounded := pipeline.Stream(e, rawScanCursor, scanStep)
-	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage))
+	unbounded := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.Named("RawScan"))
+	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage), pipeline.Named("RawScan"))
 	return &Raw{
 		Get: checked(checkRawGet, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey),
-			pipeline.Retry(e, RawGet)))),
-		BatchGet: checked(checkRawBatchGet, pipeline.Collect(pipeline.Shard(e, rawBatchGetSplit, pipeline.Retry(e, RawBatchGet)),
-			(*kvrpcpb.RawBatchGetResponse).GetPairs)),
+			pipeline.Retry(e, RawGet), pipeline.Named("RawGet")))),
+		BatchGet: checked(checkRawBatchGet, pipeline.Merge(pipeline.Shard(e, rawBatchGetSplit, pipeline.Retry(e, RawBatchGet), pipeline.Named("RawBatchGet")),
+			valuesInRequestOrder)),
 		Put: checked(checkRawPut, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawPutRequest).GetKey),
-			pipeline.Retry(e, resendable(cfg, RawPut))))),
+			pipeline.Retry(e, resendable(cfg, RawPut)), pipeline.Named("RawPut")))),
 		BatchPut: checked(checkRawBatchPut, pipeline.Merge(partialKeys("BatchPut",
-			pipeline.Shard(e, rawBatchPutSplit, pipeline.Retry(e, resendable(cfg, RawBatchPut)), write),
+			pipeline.Shard(e, rawBatchPutSplit, pipeline.Retry(e, resendable(cfg, RawBatchPut)), write, pipeline.Named("RawBatchPut")),
 			func(r *kvrpcpb.RawBatchPutRequest) [][]byte { return pairKeys(r.GetPairs()) }), pipeline.Discard)),
 		Delete: checked(checkRawDelete, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawDeleteRequest).GetKey),
-			pipeline.Retry(e, resendable(cfg, RawDelete))))),
+			pipeline.Retry(e, resendable(cfg, RawDelete)), pipeline.Named("RawDelete")))),
 		BatchDelete: checked(checkRawBatchDelete, pipeline.Merge(partialKeys("BatchDelete",
-			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Retry(e, resendable(cfg, RawBatchDelete)), write),
+			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Retry(e, resendable(cfg, RawBatchDelete)), write, pipeline.Named("RawBatchDelete")),
 			(*kvrpcpb.RawBatchDeleteRequest).GetKeys), pipeline.Discard)),
 		DeleteRange: checked(checkRawDeleteRange, pipeline.Merge(partialRanges("DeleteRange",
-			pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Retry(e, resendable(cfg, RawDeleteRange)), write),
+			pipeline.Shard(e, rawDeleteRangeSplit, pipeline.Retry(e, resendable(cfg, RawDeleteRange)), write, pipeline.Named("RawDeleteRange")),
 			func(r *kvrpcpb.RawDeleteRangeRequest) kv.KeyRange {
 				return kv.KeyRange{Start: r.GetStartKey(), End: r.GetEndKey()}
 			}), pipeline.Discard)),
@@ -126,12 +127,33 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 			return pipeline.Flatten(stream(ctx, req), (*kvrpcpb.RawScanResponse).GetKvs)
 		},
 		GetKeyTTL: checked(checkRawGetKeyTTL, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetKeyTTLRequest).GetKey),
-			pipeline.Retry(e, RawGetKeyTTL)))),
+			pipeline.Retry(e, RawGetKeyTTL), pipeline.Named("RawGetKeyTTL")))),
 		CompareAndSwap: checked(checkRawCAS, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawCASRequest).GetKey),
-			pipeline.Retry(e, RawCompareAndSwap)))),
-		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Retry(e, RawChecksum)),
+			pipeline.Retry(e, RawCompareAndSwap), pipeline.Named("RawCompareAndSwap")))),
+		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Retry(e, RawChecksum), pipeline.Named("RawChecksum")),
 			mergeChecksums)),
 	}
+}
+
+// valuesInRequestOrder puts the pairs of a sharded raw batch get back in
+// the order of the caller's keys: the split sorted and grouped them by
+// region, and TiKV leaves missing keys out.
+func valuesInRequestOrder(_ context.Context, req *kvrpcpb.RawBatchGetRequest, parts []pipeline.Part[*kvrpcpb.RawBatchGetRequest, *kvrpcpb.RawBatchGetResponse]) ([][]byte, error) {
+	found := make(map[string][]byte, len(req.GetKeys()))
+	for _, part := range parts {
+		for _, p := range part.Resp.GetPairs() {
+			v := p.GetValue()
+			if v == nil {
+				v = []byte{}
+			}
+			found[string(p.GetKey())] = v
+		}
+	}
+	values := make([][]byte, len(req.GetKeys()))
+	for i, k := range req.GetKeys() {
+		values[i] = found[string(k)]
+	}
+	return values, nil
 }
 
 func pairKeys(pairs []*kvrpcpb.KvPair) [][]byte {
@@ -228,7 +250,7 @@ func rawBatchPutSplit(ctx context.Context, loc pdclient.Locator, req *kvrpcpb.Ra
 
 // mergeChecksums combines per-region checksums as TiKV's per-pair digests
 // combine: XOR is order-independent, so regions may answer in any order.
-func mergeChecksums(parts []pipeline.Part[*kvrpcpb.RawChecksumRequest, *kvrpcpb.RawChecksumResponse]) (*kvrpcpb.RawChecksumResponse, error) {
+func mergeChecksums(_ context.Context, _ *kvrpcpb.RawChecksumRequest, parts []pipeline.Part[*kvrpcpb.RawChecksumRequest, *kvrpcpb.RawChecksumResponse]) (*kvrpcpb.RawChecksumResponse, error) {
 	out := &kvrpcpb.RawChecksumResponse{}
 	for _, p := range parts {
 		out.Checksum ^= p.Resp.GetChecksum()

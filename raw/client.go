@@ -93,19 +93,7 @@ func (c *Client) BatchGet(ctx context.Context, keys [][]byte, opts ...CallOption
 	if err := checkKeys(keys); err != nil {
 		return nil, err
 	}
-	pairs, err := c.plans.BatchGet(ctx, &kvrpcpb.RawBatchGetRequest{Context: cl.rctx, Keys: keys, Cf: cl.cf})
-	if err != nil {
-		return nil, err
-	}
-	found := make(map[string][]byte, len(pairs))
-	for _, p := range pairs {
-		found[string(p.GetKey())] = nonNil(p.GetValue())
-	}
-	values := make([][]byte, len(keys))
-	for i, k := range keys {
-		values[i] = found[string(k)]
-	}
-	return values, nil
+	return c.plans.BatchGet(ctx, &kvrpcpb.RawBatchGetRequest{Context: cl.rctx, Keys: keys, Cf: cl.cf})
 }
 
 // Put stores value under key. An empty value is a value: Get returns it as

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 )
 
 // Message is a kvproto message. kvproto is generated with gogo-protobuf and
@@ -45,10 +46,19 @@ type Request struct {
 	Msg Message
 	// Target is the store, region and peer the attempt goes to.
 	Target Target
-	// Attempt counts the attempts of this logical request (of this piece of
-	// it, for a request split by region), from 0, across re-routes to other
-	// regions; each page of a scan is a request of its own. The pipeline
-	// also sets Context.IsRetryRequest when it is > 0.
+	// Call is the logical call the attempt belongs to (an API call such as
+	// a raw Get); its ID is 0 for a Step used outside any plan. Middleware
+	// groups attempts by it: a tracing layer makes each attempt a child of
+	// the call's span.
+	Call observe.Call
+	// Piece numbers the piece of the call the attempt serves (the pieces
+	// of a call split by region are numbered from 1; a scan's pages too),
+	// 0 when there is no call.
+	Piece int
+	// Attempt counts the attempts of this piece of the logical request,
+	// from 0, across re-routes to other regions; each page of a scan is a
+	// piece of its own. The pipeline also sets Context.IsRetryRequest when
+	// it is > 0.
 	Attempt int
 	// Timeout bounds the attempt from the moment the Pool takes it: time
 	// queued for a BatchCommands stream and the wire call (time spent in

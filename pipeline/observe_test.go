@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/observe"
+)
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+	calls  []observe.Call
+}
+
+func (l *eventLog) Start(ctx context.Context, c observe.Call) context.Context {
+	l.mu.Lock()
+	l.calls = append(l.calls, c)
+	l.events = append(l.events, "start "+c.API)
+	l.mu.Unlock()
+	return ctx
+}
+
+func (l *eventLog) Event(_ context.Context, e observe.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch e.Kind {
+	case observe.Split, observe.Resplit:
+		l.events = append(l.events, fmt.Sprintf("%s %d->%d@%d", e.Kind, e.Piece, e.Pieces, e.FirstPiece))
+	case observe.Backoff:
+		l.events = append(l.events, fmt.Sprintf("backoff %s %d", e.Backoff, e.Piece))
+	default:
+		l.events = append(l.events, e.Kind.String())
+	}
+}
+
+func (l *eventLog) End(_ context.Context, c observe.Call, err error) {
+	l.mu.Lock()
+	l.events = append(l.events, fmt.Sprintf("end %s %v", c.API, err))
+	l.mu.Unlock()
+}
+
+// TestShardReportsSplitsAndRenumbersChildren: a batch get cut into two
+// pieces whose second piece's region split meanwhile is re-split into two
+// children, which take the call's next piece numbers (3 and 4); the
+// attempts carry those numbers and the call's identity.
+func TestShardReportsSplitsAndRenumbersChildren(t *testing.T) {
+	c := newFakeCluster("m")
+	env := c.env()
+	env.Concurrency = 1
+	log := &eventLog{}
+	env.Observer = log
+	plan := Shard(env, batchGetSplit(Limit[[]byte]{}), Retry(env, testBatchGet), Named("BatchGet"))
+	// Warm the cache, then split the second region behind its back.
+	if _, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: [][]byte{[]byte("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Locate(context.Background(), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.split("t", 9)
+	log.events = nil
+	sentBefore := len(c.sent())
+
+	if _, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: [][]byte{[]byte("a"), []byte("p"), []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	events := slices.Clone(log.events)
+	log.mu.Unlock()
+	if events[0] != "start BatchGet" || events[1] != "split 0->2@1" || events[len(events)-1] != "end BatchGet <nil>" ||
+		!slices.Contains(events, "resplit 2->2@3") {
+		t.Fatalf("events:\n  %s", strings.Join(events, "\n  "))
+	}
+	var pieces []int
+	var calls []uint64
+	for _, r := range c.sent()[sentBefore:] {
+		if r.Call.API != "BatchGet" {
+			t.Fatalf("attempt without the call's identity: %+v", r.Call)
+		}
+		pieces = append(pieces, r.Piece)
+		calls = append(calls, r.Call.ID)
+	}
+	// Piece 2's first attempt went to the stale region; its children 3
+	// and 4 then succeeded.
+	if !slices.Equal(pieces, []int{1, 2, 3, 4}) || len(slices.Compact(slices.Clone(calls))) != 1 || calls[0] == 0 {
+		t.Fatalf("attempts' pieces %v, calls %v", pieces, calls)
+	}
+}
