@@ -64,9 +64,9 @@ func TestShardReportsSplitsAndRenumbersChildren(t *testing.T) {
 	if _, err := c.Locate(context.Background(), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	c.split("t", 9)
+	c.truth.Split("t", 9)
 	log.events = nil
-	sentBefore := len(c.sent())
+	sentBefore := c.rec.Len()
 
 	if _, err := plan(context.Background(), &kvrpcpb.RawBatchGetRequest{Keys: [][]byte{[]byte("a"), []byte("p"), []byte("x")}}); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestShardReportsSplitsAndRenumbersChildren(t *testing.T) {
 	}
 	var pieces []int
 	var calls []uint64
-	for _, r := range c.sent()[sentBefore:] {
+	for _, r := range c.rec.Requests()[sentBefore:] {
 		if r.Call.API != "BatchGet" {
 			t.Fatalf("attempt without the call's identity: %+v", r.Call)
 		}

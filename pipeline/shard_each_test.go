@@ -11,7 +11,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
-	"github.com/tikvgo/tikv/transport"
+	"github.com/tikvgo/tikv/pipeline/pipelinetest"
 )
 
 // TestShardEachRunsEveryPiece: where Shard stops at the first failure
@@ -22,15 +22,11 @@ func TestShardEachRunsEveryPiece(t *testing.T) {
 	wire := errors.New("connection reset")
 	tooLarge := &errorpb.Error{RaftEntryTooLarge: &errorpb.RaftEntryTooLarge{}}
 	c := newFakeCluster("d", "h", "m")
-	c.hook = func(req *transport.Request) (*transport.Response, error, bool) {
-		switch req.Target.RegionID {
-		case 2:
-			return nil, wire, true
-		case 3:
-			return regionErr(req.Cmd, tooLarge), nil, true
-		}
-		return nil, nil, false
+	script := func(c *fakeCluster) {
+		c.tikv.Always(pipelinetest.ForRegion(2), pipelinetest.Fail(wire))
+		c.tikv.Always(pipelinetest.ForRegion(3), pipelinetest.RegionError(tooLarge))
 	}
+	script(c)
 	env := c.env()
 	env.Concurrency = 1 // pieces in key order, one at a time: Shard would stop at region 2
 	split := ByKeys((*kvrpcpb.RawBatchPutRequest).GetPairs, (*kvrpcpb.KvPair).GetKey,
@@ -48,7 +44,7 @@ func TestShardEachRunsEveryPiece(t *testing.T) {
 	}
 
 	c2 := newFakeCluster("d", "h", "m")
-	c2.hook = c.hook
+	script(c2)
 	env2 := c2.env()
 	env2.Concurrency = 1
 	out, err := ShardEach(env2, split, Retry(env2, testBatchPutOnce))(context.Background(), req)
@@ -66,9 +62,7 @@ func TestShardEachRunsEveryPiece(t *testing.T) {
 	if !errors.Is(out[1].Err, kv.ErrUndetermined) || out[0].Resp == nil || out[3].Resp == nil {
 		t.Fatalf("outcome details: %+v", out)
 	}
-	c2.mu.Lock()
-	v, ok := c2.data["n"]
-	c2.mu.Unlock()
+	v, ok := c2.truth.KV().Get("n")
 	if !ok || v != "vn" {
 		t.Fatalf("the piece after the failures did not write: %q %v", v, ok)
 	}

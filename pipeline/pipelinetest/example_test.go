@@ -29,7 +29,7 @@ func batchGetPlan(env *pipeline.Env) pipeline.Plan[*kvrpcpb.RawBatchGetRequest, 
 			return &kvrpcpb.RawBatchGetRequest{Context: r.Context, Keys: keys}
 		}, pipeline.Limit[[]byte]{})
 	parts := pipeline.Shard(env, split, pipeline.Retry(env, rawBatchGet))
-	return pipeline.Merge(parts, func(parts []pipeline.Part[*kvrpcpb.RawBatchGetRequest, *kvrpcpb.RawBatchGetResponse]) (map[string]string, error) {
+	return pipeline.Merge(parts, func(_ context.Context, _ *kvrpcpb.RawBatchGetRequest, parts []pipeline.Part[*kvrpcpb.RawBatchGetRequest, *kvrpcpb.RawBatchGetResponse]) (map[string]string, error) {
 		out := map[string]string{}
 		for _, p := range parts {
 			for _, kv := range p.Resp.GetPairs() {
