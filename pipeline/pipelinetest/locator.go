@@ -9,6 +9,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 )
 
@@ -51,7 +52,9 @@ type Load struct {
 // (the real cache's background re-check, with no delay). ReportLatency is only
 // counted: slow scores do not move on their own; set them with SetHealth.
 //
-// Regions never expire. A Locator is safe for concurrent use.
+// A miss is reported to the call's observer (observe.CacheMiss and
+// CacheLoad) as the region cache reports it. Regions never expire. A
+// Locator is safe for concurrent use.
 type Locator struct {
 	cluster *Cluster
 
@@ -74,38 +77,63 @@ func NewLocator(c *Cluster) *Locator {
 var _ pdclient.Locator = (*Locator)(nil)
 
 // Locate returns the cached region holding key, or loads it.
-func (l *Locator) Locate(_ context.Context, key []byte) (*pdclient.Region, error) {
-	return l.locate(func(r *pdclient.Region) bool { return r.Contains(key) }, Load{Op: "Locate", Key: bytes.Clone(key)})
+func (l *Locator) Locate(ctx context.Context, key []byte) (*pdclient.Region, error) {
+	return l.locate(ctx, func(r *pdclient.Region) bool { return r.Contains(key) }, Load{Op: "Locate", Key: bytes.Clone(key)})
 }
 
 // LocateEndKey returns the cached region r with r.StartKey < key <=
 // r.EndKey (the last region for an empty key), or loads it.
-func (l *Locator) LocateEndKey(_ context.Context, key []byte) (*pdclient.Region, error) {
-	return l.locate(func(r *pdclient.Region) bool { return r.ContainsByEnd(key) }, Load{Op: "LocateEndKey", Key: bytes.Clone(key)})
+func (l *Locator) LocateEndKey(ctx context.Context, key []byte) (*pdclient.Region, error) {
+	return l.locate(ctx, func(r *pdclient.Region) bool { return r.ContainsByEnd(key) }, Load{Op: "LocateEndKey", Key: bytes.Clone(key)})
 }
 
 // LocateByID returns the cached region with the given id, or loads it; an
 // id the cluster does not know fails wrapping pdclient.ErrRegionNotFound.
-func (l *Locator) LocateByID(_ context.Context, id uint64) (*pdclient.Region, error) {
-	return l.locate(func(r *pdclient.Region) bool { return r.ID() == id }, Load{Op: "LocateByID", RegionID: id})
+func (l *Locator) LocateByID(ctx context.Context, id uint64) (*pdclient.Region, error) {
+	return l.locate(ctx, func(r *pdclient.Region) bool { return r.ID() == id }, Load{Op: "LocateByID", RegionID: id})
 }
 
-func (l *Locator) locate(pred func(*pdclient.Region) bool, miss Load) (*pdclient.Region, error) {
+func (l *Locator) locate(ctx context.Context, pred func(*pdclient.Region) bool, miss Load) (*pdclient.Region, error) {
+	r, loaded, err := l.locateLocked(pred, miss)
+	if loaded {
+		observeLoad(ctx, miss.Key, r, err)
+	}
+	return r, err
+}
+
+// locateLocked looks the region up in the cache, else loads it; loaded
+// reports a miss.
+func (l *Locator) locateLocked(pred func(*pdclient.Region) bool, miss Load) (r *pdclient.Region, loaded bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range l.cache {
 		if pred(r) {
-			return r, nil
+			return r, false, nil
 		}
 	}
 	l.loads = append(l.loads, miss)
 	l.cluster.mu.Lock()
-	r := l.cluster.findLocked(pred)
+	r = l.cluster.findLocked(pred)
 	l.cluster.mu.Unlock()
 	if r == nil {
-		return nil, fmt.Errorf("pipelinetest: %s %q/%d: %w", miss.Op, miss.Key, miss.RegionID, pdclient.ErrRegionNotFound)
+		return nil, true, fmt.Errorf("pipelinetest: %s %q/%d: %w", miss.Op, miss.Key, miss.RegionID, pdclient.ErrRegionNotFound)
 	}
-	return l.insertLocked(r), nil
+	return l.insertLocked(r), true, nil
+}
+
+// observeLoad reports a miss and its load to the call's observer, as the
+// region cache does (observe.CacheMiss, then observe.CacheLoad; no PD call
+// is reported, since none is made).
+func observeLoad(ctx context.Context, key []byte, r *pdclient.Region, err error) {
+	if _, ok := observe.Observed(ctx); !ok {
+		return
+	}
+	observe.Emit(ctx, observe.Event{Kind: observe.CacheMiss, Key: key})
+	ev := observe.Event{Kind: observe.CacheLoad, Key: key, Err: err}
+	if r != nil {
+		ev.RegionID = r.ID()
+	}
+	observe.Emit(ctx, ev)
 }
 
 // insertLocked caches r, replacing what it overlaps, unless the cache
@@ -133,16 +161,25 @@ func (l *Locator) LoadRange(ctx context.Context, start, end []byte, limit int) (
 	if len(end) > 0 && bytes.Compare(start, end) >= 0 {
 		return nil, nil
 	}
+	out, missedAt := l.loadRangeLocked(start, end, limit)
+	if missedAt != nil {
+		observeLoad(ctx, missedAt.Key, nil, nil)
+	}
+	return out, nil
+}
+
+// loadRangeLocked serves LoadRange; it returns the Load it recorded, if
+// the cache missed.
+func (l *Locator) loadRangeLocked(start, end []byte, limit int) (out []*pdclient.Region, miss *Load) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []*pdclient.Region
-	next, loaded := start, false
+	next := start
 	for {
 		r := l.cachedLocked(next)
 		if r == nil {
-			if !loaded {
-				l.loads = append(l.loads, Load{Op: "LoadRange", Key: bytes.Clone(next)})
-				loaded = true
+			if miss == nil {
+				miss = &Load{Op: "LoadRange", Key: bytes.Clone(next)}
+				l.loads = append(l.loads, *miss)
 			}
 			l.cluster.mu.Lock()
 			t := l.cluster.findLocked(func(r *pdclient.Region) bool { return r.Contains(next) })
@@ -151,7 +188,7 @@ func (l *Locator) LoadRange(ctx context.Context, start, end []byte, limit int) (
 		}
 		out = append(out, r)
 		if len(r.EndKey()) == 0 || (len(end) > 0 && bytes.Compare(r.EndKey(), end) >= 0) || (limit > 0 && len(out) >= limit) {
-			return out, nil
+			return out, miss
 		}
 		next = r.EndKey()
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/pipeline/pipelinetest"
@@ -422,5 +423,45 @@ func TestRawKVServesCommands(t *testing.T) {
 	send(transport.CmdRawDeleteRange, &kvrpcpb.RawDeleteRangeRequest{StartKey: []byte("a"), EndKey: []byte("b")})
 	if got := k.c.KV().Keys(); !slices.Equal(got, []string{"c"}) {
 		t.Fatalf("keys = %v, want [c]", got)
+	}
+}
+
+// kindLog is an observe.Observer that keeps the kinds of events it sees.
+type kindLog struct {
+	mu    sync.Mutex
+	kinds []string
+}
+
+func (l *kindLog) Start(ctx context.Context, _ observe.Call) context.Context { return ctx }
+func (l *kindLog) End(context.Context, observe.Call, error)                  {}
+func (l *kindLog) Event(_ context.Context, e observe.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.kinds = append(l.kinds, e.Kind.String())
+}
+
+// TestLocatorMissesReachTheObserver: a plan's cache miss over the Locator
+// is reported to the call's observer as a miss then a load, as the region
+// cache reports it; a hit reports nothing.
+func TestLocatorMissesReachTheObserver(t *testing.T) {
+	k := newKit()
+	log := &kindLog{}
+	k.env.Observer = log
+	plan := pipeline.Single(pipeline.Shard(k.env, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey), pipeline.Retry(k.env, rawGet)))
+	for range 2 {
+		if _, err := plan(context.Background(), &kvrpcpb.RawGetRequest{Key: []byte("k")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var cache []string
+	for _, kind := range log.kinds {
+		if kind == observe.CacheMiss.String() || kind == observe.CacheLoad.String() {
+			cache = append(cache, kind)
+		}
+	}
+	if want := []string{observe.CacheMiss.String(), observe.CacheLoad.String()}; !slices.Equal(cache, want) {
+		t.Fatalf("cache events %v (all: %v), want %v for the first call only", cache, log.kinds, want)
 	}
 }
