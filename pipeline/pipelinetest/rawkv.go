@@ -71,10 +71,12 @@ func (s *RawKV) sortedLocked() []string {
 
 // Serve is a Handler for the raw commands RawGet, RawBatchGet, RawPut,
 // RawBatchPut, RawDelete, RawBatchDelete, RawDeleteRange and RawScan (column
-// families, TTLs and key-only aside), answering as TiKV does where the
-// key lies outside the region (see tikv-server-semantics §2.4 and §10.3):
-// a point read gets an error in the body, a write or a scan starting
-// outside the region gets KeyNotInRegion. Other commands fail with a send
+// families and TTLs aside), answering as TiKV does where the key lies
+// outside the region: a point read gets an error in the body (TiKV's
+// region snapshot fails the read, which is not a region error), a write
+// gets KeyNotInRegion (raftstore's check_key_in_region at apply), and so
+// does a scan starting outside the region (the snapshot iterator's
+// bounds check). A scan with limit 0 returns nothing, as in TiKV. Other commands fail with a send
 // error naming them, so a test notices it needs a Handler of its own.
 func (s *RawKV) Serve(_ context.Context, req *transport.Request, region *pdclient.Region) (*transport.Response, error) {
 	in := func(k []byte) bool { return region == nil || region.Contains(k) }

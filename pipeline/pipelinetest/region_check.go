@@ -31,8 +31,8 @@ func RegionErrorResponse(cmd transport.Cmd, e *errorpb.Error) *transport.Respons
 }
 
 // checkRegion applies TiKV's region and peer checks to an attempt, in
-// TiKV's order (raftstore's pre_propose_raft_command and the local reader's
-// validate_request; tikv-server-semantics §2.3): StoreNotMatch,
+// TiKV's order (raftstore's fsm/peer.rs pre_propose_raft_command and the
+// local reader's validate_request in worker/read.rs): StoreNotMatch,
 // RegionNotFound, MismatchPeerId, NotLeader, EpochNotMatch. It returns the
 // true region the attempt may be served by, or TiKV's region error.
 // Commands without a kvrpcpb.Context, and attempts addressed to no region

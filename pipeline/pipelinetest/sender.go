@@ -52,7 +52,8 @@ func NewSender(c *Cluster, opts ...SenderOption) *Sender {
 }
 
 // Match selects the attempts a rule answers. A nil Match accepts every
-// attempt.
+// attempt. Matches run with the Sender's lock held, so they must not call
+// the Sender; they may read the request and the Cluster.
 type Match func(req *transport.Request) bool
 
 // ForCmd matches attempts of the command.
