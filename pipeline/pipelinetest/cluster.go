@@ -167,9 +167,11 @@ func (c *Cluster) indexLocked(key string) int {
 }
 
 // Split splits the region holding key at key, as TiKV does with
-// right_derive_when_split off: the left part [start, key) keeps the region's
-// id and peers, the right part [key, end) becomes region newID with new
-// peers on the same stores and the same leader store; both get version+1.
+// right_derive_when_split off (its default is on, which derives the other
+// way round; keeping the left part lets a test name the new region): the
+// left part [start, key) keeps the region's id and peers, the right part
+// [key, end) becomes region newID with new peers on the same stores and the
+// same leader store; both get version+1.
 // A newID of 0 picks the next unused id. Caches that held the old region
 // are now stale. It returns the right part's id, and panics when key is
 // already a region boundary or newID is taken.

@@ -1,7 +1,6 @@
 package pipelinetest
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 
@@ -13,8 +12,8 @@ import (
 )
 
 // maxSiblings bounds the regions an EpochNotMatch carries besides the
-// current one (TiKV's MAX_REGIONS_IN_ERROR is 10 in all).
-const maxSiblings = 9
+// current one (TiKV's MAX_REGIONS_IN_ERROR).
+const maxSiblings = 10
 
 // RegionErrorResponse builds the answer TiKV gives when it rejects a
 // request with a region error: an empty response of cmd's type
@@ -76,25 +75,34 @@ func (c *Cluster) checkRegion(req *transport.Request) (*pdclient.Region, *errorp
 	if got, want := rctx.GetRegionEpoch().GetVersion(), region.Epoch().GetVersion(); got != want {
 		current := []*metapb.Region{region.Meta()}
 		if got < want {
-			current = append(current, c.siblingsLocked(i, want-got)...)
+			current = append(current, c.siblingsLocked(i, got)...)
 		}
 		return nil, &errorpb.Error{Message: "epoch not match", EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: current}}
 	}
 	return region, nil
 }
 
-// siblingsLocked returns up to n regions after region i, the way TiKV
-// collects siblings for EpochNotMatch when the request's version is older
-// (collect_sibling_region): with right_derive_when_split off, the regions
-// split off a region lie to its right, so a request that missed n splits
-// is told of the n regions that follow.
-func (c *Cluster) siblingsLocked(i int, n uint64) []*metapb.Region {
+// siblingsLocked returns the regions after region i that TiKV names in an
+// EpochNotMatch answering a request at version requested, as raftstore's
+// collect_sibling_region (fsm/peer.rs) does with right_derive_when_split
+// off, which is how Split derives regions: the regions split off a region
+// lie to its right, so one for each version the request missed, counting
+// on while a sibling is newer still, at most maxSiblings.
+func (c *Cluster) siblingsLocked(i int, requested uint64) []*metapb.Region {
+	maxVersion := c.regions[i].Epoch().GetVersion()
+	left := maxVersion - requested
 	var out []*metapb.Region
-	for j := i + 1; j < len(c.regions) && uint64(len(out)) < n && len(out) < maxSiblings; j++ {
-		if !bytes.Equal(c.regions[j].StartKey(), c.regions[j-1].EndKey()) {
+	for j := i + 1; j < len(c.regions) && len(out) < maxSiblings; j++ {
+		r := c.regions[j]
+		left--
+		if v := r.Epoch().GetVersion(); v >= maxVersion {
+			left += v - maxVersion
+			maxVersion = v
+		}
+		out = append(out, r.Meta())
+		if left == 0 {
 			break
 		}
-		out = append(out, c.regions[j].Meta())
 	}
 	return out
 }
