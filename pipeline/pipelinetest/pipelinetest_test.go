@@ -465,3 +465,31 @@ func TestLocatorMissesReachTheObserver(t *testing.T) {
 		t.Fatalf("cache events %v (all: %v), want %v for the first call only", cache, log.kinds, want)
 	}
 }
+
+// TestEpochNotMatchNamesEveryMissedSplit: a request two splits behind is
+// told of the current region and of the regions split off it since, as
+// TiKV collects siblings: one per missed version, in key order.
+func TestEpochNotMatchNamesEveryMissedSplit(t *testing.T) {
+	ctx := context.Background()
+	k := newKit(pipelinetest.WithSplits("m"))
+	stale, _ := k.loc.Locate(ctx, []byte("a"))
+	k.c.Split("d", 0) // 1 [,d) v2, 3 [d,m) v2
+	k.c.Split("b", 0) // 1 [,b) v3, 4 [b,d) v3
+	resp, err := k.tikv.Send(ctx, attempt(stale, transport.CmdRawGet, &kvrpcpb.RawGetRequest{Key: []byte("a")}, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var current []string
+	for _, m := range regionErrorOf(t, resp).GetEpochNotMatch().GetCurrentRegions() {
+		current = append(current, fmt.Sprintf("%d[%s,%s)v%d", m.Id, m.StartKey, m.EndKey, m.RegionEpoch.Version))
+	}
+	if want := []string{"1[,b)v3", "4[b,d)v3", "3[d,m)v2"}; !slices.Equal(current, want) {
+		t.Fatalf("current regions = %v, want %v", current, want)
+	}
+	k.loc.OnEpochNotMatch(stale, 1, regionErrorOf(t, resp).GetEpochNotMatch().GetCurrentRegions())
+	k.loc.ClearLoads()
+	regions, err := k.loc.LoadRange(ctx, nil, []byte("m"), 0)
+	if err != nil || len(regions) != 3 || len(k.loc.Loads()) != 0 {
+		t.Fatalf("LoadRange = %v, %v, loads %v; want the three regions from the cache", regions, err, k.loc.Loads())
+	}
+}
