@@ -178,8 +178,8 @@ func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) ([]StoreResul
 			if acquired {
 				<-sem
 			}
-			r.Err = fmt.Errorf("%s to store %d: not sent: %w", s.m.Cmd, r.Store.ID, context.Cause(ctx))
-			for j := i + 1; j < len(results); j++ {
+			// This store and the rest are not started.
+			for j := i; j < len(results); j++ {
 				results[j].Err = fmt.Errorf("%s to store %d: not sent: %w", s.m.Cmd, results[j].Store.ID, context.Cause(ctx))
 			}
 			break
