@@ -13,34 +13,11 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline/backoff"
 	"github.com/tikvgo/tikv/transport"
 )
-
-// StoreMethod binds a store-level TiKV command (one a store answers for
-// itself, not for a region: UnsafeDestroyRange, GetStoreSafeTS,
-// GetHealthFeedback, GetLockWaitInfo) to its Go types and retry properties.
-// It is Method without the region-error constraint on Resp: some
-// store-level responses (StoreSafeTSResponse) have no region_error field.
-// Method.ForStores converts a Method.
-type StoreMethod[Req, Resp transport.Message] struct {
-	// Cmd is the command; Req and Resp must be its message types.
-	Cmd transport.Cmd
-	// Err maps a response's in-body failure (UnsafeDestroyRange's error
-	// string) to a typed error; nil means the body never fails.
-	Err func(Resp) error
-	// Idempotent says the command may be sent again after an attempt whose
-	// outcome is unknown, as Method.Idempotent.
-	Idempotent bool
-	// Read marks commands that only read: they get Env.ReadTimeout.
-	Read bool
-}
-
-// ForStores returns m as a StoreMethod, for AllStores.
-func (m Method[Req, Resp]) ForStores() StoreMethod[Req, Resp] {
-	return StoreMethod[Req, Resp]{Cmd: m.Cmd, Err: m.Err, Idempotent: m.Idempotent, Read: m.Read}
-}
 
 // StoreResult is one store's outcome of an AllStores call: the response,
 // or the error that ended the store's attempts. Resp may be set along with
@@ -51,17 +28,22 @@ type StoreResult[Resp any] struct {
 	Err   error
 }
 
-// AllStoresOption tunes AllStores.
-type AllStoresOption func(*allStoresConfig)
+// AllStoresOption tunes AllStores; Named is one too.
+type AllStoresOption interface{ applyAllStores(*allStoresConfig) }
 
 type allStoresConfig struct {
 	keep func(*pdclient.Store) bool
+	api  string
 }
+
+type allStoresOptionFunc func(*allStoresConfig)
+
+func (f allStoresOptionFunc) applyAllStores(c *allStoresConfig) { f(c) }
 
 // StoreFilter makes AllStores send only to the stores keep returns true
 // for; the others get no request and no result.
 func StoreFilter(keep func(*pdclient.Store) bool) AllStoresOption {
-	return func(c *allStoresConfig) { c.keep = keep }
+	return allStoresOptionFunc(func(c *allStoresConfig) { c.keep = keep })
 }
 
 // TiKVStores is a StoreFilter predicate that keeps TiKV stores and drops
@@ -125,10 +107,10 @@ var errHealthCheckFailed = errors.New("its health check failed")
 //
 // The plan never modifies the caller's request; it is safe for concurrent
 // use.
-func AllStores[Req, Resp transport.Message](e *Env, m StoreMethod[Req, Resp], opts ...AllStoresOption) Plan[Req, []StoreResult[Resp]] {
+func AllStores[Req, Resp transport.Message](e *Env, m Method[Req, Resp], opts ...AllStoresOption) Plan[Req, []StoreResult[Resp]] {
 	var cfg allStoresConfig
 	for _, o := range opts {
-		o(&cfg)
+		o.applyAllStores(&cfg)
 	}
 	if !m.Cmd.Valid() {
 		return func(context.Context, Req) ([]StoreResult[Resp], error) {
@@ -145,13 +127,23 @@ func AllStores[Req, Resp transport.Message](e *Env, m StoreMethod[Req, Resp], op
 // storeFanOut is one AllStores plan.
 type storeFanOut[Req, Resp transport.Message] struct {
 	env     *Env
-	m       StoreMethod[Req, Resp]
+	m       Method[Req, Resp]
 	cfg     allStoresConfig
 	timeout time.Duration
 }
 
-func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) ([]StoreResult[Resp], error) {
-	stores, err := s.list(ctx)
+func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) (_ []StoreResult[Resp], err error) {
+	// call holds the logical call's identity, and the backoff of listing.
+	call, nested := retryStateIn(ctx, s.env)
+	if nested {
+		call = &retryState{bo: s.env.newBackoffer(), call: call.call, observed: call.observed}
+	} else {
+		ctx = beginCall(ctx, s.env, call, s.cfg.api)
+		if call.observed {
+			defer func() { observe.Finish(ctx, err) }()
+		}
+	}
+	stores, err := s.list(ctx, call)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +156,9 @@ func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) ([]StoreResul
 	// The Locator contract lists stores in id order; a Locator of the
 	// caller's own may not.
 	slices.SortFunc(results, func(a, b StoreResult[Resp]) int { return cmp.Compare(a.Store.ID, b.Store.ID) })
+	if call.observed {
+		observe.Emit(ctx, observe.Event{Kind: observe.Split, Pieces: len(results), FirstPiece: 1})
+	}
 	sem := make(chan struct{}, s.env.concurrency())
 	var wg sync.WaitGroup
 	for i := range results {
@@ -188,7 +183,7 @@ func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) ([]StoreResul
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.Resp, r.Err = s.serve(ctx, r.Store, req)
+			r.Resp, r.Err = s.serve(ctx, call, i+1, r.Store, req)
 		}()
 	}
 	wg.Wait()
@@ -204,8 +199,7 @@ func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) ([]StoreResul
 
 // list lists the stores, retrying under PDRPC while the routing layer
 // cannot answer (as Shard does for region lookups).
-func (s *storeFanOut[Req, Resp]) list(ctx context.Context) ([]*pdclient.Store, error) {
-	var bo *backoff.Backoffer
+func (s *storeFanOut[Req, Resp]) list(ctx context.Context, call *retryState) ([]*pdclient.Store, error) {
 	for {
 		stores, err := s.env.Locator.Stores(ctx)
 		if err == nil {
@@ -215,18 +209,16 @@ func (s *storeFanOut[Req, Resp]) list(ctx context.Context) ([]*pdclient.Store, e
 		if ctx.Err() != nil || isTerminal(err) {
 			return nil, err
 		}
-		if bo == nil {
-			bo = s.env.newBackoffer()
-		}
-		if werr := bo.Wait(ctx, backoff.PDRPC, err); werr != nil {
+		if werr := call.wait(ctx, backoff.PDRPC, err); werr != nil {
 			return nil, werr
 		}
 	}
 }
 
-// serve runs one store's attempts and settles its outcome.
-func (s *storeFanOut[Req, Resp]) serve(ctx context.Context, store *pdclient.Store, req Req) (Resp, error) {
-	st := &retryState{bo: s.env.newBackoffer()}
+// serve runs one store's attempts, the call's piece number piece, and
+// settles its outcome.
+func (s *storeFanOut[Req, Resp]) serve(ctx context.Context, call *retryState, piece int, store *pdclient.Store, req Req) (Resp, error) {
+	st := &retryState{bo: s.env.newBackoffer(), call: call.call, piece: piece, observed: call.observed}
 	resp, err := s.attempts(ctx, st, store, req)
 	if err != nil {
 		err = st.settle(err)
@@ -274,6 +266,8 @@ func (s *storeFanOut[Req, Resp]) attempts(ctx context.Context, st *retryState, s
 			Cmd:     m.Cmd,
 			Msg:     m.Cmd.WithContext(req, storeAttemptContext(m.Cmd, req, attempt)),
 			Target:  transport.Target{StoreID: id, Addr: store.Addr},
+			Call:    st.call,
+			Piece:   st.piece,
 			Attempt: attempt,
 			Timeout: s.timeout,
 		})
@@ -302,7 +296,7 @@ func (s *storeFanOut[Req, Resp]) attempts(ctx context.Context, st *retryState, s
 				return zero, &kv.StoreUnreachableError{StoreID: id, Cause: cause}
 			}
 			lastCause = cause
-			if werr := st.bo.Wait(ctx, backoff.TiKVRPC, cause); werr != nil {
+			if werr := st.wait(ctx, backoff.TiKVRPC, cause); werr != nil {
 				return zero, werr
 			}
 			continue

@@ -15,7 +15,7 @@ import (
 	"github.com/tikvgo/tikv/transport"
 )
 
-var storeSafeTS = pipeline.StoreMethod[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
+var storeSafeTS = pipeline.Method[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
 	Cmd: transport.CmdStoreSafeTS, Idempotent: true, Read: true,
 }
 

@@ -24,13 +24,13 @@ var (
 	// Context; it also shows Method.ForStores.
 	testFeedback = Method[*kvrpcpb.GetHealthFeedbackRequest, *kvrpcpb.GetHealthFeedbackResponse]{
 		Cmd: transport.CmdGetHealthFeedback, Idempotent: true, Read: true,
-	}.ForStores()
+	}
 	// testSafeTS is a store-level read whose messages carry no Context.
-	testSafeTS = StoreMethod[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
+	testSafeTS = Method[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
 		Cmd: transport.CmdStoreSafeTS, Idempotent: true, Read: true,
 	}
 	// testDestroyOnce stands for a non-idempotent store-level write.
-	testDestroyOnce = StoreMethod[*kvrpcpb.UnsafeDestroyRangeRequest, *kvrpcpb.UnsafeDestroyRangeResponse]{
+	testDestroyOnce = Method[*kvrpcpb.UnsafeDestroyRangeRequest, *kvrpcpb.UnsafeDestroyRangeResponse]{
 		Cmd: transport.CmdUnsafeDestroyRange,
 		Err: func(r *kvrpcpb.UnsafeDestroyRangeResponse) error {
 			if r.Error != "" {
@@ -385,7 +385,7 @@ func TestAllStoresUnknownOutcome(t *testing.T) {
 	idempotent.Idempotent = true
 	for _, tc := range []struct {
 		name     string
-		m        StoreMethod[*kvrpcpb.UnsafeDestroyRangeRequest, *kvrpcpb.UnsafeDestroyRangeResponse]
+		m        Method[*kvrpcpb.UnsafeDestroyRangeRequest, *kvrpcpb.UnsafeDestroyRangeResponse]
 		attempts int
 	}{
 		{"not idempotent: never resent", testDestroyOnce, 1},
@@ -621,7 +621,7 @@ func TestAllStoresResponseErrors(t *testing.T) {
 }
 
 func TestAllStoresRefusesAnUnknownCommand(t *testing.T) {
-	bad := StoreMethod[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{}
+	bad := Method[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{}
 	script := &storeScript{}
 	_, err := AllStores(storesEnv(newStoreLocator(1), script), bad)(context.Background(), &kvrpcpb.StoreSafeTSRequest{})
 	if !errors.Is(err, kv.ErrInvalidArgument) || script.count() != 0 {

@@ -29,7 +29,7 @@ func ExampleAllStores() {
 	defer cluster.Close()
 
 	// GetStoreSafeTS: a store-level read, safe to send again.
-	storeSafeTS := pipeline.StoreMethod[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
+	storeSafeTS := pipeline.Method[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
 		Cmd: transport.CmdStoreSafeTS, Idempotent: true, Read: true,
 	}
 	safeTS := pipeline.AllStores(cluster.EnvFor(kv.ModeRaw), storeSafeTS,
