@@ -111,7 +111,8 @@ func (c *RegionCache) resolveStore(ctx context.Context, id uint64) (*storeEntry,
 // Stores returns every store PD lists that is not removed (tombstone), in
 // store-id order, read from PD on every call: fan-outs to all stores (the
 // AllStores plan) must see stores added since the cache last looked. The
-// answers refresh the cached metadata of stores already known.
+// answers do not touch the store cache: Store keeps its own rules for when
+// to ask PD again.
 func (c *RegionCache) Stores(ctx context.Context) ([]*Store, error) {
 	all, err := retryLoad(ctx, func(bool) ([]*metapb.Store, error) {
 		return c.pd.GetAllStores(ctx, opt.WithExcludeTombstone())

@@ -23,7 +23,7 @@
 //	                                first failure stops the call
 //	ShardEach(env, splitter, step)  Shard that runs every piece to its end and           retry_multi_region_preserve_results
 //	                                returns each piece's outcome                          + preserve_shard
-//	AllStores(env, filter, method)  one request per store, per-store retry and           all_stores
+//	AllStores(env, method, ...)     one request per store, per-store retry and           all_stores
 //	                                results
 //	Stream(env, cursor, step)       a scan, page by page through regions, as a           (none: client-rust scans in a
 //	                                StreamPlan (iter.Seq2)                                hand-written loop)

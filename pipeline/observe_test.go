@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/observe"
+	"github.com/tikvgo/tikv/transport"
 )
 
 type eventLog struct {
@@ -91,5 +92,37 @@ func TestShardReportsSplitsAndRenumbersChildren(t *testing.T) {
 	// and 4 then succeeded.
 	if !slices.Equal(pieces, []int{1, 2, 3, 4}) || len(slices.Compact(slices.Clone(calls))) != 1 || calls[0] == 0 {
 		t.Fatalf("attempts' pieces %v, calls %v", pieces, calls)
+	}
+}
+
+// TestAllStoresIsOneObservedCall: an AllStores call is one logical call
+// whose stores are its pieces, numbered in store-id order.
+func TestAllStoresIsOneObservedCall(t *testing.T) {
+	c := newFakeClusterOf(3)
+	env := c.env()
+	log := &eventLog{}
+	env.Observer = log
+	var mu sync.Mutex
+	pieceOf := map[uint64]int{}
+	var calls []observe.Call
+	env.Sender = transport.SenderFunc(func(_ context.Context, req *transport.Request) (*transport.Response, error) {
+		mu.Lock()
+		pieceOf[req.Target.StoreID] = req.Piece
+		calls = append(calls, req.Call)
+		mu.Unlock()
+		return &transport.Response{Msg: &kvrpcpb.StoreSafeTSResponse{SafeTs: 7}}, nil
+	})
+	safeTS := Method[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{Cmd: transport.CmdStoreSafeTS, Idempotent: true, Read: true}
+	res, err := AllStores(env, safeTS, Named("SafeTS"))(context.Background(), &kvrpcpb.StoreSafeTSRequest{})
+	if err != nil || len(res) != 3 {
+		t.Fatalf("AllStores = %v, %v", res, err)
+	}
+	if pieceOf[1] != 1 || pieceOf[2] != 2 || pieceOf[3] != 3 || calls[0].API != "SafeTS" ||
+		calls[0] != calls[1] || calls[1] != calls[2] {
+		t.Fatalf("pieces by store %v, calls %v", pieceOf, calls)
+	}
+	want := []string{"start SafeTS", "split 0->3@1", "end SafeTS <nil>"}
+	if !slices.Equal(log.events, want) {
+		t.Fatalf("events %v, want %v", log.events, want)
 	}
 }

@@ -26,7 +26,7 @@ type StreamPlan[Req, Resp any] func(ctx context.Context, req Req) iter.Seq2[Part
 
 // NameOption names the logical calls of a plan (observe.Call.API), so that
 // middleware and observers can tell them apart: Shard(..., Named("RawGet")).
-// It is both a ShardOption and a StreamOption.
+// It is a ShardOption, a StreamOption and an AllStoresOption.
 type NameOption string
 
 // Named returns the option naming a plan's calls api.
@@ -34,6 +34,8 @@ func Named(api string) NameOption { return NameOption(api) }
 
 func (n NameOption) applyShard(c *shardConfig)   { c.api = string(n) }
 func (n NameOption) applyStream(c *streamConfig) { c.api = string(n) }
+
+func (n NameOption) applyAllStores(c *allStoresConfig) { c.api = string(n) }
 
 // Step executes a request already narrowed to one region: the per-region
 // part of a plan. A Step reports stale routing by returning a non-fatal
@@ -47,8 +49,11 @@ type Response interface {
 }
 
 // Method binds a TiKV command to its Go types and retry properties, the way
-// grpc.MethodDesc describes a gRPC method.
-type Method[Req transport.Message, Resp Response] struct {
+// grpc.MethodDesc describes a gRPC method. Region commands (whose response
+// is a Response, with a region error) are sent with Retry; store-level
+// commands (UnsafeDestroyRange, GetStoreSafeTS, whose responses may have no
+// region error) with AllStores.
+type Method[Req, Resp transport.Message] struct {
 	// Cmd is the command; Req and Resp must be its message types.
 	Cmd transport.Cmd
 	// Err maps a response's in-body failure (a key error, a raw command's
