@@ -44,6 +44,13 @@ var (
 		Cmd: transport.CmdRawScan, Err: PairsErr(transport.CmdRawScan, (*kvrpcpb.RawScanResponse).GetKvs),
 		Idempotent: true, Read: true,
 	}
+	// RawBatchScan scans several ranges of one region in one request
+	// (each range bounded by its own limit); a failure is a keyless pair,
+	// as for RawScan.
+	RawBatchScan = pipeline.Method[*kvrpcpb.RawBatchScanRequest, *kvrpcpb.RawBatchScanResponse]{
+		Cmd: transport.CmdRawBatchScan, Err: PairsErr(transport.CmdRawBatchScan, (*kvrpcpb.RawBatchScanResponse).GetKvs),
+		Idempotent: true, Read: true,
+	}
 	RawGetKeyTTL = pipeline.Method[*kvrpcpb.RawGetKeyTTLRequest, *kvrpcpb.RawGetKeyTTLResponse]{
 		Cmd: transport.CmdRawGetKeyTTL, Err: StringErr[*kvrpcpb.RawGetKeyTTLResponse](transport.CmdRawGetKeyTTL), Idempotent: true, Read: true,
 	}
