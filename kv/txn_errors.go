@@ -78,6 +78,7 @@ type Lock struct {
 	IsTxnFile bool
 }
 
+// String describes the lock on one line.
 func (l *Lock) String() string {
 	return fmt.Sprintf("key %q locked by txn %d (primary %q, ttl %v, %s)", l.Key, l.StartTS, l.Primary, l.TTL, l.Type)
 }
@@ -90,6 +91,7 @@ type LockedError struct {
 	Locks []*Lock
 }
 
+// Error names what happened, on one line.
 func (e *LockedError) Error() string {
 	switch len(e.Locks) {
 	case 0:
@@ -118,6 +120,7 @@ type WriteConflictError struct {
 	Reason kvrpcpb.WriteConflict_Reason
 }
 
+// Error names what happened, on one line.
 func (e *WriteConflictError) Error() string {
 	return fmt.Sprintf("tikv: write conflict on key %q: txn %d met txn %d (commit ts %d, primary %q, reason %s)",
 		e.Key, e.StartTS, e.ConflictStartTS, e.ConflictCommitTS, e.Primary, e.Reason)
@@ -132,6 +135,7 @@ type AlreadyExistError struct {
 	Key Key
 }
 
+// Error names what happened, on one line.
 func (e *AlreadyExistError) Error() string { return fmt.Sprintf("tikv: key %q already exists", e.Key) }
 
 // Unwrap returns ErrKeyExists.
@@ -155,6 +159,7 @@ type DeadlockError struct {
 	WaitChain   []*deadlock.WaitForEntry
 }
 
+// Error names what happened, on one line.
 func (e *DeadlockError) Error() string {
 	return fmt.Sprintf("tikv: deadlock: lock on key %q held by txn %d closes a cycle of %d waiters",
 		e.LockKey, e.LockTS, len(e.WaitChain))
@@ -175,6 +180,7 @@ type CommitTSExpiredError struct {
 	MinCommitTS       uint64
 }
 
+// Error names what happened, on one line.
 func (e *CommitTSExpiredError) Error() string {
 	return fmt.Sprintf("tikv: txn %d: commit ts %d expired on key %q (min commit ts %d)",
 		e.StartTS, e.AttemptedCommitTS, e.Key, e.MinCommitTS)
@@ -189,6 +195,7 @@ type TxnNotFoundError struct {
 	PrimaryKey Key
 }
 
+// Error names what happened, on one line.
 func (e *TxnNotFoundError) Error() string {
 	return fmt.Sprintf("tikv: txn %d not found on primary %q", e.StartTS, e.PrimaryKey)
 }
@@ -204,6 +211,7 @@ type CommitTSTooLargeError struct {
 	CommitTS uint64
 }
 
+// Error names what happened, on one line.
 func (e *CommitTSTooLargeError) Error() string {
 	return fmt.Sprintf("tikv: commit ts %d is too large", e.CommitTS)
 }
@@ -219,6 +227,7 @@ type AssertionFailedError struct {
 	ExistingCommitTS uint64
 }
 
+// Error names what happened, on one line.
 func (e *AssertionFailedError) Error() string {
 	return fmt.Sprintf("tikv: txn %d: assertion %s failed on key %q (existing start ts %d, commit ts %d)",
 		e.StartTS, e.Assertion, e.Key, e.ExistingStartTS, e.ExistingCommitTS)
@@ -234,6 +243,7 @@ type PrimaryMismatchError struct {
 	Lock *Lock
 }
 
+// Error names what happened, on one line.
 func (e *PrimaryMismatchError) Error() string {
 	if e.Lock == nil {
 		return "tikv: primary mismatch"
@@ -249,6 +259,7 @@ type TxnLockNotFoundError struct {
 	Key Key
 }
 
+// Error names what happened, on one line.
 func (e *TxnLockNotFoundError) Error() string {
 	return fmt.Sprintf("tikv: transaction lock not found on key %q", e.Key)
 }
@@ -263,6 +274,7 @@ type RetryableError struct {
 	Msg string
 }
 
+// Error names what happened, on one line.
 func (e *RetryableError) Error() string { return "tikv: retryable: " + e.Msg }
 
 // Unwrap returns ErrTxnRetryable.
@@ -275,4 +287,5 @@ type AbortError struct {
 	Msg string
 }
 
+// Error names what happened, on one line.
 func (e *AbortError) Error() string { return "tikv: aborted: " + e.Msg }
