@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -24,7 +23,8 @@ var ErrOutsideKeyspace = fmt.Errorf("%w: response key outside the keyspace", kv.
 
 // RefusedInKeyspaceError is returned, before anything is sent, for a
 // command the keyspace layer cannot confine to the keyspace: one without a
-// key range (KvGC), one whose keys it cannot read, or one it does not know.
+// key range (KvGC), one whose keys it cannot read, one it does not know, or
+// a described command (transport.Describe) without key hooks.
 // It wraps ErrRefusedInKeyspace, kv.ErrInvalidArgument and
 // transport.ErrNotSent.
 type RefusedInKeyspaceError struct {
@@ -73,7 +73,9 @@ func (f outsideField) Error() string { return string(f) }
 // logical keys; below it, the keys TiKV stores: under API v2 every key of a
 // request gets its keyspace prefix (raw commands use raw, the others txn),
 // an open range end becomes the keyspace's end, and the Context says
-// api_version V2 and the keyspace id; every key of the response (pairs,
+// api_version V2 and the keyspace id (the codec is picked by the command's
+// key mode, transport.Cmd.KeyMode: the raw one for raw commands, the txn
+// one for every other); every key of the response (pairs,
 // locks, key errors, region errors) loses it again, and the region
 // boundaries TiKV reports (EpochNotMatch, KeyNotInRegion) are decoded and
 // clamped to the keyspace, for raw and txn v2 and for txn v1 (whose
@@ -83,7 +85,11 @@ func (f outsideField) Error() string { return string(f) }
 // unexamined. Every command of transport's command table is either encoded
 // or refused with a *RefusedInKeyspaceError before it is sent (KvGC, which
 // has no key range, is refused; so is any command the layer does not
-// know). A response key outside the keyspace fails the attempt with an
+// know). A command made by transport.Describe is encoded and decoded by
+// its descriptor's EncodeKeys and DecodeKeys hooks, and refused when it has
+// none: the layer cannot find the keys of a message it does not know.
+// Under API v1 it passes unchanged, as every command does. A response key
+// outside the keyspace fails the attempt with an
 // *OutsideKeyspaceError and the response is dropped, except for
 // GetLockWaitInfo, whose store-wide answer legitimately lists other
 // keyspaces' waiters: those entries are removed.
@@ -96,7 +102,7 @@ func Keyspace(raw, txn *apicodec.Codec) transport.Middleware {
 	return func(next transport.Sender) transport.Sender {
 		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 			c := txn
-			if strings.HasPrefix(req.Cmd.String(), "Raw") {
+			if m, ok := req.Cmd.KeyMode(); ok && m == kv.ModeRaw {
 				c = raw
 			}
 			if c == nil || c.Identity() {

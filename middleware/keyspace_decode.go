@@ -157,6 +157,17 @@ func (d *keyDecoder) copResponse(m *coprocessor.Response) {
 // encodeRequest lets through has its case, the keyless ones included, so a
 // command added later cannot slip through undecoded.
 func (d *keyDecoder) body(cmd transport.Cmd, msg transport.Message) {
+	if desc, ok := cmd.Descriptor(); ok {
+		// encodeRequest let a described command through only with both
+		// hooks; its response is decoded by its own hook, whatever the
+		// message's type.
+		if desc.DecodeKeys == nil {
+			d.err = outsideField(fmt.Sprintf("%T (no keyspace decoding for %s)", msg, cmd))
+		} else if err := desc.DecodeKeys(msg, d.c); err != nil && d.err == nil {
+			d.err = outsideField(fmt.Sprintf("%s response (%v)", cmd, err))
+		}
+		return
+	}
 	switch m := msg.(type) {
 	case *kvrpcpb.RawBatchGetResponse:
 		d.pairs(m.Pairs)

@@ -107,6 +107,12 @@ func copyAs[T any, PT interface {
 // its case: a command added there without one is refused, never sent as it
 // is (keyspace_test.go walks the table).
 func encodeRequest(c *apicodec.Codec, cmd transport.Cmd, msg transport.Message) (transport.Message, error) {
+	if d, ok := cmd.Descriptor(); ok {
+		if d.EncodeKeys == nil {
+			return nil, refuse("described command without keyspace key hooks (transport.CmdDesc EncodeKeys and DecodeKeys)")
+		}
+		return d.EncodeKeys(msg, c)
+	}
 	e := keyEncoder{c}
 	switch cmd {
 	case transport.CmdRawGet:

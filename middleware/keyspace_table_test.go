@@ -141,7 +141,7 @@ func prefixFor(cmd transport.Cmd, id byte) []byte {
 // caller's message untouched), or is refused before anything is sent.
 func TestKeyspaceEncodesOrRefusesEveryCommand(t *testing.T) {
 	raw, txn := codecs(t)
-	for cmd := transport.CmdInvalid + 1; cmd.Valid(); cmd++ {
+	for _, cmd := range builtinCmds() {
 		t.Run(cmd.String(), func(t *testing.T) {
 			var wire transport.Message
 			s := Keyspace(raw, txn)(transport.SenderFunc(func(_ context.Context, req *transport.Request) (*transport.Response, error) {
@@ -182,6 +182,19 @@ func TestKeyspaceEncodesOrRefusesEveryCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// builtinCmds lists transport's built-in commands: they come first, and
+// the commands other tests describe follow them.
+func builtinCmds() []transport.Cmd {
+	var out []transport.Cmd
+	for cmd := transport.CmdInvalid + 1; cmd.Valid(); cmd++ {
+		if _, described := cmd.Descriptor(); described {
+			break
+		}
+		out = append(out, cmd)
+	}
+	return out
 }
 
 func equalStrings(a, b []string) bool {
@@ -265,7 +278,7 @@ func TestKeyspaceConfinesOpenRanges(t *testing.T) {
 // an OutsideKeyspaceError and reaches no caller.
 func TestKeyspaceChecksEveryResponseKey(t *testing.T) {
 	raw, txn := codecs(t)
-	for cmd := transport.CmdInvalid + 1; cmd.Valid(); cmd++ {
+	for _, cmd := range builtinCmds() {
 		if refusedInKeyspace[cmd] {
 			continue
 		}

@@ -3,39 +3,9 @@ package plans
 import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
-	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/transport"
 )
-
-// rawError maps the error string raw commands put in their response body
-// to a typed error.
-func rawError[R interface{ GetError() string }](cmd transport.Cmd) func(R) error {
-	return func(resp R) error {
-		if msg := resp.GetError(); msg != "" {
-			return &kv.ServerError{Cmd: cmd.String(), Msg: msg}
-		}
-		return nil
-	}
-}
-
-// rawPairsError maps the failure TiKV reports inside a pair list (RawScan,
-// RawBatchGet: a keyless pair whose error is set, extract_kv_pairs in
-// src/server/service/kv.rs) to a typed error.
-func rawPairsError[R any](cmd transport.Cmd, pairs func(R) []*kvrpcpb.KvPair) func(R) error {
-	return func(resp R) error {
-		for _, p := range pairs(resp) {
-			if e := p.GetError(); e != nil {
-				msg := e.GetAbort()
-				if msg == "" {
-					msg = e.String()
-				}
-				return &kv.ServerError{Cmd: cmd.String(), Msg: msg}
-			}
-		}
-		return nil
-	}
-}
 
 // Raw command descriptors. Raw reads are idempotent. Raw writes are not,
 // although a put or delete applied twice leaves the same value: with other
@@ -49,39 +19,46 @@ func rawPairsError[R any](cmd transport.Cmd, pairs func(R) []*kvrpcpb.KvPair) fu
 // is never resent: it decides on the value it finds.
 var (
 	RawGet = pipeline.Method[*kvrpcpb.RawGetRequest, *kvrpcpb.RawGetResponse]{
-		Cmd: transport.CmdRawGet, Err: rawError[*kvrpcpb.RawGetResponse](transport.CmdRawGet), Idempotent: true, Read: true,
+		Cmd: transport.CmdRawGet, Err: StringErr[*kvrpcpb.RawGetResponse](transport.CmdRawGet), Idempotent: true, Read: true,
 	}
 	RawBatchGet = pipeline.Method[*kvrpcpb.RawBatchGetRequest, *kvrpcpb.RawBatchGetResponse]{
-		Cmd: transport.CmdRawBatchGet, Err: rawPairsError(transport.CmdRawBatchGet, (*kvrpcpb.RawBatchGetResponse).GetPairs),
+		Cmd: transport.CmdRawBatchGet, Err: PairsErr(transport.CmdRawBatchGet, (*kvrpcpb.RawBatchGetResponse).GetPairs),
 		Idempotent: true, Read: true,
 	}
 	RawPut = pipeline.Method[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]{
-		Cmd: transport.CmdRawPut, Err: rawError[*kvrpcpb.RawPutResponse](transport.CmdRawPut),
+		Cmd: transport.CmdRawPut, Err: StringErr[*kvrpcpb.RawPutResponse](transport.CmdRawPut),
 	}
 	RawBatchPut = pipeline.Method[*kvrpcpb.RawBatchPutRequest, *kvrpcpb.RawBatchPutResponse]{
-		Cmd: transport.CmdRawBatchPut, Err: rawError[*kvrpcpb.RawBatchPutResponse](transport.CmdRawBatchPut),
+		Cmd: transport.CmdRawBatchPut, Err: StringErr[*kvrpcpb.RawBatchPutResponse](transport.CmdRawBatchPut),
 	}
 	RawDelete = pipeline.Method[*kvrpcpb.RawDeleteRequest, *kvrpcpb.RawDeleteResponse]{
-		Cmd: transport.CmdRawDelete, Err: rawError[*kvrpcpb.RawDeleteResponse](transport.CmdRawDelete),
+		Cmd: transport.CmdRawDelete, Err: StringErr[*kvrpcpb.RawDeleteResponse](transport.CmdRawDelete),
 	}
 	RawBatchDelete = pipeline.Method[*kvrpcpb.RawBatchDeleteRequest, *kvrpcpb.RawBatchDeleteResponse]{
-		Cmd: transport.CmdRawBatchDelete, Err: rawError[*kvrpcpb.RawBatchDeleteResponse](transport.CmdRawBatchDelete),
+		Cmd: transport.CmdRawBatchDelete, Err: StringErr[*kvrpcpb.RawBatchDeleteResponse](transport.CmdRawBatchDelete),
 	}
 	RawDeleteRange = pipeline.Method[*kvrpcpb.RawDeleteRangeRequest, *kvrpcpb.RawDeleteRangeResponse]{
-		Cmd: transport.CmdRawDeleteRange, Err: rawError[*kvrpcpb.RawDeleteRangeResponse](transport.CmdRawDeleteRange),
+		Cmd: transport.CmdRawDeleteRange, Err: StringErr[*kvrpcpb.RawDeleteRangeResponse](transport.CmdRawDeleteRange),
 	}
 	RawScan = pipeline.Method[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
-		Cmd: transport.CmdRawScan, Err: rawPairsError(transport.CmdRawScan, (*kvrpcpb.RawScanResponse).GetKvs),
+		Cmd: transport.CmdRawScan, Err: PairsErr(transport.CmdRawScan, (*kvrpcpb.RawScanResponse).GetKvs),
+		Idempotent: true, Read: true,
+	}
+	// RawBatchScan scans several ranges of one region in one request
+	// (each range bounded by its own limit); a failure is a keyless pair,
+	// as for RawScan.
+	RawBatchScan = pipeline.Method[*kvrpcpb.RawBatchScanRequest, *kvrpcpb.RawBatchScanResponse]{
+		Cmd: transport.CmdRawBatchScan, Err: PairsErr(transport.CmdRawBatchScan, (*kvrpcpb.RawBatchScanResponse).GetKvs),
 		Idempotent: true, Read: true,
 	}
 	RawGetKeyTTL = pipeline.Method[*kvrpcpb.RawGetKeyTTLRequest, *kvrpcpb.RawGetKeyTTLResponse]{
-		Cmd: transport.CmdRawGetKeyTTL, Err: rawError[*kvrpcpb.RawGetKeyTTLResponse](transport.CmdRawGetKeyTTL), Idempotent: true, Read: true,
+		Cmd: transport.CmdRawGetKeyTTL, Err: StringErr[*kvrpcpb.RawGetKeyTTLResponse](transport.CmdRawGetKeyTTL), Idempotent: true, Read: true,
 	}
 	// RawCompareAndSwap is never resent, not even with ResendWrites.
 	RawCompareAndSwap = pipeline.Method[*kvrpcpb.RawCASRequest, *kvrpcpb.RawCASResponse]{
-		Cmd: transport.CmdRawCompareAndSwap, Err: rawError[*kvrpcpb.RawCASResponse](transport.CmdRawCompareAndSwap), Idempotent: false,
+		Cmd: transport.CmdRawCompareAndSwap, Err: StringErr[*kvrpcpb.RawCASResponse](transport.CmdRawCompareAndSwap), Idempotent: false,
 	}
 	RawChecksum = pipeline.Method[*kvrpcpb.RawChecksumRequest, *kvrpcpb.RawChecksumResponse]{
-		Cmd: transport.CmdRawChecksum, Err: rawError[*kvrpcpb.RawChecksumResponse](transport.CmdRawChecksum), Idempotent: true, Read: true,
+		Cmd: transport.CmdRawChecksum, Err: StringErr[*kvrpcpb.RawChecksumResponse](transport.CmdRawChecksum), Idempotent: true, Read: true,
 	}
 )

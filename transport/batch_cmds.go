@@ -283,8 +283,9 @@ func registerBatchCodecs() {
 
 // Batchable reports whether c travels in a BatchCommands stream when the
 // Pool batches: exactly the commands client-go's ToBatchCommandsRequest
-// converts. Every other command is always a unary call.
-func (c Cmd) Batchable() bool { return c.Valid() && cmdTable[c].batch != nil }
+// converts. Every other command, a described one included (see Describe),
+// is always a unary call.
+func (c Cmd) Batchable() bool { return c > CmdInvalid && c < cmdCount && cmdTable[c].batch != nil }
 
 // WrapBatchRequest returns a BatchCommands sub-request carrying msg, which
 // must be of c's request type; nil when c is not Batchable. msg is

@@ -31,7 +31,7 @@ func TestCmdBatchableIsClientGoList(t *testing.T) {
 	for _, c := range allCmds() {
 		assert.Equal(t, clientGoBatchable[c], c.Batchable(), "%s", c)
 	}
-	for _, c := range []Cmd{CmdInvalid, cmdCount, CmdRawGetKeyTTL, CmdRawCompareAndSwap, CmdRawChecksum,
+	for _, c := range []Cmd{CmdInvalid, neverCmd, CmdRawGetKeyTTL, CmdRawCompareAndSwap, CmdRawChecksum,
 		CmdRawBatchScan, CmdSplitRegion, CmdUnsafeDestroyRange, CmdStoreSafeTS, CmdMvccGetByKey,
 		CmdMvccGetByStartTs, CmdGetLockWaitInfo} {
 		assert.False(t, c.Batchable(), "%s", c)

@@ -2,15 +2,20 @@ package transport
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/pingcap/kvproto/pkg/coprocessor"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/kv"
 )
 
-// Cmd identifies a TiKV command (one RPC of the tikvpb.Tikv service).
+// Cmd identifies a TiKV command (one RPC of the tikvpb.Tikv service): one
+// of the built-in commands below, or one made by Describe for an RPC the
+// table lacks. A Cmd is a small integer, valid for the life of the process.
 type Cmd uint16
 
-// The commands tikvgo sends. The zero Cmd is invalid.
+// The built-in commands. The zero Cmd is invalid.
 const (
 	CmdInvalid Cmd = iota
 
@@ -60,10 +65,23 @@ const (
 	cmdCount
 )
 
-// cmdInfo is one row of the command table.
+// cmdInfo is one row of the command table. Rows never change once the
+// command is in use: built-in rows are filled by init, described rows are
+// complete before Describe publishes them.
 type cmdInfo struct {
-	name  string // the RPC's name in tikvpb.Tikv, e.g. "KvGet"
-	write bool   // the command changes data (or locks)
+	name       string // the RPC's name in tikvpb.Tikv, e.g. "KvGet"
+	fullMethod string // the gRPC method path, e.g. "/tikvpb.Tikv/KvGet"
+	write      bool   // the command changes data (or locks)
+	// mode is the key space of the command's keys; zero when it has none
+	// (store-level and administrative commands).
+	mode kv.KeyMode
+	// reqType is the Go type of the request message, checked by the Pool.
+	reqType reflect.Type
+	// cmd is the row's own command.
+	cmd Cmd
+	// desc is the descriptor of a command made by Describe; nil for the
+	// built-in ones.
+	desc *CmdDesc
 	// newReq and newResp allocate empty messages of the command's types.
 	newReq  func() Message
 	newResp func() Message
@@ -91,10 +109,14 @@ func reg[Q any, PQ interface {
 	Message
 }](cmd Cmd, name string, write bool, ctxField func(PQ) **kvrpcpb.Context) {
 	info := cmdInfo{
-		name:    name,
-		write:   write,
-		newReq:  func() Message { return PQ(new(Q)) },
-		newResp: func() Message { return PR(new(R)) },
+		cmd:        cmd,
+		name:       name,
+		fullMethod: tikvService + name,
+		write:      write,
+		mode:       builtinMode(cmd),
+		reqType:    reflect.TypeFor[PQ](),
+		newReq:     func() Message { return PQ(new(Q)) },
+		newResp:    func() Message { return PR(new(R)) },
 	}
 	if ctxField != nil {
 		info.withContext = func(m Message, c *kvrpcpb.Context) Message {
@@ -156,26 +178,38 @@ func init() {
 	registerBatchCodecs()
 }
 
+// tikvService prefixes the gRPC method path of every built-in command.
+const tikvService = "/tikvpb.Tikv/"
+
+// info returns c's row. A built-in command's row is a plain array index
+// (the per-attempt hot path: no lock, no allocation); only a described
+// command takes the slow path. It panics for a command that does not exist.
 func (c Cmd) info() *cmdInfo {
-	if c == CmdInvalid || c >= cmdCount {
-		panic(fmt.Sprintf("transport: unknown command %d", c))
+	if c > CmdInvalid && c < cmdCount {
+		return &cmdTable[c]
 	}
-	return &cmdTable[c]
+	return describedInfo(c)
 }
 
-// Valid reports whether c is a known command.
-func (c Cmd) Valid() bool { return c > CmdInvalid && c < cmdCount }
+// Valid reports whether c is a known command: a built-in one, or one
+// Describe returned.
+func (c Cmd) Valid() bool {
+	return (c > CmdInvalid && c < cmdCount) || lookupDescribed(c) != nil
+}
 
 // String returns the RPC name, such as "RawGet".
 func (c Cmd) String() string {
-	if !c.Valid() {
-		return fmt.Sprintf("Cmd(%d)", uint16(c))
+	if c > CmdInvalid && c < cmdCount {
+		return cmdTable[c].name
 	}
-	return cmdTable[c].name
+	if info := lookupDescribed(c); info != nil {
+		return info.name
+	}
+	return fmt.Sprintf("Cmd(%d)", uint16(c))
 }
 
 // FullMethod is the gRPC method path, such as "/tikvpb.Tikv/RawGet".
-func (c Cmd) FullMethod() string { return "/tikvpb.Tikv/" + c.info().name }
+func (c Cmd) FullMethod() string { return c.info().fullMethod }
 
 // IsWrite reports whether the command changes data or locks.
 func (c Cmd) IsWrite() bool { return c.info().write }
@@ -211,11 +245,17 @@ func (c Cmd) Context(msg Message) *kvrpcpb.Context {
 }
 
 // CmdByName returns the command whose RPC name is name ("RawGet"), for
-// servers that dispatch on the gRPC method.
+// servers that dispatch on the gRPC method. Described commands are found
+// too, once Describe has returned them.
 func CmdByName(name string) (Cmd, bool) {
 	for c := CmdInvalid + 1; c < cmdCount; c++ {
 		if cmdTable[c].name == name {
 			return c, true
+		}
+	}
+	for _, info := range describedRows() {
+		if info.name == name {
+			return info.cmd, true
 		}
 	}
 	return CmdInvalid, false

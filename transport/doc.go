@@ -18,4 +18,9 @@
 //   - An error wrapping ErrNotSent means the request provably never reached
 //     TiKV and is safe to resend even for non-idempotent commands. Any other
 //     error means the outcome is unknown.
+//
+// A command is a Cmd: one of the built-in commands (every RPC of tikvpb.Tikv
+// tikvgo sends), or one Describe made for an RPC the table lacks, which
+// then travels through plans, middleware and the Pool like any other
+// (always as a unary call).
 package transport

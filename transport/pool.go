@@ -469,17 +469,6 @@ func (ac *addrConns) close() error {
 	return ac.closeErr
 }
 
-// requestTypes maps each Cmd to the Go type of its request message. It is
-// computed on first use because the command table is filled by an init
-// function, which runs after package-level variables are initialised.
-var requestTypes = sync.OnceValue(func() []reflect.Type {
-	t := make([]reflect.Type, cmdCount)
-	for c := CmdInvalid + 1; c < cmdCount; c++ {
-		t[c] = reflect.TypeOf(c.NewRequest())
-	}
-	return t
-})
-
 // validateRequest rejects what would make a call meaningless or dangerous:
 // a message of another command's type could decode on the server as a
 // valid request with different fields.
@@ -494,7 +483,7 @@ func validateRequest(req *Request) error {
 	case req.Msg == nil:
 		return kv.InvalidArgument("%s: nil message", req.Cmd)
 	}
-	if got, want := reflect.TypeOf(req.Msg), requestTypes()[req.Cmd]; got != want {
+	if got, want := reflect.TypeOf(req.Msg), req.Cmd.info().reqType; got != want {
 		return kv.InvalidArgument("%s: message is %v, want %v", req.Cmd, got, want)
 	}
 	if v := reflect.ValueOf(req.Msg); v.Kind() == reflect.Pointer && v.IsNil() {

@@ -485,7 +485,7 @@ func TestPoolValidation(t *testing.T) {
 		"nil request":   nil,
 		"zero request":  {},
 		"invalid cmd":   {Cmd: CmdInvalid, Msg: &kvrpcpb.RawGetRequest{}, Target: Target{Addr: addr}},
-		"unknown cmd":   {Cmd: cmdCount + 7, Msg: &kvrpcpb.RawGetRequest{}, Target: Target{Addr: addr}},
+		"unknown cmd":   {Cmd: neverCmd, Msg: &kvrpcpb.RawGetRequest{}, Target: Target{Addr: addr}},
 		"empty address": {Cmd: CmdRawGet, Msg: &kvrpcpb.RawGetRequest{}},
 		"nil message":   {Cmd: CmdRawGet, Target: Target{Addr: addr}},
 		"typed nil":     {Cmd: CmdRawGet, Msg: (*kvrpcpb.RawGetRequest)(nil), Target: Target{Addr: addr}},
