@@ -11,7 +11,7 @@ import (
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pipeline"
-	"github.com/tikvgo/tikv/transport"
+	"github.com/tikvgo/tikv/plans"
 )
 
 // ExampleAllStores asks every TiKV store for its safe ts (the ts below
@@ -29,11 +29,8 @@ func ExampleAllStores() {
 	defer cluster.Close()
 
 	// GetStoreSafeTS: a store-level read, safe to send again.
-	storeSafeTS := pipeline.Method[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
-		Cmd: transport.CmdStoreSafeTS, Idempotent: true, Read: true,
-	}
-	safeTS := pipeline.AllStores(cluster.EnvFor(kv.ModeRaw), storeSafeTS,
-		pipeline.StoreFilter(pipeline.TiKVStores))
+	safeTS := pipeline.AllStores(cluster.EnvFor(kv.ModeRaw), plans.GetStoreSafeTS,
+		pipeline.StoreFilter(pipeline.TiKVStores), pipeline.Named("StoreSafeTS"))
 
 	// An empty key range means every region of the store.
 	results, err := safeTS(ctx, &kvrpcpb.StoreSafeTSRequest{KeyRange: &kvrpcpb.KeyRange{}})

@@ -47,6 +47,13 @@ var (
 	GetLockWaitInfo = pipeline.Method[*kvrpcpb.GetLockWaitInfoRequest, *kvrpcpb.GetLockWaitInfoResponse]{
 		Cmd: transport.CmdGetLockWaitInfo, Err: StringErr[*kvrpcpb.GetLockWaitInfoResponse](transport.CmdGetLockWaitInfo), Idempotent: true, Read: true,
 	}
+	// GetStoreSafeTS asks a store for the safe ts of a key range, the
+	// timestamp below which its replicas can serve stale reads (Read,
+	// Idempotent). Store-level, with no kvrpcpb.Context and no region
+	// error: send it with pipeline.AllStores.
+	GetStoreSafeTS = pipeline.Method[*kvrpcpb.StoreSafeTSRequest, *kvrpcpb.StoreSafeTSResponse]{
+		Cmd: transport.CmdStoreSafeTS, Idempotent: true, Read: true,
+	}
 	// GetHealthFeedback asks a store for its health feedback (Read,
 	// Idempotent); its body never fails.
 	GetHealthFeedback = pipeline.Method[*kvrpcpb.GetHealthFeedbackRequest, *kvrpcpb.GetHealthFeedbackResponse]{
