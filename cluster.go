@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
+	"github.com/tikvgo/tikv/internal/logging"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/pdclient"
@@ -28,6 +30,7 @@ type Cluster struct {
 	oracle *pdclient.Oracle
 	pool   *transport.Pool // nil when WithTransport replaced it
 	sender transport.Sender
+	log    *slog.Logger // WithLogger, or the quiet default
 	// Raw and transactional keys are stored differently, so each mode has
 	// its own codec, region cache and plan environment (as client-go gives
 	// its raw and txn clients their own PD codec and cache).
@@ -79,12 +82,16 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			}
 		}
 	}
-	c := &Cluster{pd: cfg.pd}
+	c := &Cluster{pd: cfg.pd, log: cfg.logger}
+	if c.log == nil {
+		c.log = logging.Default()
+	}
 	if c.pd == nil {
 		if len(pdAddrs) == 0 {
 			return nil, kv.InvalidArgument("no PD address given")
 		}
-		pd, err := pdclient.Connect(ctx, pdAddrs, cfg.pdOptions...)
+		pdOpts := append([]pdclient.ConnectOption{pdclient.WithLogger(cfg.logger)}, cfg.pdOptions...)
+		pd, err := pdclient.Connect(ctx, pdAddrs, pdOpts...)
 		if err != nil {
 			return nil, err // it names PD's addresses and the cause
 		}
