@@ -50,8 +50,15 @@ type Cluster struct {
 // or http/https URLs). It fails if PD cannot be reached within the connect
 // timeout (DefaultConnectTimeout, WithConnectTimeout) or before ctx ends,
 // with an error wrapping kv.ErrPDUnavailable that names the root cause;
-// malformed addresses are kv.ErrInvalidArgument. ctx bounds only the
-// connection: the Cluster lives until Close.
+// malformed addresses are kv.ErrInvalidArgument. A keyspace PD does not
+// know (WithKeyspace) is kv.ErrKeyspaceNotFound. An API version the
+// cluster's storage does not serve (WithAPIVersion, WithKeyspace) is a
+// *kv.APIVersionMismatchError (kv.ErrAPIVersionMismatch) when a store's
+// status address says so: Connect asks PD for the stores and one TiKV
+// store for its configuration, and leaves the check to the first request
+// when that store cannot tell (connect_apiversion.go). ctx bounds only the
+// connection: the Cluster lives until Close. Logs go to WithLogger's
+// logger, or only warnings and errors to standard error.
 func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -107,7 +114,11 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	if hc, ok := terminal.(transport.HealthChecker); ok && prober == nil {
 		prober = healthProber(hc)
 	}
-	if err := c.setCodecs(ctx, cfg); err != nil {
+	err := c.setCodecs(ctx, cfg)
+	if err == nil && c.pool != nil {
+		err = c.checkAPIVersion(ctx, cfg)
+	}
+	if err != nil {
 		if c.ownPD {
 			c.pd.Close()
 		}
