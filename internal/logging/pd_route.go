@@ -23,10 +23,9 @@ import (
 // A record carries nothing that says which PD client wrote it, so it goes
 // to every distinct logger registered: the process's quiet default
 // (Default) once, however many clusters use it, and each logger given with
-// WithLogger. When no PD client is open (before the first Connect has
-// registered, or after the last Close), records go to Default, so that a
-// late warning from a PD client's goroutines is still seen and INFO is
-// still not printed.
+// WithLogger. When no PD client is open (after the last Close, or in a
+// program that also uses pingcap/log itself), records go to Default, which
+// prints no INFO (and, as below, no shutdown noise).
 //
 // pingcap/log.SetLevel keeps working: the replacement carries an atomic
 // level, at Debug, that the bridge obeys on top of the handlers' own.
@@ -39,8 +38,10 @@ import (
 // an invalid leader client connection". No line says which client it
 // comes from, so the route demotes the PD client's warnings and errors to
 // Debug while any PD client is closing, for closeGrace after one has
-// closed, and while none is open. The price: a real warning from another,
-// still open, PD client in that window is also demoted.
+// closed, and while none is open; a demoted record carries a
+// "demoted_from" attribute with its original level. The price: a real
+// warning from another, still open, PD client in that window is also
+// demoted.
 
 // closeGrace is how long after a PD client's Close its leftover goroutines
 // are taken to be exiting.
