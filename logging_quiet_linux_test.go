@@ -1,8 +1,12 @@
+// The capture swaps file descriptors with dup3, which every Linux
+// architecture has (arm64 has no dup2).
+
 package tikv_test
 
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"syscall"
@@ -71,5 +75,28 @@ func TestConnectAndCloseAreQuietByDefault(t *testing.T) {
 	}
 	if len(out) != 0 {
 		t.Fatalf("Connect + Close wrote %d bytes to stdout/stderr:\n%s", len(out), out)
+	}
+}
+
+// With a logger of its own, the cluster writes nothing to standard output
+// or error either: the PD client's lines go to that logger only.
+func TestWithLoggerKeepsStdoutAndStderrClean(t *testing.T) {
+	mock := mocktikv.Start(t)
+	h := &recordingHandler{}
+	out := captureOutput(t, func() {
+		cluster, err := tikv.Connect(t.Context(), mock.PDAddrs(), tikv.WithLogger(slog.New(h)))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := cluster.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if len(out) != 0 {
+		t.Errorf("with a logger of its own the cluster still wrote %q", out)
+	}
+	if len(h.messages(slog.LevelInfo)) == 0 {
+		t.Error("the logger got no INFO lines from the PD client")
 	}
 }
