@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
+	"github.com/tikvgo/tikv/internal/logging"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/pdclient"
@@ -28,6 +30,7 @@ type Cluster struct {
 	oracle *pdclient.Oracle
 	pool   *transport.Pool // nil when WithTransport replaced it
 	sender transport.Sender
+	log    *slog.Logger // WithLogger, or the quiet default
 	// Raw and transactional keys are stored differently, so each mode has
 	// its own codec, region cache and plan environment (as client-go gives
 	// its raw and txn clients their own PD codec and cache).
@@ -47,8 +50,15 @@ type Cluster struct {
 // or http/https URLs). It fails if PD cannot be reached within the connect
 // timeout (DefaultConnectTimeout, WithConnectTimeout) or before ctx ends,
 // with an error wrapping kv.ErrPDUnavailable that names the root cause;
-// malformed addresses are kv.ErrInvalidArgument. ctx bounds only the
-// connection: the Cluster lives until Close.
+// malformed addresses are kv.ErrInvalidArgument. A keyspace PD does not
+// know (WithKeyspace) is kv.ErrKeyspaceNotFound. An API version the
+// cluster's storage does not serve (WithAPIVersion, WithKeyspace) is a
+// *kv.APIVersionMismatchError (kv.ErrAPIVersionMismatch) when a store's
+// status address says so: Connect asks PD for the stores and one TiKV
+// store for its configuration, and leaves the check to the first request
+// when that store cannot tell (connect_apiversion.go). ctx bounds only the
+// connection: the Cluster lives until Close. Logs go to WithLogger's
+// logger, or only warnings and errors to standard error.
 func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -79,12 +89,16 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			}
 		}
 	}
-	c := &Cluster{pd: cfg.pd}
+	c := &Cluster{pd: cfg.pd, log: cfg.logger}
+	if c.log == nil {
+		c.log = logging.Default()
+	}
 	if c.pd == nil {
 		if len(pdAddrs) == 0 {
 			return nil, kv.InvalidArgument("no PD address given")
 		}
-		pd, err := pdclient.Connect(ctx, pdAddrs, cfg.pdOptions...)
+		pdOpts := append([]pdclient.ConnectOption{pdclient.WithLogger(cfg.logger)}, cfg.pdOptions...)
+		pd, err := pdclient.Connect(ctx, pdAddrs, pdOpts...)
 		if err != nil {
 			return nil, err // it names PD's addresses and the cause
 		}
@@ -100,7 +114,11 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	if hc, ok := terminal.(transport.HealthChecker); ok && prober == nil {
 		prober = healthProber(hc)
 	}
-	if err := c.setCodecs(ctx, cfg); err != nil {
+	err := c.setCodecs(ctx, cfg)
+	if err == nil && c.pool != nil {
+		err = c.checkAPIVersion(ctx, cfg)
+	}
+	if err != nil {
 		if c.ownPD {
 			c.pd.Close()
 		}

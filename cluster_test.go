@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	pingcaplog "github.com/pingcap/log"
 	"go.uber.org/goleak"
-	"go.uber.org/zap/zapcore"
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/internal/testcerts"
@@ -19,7 +17,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	pingcaplog.SetLevel(zapcore.WarnLevel)
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,6 +1,7 @@
 package tikv
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -26,6 +27,7 @@ type config struct {
 	security       *security
 	apiVersion     kvrpcpb.APIVersion
 	keyspace       string
+	logger         *slog.Logger
 }
 
 type security struct{ ca, cert, key string }
@@ -137,4 +139,22 @@ func WithKeyspace(name string) Option {
 		c.apiVersion = kvrpcpb.APIVersion_V2
 		c.keyspace = name
 	}
+}
+
+// WithLogger sends the cluster's log lines to l, the PD client's included
+// (github.com/tikv/pd/client, whose zap levels map to slog's Debug, Info,
+// Warn and Error). Without it, or with a nil l, the cluster is quiet:
+// warnings and errors only, as text to standard error, and a message
+// repeated within ten seconds is written once, with the number of repeats
+// dropped attached to the next one that goes out. l is used as given, with
+// no rate limit of its own.
+//
+// The PD client has one logger per process, not one per client, so its
+// lines cannot be told apart by cluster: while several clusters are open,
+// each of its lines goes to each distinct logger they were given (the quiet
+// default counting once). Connect installs that routing in pingcap/log the
+// first time it runs; pingcap/log.SetLevel still filters the PD client's
+// lines on top of l's own level.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 )
 
 // Sentinel errors. Compare with errors.Is; the concrete error usually wraps
@@ -220,3 +221,37 @@ func (e *StoreUnreachableError) Error() string {
 
 // Unwrap returns Cause.
 func (e *StoreUnreachableError) Unwrap() error { return e.Cause }
+
+// ErrKeyspaceNotFound means PD knows no keyspace of the name Connect was
+// asked to work in (tikv.WithKeyspace). PD answers LoadKeyspace with
+// ENTRY_NOT_FOUND then (PD's server/keyspace_service.go).
+var ErrKeyspaceNotFound = errors.New("tikv: keyspace not found")
+
+// ErrAPIVersionMismatch means the client's API version (tikv.WithAPIVersion,
+// tikv.WithKeyspace) is one the cluster's storage does not serve: TiKV
+// would refuse its requests with ApiVersionNotMatched (TiKV's
+// src/storage/mod.rs, check_api_version). *APIVersionMismatchError wraps it
+// when Connect finds out.
+var ErrAPIVersionMismatch = errors.New("tikv: API version mismatch")
+
+// APIVersionMismatchError is ErrAPIVersionMismatch found at Connect: the
+// configuration a store reports (its status address's /config,
+// storage.api-version) rules out the API version requests would declare.
+type APIVersionMismatchError struct {
+	// Client is the API version the client's requests declare.
+	Client kvrpcpb.APIVersion
+	// Storage is the store's storage.api-version: V1, V1TTL (version 1
+	// with enable-ttl) or V2.
+	Storage kvrpcpb.APIVersion
+	// StoreID and StatusAddr name the store that was asked.
+	StoreID    uint64
+	StatusAddr string
+}
+
+func (e *APIVersionMismatchError) Error() string {
+	return fmt.Sprintf("%v: client requests declare %s but store %d (status %s) runs storage.api-version %s",
+		ErrAPIVersionMismatch, e.Client, e.StoreID, e.StatusAddr, e.Storage)
+}
+
+// Unwrap makes errors.Is(err, ErrAPIVersionMismatch) hold.
+func (e *APIVersionMismatchError) Unwrap() error { return ErrAPIVersionMismatch }

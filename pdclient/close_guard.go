@@ -7,6 +7,8 @@ import (
 	pd "github.com/tikv/pd/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/tikvgo/tikv/internal/logging"
 )
 
 // errClientClosed fails a PD connection dialed after Close.
@@ -51,13 +53,20 @@ func (g *closeGuard) Scheme() string { return g.next.Scheme() }
 
 // guardedClient is the PD client with its close guard: Close shuts the
 // guard first, so no connection dialed during or after Close survives it.
+// logs is the route of the PD client's log lines to its logger
+// (logging.RoutePD): Close marks it closing, which demotes the warnings of
+// connections being shut down, and ends it last, so that the lines Close
+// itself writes still reach the logger.
 type guardedClient struct {
 	pd.Client
 	guard *closeGuard
+	logs  *logging.PDRoute
 }
 
-// Close closes the guard, then the PD client.
+// Close closes the guard, then the PD client, then its log route.
 func (c guardedClient) Close() {
+	c.logs.Closing()
 	c.guard.closed.Store(true)
 	c.Client.Close()
+	c.logs.Closed()
 }

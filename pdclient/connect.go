@@ -3,6 +3,7 @@ package pdclient
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/tikv/pd/client/opt"
 	"github.com/tikv/pd/client/pkg/caller"
 
+	"github.com/tikvgo/tikv/internal/logging"
 	"github.com/tikvgo/tikv/kv"
 )
 
@@ -23,6 +25,7 @@ const callerComponent caller.Component = "tikvgo"
 type connectConfig struct {
 	security pd.SecurityOption
 	pdOpts   []opt.ClientOption
+	logger   *slog.Logger
 }
 
 // ConnectOption configures Connect.
@@ -42,6 +45,17 @@ func WithSecurity(caPath, certPath, keyPath string) ConnectOption {
 // gRPC dial options, forwarding, ...). They are appended in order.
 func WithPDClientOptions(opts ...opt.ClientOption) ConnectOption {
 	return func(c *connectConfig) { c.pdOpts = append(c.pdOpts, opts...) }
+}
+
+// WithLogger makes the PD client's log lines go to l, at slog levels
+// mapped from its zap ones (Debug, Info, Warn, Error). Without it they go
+// to the process's quiet default: warnings and errors only, to standard
+// error, with repeats rate-limited. The PD client has no per-client logger,
+// so its lines are routed process-wide: while several PD clients are open,
+// each line goes to each distinct logger they were given (see
+// internal/logging's RoutePD). A nil l means the default.
+func WithLogger(l *slog.Logger) ConnectOption {
+	return func(c *connectConfig) { c.logger = l }
 }
 
 // Connect builds a PD client for the cluster whose PD endpoints are addrs
@@ -65,6 +79,8 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 	// The guard comes first so that it resolves the PD addresses even when
 	// the caller's options bring resolvers of their own (close_guard.go).
 	guard := newCloseGuard()
+	// Route the PD client's logs before it writes its first line.
+	logs := logging.RoutePD(cfg.logger)
 	pdOpts := append([]opt.ClientOption{opt.WithGRPCDialOptions(guard.dialOption())}, cfg.pdOpts...)
 	// The PD client lives as long as the context it is built with; give it
 	// one that ctx cancels only while the client is being built.
@@ -76,7 +92,7 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 	if !stop() {
 		// ctx ended while connecting; the client, if any, is already dead.
 		if cli != nil {
-			guardedClient{cli, guard}.Close()
+			guardedClient{cli, guard, logs}.Close()
 		}
 		if err == nil {
 			err = ctx.Err()
@@ -85,6 +101,9 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 		}
 	}
 	if err != nil {
+		// What the failed client left running is shutting down.
+		logs.Closing()
+		logs.Closed()
 		if tlsErr != nil {
 			// Name the cause (an x509 verification failure, say): the PD
 			// client's own error only says it got no cluster id.
@@ -96,7 +115,7 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 		}
 		return nil, fmt.Errorf("%w: connect to PD %v: %w", kv.ErrPDUnavailable, addrs, err)
 	}
-	return guardedClient{cli, guard}, nil
+	return guardedClient{cli, guard, logs}, nil
 }
 
 // checkAddr rejects a PD endpoint that is neither "host:port" nor an

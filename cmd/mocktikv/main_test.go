@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-	pingcaplog "github.com/pingcap/log"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	"go.uber.org/zap/zapcore"
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/internal/codec"
@@ -23,7 +21,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	pingcaplog.SetLevel(zapcore.WarnLevel)
 	goleak.VerifyTestMain(m)
 }
 

@@ -18,9 +18,6 @@ import (
 	"strings"
 	"time"
 
-	pingcaplog "github.com/pingcap/log"
-	"go.uber.org/zap/zapcore"
-
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
@@ -28,9 +25,6 @@ import (
 )
 
 func main() {
-	// The PD client logs its connection life cycle at INFO through
-	// pingcap/log's global logger; a command-line tour only wants errors.
-	pingcaplog.SetLevel(zapcore.ErrorLevel)
 	pd := flag.String("pd", "", "comma-separated PD addresses; empty starts an embedded mocktikv")
 	flag.Parse()
 	if err := run(os.Stdout, *pd); err != nil {

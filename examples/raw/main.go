@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-	pingcaplog "github.com/pingcap/log"
-	"go.uber.org/zap/zapcore"
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
@@ -31,9 +29,6 @@ import (
 )
 
 func main() {
-	// The PD client logs its connection life cycle at INFO through
-	// pingcap/log's global logger; a command-line tour only wants errors.
-	pingcaplog.SetLevel(zapcore.ErrorLevel)
 	pd := flag.String("pd", "", "comma-separated PD addresses; empty starts an embedded mocktikv")
 	v2 := flag.Bool("v2", false, "use API v2 (keyspaces); the cluster must run storage.api-version = 2")
 	flag.Parse()

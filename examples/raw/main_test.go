@@ -5,13 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	pingcaplog "github.com/pingcap/log"
 	"go.uber.org/goleak"
-	"go.uber.org/zap/zapcore"
 )
 
 func TestMain(m *testing.M) {
-	pingcaplog.SetLevel(zapcore.WarnLevel)
 	goleak.VerifyTestMain(m)
 }
 

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	pingcaplog "github.com/pingcap/log"
 	"go.uber.org/goleak"
-	"go.uber.org/zap/zapcore"
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/mocktikv"
@@ -28,10 +26,6 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	// The real PD client logs its connection life cycle at INFO through
-	// pingcap/log's global logger, some thirty lines a cycle; a soak run
-	// wants its own checkpoints readable.
-	pingcaplog.SetLevel(zapcore.WarnLevel)
 	goleak.VerifyTestMain(m)
 }
 
