@@ -10,6 +10,7 @@ build:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) run ./examples/customplan > /dev/null
 	$(MAKE) fuzz
 
 # Fuzz targets, each for FUZZTIME (briefly in `make test`; longer by hand,
