@@ -88,3 +88,14 @@ func TestConnectAPIVersionMismatchOverGRPC(t *testing.T) {
 		})
 	}
 }
+
+// The in-process mock fails an unknown keyspace the way the gRPC path does.
+func TestConnectUnknownKeyspaceInProcess(t *testing.T) {
+	mock := mocktikv.NewCluster(mocktikv.WithAPIVersion(kvrpcpb.APIVersion_V2), mocktikv.WithKeyspace("known"))
+	defer mock.Close()
+	_, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithKeyspace("nope"))
+	if !errors.Is(err, kv.ErrKeyspaceNotFound) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("Connect to keyspace nope in-process = %v, want kv.ErrKeyspaceNotFound naming it", err)
+	}
+	checkOneLine(t, err, kv.ErrKeyspaceNotFound)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/tikv/pd/client/clients/router"
 	"github.com/tikv/pd/client/opt"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 )
 
@@ -166,14 +167,16 @@ func (p localPD) GetTS(ctx context.Context) (physical, logical int64, err error)
 func (localPD) Close() {}
 
 // LoadKeyspace returns a keyspace's metadata by name, as pd.Client's
-// KeyspaceClient does; an unknown name is an error.
+// KeyspaceClient does; an unknown name is an error wrapping
+// kv.ErrKeyspaceNotFound, as the client's gRPC path reports PD's
+// ENTRY_NOT_FOUND (pdclient/keyspace_load.go), so both fail alike.
 func (p localPD) LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m := p.c.keyspaces.byName(name)
 	if m == nil {
-		return nil, fmt.Errorf("mocktikv: keyspace %q not found", name)
+		return nil, fmt.Errorf("%w: PD: %s", kv.ErrKeyspaceNotFound, errKeyspaceNotFound)
 	}
 	return proto.Clone(m).(*keyspacepb.KeyspaceMeta), nil
 }
