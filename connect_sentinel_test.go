@@ -10,6 +10,7 @@ import (
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/raw"
 )
 
 // checkOneLine fails the test if err's message spans lines or names its
@@ -98,4 +99,21 @@ func TestConnectUnknownKeyspaceInProcess(t *testing.T) {
 		t.Fatalf("Connect to keyspace nope in-process = %v, want kv.ErrKeyspaceNotFound naming it", err)
 	}
 	checkOneLine(t, err, kv.ErrKeyspaceNotFound)
+}
+
+// A mismatch Connect cannot see (in-process: no store status address to
+// ask) is still typed at the first request: TiKV's ApiVersionNotMatched
+// answer matches kv.ErrAPIVersionMismatch.
+func TestAPIVersionMismatchAtFirstRequest(t *testing.T) {
+	mock := mocktikv.NewCluster(mocktikv.WithAPIVersion(kvrpcpb.APIVersion_V2))
+	defer mock.Close()
+	cluster, err := tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	err = raw.NewClient(cluster).Put(t.Context(), []byte("k"), []byte("v"))
+	if !errors.Is(err, kv.ErrAPIVersionMismatch) {
+		t.Fatalf("a v1 Put to v2 storage = %v, want kv.ErrAPIVersionMismatch", err)
+	}
 }

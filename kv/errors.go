@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
@@ -206,6 +207,19 @@ type ServerError struct {
 }
 
 func (e *ServerError) Error() string { return fmt.Sprintf("tikv: %s: %s", e.Cmd, e.Msg) }
+
+// apiVersionNotMatched starts the text of TiKV's ApiVersionNotMatched error
+// (TiKV's src/storage/errors.rs, ErrorInner::ApiVersionNotMatched: "Api version in request
+// does not match with TiKV storage, cmd: ..., storage: ..., request: ...").
+const apiVersionNotMatched = "Api version in request does not match with TiKV storage"
+
+// Is makes errors.Is(err, ErrAPIVersionMismatch) hold for TiKV's answer to
+// a request of another API version than its storage's, so a mismatch Connect
+// could not detect (no store status address) is still typed at the first
+// request.
+func (e *ServerError) Is(target error) bool {
+	return target == ErrAPIVersionMismatch && strings.HasPrefix(e.Msg, apiVersionNotMatched)
+}
 
 // StoreUnreachableError says a store could not be reached: a send to it
 // failed and its health check did not pass. Cause is the latest send
