@@ -31,7 +31,8 @@
 //	Single, Collect, Resps,         the common merges                                    CollectSingle, Collect,
 //	Discard                                                                               post_process_default
 //	Method.Err                      a response body's failure as a typed error           extract_error
-//	(issue #10)                     resolve the locks an answer reports, then retry       resolve_lock
+//	ResolveLocks(env, r, ..., step) settle the locks an answer reports (a LockResolver),  resolve_lock
+//	                                then send again within the piece's budget
 //
 // Splitters route a request: ByKey (one key), ByKeys (a batch of keys,
 // grouped per region, with size limits), ByRange (one range) and ByRanges
