@@ -83,7 +83,7 @@ func ResolveLocks[Req, Resp any](e *Env, r LockResolver, startTS func(Req) uint6
 	return func(ctx context.Context, region *pdclient.Region, req Req) (Resp, error) {
 		st := retryStateFrom(ctx, e)
 		ctx = withRetryState(ctx, st) // a Step used on its own keeps one state across its tries
-		settled := 0 // resends after "all settled" that met locks again
+		settled := 0                  // resends after "all settled" that met locks again
 		for {
 			resp, err := next(ctx, region, req)
 			var locked *kv.LockedError
