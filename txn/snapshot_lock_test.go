@@ -211,3 +211,28 @@ func TestScanResponseKeyError(t *testing.T) {
 	_, locks := r.seen()
 	require.Equal(t, []uint64{ts - 1}, locks)
 }
+
+// TestPointGetSkipTxnLock ports the first half of client-go
+// integration_tests/snapshot_test.go TestPointGetSkipTxnLock: a read at
+// MaxTS is not blocked by the primary lock of a transaction still
+// committing (TiKV's "point get skip primary lock"), and reads the old
+// value without asking the resolver. (The second half, the secondary key,
+// depends on the real resolver of package txnlock.)
+func TestPointGetSkipTxnLock(t *testing.T) {
+	c := connectInProcess(t, splitAt)
+	c.write("x", "x0")
+	c.lock(time.Minute, "x", "x1", "y", "y1")
+	r := &fakeResolver{decide: rollBackAll}
+	s := txn.NewSnapshot(c.env, r, txn.MaxTS)
+	v, err := s.Get(t.Context(), []byte("x"))
+	require.NoError(t, err)
+	require.Equal(t, "x0", string(v))
+	calls, _ := r.seen()
+	require.Zero(t, calls)
+
+	// The secondary's lock does block: it goes to the resolver.
+	_, err = s.Get(t.Context(), []byte("y"))
+	require.ErrorIs(t, err, kv.ErrNotFound)
+	calls, _ = r.seen()
+	require.Equal(t, 1, calls)
+}

@@ -27,54 +27,54 @@ type snapshotPlans struct {
 func compileSnapshotPlans(e *pipeline.Env, r pipeline.LockResolver, locks *seenLocks, batchSize int) snapshotPlans {
 	return snapshotPlans{
 		get: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.GetRequest).GetKey),
-			resolving(e, r, locks, plans.KvGet), pipeline.Named("TxnGet"))),
+			resolving(e, r, locks, plans.KvGet, getWithContext), pipeline.Named("TxnGet"))),
 		batchGet: pipeline.Collect(pipeline.Shard(e, batchGetSplit,
-			resolving(e, r, locks, plans.KvBatchGet), pipeline.Named("TxnBatchGet")),
+			resolving(e, r, locks, plans.KvBatchGet, batchGetWithContext), pipeline.Named("TxnBatchGet")),
 			(*kvrpcpb.BatchGetResponse).GetPairs),
-		scan: pipeline.Stream(e, scanCursor, resolving(e, r, locks, plans.KvScan),
+		scan: pipeline.Stream(e, scanCursor, resolving(e, r, locks, plans.KvScan, scanWithContext),
 			pipeline.PageSize(batchSize), pipeline.Named("TxnScan")),
 	}
 }
 
-// snapshotRequest is a snapshot read request: it has a read ts and a
-// Context that the resolve-lock stage extends.
-type snapshotRequest[Req any] interface {
+// resolving is the per-region step of a snapshot read: Retry of m under
+// the resolve-lock stage, which hands the locks TiKV reports to r and
+// sends the piece again as a copy whose Context (replaced by with) carries
+// what r found in resolved_locks and committed_locks. Without a resolver,
+// locks come back as the read's *kv.LockedError.
+func resolving[Req interface {
 	transport.Message
 	GetVersion() uint64
 	GetContext() *kvrpcpb.Context
-	*Req
-}
-
-// resolving is the per-region step of a snapshot read: Retry of m under
-// the resolve-lock stage, which hands the locks TiKV reports to r and
-// sends the piece again with what r found in Context.resolved_locks and
-// committed_locks. Without a resolver, locks come back as the read's
-// *kv.LockedError.
-func resolving[Req any, P snapshotRequest[Req], Resp pipeline.Response](e *pipeline.Env, r pipeline.LockResolver,
-	locks *seenLocks, m pipeline.Method[P, Resp]) pipeline.Step[P, Resp] {
+}, Resp pipeline.Response](e *pipeline.Env, r pipeline.LockResolver, locks *seenLocks,
+	m pipeline.Method[Req, Resp], with func(Req, *kvrpcpb.Context) Req) pipeline.Step[Req, Resp] {
 	step := pipeline.Retry(e, m)
 	if r == nil {
 		return step
 	}
-	seeThrough := func(req P, res pipeline.ResolveResult) P {
-		c := new(Req)
-		*c = *req
-		setContext(P(c), locks.learn(req.GetContext(), res))
-		return P(c)
+	seeThrough := func(req Req, res pipeline.ResolveResult) Req {
+		return with(req, locks.learn(req.GetContext(), res))
 	}
-	return pipeline.ResolveLocks(e, r, func(req P) uint64 { return req.GetVersion() }, seeThrough, step, pipeline.ForReads())
+	return pipeline.ResolveLocks(e, r, Req.GetVersion, seeThrough, step, pipeline.ForReads())
 }
 
-// setContext sets the Context of a snapshot read request.
-func setContext(req any, c *kvrpcpb.Context) {
-	switch r := req.(type) {
-	case *kvrpcpb.GetRequest:
-		r.Context = c
-	case *kvrpcpb.BatchGetRequest:
-		r.Context = c
-	case *kvrpcpb.ScanRequest:
-		r.Context = c
-	}
+// The request copies the resolve-lock stage sends again: the caller's
+// request may be shared and is never modified.
+func getWithContext(r *kvrpcpb.GetRequest, c *kvrpcpb.Context) *kvrpcpb.GetRequest {
+	cp := *r
+	cp.Context = c
+	return &cp
+}
+
+func batchGetWithContext(r *kvrpcpb.BatchGetRequest, c *kvrpcpb.Context) *kvrpcpb.BatchGetRequest {
+	cp := *r
+	cp.Context = c
+	return &cp
+}
+
+func scanWithContext(r *kvrpcpb.ScanRequest, c *kvrpcpb.Context) *kvrpcpb.ScanRequest {
+	cp := *r
+	cp.Context = c
+	return &cp
 }
 
 var batchGetSplit = pipeline.ByKeys((*kvrpcpb.BatchGetRequest).GetKeys, func(k []byte) []byte { return k },
