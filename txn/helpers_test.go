@@ -129,6 +129,12 @@ var (
 			c.Keys = keys
 			return &c
 		}, pipeline.Limit[[]byte]{Keys: 256})
+	rollbackSplit = pipeline.ByKeys((*kvrpcpb.BatchRollbackRequest).GetKeys, func(k []byte) []byte { return k },
+		func(r *kvrpcpb.BatchRollbackRequest, keys [][]byte) *kvrpcpb.BatchRollbackRequest {
+			c := *r
+			c.Keys = keys
+			return &c
+		}, pipeline.Limit[[]byte]{Keys: 256})
 )
 
 // mutations turns "k1", "v1", "k2", "v2", ... into Put mutations; an
@@ -177,6 +183,20 @@ func (c *testCluster) commitKeys(start uint64, keys [][]byte) uint64 {
 		}
 	}
 	return commit
+}
+
+// rollback rolls a prewritten transaction's keys back.
+func (c *testCluster) rollback(start uint64, keys ...string) {
+	c.t.Helper()
+	env := c.cluster.EnvFor(kv.ModeTxn)
+	plan := pipeline.Shard(env, rollbackSplit, pipeline.Retry(env, plans.KvBatchRollback))
+	var ks [][]byte
+	for _, k := range keys {
+		ks = append(ks, []byte(k))
+	}
+	if _, err := plan(context.Background(), &kvrpcpb.BatchRollbackRequest{Keys: ks, StartVersion: start}); err != nil {
+		c.t.Fatalf("rollback: %v", err)
+	}
 }
 
 // write commits "k1", "v1", ... in one transaction ("" deletes) and

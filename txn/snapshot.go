@@ -14,8 +14,10 @@ import (
 // MaxTS is the read ts of "the newest committed data" (client-go's
 // math.MaxUint64 snapshot, used by autocommit point gets): TiKV lets such
 // a read pass the primary lock of a transaction that is still committing
-// (TiKV's "point get skip primary lock", lock.rs check_ts_conflict_si), and
-// its answers are never cached, since they are not repeatable.
+// (TiKV's "point get skip primary lock", lock.rs check_ts_conflict_si); a
+// point get at MaxTS waits only for the first transaction whose lock it
+// meets and skips the locks of any other met on later tries (client-go's
+// rule); and its answers are never cached, since they are not repeatable.
 const MaxTS = math.MaxUint64
 
 // Snapshot is a consistent, read-only view of the transactional key space
@@ -66,6 +68,8 @@ func NewSnapshot(env *pipeline.Env, resolver pipeline.LockResolver, ts uint64, o
 	}
 	if ts != MaxTS {
 		s.cache = newSnapshotCache(cfg.cacheLimit)
+	} else if resolver != nil {
+		resolver = firstLockResolver{next: resolver}
 	}
 	s.plans = compileSnapshotPlans(env, resolver, s.locks, cfg.scanBatchSize)
 	return s
@@ -104,7 +108,11 @@ func (s *Snapshot) get(ctx context.Context, key []byte, wantCommitTS bool) (Valu
 	if e, ok := s.cache.get(key, wantCommitTS); ok {
 		return found(e)
 	}
-	resp, err := s.plans.get(s.readContext(ctx), &kvrpcpb.GetRequest{
+	rctx := s.readContext(ctx)
+	if s.ts == MaxTS {
+		rctx = withFirstLock(rctx)
+	}
+	resp, err := s.plans.get(rctx, &kvrpcpb.GetRequest{
 		Context: s.locks.context(s.rctx), Key: key, Version: s.ts, NeedCommitTs: wantCommitTS,
 	})
 	if err != nil {

@@ -236,3 +236,41 @@ func TestPointGetSkipTxnLock(t *testing.T) {
 	calls, _ = r.seen()
 	require.Equal(t, 1, calls)
 }
+
+// TestRetryMaxTsPointGetSkipLock ports the rule client-go's
+// integration_tests/snapshot_fail_test.go TestRetryMaxTsPointGetSkipLock
+// checks: a point get at MaxTS waits only for the transaction of the first
+// lock it met; a different transaction's lock met on a later try is
+// skipped without the resolver. Here, while the first lock is being
+// resolved, its transaction rolls back and a second one locks the key.
+func TestRetryMaxTsPointGetSkipLock(t *testing.T) {
+	c := connectInProcess(t, splitAt)
+	c.write("y", "y0")
+	first := c.lock(time.Minute, "x", "x1", "y", "y1") // y is a secondary: it blocks MaxTS reads
+	var second uint64
+	r := &fakeResolver{decide: func(int, *kv.Lock) outcome {
+		c.rollback(first, "x", "y")
+		second = c.lock(time.Minute, "z", "z2", "y", "y2")
+		return outcome{}
+	}}
+	s := txn.NewSnapshot(c.env, r, txn.MaxTS)
+	v, err := s.Get(t.Context(), []byte("y"))
+	require.NoError(t, err)
+	require.Equal(t, "y0", string(v))
+	calls, locks := r.seen()
+	require.Equal(t, 1, calls, "the second transaction's lock was skipped, not resolved")
+	require.Equal(t, []uint64{first}, locks)
+	gets := c.rec.sent(transport.CmdGet)
+	require.Len(t, gets, 3)
+	require.ElementsMatch(t, []uint64{first, second}, gets[2].Msg.(*kvrpcpb.GetRequest).Context.ResolvedLocks)
+
+	// A snapshot at a normal ts resolves every lock it meets.
+	c.rollback(second, "z", "y")
+	third := c.lock(time.Minute, "w", "w3", "y", "y3")
+	r2 := &fakeResolver{decide: rollBackAll}
+	v, err = txn.NewSnapshot(c.env, r2, c.now()).Get(t.Context(), []byte("y"))
+	require.NoError(t, err)
+	require.Equal(t, "y0", string(v))
+	_, locks = r2.seen()
+	require.Equal(t, []uint64{third}, locks)
+}
