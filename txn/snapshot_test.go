@@ -439,3 +439,34 @@ func TestSnapshotSafePoint(t *testing.T) {
 	_, err = s.Get(ctx, []byte("a"))
 	require.ErrorIs(t, err, boom)
 }
+
+// TestCommitTSRequiredAssertion ports client-go
+// integration_tests/snapshot_fail_test.go TestCommitTSRequiredAssertion: a
+// read that asked for commit ts and got a value without one fails ("commit
+// timestamp is required but not returned"), here as kv.ErrProtocol; a read
+// that did not ask is unaffected.
+func TestCommitTSRequiredAssertion(t *testing.T) {
+	c := connectInProcess(t, splitAt)
+	c.write("a", "1", "b", "2")
+	c.mock.Inject(mocktikv.Fault{Cmd: transport.CmdGet, Steps: []mocktikv.Step{mocktikv.Always(mocktikv.Respond(
+		func(req transport.Message) transport.Message {
+			return &kvrpcpb.GetResponse{Value: []byte("1")}
+		}))}})
+	c.mock.Inject(mocktikv.Fault{Cmd: transport.CmdBatchGet, Steps: []mocktikv.Step{mocktikv.Always(mocktikv.Respond(
+		func(req transport.Message) transport.Message {
+			return &kvrpcpb.BatchGetResponse{Pairs: []*kvrpcpb.KvPair{{Key: []byte("b"), Value: []byte("2")}}}
+		}))}})
+	s := txn.NewSnapshot(c.env, nil, c.now())
+	ctx := t.Context()
+	_, err := s.GetWithCommitTS(ctx, []byte("a"))
+	require.ErrorIs(t, err, kv.ErrProtocol)
+	_, err = s.BatchGetWithCommitTS(ctx, [][]byte{[]byte("b")})
+	require.ErrorIs(t, err, kv.ErrProtocol)
+
+	v, err := s.Get(ctx, []byte("a"))
+	require.NoError(t, err)
+	require.Equal(t, "1", string(v))
+	vs, err := s.BatchGet(ctx, [][]byte{[]byte("b")})
+	require.NoError(t, err)
+	require.Equal(t, [][]byte{[]byte("2")}, vs)
+}
