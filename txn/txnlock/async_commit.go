@@ -110,11 +110,17 @@ func (c *resolveCall) resolveAsyncCommit(ctx context.Context, l *kv.Lock, s TxnS
 	if err := c.r.cache.put(l.StartTS, s); err != nil {
 		return TxnStatus{}, err
 	}
-	keys := append(v.keys, l.Primary)
-	if _, err := c.r.resolveKeys(ctx, &kvrpcpb.ResolveLockRequest{
-		StartVersion: l.StartTS, CommitVersion: s.CommitTS, IsTxnFile: l.IsTxnFile, Keys: keys,
-	}); err != nil {
-		return TxnStatus{}, fmt.Errorf("txnlock: resolve async-commit txn %d: %w", l.StartTS, err)
+	req := &kvrpcpb.ResolveLockRequest{
+		StartVersion: l.StartTS, CommitVersion: s.CommitTS, IsTxnFile: l.IsTxnFile, Keys: append(v.keys, l.Primary),
+	}
+	err := c.cleanup(ctx, func(ctx context.Context) error {
+		if _, err := c.r.resolveKeys(ctx, req); err != nil {
+			return fmt.Errorf("txnlock: resolve async-commit txn %d: %w", l.StartTS, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return TxnStatus{}, err
 	}
 	return s, nil
 }

@@ -47,13 +47,15 @@ func (c *resolveCall) resolveLite(ctx context.Context, b *liteBatch) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	_, err := c.r.resolveKeys(ctx, &kvrpcpb.ResolveLockRequest{
+	req := &kvrpcpb.ResolveLockRequest{
 		StartVersion: b.lock.StartTS, CommitVersion: b.status.CommitTS, IsTxnFile: b.lock.IsTxnFile, Keys: keys,
-	})
-	if err != nil {
-		return fmt.Errorf("txnlock: resolve %d key(s) of txn %d: %w", len(keys), b.lock.StartTS, err)
 	}
-	return nil
+	return c.cleanup(ctx, func(ctx context.Context) error {
+		if _, err := c.r.resolveKeys(ctx, req); err != nil {
+			return fmt.Errorf("txnlock: resolve %d key(s) of txn %d: %w", len(keys), b.lock.StartTS, err)
+		}
+		return nil
+	})
 }
 
 // resolveRegion commits or rolls back every lock of l's transaction in the
@@ -69,19 +71,21 @@ func (c *resolveCall) resolveRegion(ctx context.Context, l *kv.Lock, s TxnStatus
 	if cleaned[region.Ver()] {
 		return nil
 	}
+	// Marked before sending: a background cleanup must not write the
+	// call's map, and a failed one is the next caller's to redo.
+	cleaned[region.Ver()] = true
 	req := &kvrpcpb.ResolveLockRequest{StartVersion: l.StartTS, CommitVersion: s.CommitTS, IsTxnFile: l.IsTxnFile}
 	key := fmt.Sprintf("resolve/%d/%d/%d/%d", l.StartTS, s.CommitTS, region.ID(), region.Ver().Version)
-	v, err := c.r.flights.do(ctx, key, func(ctx context.Context) (any, error) {
-		return pipeline.Shard(c.r.env, atKey[*kvrpcpb.ResolveLockRequest](l.Key), c.r.resolveStep,
-			pipeline.FinishInFlight(), pipeline.Named("ResolveLock"))(ctx, req)
+	return c.cleanup(ctx, func(ctx context.Context) error {
+		_, err := c.r.flights.do(ctx, key, func(ctx context.Context) (any, error) {
+			return pipeline.Shard(c.r.env, atKey[*kvrpcpb.ResolveLockRequest](l.Key), c.r.resolveStep,
+				pipeline.FinishInFlight(), pipeline.Named("ResolveLock"))(ctx, req)
+		})
+		if err != nil {
+			return fmt.Errorf("txnlock: resolve txn %d in region %d: %w", l.StartTS, region.ID(), err)
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("txnlock: resolve txn %d in region %d: %w", l.StartTS, region.ID(), err)
-	}
-	for _, p := range v.([]pipeline.Part[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse]) {
-		cleaned[p.Region.Ver()] = true
-	}
-	return nil
 }
 
 // rollbackPessimistic removes l, a pessimistic lock of a transaction that

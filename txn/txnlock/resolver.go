@@ -36,8 +36,9 @@ const DefaultLiteThreshold = 512
 type Option func(*config)
 
 type config struct {
-	cacheSize     int
-	liteThreshold uint64
+	cacheSize       int
+	liteThreshold   uint64
+	backgroundLimit int
 }
 
 // WithCacheSize sets how many settled transactions the Resolver remembers
@@ -51,7 +52,8 @@ func WithLiteThreshold(n uint64) Option { return func(c *config) { c.liteThresho
 // Resolver resolves other transactions' locks (client-go's
 // txnlock.LockResolver). It implements pipeline.LockResolver with the
 // writer's rules; With gives views with other Options. A Resolver is safe
-// for concurrent use, holds no goroutines and needs no Close.
+// for concurrent use. It holds no goroutines unless
+// WithBackgroundReadCleanup lets it, in which case Close stops them.
 type Resolver struct {
 	env           *pipeline.Env
 	oracle        Oracle
@@ -59,6 +61,7 @@ type Resolver struct {
 	flights       flightGroup
 	liteThreshold uint64
 	resolving     resolvingSet
+	background    *backgroundCleanup // nil: cleanups run in the caller
 
 	checkStatus      pipeline.Plan[*kvrpcpb.CheckTxnStatusRequest, *kvrpcpb.CheckTxnStatusResponse]
 	checkSecondaries pipeline.Plan[*kvrpcpb.CheckSecondaryLocksRequest, []pipeline.Part[*kvrpcpb.CheckSecondaryLocksRequest, *kvrpcpb.CheckSecondaryLocksResponse]]
@@ -83,6 +86,9 @@ func New(env *pipeline.Env, oracle Oracle, opts ...Option) *Resolver {
 		liteThreshold:   cfg.liteThreshold,
 		resolveStep:     pipeline.Retry(env, plans.KvResolveLock),
 		pessimisticStep: pipeline.Retry(env, plans.KvPessimisticRollback),
+	}
+	if cfg.backgroundLimit > 0 {
+		r.background = newBackgroundCleanup(cfg.backgroundLimit)
 	}
 	r.checkStatus = pipeline.Single(pipeline.Shard(env,
 		pipeline.ByKey((*kvrpcpb.CheckTxnStatusRequest).GetPrimaryKey),
