@@ -82,11 +82,19 @@ func (r *Resolver) Close() {
 	}
 }
 
-// cleanup runs fn now, or in the background for a reader when the
-// Resolver may.
+// cleanup runs fn, which commits or rolls back locks of a transaction
+// whose fate is known: now, or in the background for a reader when the
+// Resolver may. A reader's cleanup error is dropped either way: the reader
+// already knows it may skip or read through the locks, and a lock left
+// behind is the next caller's to resolve, so cleaning up in place and in
+// the background differ only in who waits (client-go's
+// batchLiteResolveLocks gives the same reason).
 func (c *resolveCall) cleanup(ctx context.Context, fn func(context.Context) error) error {
-	if c.opts.ForRead && c.r.background != nil && c.r.background.tryGo(fn) {
-		return nil
+	if !c.opts.ForRead {
+		return fn(ctx)
 	}
-	return fn(ctx)
+	if c.r.background == nil || !c.r.background.tryGo(fn) {
+		_ = fn(ctx)
+	}
+	return nil
 }

@@ -114,17 +114,18 @@ type cleanupResult struct {
 }
 
 // TestBatchLiteResolveLocksForReadIgnoresInlineCleanupError: a reader's
-// lite cleanup that fails does not fail the read (it knows the txn is
-// committed); a writer's does. Ports client-go lock_test.go
+// cleanup that fails (key-list or region-wide) does not fail the read (it
+// knows the txn is committed); a writer's does. Ports client-go lock_test.go
 // testLockSuite.TestBatchLiteResolveLocksForReadIgnoresInlineCleanupError.
 func TestBatchLiteResolveLocksForReadIgnoresInlineCleanupError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newInProcess(t, nil)
 		locks := f.committedLeftovers(1, []string{"p", "a", "b"})
+		locks = append(locks, f.committedLeftovers(1000, []string{"q", "c"})...) // region-wide
 		f.mock.Inject(mocktikv.Fault{Cmd: transport.CmdResolveLock, Steps: []mocktikv.Step{
 			mocktikv.Always(mocktikv.KeyError(&kvrpcpb.KeyError{Abort: "injected"}))}})
 		res, err := f.r.ResolveLocksWith(context.Background(), f.ts(), locks, txnlock.Options{ForRead: true})
-		if err != nil || len(res.Committed) != 2 {
+		if err != nil || len(res.Committed) != 3 {
 			t.Fatalf("reader: %+v, %v", res, err)
 		}
 		_, err = f.r.ResolveLocksWith(context.Background(), f.ts(), locks, txnlock.Options{})

@@ -117,8 +117,9 @@ type Options struct {
 	// ForRead resolves for a snapshot read: a live lock whose min commit
 	// ts the status check pushed past the reader's ts, like a rolled-back
 	// one or one committed after it, is reported in Resolved (the read may
-	// skip it) instead of making the reader wait; cleanup errors are not
-	// the reader's failure.
+	// skip it) instead of making the reader wait; failures to commit or
+	// roll back the locks of a transaction whose fate is known are not the
+	// reader's (see WithBackgroundReadCleanup).
 	ForRead bool
 	// Lite resolves only the keys met, whatever the transaction's size.
 	Lite bool
@@ -168,7 +169,7 @@ func (r *Resolver) ResolveLocks(ctx context.Context, callerStartTS uint64, locks
 //
 // Resolved and Committed list the transactions a read at callerStartTS may
 // skip or read through. The error is the first failure that kept a lock's
-// status from being known or, for writers, its locks from being cleaned.
+// status from being known or, for writers, its locks from being cleaned up.
 func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, locks []*kv.Lock, opts Options) (pipeline.ResolveResult, error) {
 	var res pipeline.ResolveResult
 	if len(locks) == 0 {
@@ -211,10 +212,7 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 		}
 	}
 	for _, b := range lite {
-		if err := c.resolveLite(ctx, b); err != nil && !opts.ForRead {
-			// A reader already knows it may skip or read through these
-			// locks; leaving them for someone else to clean up is not its
-			// failure (client-go swallows read-path cleanup errors).
+		if err := c.resolveLite(ctx, b); err != nil {
 			return pipeline.ResolveResult{}, err
 		}
 	}
