@@ -52,9 +52,6 @@ func (b *backgroundCleanup) tryGo(fn func(context.Context) error) bool {
 	return true
 }
 
-// running returns how many cleanups are in flight.
-func (b *backgroundCleanup) running() int { return len(b.sem) }
-
 func (b *backgroundCleanup) close() {
 	b.mu.Lock()
 	b.closed = true

@@ -226,3 +226,46 @@ func TestReadThroughResolveLockStage(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchGetAcrossRegionsResolvesConcurrently: a BatchGet split over
+// two regions meets locks in both; its pieces call the one Resolver at
+// once (run under -race), and every value is read. Ports client-go
+// lock_test.go testLockSuite.TestScanLockResolveWithBatchGet.
+func TestBatchGetAcrossRegionsResolvesConcurrently(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcess(t, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("m"))})
+		keys := []string{"a", "b", "x", "y"}
+		for _, k := range keys {
+			start := f.ts()
+			f.prewrite(start, txnSpec{primary: "p" + k, keys: []string{k, "p" + k}, ttlMs: 3000})
+			f.commit(start, f.ts(), "p"+k)
+		}
+		batchGet := pipeline.Shard(f.env, byKeys(func(r *kvrpcpb.BatchGetRequest) *[][]byte { return &r.Keys }),
+			pipeline.ResolveLocks(f.env, f.r.With(txnlock.Options{ForRead: true}), (*kvrpcpb.BatchGetRequest).GetVersion,
+				func(req *kvrpcpb.BatchGetRequest, res pipeline.ResolveResult) *kvrpcpb.BatchGetRequest {
+					c := clone(req)
+					if c.Context == nil {
+						c.Context = &kvrpcpb.Context{}
+					}
+					c.Context.ResolvedLocks = append(c.Context.ResolvedLocks, res.Resolved...)
+					c.Context.CommittedLocks = append(c.Context.CommittedLocks, res.Committed...)
+					return c
+				},
+				pipeline.Retry(f.env, plans.KvBatchGet), pipeline.ForReads()))
+		parts, err := batchGet(context.Background(), &kvrpcpb.BatchGetRequest{Keys: keyList(keys), Version: f.ts()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, p := range parts {
+			for _, kv := range p.Resp.Pairs {
+				got[string(kv.Key)] = string(kv.Value)
+			}
+		}
+		for _, k := range keys {
+			if got[k] != "v-"+k {
+				t.Fatalf("read %v", got)
+			}
+		}
+	})
+}
