@@ -47,7 +47,9 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Contex
 			}
 			return f.val, f.err
 		}
-		f := &flight{done: make(chan struct{})}
+		// Until fn returns, the outcome is "abandoned": what followers see
+		// if fn panics out of the leader.
+		f := &flight{done: make(chan struct{}), err: errFlightAbandoned}
 		g.flights[key] = f
 		g.mu.Unlock()
 
@@ -63,6 +65,10 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Contex
 		return f.val, f.err
 	}
 }
+
+// errFlightAbandoned is what followers get when the leader's work
+// panicked.
+var errFlightAbandoned = errors.New("txnlock: shared request abandoned by its leader")
 
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
