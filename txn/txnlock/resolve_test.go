@@ -2,6 +2,7 @@ package txnlock_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -204,7 +205,7 @@ func TestCheckTxnStatusNoWait(t *testing.T) {
 
 		_, err := f.r.GetTxnStatus(ctx, start, []byte("key"), f.ts(), f.ts(), false)
 		var nf *kv.TxnNotFoundError
-		if !asErr(err, &nf) {
+		if !errors.As(err, &nf) {
 			t.Fatalf("want TxnNotFound, got %v", err)
 		}
 
@@ -271,8 +272,4 @@ func TestZeroMinCommitTS(t *testing.T) {
 			t.Fatal("lock left")
 		}
 	})
-}
-
-func asErr[T error](err error, target *T) bool {
-	return err != nil && errorsAs(err, target)
 }
