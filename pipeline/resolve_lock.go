@@ -90,7 +90,13 @@ func ResolveLocks[Req, Resp any](e *Env, r LockResolver, startTS func(Req) uint6
 			if err == nil || !errors.As(err, &locked) {
 				return resp, err
 			}
-			res, rerr := r.ResolveLocks(ctx, startTS(req), locked.Locks)
+			// The resolver's own requests (status checks, resolves, some of
+			// them writes) are not attempts of this piece: they get a retry
+			// state of their own, sharing only the piece's backoff budget,
+			// so that one of them whose outcome is unknown does not make
+			// this piece's outcome unknown.
+			rctx := withRetryState(ctx, &retryState{bo: st.bo, call: st.call, piece: st.piece, observed: st.observed})
+			res, rerr := r.ResolveLocks(rctx, startTS(req), locked.Locks)
 			if rerr != nil {
 				var zero Resp
 				return zero, fmt.Errorf("resolve %d lock(s) met: %w", len(locked.Locks), rerr)

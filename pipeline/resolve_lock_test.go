@@ -169,3 +169,48 @@ func TestResolveLocksGivesUpWithTheBudget(t *testing.T) {
 		}
 	})
 }
+
+// writingResolver resolves by sending a write whose response is lost (as
+// a KvResolveLock can), then reports every lock settled.
+type writingResolver struct {
+	env  *Env
+	step Step[*kvrpcpb.RawPutRequest, *kvrpcpb.RawPutResponse]
+	c    *fakeCluster
+	err  error
+}
+
+func (r *writingResolver) ResolveLocks(ctx context.Context, _ uint64, _ []*kv.Lock) (ResolveResult, error) {
+	region, _ := r.c.Locate(ctx, []byte("k"))
+	_, r.err = r.step(ctx, region, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
+	return ResolveResult{}, nil
+}
+
+// TestResolverWritesDoNotTaintThePiece: a resolver's own write whose
+// outcome is unknown does not make the reading piece's later failure
+// undetermined; the read's ordinary error comes back as it is.
+func TestResolverWritesDoNotTaintThePiece(t *testing.T) {
+	c := newFakeCluster()
+	lost := errors.New("connection reset after send")
+	c.tikv.Script(pipelinetest.ForCmd(transport.CmdRawPut), pipelinetest.Fail(lost))
+	c.tikv.Script(pipelinetest.ForCmd(transport.CmdGet), lockedReply(5),
+		pipelinetest.Reply(&kvrpcpb.GetResponse{Error: &kvrpcpb.KeyError{Abort: "x"}}))
+	env := c.env()
+	abortErr := errors.New("aborted")
+	m := kvGetLocked
+	m.Err = func(r *kvrpcpb.GetResponse) error {
+		if r.GetError().GetAbort() != "" {
+			return abortErr
+		}
+		return kvGetLocked.Err(r)
+	}
+	r := &writingResolver{env: env, step: Retry(env, testPutOnce), c: c}
+	region, _ := c.Locate(context.Background(), []byte("k"))
+	_, err := ResolveLocks(env, r, (*kvrpcpb.GetRequest).GetVersion, nil, Retry(env, m), ForReads())(
+		context.Background(), region, &kvrpcpb.GetRequest{Key: []byte("k"), Version: 10})
+	if !errors.Is(r.err, kv.ErrUndetermined) {
+		t.Fatalf("the resolver's lost write: %v, want undetermined", r.err)
+	}
+	if !errors.Is(err, abortErr) || errors.Is(err, kv.ErrUndetermined) {
+		t.Fatalf("read error = %v, want the abort, not undetermined", err)
+	}
+}
