@@ -75,6 +75,9 @@ func (c *Committer) runCommitPrimary(t *txn, d *CommitDetails) ([][]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("get commit ts: %w", err)
 	}
+	if age := time.Duration(pdclient.ExtractPhysical(commitTS)-pdclient.ExtractPhysical(t.startTS)) * time.Millisecond; age > MaxTxnTimeUse {
+		return nil, &TxnTooOldError{StartTS: t.startTS, CommitTS: commitTS, Age: age}
+	}
 	start := time.Now()
 	defer func() { d.CommitPrimaryTime = time.Since(start) }()
 	for retries := 0; ; retries++ {
@@ -88,18 +91,28 @@ func (c *Committer) runCommitPrimary(t *txn, d *CommitDetails) ([][]byte, error)
 			d.PrimaryBatchKeys = len(parts[0].Req.Keys)
 			return parts[0].Req.Keys, nil
 		}
+		var answered *commitKeyError
+		if errors.As(err, &answered) {
+			// TiKV answered this commit with a key error: had an earlier
+			// attempt whose answer was lost applied, the answer would be
+			// success (commit.rs finds the commit record), so the commit
+			// did not apply, whatever pipeline.Retry's "undetermined" mark
+			// says about the lost attempt (client-go clears its
+			// undetermined error once a primary commit response arrives).
+			err = answered.err
+		}
 		var expired *kv.CommitTSExpiredError
 		if !errors.As(err, &expired) {
 			// An unknown outcome stays kv.ErrUndetermined (pipeline.Retry
-			// reports it so whenever an attempt may have applied); anything
-			// else means the commit did not apply: the primary's lock was
-			// rolled back (TxnLockNotFound), the region could not be
-			// reached, the caller gave up before a send.
+			// reports it so whenever an attempt may have applied and no
+			// answer settled it); anything else means the commit did not
+			// apply: the primary's lock was rolled back (TxnLockNotFound),
+			// the region could not be reached, the caller gave up before a
+			// send.
 			return nil, fmt.Errorf("commit primary %q: %w", t.primary, err)
 		}
 		// TiKV's commit.rs refuses a commit ts below the lock's
-		// min_commit_ts, which a reader pushed; nothing was written, so
-		// even after a lost earlier attempt the outcome is known. Only the
+		// min_commit_ts, which a reader pushed; nothing was written. Only the
 		// primary may be re-timestamped: the secondaries are not committed
 		// yet (client-go's actionCommit).
 		switch {
@@ -175,9 +188,23 @@ func without(all, sub [][]byte) [][]byte {
 	return out
 }
 
+// commitKeyError marks a commit TiKV answered with a key error.
+type commitKeyError struct{ err error }
+
+func (e *commitKeyError) Error() string { return e.err.Error() }
+func (e *commitKeyError) Unwrap() error { return e.err }
+
 func (c *Committer) buildCommit() {
+	primary := plans.KvCommit
+	keyErr := primary.Err
+	primary.Err = func(r *kvrpcpb.CommitResponse) error {
+		if err := keyErr(r); err != nil {
+			return &commitKeyError{err}
+		}
+		return nil
+	}
+	c.commitPrimary = pipeline.Shard(c.env, primaryBatchSplit(c.opts.BatchSize), pipeline.Retry(c.env, primary), pipeline.Named("Commit"))
 	send := pipeline.Retry(c.env, plans.KvCommit)
-	c.commitPrimary = pipeline.Shard(c.env, primaryBatchSplit(c.opts.BatchSize), send, pipeline.Named("Commit"))
 	c.commitSecondaries = pipeline.ShardEach(c.env, keysSplit[*kvrpcpb.CommitRequest](
 		func(r *kvrpcpb.CommitRequest) [][]byte { return r.Keys },
 		func(r *kvrpcpb.CommitRequest, keys [][]byte) *kvrpcpb.CommitRequest {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn/internal/twopc"
 )
@@ -74,10 +76,17 @@ func TestProtocolMinimum(t *testing.T) {
 		t.Fatalf("commit: %v", err)
 	}
 	f.settle()
-	got := names(f.log.take())
+	events := f.log.take()
+	got := names(events)
 	want := []string{"TSO", transport.CmdPrewrite.String(), "TSO", transport.CmdCommit.String()}
 	if !slices.Equal(got, want) {
 		t.Fatalf("protocol %v, want %v", got, want)
+	}
+	if a := apis(events, transport.CmdPrewrite); !slices.Equal(a, []string{"Prewrite"}) {
+		t.Fatalf("prewrite call named %v", a)
+	}
+	if a := apis(events, transport.CmdCommit); !slices.Equal(a, []string{"Commit"}) {
+		t.Fatalf("commit call named %v", a)
 	}
 	if d.TSOCalls != 1 || d.PrewriteRPCs != 1 || d.CommitRPCs != 1 || d.PrewriteBatches != 1 || d.PrewriteRegions != 1 ||
 		d.SecondaryKeys != 0 || d.SecondariesQueued {
@@ -264,8 +273,12 @@ func TestExplicitPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.settle()
+	events := f.log.take()
+	if a := apis(events, transport.CmdCommit); !slices.Equal(a, []string{"Commit", "CommitSecondaries"}) {
+		t.Fatalf("commit calls named %v", a)
+	}
 	var commits []*kvrpcpb.CommitRequest
-	for _, e := range f.log.take() {
+	for _, e := range events {
 		if c, ok := e.msg.(*kvrpcpb.CommitRequest); ok {
 			commits = append(commits, c)
 		}
@@ -278,3 +291,21 @@ func TestExplicitPrimary(t *testing.T) {
 }
 
 var _ = mocktikv.Pass
+
+// A transaction older than MaxTxnTimeUse at its commit ts is refused and
+// rolled back (client-go's execute checks MaxTxnTimeUse after the commit
+// ts).
+func TestTxnTooOld(t *testing.T) {
+	f := newFixture(t, setup{})
+	now := f.ts()
+	startTS := pdclient.ComposeTS(pdclient.ExtractPhysical(now)-(25*time.Hour).Milliseconds(), 0)
+	d, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "1")}})
+	var old *twopc.TxnTooOldError
+	if !errors.As(err, &old) || old.Age < 25*time.Hour || !d.RollbackQueued || d.CommitRPCs != 0 {
+		t.Fatalf("commit = %v, details %+v; want TxnTooOldError", err, d)
+	}
+	f.settle()
+	if l := f.locks(); len(l) != 0 {
+		t.Fatalf("locks left: %v", l)
+	}
+}

@@ -157,7 +157,9 @@ const maxMinCommitTSGap = 3600000 << 18
 //     applied; nothing is rolled back;
 //   - *kv.TxnLockNotFoundError when the primary's lock was rolled back by
 //     another transaction before the commit reached it: the transaction
-//     failed, and the rest is rolled back.
+//     failed, and the rest is rolled back;
+//   - *TxnTooOldError when the commit ts is more than MaxTxnTimeUse after
+//     the start ts (rolled back too).
 //
 // An empty transaction commits at once, with no RPC.
 func (c *Committer) Commit(ctx context.Context, req Request) (CommitDetails, error) {

@@ -248,6 +248,9 @@ func TestPrewriteCancel(t *testing.T) {
 	if l := f.locks(); len(l) != 0 {
 		t.Fatalf("locks left after the rollback: %v", l)
 	}
+	if a := apis(f.log.take(), transport.CmdBatchRollback); len(a) == 0 || a[0] != "Rollback" {
+		t.Fatalf("rollback calls named %v", a)
+	}
 	f.mustGet("z", "other")
 	if v, err := f.get("a", 0); err != nil || v != nil {
 		t.Fatalf("a = %q, %v", v, err)
@@ -297,5 +300,43 @@ func TestPrewriteNoResolvePolicy(t *testing.T) {
 	var wc *kv.WriteConflictError
 	if !errors.As(err, &wc) || wc.ConflictStartTS != older {
 		t.Fatalf("commit = %v, want a write conflict with %d", err, older)
+	}
+}
+
+// ports client-go integration_tests/2pc_test.go
+// TestFailCommitPrimaryRPCErrorThenKeyError: the first answer is lost, the
+// resend is answered with a key error: TiKV's answer settles the outcome
+// (had the first attempt applied, the resend would have succeeded), so the
+// commit failed, not undetermined, and is rolled back.
+func TestFailCommitPrimaryRPCErrorThenKeyError(t *testing.T) {
+	f := newFixture(t, setup{})
+	f.mock.Inject(mocktikv.Fault{Cmd: transport.CmdCommit, Match: primaryCommit, Steps: []mocktikv.Step{
+		mocktikv.Times(1, mocktikv.Fail(status.Error(codes.Unavailable, "connection reset"))),
+		mocktikv.Times(1, mocktikv.KeyError(&kvrpcpb.KeyError{TxnLockNotFound: &kvrpcpb.TxnLockNotFound{Key: []byte("a")}})),
+	}})
+	d, err := f.commit(put("a", "1"))
+	var lnf *kv.TxnLockNotFoundError
+	if !errors.As(err, &lnf) || errors.Is(err, kv.ErrUndetermined) || !d.RollbackQueued || d.CommitRPCs != 2 {
+		t.Fatalf("commit = %v, details %+v; want a determined TxnLockNotFound", err, d)
+	}
+	f.settle()
+	if l := f.locks(); len(l) != 0 {
+		t.Fatalf("locks left: %v", l)
+	}
+}
+
+// ports client-go integration_tests/2pc_test.go
+// TestFailCommitPrimaryRPCErrorThenRegionError: the first answer is lost
+// and region errors follow until the budget runs out: nothing settled the
+// outcome, so it is undetermined.
+func TestFailCommitPrimaryRPCErrorThenRegionError(t *testing.T) {
+	f := newFixture(t, setup{budget: 300 * time.Millisecond})
+	f.mock.Inject(mocktikv.Fault{Cmd: transport.CmdCommit, Match: primaryCommit, Steps: []mocktikv.Step{
+		mocktikv.Times(1, mocktikv.Fail(status.Error(codes.Unavailable, "connection reset"))),
+		mocktikv.Always(mocktikv.RegionError(&errorpb.Error{Message: "not leader", NotLeader: &errorpb.NotLeader{}})),
+	}})
+	d, err := f.commit(put("a", "1"))
+	if !errors.Is(err, kv.ErrUndetermined) || d.RollbackQueued {
+		t.Fatalf("commit = %v, details %+v; want undetermined", err, d)
 	}
 }

@@ -23,6 +23,7 @@ import (
 // command) or an oracle call ("TSO").
 type event struct {
 	what   string
+	api    string // the logical call's name (pipeline.Named)
 	msg    transport.Message
 	err    error
 	region uint64
@@ -44,7 +45,7 @@ func (l *log) add(e event) {
 func (l *log) middleware(next transport.Sender) transport.Sender {
 	return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 		resp, err := next.Send(ctx, req)
-		l.add(event{what: req.Cmd.String(), msg: req.Msg, err: err, region: req.Target.RegionID})
+		l.add(event{what: req.Cmd.String(), api: req.Call.API, msg: req.Msg, err: err, region: req.Target.RegionID})
 		return resp, err
 	})
 }
@@ -68,6 +69,17 @@ func (l *log) count(what string) int {
 		}
 	}
 	return n
+}
+
+// apis returns the call names of the attempts of cmd.
+func apis(es []event, cmd transport.Cmd) []string {
+	var out []string
+	for _, e := range es {
+		if e.what == cmd.String() {
+			out = append(out, e.api)
+		}
+	}
+	return out
 }
 
 func names(es []event) []string {
