@@ -111,8 +111,9 @@ type CommitDetails struct {
 	// prewrite of every batch, the commit ts (all fetches), the primary
 	// batch's commit (all tries).
 	PrewriteTime, CommitTSTime, CommitPrimaryTime time.Duration
-	// PrewriteRegions and PrewriteBatches count the regions and batches
-	// of the prewrite (re-split batches included).
+	// PrewriteRegions counts the regions the prewrite was first split
+	// into; PrewriteBatches its batches, those re-split after stale
+	// routing included.
 	PrewriteRegions, PrewriteBatches int
 	// LocksMet counts locks of other transactions the prewrite met.
 	LocksMet int

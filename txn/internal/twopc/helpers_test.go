@@ -34,6 +34,9 @@ type event struct {
 type log struct {
 	mu     sync.Mutex
 	events []event
+	// after, when set, runs after each attempt (set it before the
+	// attempts it should see start).
+	after atomic.Pointer[func(req *transport.Request)]
 }
 
 func (l *log) add(e event) {
@@ -46,6 +49,9 @@ func (l *log) middleware(next transport.Sender) transport.Sender {
 	return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 		resp, err := next.Send(ctx, req)
 		l.add(event{what: req.Cmd.String(), api: req.Call.API, msg: req.Msg, err: err, region: req.Target.RegionID})
+		if after := l.after.Load(); after != nil {
+			(*after)(req)
+		}
 		return resp, err
 	})
 }
