@@ -11,8 +11,9 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
-	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn/internal/twopc"
 )
@@ -290,7 +291,6 @@ func TestExplicitPrimary(t *testing.T) {
 	f.mustGet("a", "1")
 }
 
-var _ = mocktikv.Pass
 
 // A transaction older than MaxTxnTimeUse at its commit ts is refused and
 // rolled back (client-go's execute checks MaxTxnTimeUse after the commit
@@ -307,5 +307,26 @@ func TestTxnTooOld(t *testing.T) {
 	f.settle()
 	if l := f.locks(); len(l) != 0 {
 		t.Fatalf("locks left: %v", l)
+	}
+}
+
+// ports client-go integration_tests/2pc_test.go TestCommitBeforePrewrite:
+// a transaction whose keys were rolled back before its prewrite reached
+// them (a resolver judged it dead) cannot prewrite them: TiKV's rollback
+// record turns the prewrite into a write conflict.
+func TestCommitBeforePrewrite(t *testing.T) {
+	f := newFixture(t, setup{})
+	startTS := f.ts()
+	rb := pipeline.Shard(f.env, pipeline.ByKey(func(r *kvrpcpb.BatchRollbackRequest) []byte { return r.Keys[0] }),
+		pipeline.Retry(f.env, plans.KvBatchRollback))
+	if _, err := rb(context.Background(), &kvrpcpb.BatchRollbackRequest{StartVersion: startTS, Keys: [][]byte{[]byte("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "1")}})
+	if !errors.Is(err, kv.ErrWriteConflict) {
+		t.Fatalf("commit = %v, want a write conflict", err)
+	}
+	if v, err := f.get("a", 0); err != nil || v != nil {
+		t.Fatalf("a = %q, %v", v, err)
 	}
 }

@@ -38,11 +38,12 @@ type GroupStats struct {
 }
 
 // NewGroup returns a Group whose tasks run on a context derived from
-// parent (never a caller's request context: the tasks outlive the
-// request). onError, when not nil, is called with each task's failure; it
-// must be safe for concurrent use.
+// parent: the client's lifetime, never a caller's request context (the
+// tasks outlive the request). Cancelling parent stops the tasks as Close
+// does when its wait is cut short. onError, when not nil, is called with
+// each task's failure; it must be safe for concurrent use.
 func NewGroup(parent context.Context, onError func(error)) *Group {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	ctx, cancel := context.WithCancel(parent)
 	return &Group{ctx: ctx, cancel: cancel, onError: onError}
 }
 

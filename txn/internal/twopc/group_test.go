@@ -124,3 +124,23 @@ func TestGroupWait(t *testing.T) {
 		t.Fatalf("wait = %v, task done %v", err, done)
 	}
 }
+
+// Cancelling the Group's parent context stops its tasks.
+func TestGroupStopsOnParent(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	g := twopc.NewGroup(parent, nil)
+	started := make(chan struct{})
+	_ = g.Go(func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	<-started
+	cancel()
+	if err := g.Close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if s := g.Stats(); s.Failed != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
