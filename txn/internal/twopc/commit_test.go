@@ -291,7 +291,6 @@ func TestExplicitPrimary(t *testing.T) {
 	f.mustGet("a", "1")
 }
 
-
 // A transaction older than MaxTxnTimeUse at its commit ts is refused and
 // rolled back (client-go's execute checks MaxTxnTimeUse after the commit
 // ts).
