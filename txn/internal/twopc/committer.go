@@ -229,9 +229,11 @@ func (c *Committer) newTxn(ctx context.Context, req Request, d *CommitDetails) (
 	t := &txn{committer: c, startTS: req.StartTS, rpcs: &rpcCounter{}, assertionLevel: req.AssertionLevel}
 	t.ctx = context.WithValue(ctx, rpcCounterKey{}, t.rpcs)
 	t.muts = make([]*kvrpcpb.Mutation, len(req.Mutations))
+	slab := make([]kvrpcpb.Mutation, len(req.Mutations)) // one allocation, not one per key
 	for i := range req.Mutations {
 		m := &req.Mutations[i]
-		t.muts[i] = &kvrpcpb.Mutation{Op: m.Op, Key: m.Key, Value: m.Value, Assertion: m.Assertion}
+		slab[i] = kvrpcpb.Mutation{Op: m.Op, Key: m.Key, Value: m.Value, Assertion: m.Assertion}
+		t.muts[i] = &slab[i]
 		t.size += m.size()
 	}
 	slices.SortFunc(t.muts, func(a, b *kvrpcpb.Mutation) int { return bytes.Compare(a.Key, b.Key) })
