@@ -37,6 +37,11 @@ type Config struct {
 	// Group runs the work a commit leaves behind (committing secondaries,
 	// rolling back a failed commit).
 	Group *Group
+	// Latches, when set, are the client's local latches (B9): a
+	// transaction takes them before its prewrite and fails at once with
+	// *LatchConflictError when another of the client's transactions
+	// committed one of its keys after it started. Nil: no latches.
+	Latches *Latches
 	// Options tune batching and lock lifetimes.
 	Options Options
 }
@@ -49,6 +54,7 @@ type Committer struct {
 	resolver pipeline.LockResolver
 	oracle   Oracle
 	group    *Group
+	latches  *Latches
 	opts     Options
 
 	prewrite          pipeline.Plan[*prewriteReq, []pipeline.Part[*prewriteReq, *kvrpcpb.PrewriteResponse]]
@@ -63,7 +69,7 @@ func New(cfg Config) (*Committer, error) {
 	if cfg.Env == nil || cfg.Oracle == nil || cfg.Group == nil {
 		return nil, fmt.Errorf("twopc: Env, Oracle and Group are required: %w", kv.ErrInvalidArgument)
 	}
-	c := &Committer{resolver: cfg.Resolver, oracle: cfg.Oracle, group: cfg.Group, opts: cfg.Options.withDefaults()}
+	c := &Committer{resolver: cfg.Resolver, oracle: cfg.Oracle, group: cfg.Group, latches: cfg.Latches, opts: cfg.Options.withDefaults()}
 	// The committer counts its own RPCs per transaction (CommitDetails): a
 	// copy of the Env whose sender counts the attempts of the call whose
 	// context carries a counter.
@@ -107,6 +113,8 @@ type CommitDetails struct {
 	// LockTTL is the TTL the locks were written with.
 	LockTTL time.Duration
 
+	// LatchWaitTime is the time spent taking the local latches.
+	LatchWaitTime time.Duration
 	// PrewriteTime, CommitTSTime and CommitPrimaryTime time the phases:
 	// prewrite of every batch, the commit ts (all fetches), the primary
 	// batch's commit (all tries).
@@ -174,6 +182,21 @@ func (c *Committer) Commit(ctx context.Context, req Request) (CommitDetails, err
 	t, err := c.newTxn(ctx, req, &d)
 	if err != nil {
 		return d, err
+	}
+	if c.latches != nil {
+		// client-go's KVTxn.Commit takes the latches of every mutation's
+		// key before any RPC and records the commit ts on success.
+		start := time.Now()
+		keys := make([][]byte, len(t.muts))
+		for i, m := range t.muts {
+			keys[i] = m.Key
+		}
+		guard, err := c.latches.Acquire(ctx, t.startTS, keys)
+		d.LatchWaitTime = time.Since(start)
+		if err != nil {
+			return d, err
+		}
+		defer func() { guard.Release(d.CommitTS) }()
 	}
 	err = c.run(t, &d)
 	t.finish(&d)
