@@ -80,7 +80,9 @@ func (e *LatchConflictError) Error() string {
 }
 
 // Unwrap returns kv.ErrWriteConflict and kv.ErrTxnRetryable.
-func (e *LatchConflictError) Unwrap() []error { return []error{kv.ErrWriteConflict, kv.ErrTxnRetryable} }
+func (e *LatchConflictError) Unwrap() []error {
+	return []error{kv.ErrWriteConflict, kv.ErrTxnRetryable}
+}
 
 // LatchGuard is the latches one transaction holds.
 type LatchGuard struct {
