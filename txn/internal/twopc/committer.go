@@ -168,7 +168,10 @@ const maxMinCommitTSGap = 3600000 << 18
 //     another transaction before the commit reached it: the transaction
 //     failed, and the rest is rolled back;
 //   - *TxnTooOldError when the commit ts is more than MaxTxnTimeUse after
-//     the start ts (rolled back too).
+//     the start ts (rolled back too);
+//   - *LatchConflictError, with Config.Latches, when another of the
+//     client's transactions committed one of the keys after the start ts;
+//     nothing was sent.
 //
 // An empty transaction commits at once, with no RPC.
 func (c *Committer) Commit(ctx context.Context, req Request) (CommitDetails, error) {

@@ -23,8 +23,11 @@
 // have prewritten (KvBatchRollback), in the background too.
 //
 // Large transactions keep their primary lock alive with KvTxnHeartBeat
-// while the commit runs (client-go's ttlManager).
+// while the commit runs (client-go's ttlManager). Local latches, when the
+// client has them, stop a transaction that another of the client's
+// transactions already conflicts with before any RPC.
 //
 // Not implemented: async commit, one-phase commit, pessimistic
-// transactions, local latches, region pre-split of large transactions.
+// transactions, region pre-split of large transactions, commit-wait and
+// the commit ts upper-bound check.
 package twopc
