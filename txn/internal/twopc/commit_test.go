@@ -329,3 +329,47 @@ func TestCommitBeforePrewrite(t *testing.T) {
 		t.Fatalf("a = %q, %v", v, err)
 	}
 }
+
+// The oracle failing after the prewrite leaves nothing committed: the
+// commit fails (not undetermined) and the locks are rolled back.
+func TestCommitTSUnavailable(t *testing.T) {
+	f := newFixture(t, setup{})
+	startTS := f.ts()
+	down := error(kv.ErrPDUnavailable)
+	f.oracle.fail.Store(&down)
+	d, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "1"), put("b", "2")}})
+	f.oracle.fail.Store(nil)
+	if !errors.Is(err, kv.ErrPDUnavailable) || errors.Is(err, kv.ErrUndetermined) || !d.RollbackQueued || d.CommitRPCs != 0 {
+		t.Fatalf("commit = %v, details %+v", err, d)
+	}
+	f.settle()
+	if l := f.locks(); len(l) != 0 {
+		t.Fatalf("locks left: %v", l)
+	}
+}
+
+// Every optimistic mutation kind commits with its meaning: Put and Insert
+// write, Del deletes, Lock writes nothing (TiKV's commit of a Lock record).
+func TestCommitMutationOps(t *testing.T) {
+	f := newFixture(t, setup{splits: []string{"m"}})
+	if _, err := f.commit(put("del", "old"), put("lock", "kept")); err != nil {
+		t.Fatal(err)
+	}
+	f.settle()
+	_, err := f.commit(
+		twopc.Mutation{Key: []byte("del"), Op: kvrpcpb.Op_Del},
+		twopc.Mutation{Key: []byte("lock"), Op: kvrpcpb.Op_Lock},
+		twopc.Mutation{Key: []byte("new"), Value: []byte("ins"), Op: kvrpcpb.Op_Insert, Assertion: kvrpcpb.Assertion_NotExist},
+		put("zput", "p"),
+	)
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	f.settle()
+	if v, err := f.get("del", 0); err != nil || v != nil {
+		t.Fatalf("del = %q, %v", v, err)
+	}
+	f.mustGet("lock", "kept")
+	f.mustGet("new", "ins")
+	f.mustGet("zput", "p")
+}

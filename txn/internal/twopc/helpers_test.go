@@ -101,11 +101,16 @@ type loggedOracle struct {
 	next  twopc.Oracle
 	log   *log
 	calls atomic.Int32
+	// fail, when set, fails every call with it.
+	fail atomic.Pointer[error]
 }
 
 func (o *loggedOracle) Now(ctx context.Context) (uint64, error) {
 	o.calls.Add(1)
 	o.log.add(event{what: "TSO"})
+	if err := o.fail.Load(); err != nil {
+		return 0, *err
+	}
 	return o.next.Now(ctx)
 }
 
