@@ -1,6 +1,7 @@
 package twopc_test
 
 import (
+	"context"
 	"math"
 	"sync"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/transport"
+	"github.com/tikvgo/tikv/txn/internal/twopc"
 )
 
 // A region split the client does not know of yet sends the prewrite back
@@ -90,4 +92,32 @@ func TestCommitPrimaryAfterSplit(t *testing.T) {
 	}
 	f.mustGet("a", "1")
 	f.mustGet("z", "2")
+}
+
+// Batches close at Options.BatchSize bytes: key and value bytes for a
+// prewrite, key bytes for a commit; the primary's batch is the one of its
+// region holding the primary, committed alone first.
+func TestBatchSizes(t *testing.T) {
+	f := newFixture(t, setup{opts: twopc.Options{BatchSize: 32}})
+	f.log.take()
+	muts := puts(10) // 8-byte keys, 10-byte values: 18 bytes each
+	d, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: f.ts(), Primary: []byte(keyN(5)), Mutations: muts})
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	f.settle()
+	if d.PrewriteBatches != 10 || d.PrimaryBatchKeys != 4 || d.SecondaryKeys != 6 {
+		t.Fatalf("details %+v", d)
+	}
+	commits := f.commitRequests()
+	first := commits[0]
+	if first.CommitRole != kvrpcpb.CommitRole_Primary || len(first.Keys) != 4 || string(first.Keys[0]) != keyN(4) || string(first.Keys[3]) != keyN(7) {
+		t.Fatalf("primary batch %q", first.Keys)
+	}
+	if len(commits) != 3 { // the primary batch, then keys 0-3 and 8-9 (batches of up to 4 keys)
+		t.Fatalf("%d commit requests", len(commits))
+	}
+	for i := range 10 {
+		f.mustGet(keyN(i), valN(i))
+	}
 }
