@@ -373,3 +373,32 @@ func TestCommitMutationOps(t *testing.T) {
 	f.mustGet("new", "ins")
 	f.mustGet("zput", "p")
 }
+
+// ports client-go integration_tests/assertion_test.go TestPrewriteAssertion
+// (its optimistic case): under AssertionLevel Strict, a mutation asserting
+// the key exists fails on an absent key, and one asserting it does not on
+// a present key, with *kv.AssertionFailedError; nothing is committed.
+func TestPrewriteAssertion(t *testing.T) {
+	f := newFixture(t, setup{})
+	if _, err := f.commit(put("present", "v")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		key string
+		a   kvrpcpb.Assertion
+	}{{"absent", kvrpcpb.Assertion_Exist}, {"present", kvrpcpb.Assertion_NotExist}} {
+		m := put(c.key, "x")
+		m.Assertion = c.a
+		_, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: f.ts(), AssertionLevel: kvrpcpb.AssertionLevel_Strict,
+			Mutations: []twopc.Mutation{put("a", "1"), m}})
+		var af *kv.AssertionFailedError
+		if !errors.As(err, &af) || string(af.Key) != c.key || af.Assertion != c.a {
+			t.Fatalf("%s on %q = %v, want AssertionFailedError", c.a, c.key, err)
+		}
+	}
+	f.settle()
+	if v, err := f.get("a", 0); err != nil || v != nil {
+		t.Fatalf("a = %q, %v", v, err)
+	}
+	f.mustGet("present", "v")
+}
