@@ -3,6 +3,7 @@ package twopc_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,10 +226,21 @@ func TestPrewriteCancel(t *testing.T) {
 	if _, err := f.commit(put("z", "other")); err != nil {
 		t.Fatal(err)
 	}
-	// z's batch answers last, so the others are written by then.
+	// z's batch is held until the other two batches have been answered,
+	// so their locks are written when z's conflict stops the prewrite.
+	zGate := mocktikv.NewGate()
+	defer zGate.Open()
 	f.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Key: []byte("z"), Steps: []mocktikv.Step{
-		mocktikv.Times(1, mocktikv.Delay(100*time.Millisecond)),
+		mocktikv.Times(1, mocktikv.Block(zGate)),
 	}})
+	var others atomic.Int32
+	release := func(req *transport.Request) {
+		if pw, ok := req.Msg.(*kvrpcpb.PrewriteRequest); ok && string(pw.Mutations[0].Key) != "z" && others.Add(1) == 2 {
+			zGate.Open()
+		}
+	}
+	f.log.after.Store(&release)
+	defer f.log.after.Store(nil)
 	gate := mocktikv.NewGate()
 	defer gate.Open()
 	f.mock.Inject(mocktikv.Fault{Cmd: transport.CmdBatchRollback, Steps: []mocktikv.Step{mocktikv.Always(mocktikv.Block(gate))}})
