@@ -1,0 +1,308 @@
+package twopc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline"
+)
+
+// Oracle hands out timestamps: *pdclient.Oracle (tikv.Cluster.Oracle)
+// implements it.
+type Oracle interface {
+	// Now returns a timestamp greater than every one handed out before.
+	Now(ctx context.Context) (uint64, error)
+}
+
+// Config is what a Committer runs on.
+type Config struct {
+	// Env is the transactional plan environment (tikv.Cluster.EnvFor(kv.ModeTxn)).
+	Env *pipeline.Env
+	// Resolver settles the locks of other transactions that a prewrite
+	// meets. Nil means locks are never resolved: every lock met is a write
+	// conflict (client-go's NoResolvePolicy).
+	Resolver pipeline.LockResolver
+	// Oracle gives the commit ts and the clock of heartbeats.
+	Oracle Oracle
+	// Group runs the work a commit leaves behind (committing secondaries,
+	// rolling back a failed commit).
+	Group *Group
+	// Latches, when set, are the client's local latches (B9): a
+	// transaction takes them before its prewrite and fails at once with
+	// *LatchConflictError when another of the client's transactions
+	// committed one of its keys after it started. Nil: no latches.
+	Latches *Latches
+	// Options tune batching and lock lifetimes.
+	Options Options
+}
+
+// Committer commits optimistic transactions with two-phase commit. It is
+// built once per client (its plans are built once) and is safe for
+// concurrent use; each Commit call is one transaction.
+type Committer struct {
+	env      *pipeline.Env
+	resolver pipeline.LockResolver
+	oracle   Oracle
+	group    *Group
+	latches  *Latches
+	opts     Options
+
+	prewrite          pipeline.Plan[*prewriteReq, []pipeline.Part[*prewriteReq, *kvrpcpb.PrewriteResponse]]
+	commitPrimary     pipeline.Plan[*kvrpcpb.CommitRequest, []pipeline.Part[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]]
+	commitSecondaries pipeline.Plan[*kvrpcpb.CommitRequest, []pipeline.PieceOutcome[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]]
+	rollback          pipeline.Plan[*kvrpcpb.BatchRollbackRequest, []pipeline.PieceOutcome[*kvrpcpb.BatchRollbackRequest, *kvrpcpb.BatchRollbackResponse]]
+	heartbeat         pipeline.Plan[*kvrpcpb.TxnHeartBeatRequest, *kvrpcpb.TxnHeartBeatResponse]
+}
+
+// New builds a Committer. Env, Oracle and Group are required.
+func New(cfg Config) (*Committer, error) {
+	if cfg.Env == nil || cfg.Oracle == nil || cfg.Group == nil {
+		return nil, fmt.Errorf("twopc: Env, Oracle and Group are required: %w", kv.ErrInvalidArgument)
+	}
+	c := &Committer{resolver: cfg.Resolver, oracle: cfg.Oracle, group: cfg.Group, latches: cfg.Latches, opts: cfg.Options.withDefaults()}
+	// The committer counts its own RPCs per transaction (CommitDetails): a
+	// copy of the Env whose sender counts the attempts of the call whose
+	// context carries a counter.
+	env := *cfg.Env
+	env.Sender = countingSender{next: cfg.Env.Sender}
+	c.env = &env
+	c.buildPlans()
+	return c, nil
+}
+
+// Request is one transaction to commit.
+type Request struct {
+	// StartTS is the transaction's start ts.
+	StartTS uint64
+	// Mutations are the transaction's changes, one per key. They are
+	// committed in key order whatever their order here; the slice is not
+	// modified.
+	Mutations []Mutation
+	// Primary, when set, is the primary key; it must be the key of a
+	// mutation other than CheckNotExists. Unset, the primary is the first
+	// such mutation's key (client-go's choice).
+	Primary []byte
+	// Began is when the transaction began (local clock): the time it has
+	// lived is added to its lock TTL. Zero adds nothing.
+	Began time.Time
+	// AssertionLevel tells TiKV how strictly to check Mutation.Assertion.
+	AssertionLevel kvrpcpb.AssertionLevel
+}
+
+// CommitDetails describes a commit, for the caller's logs and metrics
+// (client-go's util.CommitDetails). It is returned whatever the outcome;
+// fields of phases not reached are zero.
+type CommitDetails struct {
+	// StartTS and CommitTS are the transaction's timestamps; CommitTS is
+	// zero unless the primary committed.
+	StartTS, CommitTS uint64
+	// Primary is the primary key.
+	Primary []byte
+	// Keys counts mutations; WriteSize their key and value bytes.
+	Keys, WriteSize int
+	// LockTTL is the TTL the locks were written with.
+	LockTTL time.Duration
+
+	// LatchWaitTime is the time spent taking the local latches.
+	LatchWaitTime time.Duration
+	// PrewriteTime, CommitTSTime and CommitPrimaryTime time the phases:
+	// prewrite of every batch, the commit ts (all fetches), the primary
+	// batch's commit (all tries).
+	PrewriteTime, CommitTSTime, CommitPrimaryTime time.Duration
+	// PrewriteRegions counts the regions the prewrite was first split
+	// into; PrewriteBatches its batches, those re-split after stale
+	// routing included.
+	PrewriteRegions, PrewriteBatches int
+	// LocksMet counts locks of other transactions the prewrite met.
+	LocksMet int
+	// CommitTSRetries counts commit ts TiKV refused (CommitTsExpired),
+	// each answered with a fresh one.
+	CommitTSRetries int
+	// PrimaryBatchKeys counts the keys committed with the primary;
+	// SecondaryKeys those left to the background commit.
+	PrimaryBatchKeys, SecondaryKeys int
+
+	// TSOCalls counts the oracle's timestamps the commit asked for.
+	TSOCalls int
+	// PrewriteRPCs, CommitRPCs and HeartbeatRPCs count the attempts
+	// sent before Commit returned (retries included; not the background
+	// work, nor the resolver's RPCs).
+	PrewriteRPCs, CommitRPCs, HeartbeatRPCs int
+	// Heartbeats counts heartbeats TiKV accepted.
+	Heartbeats int
+
+	// SecondariesQueued says the secondaries' commit was handed to the
+	// Group; RollbackQueued that a rollback of the prewritten locks was.
+	SecondariesQueued, RollbackQueued bool
+}
+
+// maxCommitTSRetries bounds the fresh commit ts tried after TiKV refused
+// one: each refusal means a reader pushed the primary's min_commit_ts past
+// a ts the oracle had just given, which a new ts overtakes at once.
+const maxCommitTSRetries = 16
+
+// maxMinCommitTSGap is client-go's limit on how far min_commit_ts may be
+// ahead of the refused commit ts for a retry to be tried (1 h, 3600000<<18).
+const maxMinCommitTSGap = 3600000 << 18
+
+// Commit runs two-phase commit for req. On success the transaction is
+// committed: its primary is, and the secondaries are being committed on the
+// Group. It fails with:
+//   - *kv.WriteConflictError (kv.ErrTxnRetryable) when a newer write or a
+//     newer transaction's lock was met at prewrite, *kv.AlreadyExistError
+//     for an Insert or CheckNotExists of an existing key, any other typed
+//     prewrite or resolver error; the prewritten locks are rolled back;
+//   - kv.ErrUndetermined when the primary's commit may or may not have
+//     applied; nothing is rolled back;
+//   - *kv.TxnLockNotFoundError when the primary's lock was rolled back by
+//     another transaction before the commit reached it: the transaction
+//     failed, and the rest is rolled back;
+//   - *TxnTooOldError when the commit ts is more than MaxTxnTimeUse after
+//     the start ts (rolled back too);
+//   - *LatchConflictError, with Config.Latches, when another of the
+//     client's transactions committed one of the keys after the start ts;
+//     nothing was sent.
+//
+// An empty transaction commits at once, with no RPC.
+func (c *Committer) Commit(ctx context.Context, req Request) (CommitDetails, error) {
+	d := CommitDetails{StartTS: req.StartTS, Keys: len(req.Mutations)}
+	if req.StartTS == 0 || req.StartTS == math.MaxUint64 {
+		return d, fmt.Errorf("twopc: invalid start ts %d: %w", req.StartTS, kv.ErrInvalidArgument)
+	}
+	if len(req.Mutations) == 0 {
+		return d, nil
+	}
+	t, err := c.newTxn(ctx, req, &d)
+	if err != nil {
+		return d, err
+	}
+	if c.latches != nil {
+		// client-go's KVTxn.Commit takes the latches of every mutation's
+		// key before any RPC and records the commit ts on success.
+		start := time.Now()
+		keys := make([][]byte, len(t.muts))
+		for i, m := range t.muts {
+			keys[i] = m.Key
+		}
+		guard, err := c.latches.Acquire(ctx, t.startTS, keys)
+		d.LatchWaitTime = time.Since(start)
+		if err != nil {
+			return d, err
+		}
+		defer func() { guard.Release(d.CommitTS) }()
+	}
+	err = c.run(t, &d)
+	t.finish(&d)
+	return d, err
+}
+
+func (c *Committer) run(t *txn, d *CommitDetails) error {
+	if err := c.runPrewrite(t, d); err != nil {
+		c.queueRollback(t, d)
+		return fmt.Errorf("twopc: prewrite of txn %d: %w", t.startTS, err)
+	}
+	if len(t.commitKeys) == 0 {
+		// Only CheckNotExists keys: they were checked and left nothing.
+		return nil
+	}
+	committed, err := c.runCommitPrimary(t, d)
+	if err != nil {
+		if !errors.Is(err, kv.ErrUndetermined) {
+			c.queueRollback(t, d)
+		}
+		return fmt.Errorf("twopc: commit of txn %d: %w", t.startTS, err)
+	}
+	c.queueSecondaries(t, committed, d)
+	return nil
+}
+
+// txn is one Commit call's state, shared with the plans' steps through
+// the requests they carry.
+type txn struct {
+	committer      *Committer
+	ctx            context.Context // the Commit call's, carrying its RPC counter
+	startTS        uint64
+	primary        []byte
+	muts           []*kvrpcpb.Mutation // key order
+	commitKeys     [][]byte            // keys to commit or roll back, key order
+	lockTTL        time.Duration
+	size           int
+	assertionLevel kvrpcpb.AssertionLevel
+
+	rpcs     *rpcCounter
+	batches  atomic.Int32
+	regions  atomic.Int32
+	locksMet atomic.Int32
+
+	heartbeat   bool // the primary lock needs heartbeats
+	hbOnce      sync.Once
+	hbCancel    context.CancelFunc
+	hbDone      chan struct{}
+	heartbeatOK atomic.Int32
+}
+
+func (c *Committer) newTxn(ctx context.Context, req Request, d *CommitDetails) (*txn, error) {
+	t := &txn{committer: c, startTS: req.StartTS, rpcs: &rpcCounter{}, assertionLevel: req.AssertionLevel}
+	t.ctx = context.WithValue(ctx, rpcCounterKey{}, t.rpcs)
+	t.muts = make([]*kvrpcpb.Mutation, len(req.Mutations))
+	slab := make([]kvrpcpb.Mutation, len(req.Mutations)) // one allocation, not one per key
+	for i := range req.Mutations {
+		m := &req.Mutations[i]
+		slab[i] = kvrpcpb.Mutation{Op: m.Op, Key: m.Key, Value: m.Value, Assertion: m.Assertion}
+		t.muts[i] = &slab[i]
+		t.size += m.size()
+	}
+	slices.SortFunc(t.muts, func(a, b *kvrpcpb.Mutation) int { return bytes.Compare(a.Key, b.Key) })
+	t.commitKeys = make([][]byte, 0, len(t.muts))
+	for _, m := range t.muts {
+		if m.Op != kvrpcpb.Op_CheckNotExists {
+			t.commitKeys = append(t.commitKeys, m.Key)
+		}
+	}
+	if req.Primary != nil {
+		if _, ok := slices.BinarySearchFunc(t.commitKeys, req.Primary, bytes.Compare); !ok {
+			return nil, fmt.Errorf("twopc: primary %q is not a written key of txn %d: %w", req.Primary, req.StartTS, kv.ErrInvalidArgument)
+		}
+		t.primary = req.Primary
+	} else {
+		t.primary = req.Mutations[pickPrimary(req.Mutations)].Key
+	}
+	var elapsed time.Duration
+	if !req.Began.IsZero() {
+		elapsed = time.Since(req.Began)
+	}
+	t.lockTTL = LockTTL(t.size, elapsed, c.opts.ManagedLockTTL)
+	// client-go's prewrite starts the ttlManager once the primary is
+	// prewritten if the transaction is larger than TTLRefreshedTxnSize.
+	t.heartbeat = c.opts.HeartbeatTxnSize >= 0 && t.size > c.opts.HeartbeatTxnSize
+	d.Primary, d.WriteSize, d.LockTTL = t.primary, t.size, t.lockTTL
+	return t, nil
+}
+
+// finish stops the heartbeats and fills in the counts gathered by steps.
+func (t *txn) finish(d *CommitDetails) {
+	t.stopHeartbeat()
+	d.PrewriteBatches = int(t.batches.Load())
+	d.PrewriteRegions = int(t.regions.Load())
+	d.LocksMet = int(t.locksMet.Load())
+	d.PrewriteRPCs = int(t.rpcs.prewrite.Load())
+	d.CommitRPCs = int(t.rpcs.commit.Load())
+	d.HeartbeatRPCs = int(t.rpcs.heartbeat.Load())
+	d.Heartbeats = int(t.heartbeatOK.Load())
+	d.TSOCalls += int(t.rpcs.tso.Load())
+}
+
+func (c *Committer) now(t *txn) (uint64, error) {
+	t.rpcs.tso.Add(1)
+	return c.oracle.Now(t.ctx)
+}

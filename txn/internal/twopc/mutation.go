@@ -1,0 +1,47 @@
+package twopc
+
+import (
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+)
+
+// Mutation is one key's change, as the transaction's buffer holds it at
+// commit (client-go's PlainMutation). Keys are user keys; the committer
+// neither copies nor modifies Key and Value, which must stay unchanged until
+// Commit returns (the background commit of secondaries keeps only keys).
+type Mutation struct {
+	// Key is the user key.
+	Key []byte
+	// Value is the new value of a Put or Insert; nil otherwise.
+	Value []byte
+	// Op is what the mutation does: kvrpcpb.Op_Put, Op_Del, Op_Lock (lock
+	// the key, write nothing), Op_Insert (put, failing with
+	// *kv.AlreadyExistError when the key has a value) or Op_CheckNotExists
+	// (fail when the key has a value; write nothing, commit nothing).
+	Op kvrpcpb.Op
+	// Assertion asks TiKV to check the key's existence at prewrite
+	// (kvrpcpb.Assertion_Exist / Assertion_NotExist); zero asserts nothing.
+	// TiKV checks it only under a request's assertion level, which
+	// Request.AssertionLevel sets.
+	Assertion kvrpcpb.Assertion
+}
+
+// size is what the mutation weighs in a prewrite batch and in the
+// transaction's size: key and value bytes (client-go's keyValueSize).
+func (m *Mutation) size() int { return len(m.Key) + len(m.Value) }
+
+// committed says whether the mutation leaves a lock to commit or roll
+// back: a CheckNotExists is checked at prewrite and writes nothing
+// (client-go strips these "prewrite only" keys before the commit).
+func (m *Mutation) committed() bool { return m.Op != kvrpcpb.Op_CheckNotExists }
+
+// pickPrimary returns the index of the primary among muts: the first
+// mutation that writes a lock (client-go's initKeysAndMutations skips
+// CheckNotExists keys), else the first.
+func pickPrimary(muts []Mutation) int {
+	for i := range muts {
+		if muts[i].committed() {
+			return i
+		}
+	}
+	return 0
+}

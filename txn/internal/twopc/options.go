@@ -1,0 +1,77 @@
+package twopc
+
+import (
+	"math"
+	"time"
+)
+
+// Defaults of Options, client-go's values.
+const (
+	// DefaultBatchSize is the byte size at which a batch of one region is
+	// closed (client-go's kv.TxnCommitBatchSize, 16 KiB): key and value
+	// bytes for a prewrite, key bytes for a commit or rollback.
+	DefaultBatchSize = 16 * 1024
+	// DefaultLockTTL is the TTL of a small transaction's locks (client-go's
+	// defaultLockTTL, 3 s): a lock older than that is presumed abandoned and
+	// may be rolled back by a reader.
+	DefaultLockTTL = 3 * time.Second
+	// DefaultManagedLockTTL caps the size-grown TTL and is the TTL the
+	// heartbeat keeps ahead of the transaction's age (client-go's
+	// ManagedLockTTL, 20 s); heartbeats are sent every half of it.
+	DefaultManagedLockTTL = 20 * time.Second
+	// DefaultMaxTxnTTL is how long after its start ts a transaction's
+	// heartbeat keeps its primary alive (client-go's config MaxTxnTTL, 1 h).
+	DefaultMaxTxnTTL = time.Hour
+	// DefaultHeartbeatTxnSize is the size (key and value bytes) above which
+	// a transaction's primary lock gets heartbeats (client-go's
+	// TiKVClient.TTLRefreshedTxnSize, 32 MiB).
+	DefaultHeartbeatTxnSize = 32 << 20
+	// ttlFactor grows the TTL with the square root of the size in MiB
+	// (client-go's ttlFactor: 6 s at 1 MiB, 12 s at 4 MiB, 20 s at 10 MiB).
+	ttlFactor = 6000
+)
+
+// Options tune a Committer. Zero fields take the defaults above.
+type Options struct {
+	// BatchSize bounds the bytes of one batch; DefaultBatchSize when zero.
+	BatchSize int
+	// ManagedLockTTL: DefaultManagedLockTTL when zero.
+	ManagedLockTTL time.Duration
+	// MaxTxnTTL: DefaultMaxTxnTTL when zero.
+	MaxTxnTTL time.Duration
+	// HeartbeatTxnSize: DefaultHeartbeatTxnSize when zero; negative turns
+	// heartbeats off.
+	HeartbeatTxnSize int
+}
+
+func (o Options) withDefaults() Options {
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.ManagedLockTTL <= 0 {
+		o.ManagedLockTTL = DefaultManagedLockTTL
+	}
+	if o.MaxTxnTTL <= 0 {
+		o.MaxTxnTTL = DefaultMaxTxnTTL
+	}
+	if o.HeartbeatTxnSize == 0 {
+		o.HeartbeatTxnSize = DefaultHeartbeatTxnSize
+	}
+	return o
+}
+
+// LockTTL is the TTL a transaction of size bytes (keys and values) writes
+// its locks with, elapsed after it began (client-go's txnLockTTL): 3 s
+// below one batch, else 6 s * sqrt(size in MiB) within [3 s,
+// managedLockTTL]; plus the time the transaction has already lived,
+// since readers judge a lock's age from its start ts, so a transaction
+// that read for long would otherwise be presumed dead at prewrite.
+func LockTTL(size int, elapsed, managedLockTTL time.Duration) time.Duration {
+	ttl := DefaultLockTTL
+	if size >= DefaultBatchSize {
+		mib := float64(size) / (1 << 20)
+		ms := time.Duration(ttlFactor*math.Sqrt(mib)) * time.Millisecond
+		ttl = min(max(ms, DefaultLockTTL), managedLockTTL)
+	}
+	return ttl + max(elapsed, 0).Truncate(time.Millisecond)
+}

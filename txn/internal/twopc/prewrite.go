@@ -1,0 +1,156 @@
+package twopc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"iter"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
+)
+
+// prewriteReq is a prewrite of some of a transaction's mutations, with the
+// transaction it belongs to, so that the plan's steps can report to it.
+type prewriteReq struct {
+	pb  *kvrpcpb.PrewriteRequest
+	txn *txn
+	// whole marks the request of the whole transaction, before its first
+	// split; the pieces Shard splits again (stale routing) lack it.
+	whole bool
+}
+
+// prewriteSplit routes a prewrite by region, in batches of at most
+// batchSize key and value bytes (client-go's groupMutations and
+// appendBatchMutationsBySize; ByKeys closes a batch before the mutation
+// that would overflow it, where client-go closes it after, so batches
+// differ by at most one mutation).
+//
+// Each piece's txn_size is the number of the transaction's mutations in
+// its region: TiKV records it in the lock, and a resolver that meets a
+// lock of a small transaction resolves it key by key ("resolve lock
+// lite", TiKV's resolve_lock_lite). A piece split again after stale
+// routing no longer knows its region's count and says MaxUint64, so that
+// no resolver takes the lite path on a guess (client-go's actionPrewrite
+// with retry set).
+func prewriteSplit(batchSize int) pipeline.Splitter[*prewriteReq] {
+	byKeys := pipeline.ByKeys(
+		func(r *prewriteReq) []*kvrpcpb.Mutation { return r.pb.Mutations },
+		(*kvrpcpb.Mutation).GetKey,
+		func(r *prewriteReq, ms []*kvrpcpb.Mutation) *prewriteReq {
+			pb := *r.pb
+			pb.Mutations = ms
+			return &prewriteReq{pb: &pb, txn: r.txn}
+		},
+		pipeline.Limit[*kvrpcpb.Mutation]{Bytes: batchSize, Size: func(m *kvrpcpb.Mutation) int { return len(m.Key) + len(m.Value) }})
+	return func(ctx context.Context, loc pdclient.Locator, req *prewriteReq) iter.Seq2[pipeline.Routed[*prewriteReq], error] {
+		return func(yield func(pipeline.Routed[*prewriteReq], error) bool) {
+			if !req.whole {
+				for p, err := range byKeys(ctx, loc, req) {
+					if err == nil {
+						p.Req.pb.TxnSize = math.MaxUint64
+						req.txn.batches.Add(1)
+					}
+					if !yield(p, err) {
+						return
+					}
+				}
+				return
+			}
+			var pieces []pipeline.Routed[*prewriteReq]
+			perRegion := map[uint64]uint64{}
+			for p, err := range byKeys(ctx, loc, req) {
+				if err != nil {
+					yield(p, err)
+					return
+				}
+				pieces = append(pieces, p)
+				perRegion[p.Region.ID()] += uint64(len(p.Req.pb.Mutations))
+			}
+			req.txn.batches.Add(int32(len(pieces)))
+			req.txn.regions.Add(int32(len(perRegion)))
+			for _, p := range pieces {
+				p.Req.pb.TxnSize = perRegion[p.Region.ID()]
+				if !yield(p, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// prewriteStep sends one batch and judges the locks it meets before the
+// resolve-lock stage sees them: an optimistic transaction that meets a
+// lock of a newer transaction will meet that transaction's write too, so
+// it fails at once with a write conflict instead of resolving (client-go's
+// extractKeyErrs); without a resolver every lock met is a conflict
+// (client-go's NoResolvePolicy). A batch holding the primary starts the
+// heartbeat once it is written.
+func prewriteStep(send pipeline.Step[*kvrpcpb.PrewriteRequest, *kvrpcpb.PrewriteResponse], resolve bool) pipeline.Step[*prewriteReq, *kvrpcpb.PrewriteResponse] {
+	return func(ctx context.Context, r *pdclient.Region, req *prewriteReq) (*kvrpcpb.PrewriteResponse, error) {
+		resp, err := send(ctx, r, req.pb)
+		t := req.txn
+		if err == nil {
+			if t.heartbeat && holdsKey(req.pb.Mutations, t.primary) {
+				t.startHeartbeat()
+			}
+			return resp, nil
+		}
+		var locked *kv.LockedError
+		if !errors.As(err, &locked) {
+			return resp, err
+		}
+		t.locksMet.Add(int32(len(locked.Locks)))
+		for _, l := range locked.Locks {
+			if !resolve || l.StartTS > t.startTS {
+				return resp, &kv.WriteConflictError{
+					StartTS: t.startTS, ConflictStartTS: l.StartTS, Key: l.Key, Primary: l.Primary,
+					Reason: kvrpcpb.WriteConflict_Optimistic,
+				}
+			}
+		}
+		return resp, err
+	}
+}
+
+func holdsKey(ms []*kvrpcpb.Mutation, key []byte) bool {
+	_, ok := slices.BinarySearchFunc(ms, key, func(m *kvrpcpb.Mutation, k []byte) int { return bytes.Compare(m.Key, k) })
+	return ok
+}
+
+// runPrewrite prewrites every mutation, all batches at once; the first
+// failure cancels the rest (Shard).
+func (c *Committer) runPrewrite(t *txn, d *CommitDetails) error {
+	start := time.Now()
+	req := &prewriteReq{whole: true, txn: t, pb: &kvrpcpb.PrewriteRequest{
+		Mutations:    t.muts,
+		PrimaryLock:  t.primary,
+		StartVersion: t.startTS,
+		LockTtl:      uint64(t.lockTTL / time.Millisecond),
+		// An optimistic transaction commits after its start ts; TiKV's
+		// prewrite keeps min_commit_ts at least start_ts+1 (client-go's
+		// buildPrewriteRequest).
+		MinCommitTs:    t.startTS + 1,
+		AssertionLevel: t.assertionLevel,
+	}}
+	_, err := c.prewrite(t.ctx, req)
+	d.PrewriteTime = time.Since(start)
+	return err
+}
+
+// buildPrewrite is the prewrite plan: Shard -> ResolveLocks -> prewriteStep -> Retry.
+func (c *Committer) buildPrewrite() {
+	send := pipeline.Retry(c.env, plans.KvPrewrite)
+	step := prewriteStep(send, c.resolver != nil)
+	if c.resolver != nil {
+		step = pipeline.ResolveLocks(c.env, c.resolver, func(r *prewriteReq) uint64 { return r.pb.StartVersion }, nil, step)
+	}
+	c.prewrite = pipeline.Shard(c.env, prewriteSplit(c.opts.BatchSize), step, pipeline.Named("Prewrite"))
+}
