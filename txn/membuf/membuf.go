@@ -97,6 +97,10 @@ type Buffer struct {
 	snapSeq  uint64
 	// gen changes on Reset, so a Checkpoint taken before cannot be used.
 	gen uint64
+	// reverts numbers rollbacks; truncs says how far recent ones went, so
+	// RevertToCheckpoint can refuse a checkpoint into rolled-back history.
+	reverts uint64
+	truncs  []truncation
 }
 
 // Option configures New.
@@ -290,6 +294,7 @@ func (b *Buffer) Reset() {
 	b.entries = nil
 	b.undo = nil
 	b.stages = nil
+	b.truncs = nil
 	b.len, b.size = 0, 0
 	b.writeSeq++
 	b.snapSeq++

@@ -454,7 +454,15 @@ func TestMemDBCheckpoint(t *testing.T) {
 		require.Panics(t, func() { b.RevertToCheckpoint(cp1) })
 		require.NoError(t, b.Set([]byte("w"), []byte("w")))
 		b.RevertToCheckpoint(b.Checkpoint())
-		_ = cp3
+		// A rollback below cp3 makes it stale even once the history has
+		// grown back past its position.
+		b.Cleanup(1)
+		b.RevertToCheckpoint(cp1)
+		require.NoError(t, b.Set([]byte("p"), []byte("p")))
+		require.NoError(t, b.Set([]byte("q"), []byte("q")))
+		require.Panics(t, func() { b.RevertToCheckpoint(cp3) })
+		v, _ = b.Get([]byte("q"))
+		require.Equal(t, []byte("q"), v)
 	})
 }
 

@@ -1,6 +1,10 @@
 package membuf
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // Staging opens a stage (a savepoint) and returns its handle: the 1-based
 // depth of the stage stack, as in client-go. Writes made after Staging can
@@ -59,6 +63,7 @@ func (b *Buffer) Cleanup(h int) {
 
 // revert undoes value writes back to undo length pos, newest first.
 func (b *Buffer) revert(pos int) {
+	b.noteTruncation(pos)
 	for i := len(b.undo) - 1; i >= pos; i-- {
 		r := b.undo[i]
 		e := &b.entries[r.id]
@@ -80,19 +85,54 @@ func (b *Buffer) revert(pos int) {
 // Checkpoint is a position in the buffer's write history, for
 // RevertToCheckpoint. It is a value; keep as many as needed.
 type Checkpoint struct {
-	pos int
-	gen uint64
+	pos   int
+	gen   uint64
+	epoch uint64 // b.reverts when taken
+}
+
+// truncation records that a rollback cut the history to pos; epoch numbers
+// the rollback. Buffer.truncs keeps only the truncations that can still
+// matter, with pos increasing along the slice.
+type truncation struct {
+	epoch uint64
+	pos   int
+}
+
+func (b *Buffer) noteTruncation(pos int) {
+	b.reverts++
+	// An older truncation at or above pos tells a checkpoint nothing this
+	// one does not: any checkpoint it invalidates, this one does too.
+	for n := len(b.truncs); n > 0 && b.truncs[n-1].pos >= pos; n-- {
+		b.truncs = b.truncs[:n-1]
+	}
+	b.truncs = append(b.truncs, truncation{epoch: b.reverts, pos: pos})
 }
 
 // Checkpoint returns the current position in the write history.
-func (b *Buffer) Checkpoint() Checkpoint { return Checkpoint{pos: len(b.undo), gen: b.gen} }
+func (b *Buffer) Checkpoint() Checkpoint {
+	return Checkpoint{pos: len(b.undo), gen: b.gen, epoch: b.reverts}
+}
+
+// stale reports whether the history cp points into was rolled back (below
+// cp) since cp was taken, or the buffer was Reset.
+func (b *Buffer) stale(cp Checkpoint) bool {
+	if cp.gen != b.gen || cp.pos > len(b.undo) {
+		return true
+	}
+	i, _ := slices.BinarySearchFunc(b.truncs, cp.epoch+1, func(t truncation, e uint64) int {
+		return cmp.Compare(t.epoch, e)
+	})
+	return i < len(b.truncs) && b.truncs[i].pos < cp.pos
+}
 
 // RevertToCheckpoint rolls back every value written since cp, with the same
 // flag rules as Cleanup, without closing any stage. It panics when cp is
-// from before a Reset, is newer than the history (already reverted past), or
-// lies before the innermost open stage began (that rollback is Cleanup's).
+// stale — from before a Reset, or a rollback (Cleanup or another
+// RevertToCheckpoint) has since gone below it, so the state it named no
+// longer exists — or when cp lies before the innermost open stage began
+// (that rollback is Cleanup's). client-go does not detect either misuse.
 func (b *Buffer) RevertToCheckpoint(cp Checkpoint) {
-	if cp.gen != b.gen || cp.pos > len(b.undo) {
+	if b.stale(cp) {
 		panic("membuf: RevertToCheckpoint with a stale checkpoint")
 	}
 	if n := len(b.stages); n > 0 && cp.pos < b.stages[n-1] {
