@@ -96,3 +96,30 @@ func (a *arena) capacity() int {
 	}
 	return n
 }
+
+// arenaMark is a position to rewind an arena to.
+type arenaMark struct {
+	chunks int
+	cur    int
+	curLen int
+	next   int
+}
+
+func (a *arena) mark() arenaMark {
+	m := arenaMark{chunks: len(a.chunks), cur: a.cur, next: a.next}
+	if a.cur >= 0 {
+		m.curLen = len(a.chunks[a.cur])
+	}
+	return m
+}
+
+// rewind gives back everything added since m; nothing handed out since m
+// may still be in use.
+func (a *arena) rewind(m arenaMark) {
+	clear(a.chunks[m.chunks:])
+	a.chunks = a.chunks[:m.chunks]
+	a.cur, a.next = m.cur, m.next
+	if a.cur >= 0 {
+		a.chunks[a.cur] = a.chunks[a.cur][:m.curLen]
+	}
+}

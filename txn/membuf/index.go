@@ -11,8 +11,11 @@ package membuf
 type orderedIndex interface {
 	// lookup returns the id stored for key.
 	lookup(key []byte) (id uint32, ok bool)
-	// insert stores id for key; key must not be present.
-	insert(key []byte, id uint32)
+	// upsert returns the id stored for key if there is one; otherwise it
+	// stores id for key (whose bytes the buffer keeps at kref) and returns
+	// it with inserted = true. One descent serves both, which halves the
+	// cost of a Set of a new key.
+	upsert(key []byte, kref ref, id uint32) (got uint32, inserted bool)
 	// seekGE positions c at the first key >= key (nil: the first key).
 	seekGE(c *cursor, key []byte)
 	// seekLT positions c at the last key < key (nil: the last key).
@@ -35,6 +38,13 @@ type cursor struct {
 // keyFunc returns the key of an entry id.
 type keyFunc func(id uint32) []byte
 
+// indexDeps is what an index may use to read keys: the skip list finds them
+// through entry ids, the B-tree keeps each key's arena ref in its items.
+type indexDeps struct {
+	keyOf keyFunc
+	keys  *arena
+}
+
 // indexKind selects the orderedIndex implementation.
 type indexKind uint8
 
@@ -43,9 +53,9 @@ const (
 	indexSkipList
 )
 
-func newIndex(kind indexKind, keyOf keyFunc) orderedIndex {
+func newIndex(kind indexKind, d indexDeps) orderedIndex {
 	if kind == indexSkipList {
-		return newSkipList(keyOf)
+		return newSkipList(d.keyOf)
 	}
-	return newBTree(keyOf)
+	return newBTree(d.keys)
 }

@@ -3,17 +3,27 @@ package membuf
 import "bytes"
 
 // btree is an in-memory B-tree of entry ids ordered by their keys. Nodes hold
-// up to btMaxItems ids; inserts split full nodes on the way down, so an insert
-// never walks back up. No deletes (see orderedIndex).
+// up to btMaxItems items; inserts split full nodes on the way down, so an
+// insert never walks back up. No deletes (see orderedIndex).
+//
+// Each item keeps the arena ref of its key next to the id, so a comparison
+// reads the key bytes directly instead of going through the entry table:
+// at 1M random keys that removes a cache miss per comparison (measured:
+// see doc.go).
 type btree struct {
-	root  *btNode
-	keyOf keyFunc
+	root *btNode
+	keys *arena
+}
+
+type btItem struct {
+	key ref
+	id  uint32
 }
 
 const btMaxItems = 63 // odd, so a split leaves 31 on each side of the median
 
 type btNode struct {
-	items    []uint32
+	items    []btItem
 	children []*btNode // nil for a leaf; else len(items)+1
 }
 
@@ -25,12 +35,12 @@ type btFrame struct {
 	i int
 }
 
-func newBTree(keyOf keyFunc) *btree { return &btree{keyOf: keyOf} }
+func newBTree(keys *arena) *btree { return &btree{keys: keys} }
 
 func (t *btree) reset() { t.root = nil }
 
 func newBTNode(leaf bool) *btNode {
-	n := &btNode{items: make([]uint32, 0, btMaxItems)}
+	n := &btNode{items: make([]btItem, 0, btMaxItems)}
 	if !leaf {
 		n.children = make([]*btNode, 0, btMaxItems+1)
 	}
@@ -42,13 +52,13 @@ func (t *btree) search(n *btNode, key []byte) (int, bool) {
 	lo, hi := 0, len(n.items)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(t.keyOf(n.items[m]), key) < 0 {
+		if bytes.Compare(t.keys.get(n.items[m].key), key) < 0 {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(n.items) && bytes.Equal(t.keyOf(n.items[lo]), key)
+	return lo, lo < len(n.items) && bytes.Equal(t.keys.get(n.items[lo].key), key)
 }
 
 func (t *btree) lookup(key []byte) (uint32, bool) {
@@ -56,7 +66,7 @@ func (t *btree) lookup(key []byte) (uint32, bool) {
 	for n != nil {
 		i, eq := t.search(n, key)
 		if eq {
-			return n.items[i], true
+			return n.items[i].id, true
 		}
 		if n.children == nil {
 			return 0, false
@@ -66,7 +76,7 @@ func (t *btree) lookup(key []byte) (uint32, bool) {
 	return 0, false
 }
 
-func (t *btree) insert(key []byte, id uint32) {
+func (t *btree) upsert(key []byte, kref ref, id uint32) (uint32, bool) {
 	if t.root == nil {
 		t.root = newBTNode(true)
 	}
@@ -78,16 +88,22 @@ func (t *btree) insert(key []byte, id uint32) {
 	}
 	n := t.root
 	for {
-		i, _ := t.search(n, key)
+		i, eq := t.search(n, key)
+		if eq {
+			return n.items[i].id, false
+		}
 		if n.children == nil {
-			n.items = append(n.items, 0)
+			n.items = append(n.items, btItem{})
 			copy(n.items[i+1:], n.items[i:])
-			n.items[i] = id
-			return
+			n.items[i] = btItem{key: kref, id: id}
+			return id, true
 		}
 		if len(n.children[i].items) == btMaxItems {
 			t.split(n, i)
-			if bytes.Compare(key, t.keyOf(n.items[i])) > 0 {
+			switch c := bytes.Compare(key, t.keys.get(n.items[i].key)); {
+			case c == 0:
+				return n.items[i].id, false
+			case c > 0:
 				i++
 			}
 		}
@@ -109,7 +125,7 @@ func (t *btree) split(p *btNode, i int) {
 		clear(c.children[mid+1:])
 		c.children = c.children[:mid+1]
 	}
-	p.items = append(p.items, 0)
+	p.items = append(p.items, btItem{})
 	copy(p.items[i+1:], p.items[i:])
 	p.items[i] = median
 	p.children = append(p.children, nil)
@@ -144,7 +160,7 @@ func (t *btree) settleForward(c *cursor) {
 	for len(c.path) > 0 {
 		top := c.path[len(c.path)-1]
 		if top.i < len(top.n.items) {
-			c.valid, c.id = true, top.n.items[top.i]
+			c.valid, c.id = true, top.n.items[top.i].id
 			return
 		}
 		c.path = c.path[:len(c.path)-1]
@@ -189,7 +205,7 @@ func (t *btree) settleReverse(c *cursor) {
 	for len(c.path) > 0 {
 		top := &c.path[len(c.path)-1]
 		if top.i >= 0 {
-			c.valid, c.id = true, top.n.items[top.i]
+			c.valid, c.id = true, top.n.items[top.i].id
 			return
 		}
 		c.path = c.path[:len(c.path)-1]

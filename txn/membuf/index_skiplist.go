@@ -95,9 +95,11 @@ func (s *skipList) lookup(key []byte) (uint32, bool) {
 	return 0, false
 }
 
-func (s *skipList) insert(key []byte, id uint32) {
+func (s *skipList) upsert(key []byte, _ ref, id uint32) (uint32, bool) {
 	var preds [slMaxHeight]uint32
-	s.findLT(key, &preds)
+	if n := s.findLT(key, &preds); n != slNil && bytes.Equal(s.keyOf(n), key) {
+		return n, false
+	}
 	h := s.randomHeight()
 	for s.height < h {
 		preds[s.height] = slNil
@@ -118,6 +120,7 @@ func (s *skipList) insert(key []byte, id uint32) {
 	} else {
 		s.tail = id
 	}
+	return id, true
 }
 
 func (s *skipList) set(c *cursor, id uint32) { c.valid, c.id = id != slNil, id }

@@ -95,6 +95,7 @@ type Buffer struct {
 	// modifications visible in the stage-0 view.
 	writeSeq uint64
 	snapSeq  uint64
+	dirty    bool
 	// gen changes on Reset, so a Checkpoint taken before cannot be used.
 	gen uint64
 	// reverts numbers rollbacks; truncs says how far recent ones went, so
@@ -111,7 +112,7 @@ func WithLimits(l Limits) Option { return func(b *Buffer) { b.limits = l } }
 
 // withIndex picks the index implementation; tests and benchmarks use it.
 func withIndex(k indexKind) Option {
-	return func(b *Buffer) { b.idx = newIndex(k, b.keyOf) }
+	return func(b *Buffer) { b.idx = newIndex(k, b.indexDeps()) }
 }
 
 // New returns an empty Buffer. It allocates no arena memory until the first
@@ -120,7 +121,7 @@ func New(opts ...Option) *Buffer {
 	b := &Buffer{}
 	b.keys.init()
 	b.vals.init()
-	b.idx = newIndex(indexBTree, b.keyOf)
+	b.idx = newIndex(indexBTree, b.indexDeps())
 	for _, o := range opts {
 		o(b)
 	}
@@ -128,6 +129,8 @@ func New(opts ...Option) *Buffer {
 }
 
 func (b *Buffer) keyOf(id uint32) []byte { return b.keys.get(b.entries[id].key) }
+
+func (b *Buffer) indexDeps() indexDeps { return indexDeps{keyOf: b.keyOf, keys: &b.keys} }
 
 func (b *Buffer) value(r ref) []byte {
 	if !r.hasBytes() {
@@ -161,6 +164,13 @@ const (
 	entrySize   = 36
 	undoRecSize = 20
 )
+
+// Dirty reports whether the buffer holds anything a commit must send:
+// a write made outside any stage, a stage released into the buffer with
+// value writes, or a persistent flag (a lock TiKV holds) set at any time.
+// Writes still inside a stage, or rolled back, do not count. Client-go's
+// memdb Dirty, used to skip the commit of a transaction that wrote nothing.
+func (b *Buffer) Dirty() bool { return b.dirty }
 
 // Get returns what the buffer holds for key: KindPut with the value,
 // KindDelete for a tombstone, KindNone when the buffer has no value for it
@@ -212,23 +222,35 @@ func (b *Buffer) UpdateFlags(key []byte, ops ...FlagsOp) error {
 // FlagNeedConstraintCheckInPrewrite before applying ops, as client-go's memdb
 // does (art/art.go setValue): writing the key supersedes the postponed check.
 func (b *Buffer) write(key, value []byte, tombstone, isValue bool, ops []FlagsOp) error {
-	id, found := b.idx.lookup(key)
-	var e *entry
-	if found {
-		e = &b.entries[id]
+	if b.mayExceed(key, value, isValue) {
+		// Only a write that might break a limit pays for a separate
+		// lookup: the limit must be checked before the index changes.
+		id, found := b.idx.lookup(key)
+		var e *entry
+		if found {
+			e = &b.entries[id]
+		}
+		if err := b.checkLimits(key, value, e, isValue); err != nil {
+			return err
+		}
 	}
-	if err := b.checkLimits(key, value, e, isValue); err != nil {
-		return err
+	// The key's bytes go into the arena before we know whether the key is
+	// new; for an existing key they are given back at once (the arena's
+	// tail is simply rewound).
+	mark := b.keys.mark()
+	kref := b.keys.add(key)
+	newID := uint32(len(b.entries))
+	id, inserted := b.idx.upsert(key, kref, newID)
+	if inserted {
+		b.entries = append(b.entries, entry{key: kref, val: refNone, last: noUndo})
+	} else {
+		b.keys.rewind(mark)
 	}
-	if !found {
-		id = uint32(len(b.entries))
-		b.entries = append(b.entries, entry{key: b.keys.add(key), val: refNone, last: noUndo})
-		b.idx.insert(key, id)
-		e = &b.entries[id]
-	}
+	e := &b.entries[id]
 	b.writeSeq++
 	if len(b.stages) == 0 {
 		b.snapSeq++
+		b.dirty = true
 	}
 	if !e.present {
 		e.present = true
@@ -239,6 +261,9 @@ func (b *Buffer) write(key, value []byte, tombstone, isValue bool, ops []FlagsOp
 		e.flags = applyFlagsOp(e.flags, DelNeedConstraintCheckInPrewrite)
 	}
 	e.flags = ApplyFlagsOps(e.flags, ops...)
+	if e.flags.Persistent() != 0 {
+		b.dirty = true
+	}
 	if !isValue {
 		return nil
 	}
@@ -251,6 +276,23 @@ func (b *Buffer) write(key, value []byte, tombstone, isValue bool, ops []FlagsOp
 	e.last = uint32(len(b.undo) - 1)
 	e.val = nv
 	return nil
+}
+
+// mayExceed reports whether the write could break a limit if the key were
+// new and its old value empty (the worst case).
+func (b *Buffer) mayExceed(key, value []byte, isValue bool) bool {
+	l := &b.limits
+	if *l == (Limits{}) {
+		return false
+	}
+	add := uint64(len(key))
+	if isValue {
+		add += uint64(len(value))
+	}
+	return (l.MaxKeySize > 0 && uint64(len(key)) > l.MaxKeySize) ||
+		(isValue && l.MaxEntrySize > 0 && add > l.MaxEntrySize) ||
+		(l.MaxEntries > 0 && uint64(b.len)+1 > l.MaxEntries) ||
+		(l.MaxSize > 0 && uint64(b.size)+add > l.MaxSize)
 }
 
 func (b *Buffer) checkLimits(key, value []byte, e *entry, isValue bool) error {
@@ -296,6 +338,7 @@ func (b *Buffer) Reset() {
 	b.stages = nil
 	b.truncs = nil
 	b.len, b.size = 0, 0
+	b.dirty = false
 	b.writeSeq++
 	b.snapSeq++
 	b.gen++

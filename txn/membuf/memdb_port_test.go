@@ -866,3 +866,40 @@ func TestFlagsOps(t *testing.T) {
 	assert.Equal(t, FlagKeyLocked, f.Persistent())
 	assert.False(t, ApplyFlagsOps(f, DelKeyLocked).HasLocked())
 }
+
+// ports client-go internal/unionstore/memdb_test.go TestDirty
+func TestDirty(t *testing.T) {
+	eachIndex(t, func(t *testing.T, newBuf func(...Option) *Buffer) {
+		b := newBuf()
+		require.NoError(t, b.Set([]byte{1}, []byte{1}))
+		require.True(t, b.Dirty())
+
+		b = newBuf()
+		h := b.Staging()
+		require.NoError(t, b.Set([]byte{1}, []byte{1}))
+		b.Cleanup(h)
+		require.False(t, b.Dirty())
+
+		h = b.Staging()
+		require.NoError(t, b.Set([]byte{1}, []byte{1}))
+		require.False(t, b.Dirty())
+		b.Release(h)
+		require.True(t, b.Dirty())
+
+		// Persistent flags make the buffer dirty, even rolled back.
+		b = newBuf()
+		h = b.Staging()
+		require.NoError(t, b.SetWithFlags([]byte{1}, []byte{1}, SetKeyLocked))
+		b.Cleanup(h)
+		require.True(t, b.Dirty())
+
+		// Non-persistent ones do not.
+		b = newBuf()
+		h = b.Staging()
+		require.NoError(t, b.SetWithFlags([]byte{1}, []byte{1}, SetPresumeKeyNotExists))
+		b.Cleanup(h)
+		require.False(t, b.Dirty())
+		b.Reset()
+		require.False(t, b.Dirty())
+	})
+}

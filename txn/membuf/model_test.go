@@ -349,8 +349,8 @@ func TestRandomAgainstModel(t *testing.T) {
 	for _, k := range indexKinds {
 		t.Run(k.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(10, 2026))
-			for round := 0; round < 40; round++ {
-				data := make([]byte, 3000)
+			for round := 0; round < 20; round++ {
+				data := make([]byte, 2500)
 				for i := range data {
 					data[i] = byte(rng.Uint32())
 				}

@@ -29,6 +29,9 @@ func (b *Buffer) Release(h int) {
 	if h != len(b.stages) {
 		panic(fmt.Sprintf("membuf: Release(%d) with %d open stages", h, len(b.stages)))
 	}
+	if h == 1 && len(b.undo) != b.stages[0] {
+		b.dirty = true
+	}
 	b.stages = b.stages[:h-1]
 	b.writeSeq++
 	if h == 1 {
