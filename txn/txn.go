@@ -1,0 +1,406 @@
+package txn
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/txn/internal/twopc"
+	"github.com/tikvgo/tikv/txn/membuf"
+)
+
+// BeginOption configures a transaction.
+type BeginOption func(*beginConfig)
+
+type beginConfig struct {
+	startTS   uint64
+	snapOpts  []SnapshotOption
+	limits    *membuf.Limits
+	assertion kvrpcpb.AssertionLevel
+}
+
+// WithStartTS begins the transaction at ts instead of a fresh timestamp
+// (it must come from the TSO and be above the GC safe point).
+func WithStartTS(ts uint64) BeginOption { return func(c *beginConfig) { c.startTS = ts } }
+
+// WithTxnSnapshotOptions sets the options the transaction's reads use, on
+// top of the client's.
+func WithTxnSnapshotOptions(opts ...SnapshotOption) BeginOption {
+	return func(c *beginConfig) { c.snapOpts = append(c.snapOpts, opts...) }
+}
+
+// WithBufferLimits bounds the transaction's write buffer (entries and
+// bytes); a write beyond them fails with a *membuf.TooLargeError.
+func WithBufferLimits(l membuf.Limits) BeginOption { return func(c *beginConfig) { c.limits = &l } }
+
+// WithAssertionLevel makes TiKV check the existence assertions of the
+// transaction's writes (Txn.SetWithAssertion) at prewrite: Off (default),
+// Fast or Strict.
+func WithAssertionLevel(l kvrpcpb.AssertionLevel) BeginOption {
+	return func(c *beginConfig) { c.assertion = l }
+}
+
+// Begin starts an optimistic transaction at a fresh timestamp (or the one
+// WithStartTS gives).
+func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
+	if c.closed.Load() {
+		return nil, kv.ErrClosed
+	}
+	var cfg beginConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ts := cfg.startTS
+	if ts == 0 {
+		var err error
+		if ts, err = c.oracle.Now(ctx); err != nil {
+			return nil, fmt.Errorf("txn: begin: %w", err)
+		}
+	}
+	var bufOpts []membuf.Option
+	if cfg.limits != nil {
+		bufOpts = append(bufOpts, membuf.WithLimits(*cfg.limits))
+	}
+	snapOpts := append(append([]SnapshotOption(nil), c.cfg.snapshotOpts...), cfg.snapOpts...)
+	return &Txn{
+		client:    c,
+		startTS:   ts,
+		began:     time.Now(),
+		buf:       membuf.New(bufOpts...),
+		snap:      c.Snapshot(ts, snapOpts...),
+		assertion: cfg.assertion,
+	}, nil
+}
+
+// Txn is an optimistic transaction: reads at its start ts see its own
+// writes, which are buffered (a membuf.Buffer) until Commit sends them with
+// two-phase commit. A Txn is used by one goroutine at a time; after Commit
+// or Rollback it refuses further use with kv.ErrInvalidArgument.
+type Txn struct {
+	client    *Client
+	startTS   uint64
+	began     time.Time
+	buf       *membuf.Buffer
+	snap      *Snapshot
+	assertion kvrpcpb.AssertionLevel
+
+	mu       sync.Mutex // guards state and details for introspection from other goroutines
+	state    txnState
+	commitTS uint64
+	details  twopc.CommitDetails
+}
+
+type txnState uint8
+
+const (
+	txnActive txnState = iota
+	txnCommitted
+	txnRolledBack
+	txnFailed
+)
+
+func (s txnState) String() string {
+	switch s {
+	case txnActive:
+		return "active"
+	case txnCommitted:
+		return "committed"
+	case txnRolledBack:
+		return "rolled back"
+	}
+	return "failed"
+}
+
+// StartTS returns the transaction's start timestamp.
+func (t *Txn) StartTS() uint64 { return t.startTS }
+
+// CommitTS returns the commit timestamp once Commit succeeded, else 0.
+func (t *Txn) CommitTS() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.commitTS
+}
+
+// Valid reports whether the transaction may still be used (not committed,
+// rolled back or failed).
+func (t *Txn) Valid() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state == txnActive
+}
+
+// IsReadOnly reports whether the transaction has buffered no write.
+func (t *Txn) IsReadOnly() bool { return !t.buf.Dirty() }
+
+// Len returns the number of keys the transaction buffered; Size their key
+// and value bytes.
+func (t *Txn) Len() int { return t.buf.Len() }
+
+// Size returns the key and value bytes the transaction buffered.
+func (t *Txn) Size() int { return t.buf.Size() }
+
+// MemBuffer returns the transaction's write buffer, for savepoints
+// (Staging, Release, Cleanup) and key flags.
+func (t *Txn) MemBuffer() *membuf.Buffer { return t.buf }
+
+// Snapshot returns the snapshot the transaction reads at its start ts
+// (reads through it do not see the transaction's own writes).
+func (t *Txn) Snapshot() *Snapshot { return t.snap }
+
+// CommitDetails describes the transaction's commit (phases, RPCs,
+// batches); zero before Commit.
+func (t *Txn) CommitDetails() CommitDetails {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.details
+}
+
+// CommitDetails describes a commit; see the fields.
+type CommitDetails = twopc.CommitDetails
+
+func (t *Txn) checkActive() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != txnActive {
+		return fmt.Errorf("txn %d is %s: %w", t.startTS, t.state, kv.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Get returns key's value as the transaction sees it: its own write if it
+// buffered one, else the snapshot's. A missing or deleted key is
+// kv.ErrNotFound.
+func (t *Txn) Get(ctx context.Context, key []byte) ([]byte, error) {
+	if err := t.checkActive(); err != nil {
+		return nil, err
+	}
+	switch v, kind := t.buf.Get(key); kind {
+	case membuf.KindPut:
+		return bytes.Clone(v), nil
+	case membuf.KindDelete:
+		return nil, kv.ErrNotFound
+	}
+	return t.snap.Get(ctx, key)
+}
+
+// BatchGet returns the values of keys in the order of keys (nil for a
+// missing or deleted key), the transaction's own writes first; only the
+// keys it has not written are read from the snapshot, in one batch.
+func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	if err := t.checkActive(); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	var rest [][]byte
+	var at []int
+	for i, k := range keys {
+		switch v, kind := t.buf.Get(k); kind {
+		case membuf.KindPut:
+			out[i] = bytes.Clone(v)
+		case membuf.KindDelete:
+		default:
+			rest, at = append(rest, k), append(at, i)
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	vals, err := t.snap.BatchGet(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		out[i] = vals[j]
+	}
+	return out, nil
+}
+
+// Iter returns the pairs in [lower, upper) in key order as the transaction
+// sees them: its buffered writes over the snapshot's pairs, deletions
+// hidden. An empty upper is the end of the key space. Writing to the
+// transaction while iterating ends the iteration with
+// membuf.ErrIteratorInvalidated.
+func (t *Txn) Iter(ctx context.Context, lower, upper []byte) iter.Seq2[kv.KeyValue, error] {
+	if err := t.checkActive(); err != nil {
+		return func(yield func(kv.KeyValue, error) bool) { yield(kv.KeyValue{}, err) }
+	}
+	return t.buf.Union(lower, upper, t.snap.Iter(ctx, lower, upper))
+}
+
+// IterReverse is Iter in descending key order, from just below upper down
+// to lower.
+func (t *Txn) IterReverse(ctx context.Context, upper, lower []byte) iter.Seq2[kv.KeyValue, error] {
+	if err := t.checkActive(); err != nil {
+		return func(yield func(kv.KeyValue, error) bool) { yield(kv.KeyValue{}, err) }
+	}
+	return t.buf.UnionReverse(upper, lower, t.snap.IterReverse(ctx, upper, lower))
+}
+
+// Set buffers key = value. Keys must not be empty; values must not be empty
+// either (TiKV's transactional key space has no empty values: client-go
+// refuses them too, and reads take an empty value for a missing key).
+func (t *Txn) Set(key, value []byte) error {
+	if err := t.checkWrite(key); err != nil {
+		return err
+	}
+	if len(value) == 0 {
+		return fmt.Errorf("txn: set %q: empty value: %w", key, kv.ErrInvalidArgument)
+	}
+	return t.buf.Set(key, value)
+}
+
+// SetWithAssertion buffers key = value and asks TiKV to check at prewrite
+// that the key exists (exists true) or does not (false), under the
+// transaction's assertion level (WithAssertionLevel).
+func (t *Txn) SetWithAssertion(key, value []byte, exists bool) error {
+	if err := t.Set(key, value); err != nil {
+		return err
+	}
+	op := membuf.SetAssertNotExist
+	if exists {
+		op = membuf.SetAssertExist
+	}
+	return t.buf.UpdateFlags(key, op)
+}
+
+// Insert buffers key = value, to fail at commit with a *kv.AlreadyExistError
+// if the key already has a value (TiKV checks it at prewrite).
+func (t *Txn) Insert(key, value []byte) error {
+	if err := t.checkWrite(key); err != nil {
+		return err
+	}
+	if len(value) == 0 {
+		return fmt.Errorf("txn: insert %q: empty value: %w", key, kv.ErrInvalidArgument)
+	}
+	return t.buf.SetWithFlags(key, value, membuf.SetPresumeKeyNotExists)
+}
+
+// Delete buffers the deletion of key.
+func (t *Txn) Delete(key []byte) error {
+	if err := t.checkWrite(key); err != nil {
+		return err
+	}
+	return t.buf.Delete(key)
+}
+
+// LockKeys marks keys to be locked at commit without writing them
+// (optimistic: the commit fails with a write conflict if another
+// transaction wrote one of them after this one started).
+func (t *Txn) LockKeys(keys ...[]byte) error {
+	for _, k := range keys {
+		if err := t.checkWrite(k); err != nil {
+			return err
+		}
+		if err := t.buf.UpdateFlags(k, membuf.SetKeyLocked); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Txn) checkWrite(key []byte) error {
+	if err := t.checkActive(); err != nil {
+		return err
+	}
+	if len(key) == 0 {
+		return fmt.Errorf("txn: empty key: %w", kv.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Commit sends the transaction's writes with two-phase commit. A read-only
+// transaction commits at once, with no RPC. On success CommitTS is set. A
+// write conflict is a *kv.WriteConflictError (kv.ErrTxnRetryable: run the
+// transaction again, as Client.Update does). When the outcome of the
+// primary's commit is unknown the error wraps kv.ErrUndetermined: the
+// transaction may or may not have committed, and must not be re-run
+// blindly. After Commit the transaction can no longer be used.
+func (t *Txn) Commit(ctx context.Context) error {
+	if err := t.checkActive(); err != nil {
+		return err
+	}
+	if t.client.closed.Load() {
+		return kv.ErrClosed
+	}
+	muts, err := t.mutations()
+	if err != nil {
+		t.finish(txnFailed, 0, twopc.CommitDetails{})
+		return err
+	}
+	if len(muts) == 0 {
+		t.finish(txnCommitted, 0, twopc.CommitDetails{StartTS: t.startTS})
+		return nil
+	}
+	details, err := t.client.committer.Commit(ctx, twopc.Request{
+		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion,
+	})
+	if err != nil {
+		t.finish(txnFailed, 0, details)
+		return err
+	}
+	t.finish(txnCommitted, details.CommitTS, details)
+	return nil
+}
+
+func (t *Txn) finish(s txnState, commitTS uint64, d twopc.CommitDetails) {
+	t.mu.Lock()
+	t.state, t.commitTS, t.details = s, commitTS, d
+	t.mu.Unlock()
+}
+
+// Rollback discards the transaction's writes. Nothing was sent before
+// Commit, so nothing is sent now. Rolling back a finished transaction is
+// an error (kv.ErrInvalidArgument).
+func (t *Txn) Rollback() error {
+	if err := t.checkActive(); err != nil {
+		return err
+	}
+	t.buf.Reset()
+	t.finish(txnRolledBack, 0, twopc.CommitDetails{})
+	return nil
+}
+
+// mutations turns the buffer into the committer's mutations, in key order
+// (client-go's initKeysAndMutations): a put is a Put (an Insert when the
+// key was presumed absent), a delete a Del, a key only locked a Lock; keys
+// flagged to be left out of two-phase commit are skipped.
+func (t *Txn) mutations() ([]twopc.Mutation, error) {
+	muts := make([]twopc.Mutation, 0, t.buf.Len())
+	for e, err := range t.buf.Entries(nil, nil) {
+		if err != nil {
+			return nil, err
+		}
+		if e.Flags.HasIgnoredIn2PC() {
+			continue
+		}
+		m := twopc.Mutation{Key: e.Key}
+		switch e.Kind {
+		case membuf.KindPut:
+			m.Op, m.Value = kvrpcpb.Op_Put, e.Value
+			if e.Flags.HasPresumeKeyNotExists() {
+				m.Op = kvrpcpb.Op_Insert
+			}
+		case membuf.KindDelete:
+			m.Op = kvrpcpb.Op_Del
+		default:
+			if !e.Flags.HasLocked() {
+				continue
+			}
+			m.Op = kvrpcpb.Op_Lock
+		}
+		switch {
+		case e.Flags.HasAssertExist():
+			m.Assertion = kvrpcpb.Assertion_Exist
+		case e.Flags.HasAssertNotExist():
+			m.Assertion = kvrpcpb.Assertion_NotExist
+		}
+		muts = append(muts, m)
+	}
+	return muts, nil
+}
