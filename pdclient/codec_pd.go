@@ -3,12 +3,15 @@ package pdclient
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/tikv/pd/client/clients/router"
 	"github.com/tikv/pd/client/opt"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
+	"github.com/tikvgo/tikv/internal/codec"
+	"github.com/tikvgo/tikv/kv"
 )
 
 // codecPD is a PD whose region keys are logical: keys are encoded on the
@@ -34,6 +37,13 @@ func (p *codecPD) decode(r *router.Region) (*router.Region, error) {
 		return r, nil
 	}
 	meta, err := p.c.DecodeRegion(r.Meta)
+	if errors.Is(err, codec.ErrInvalidEncoding) {
+		// The region's boundary is no key of this key space: under API v1
+		// raw and transactional data share one key space, and a region
+		// split at a raw key cannot route transactional keys (client-go
+		// fails the same way). Asking PD again cannot help.
+		return nil, &permanentError{fmt.Errorf("%w: %w (are raw and transactional keys mixed in one API v1 cluster?)", kv.ErrProtocol, err)}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -288,4 +289,24 @@ func scanLocks(t *testing.T, cluster *tikv.Cluster, maxTS uint64) []*kvrpcpb.Loc
 		t.Fatal(err)
 	}
 	return locks
+}
+
+// TestRawSplitRegionIsAProtocolError: under API v1 a region split at a raw
+// key cannot route transactional keys; the read fails at once with an
+// error wrapping kv.ErrProtocol instead of retrying PD until the budget
+// ends.
+func TestRawSplitRegionIsAProtocolError(t *testing.T) {
+	mock, client, _ := newClient(t, nil)
+	if _, err := mock.Split([]byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	tx, err := client.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Get(ctx, []byte("z")); !errors.Is(err, kv.ErrProtocol) || ctx.Err() != nil {
+		t.Fatalf("get across a raw-split region: %v (ctx %v)", err, ctx.Err())
+	}
 }

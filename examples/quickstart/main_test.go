@@ -27,6 +27,7 @@ func TestQuickstartTour(t *testing.T) {
 		"quickstart/m = value-11",
 		"get now reports not found",
 		"left 0 keys",
+		`a snapshot reads ["60" "40"]`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -209,7 +209,7 @@ func (c *Committer) Commit(ctx context.Context, req Request) (CommitDetails, err
 func (c *Committer) run(t *txn, d *CommitDetails) error {
 	if err := c.runPrewrite(t, d); err != nil {
 		c.queueRollback(t, d)
-		return fmt.Errorf("twopc: prewrite of txn %d: %w", t.startTS, err)
+		return &PrewriteError{StartTS: t.startTS, Cause: err}
 	}
 	if len(t.commitKeys) == 0 {
 		// Only CheckNotExists keys: they were checked and left nothing.
