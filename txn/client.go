@@ -38,6 +38,10 @@ type Client struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	closeErr  error
+	// commits tracks the commits in flight, which Close waits for before
+	// it closes the group: a commit that got its primary committed must
+	// still hand its secondaries to the group.
+	commits inflight
 	// background holds the first failure of background work, for
 	// BackgroundError.
 	background atomic.Pointer[error]
@@ -153,10 +157,62 @@ func (c *Client) Resolver() *txnlock.Resolver { return c.resolver }
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		c.closeErr = c.group.Close(ctx)
+		err := c.commits.closeAndWait(ctx)
+		c.closeErr = errors.Join(err, c.group.Close(ctx))
 		c.resolver.Close()
 	})
 	return c.closeErr
+}
+
+// inflight counts operations that Close must wait for, and refuses new
+// ones once closed.
+type inflight struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	idle   chan struct{} // closed when n drops to 0 after closing
+}
+
+// enter registers an operation; false once closed.
+func (f *inflight) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	return true
+}
+
+// leave ends an operation enter registered.
+func (f *inflight) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+// closeAndWait refuses new operations and waits for the running ones, or
+// for ctx to end.
+func (f *inflight) closeAndWait(ctx context.Context) error {
+	f.mu.Lock()
+	f.closed = true
+	if f.n == 0 {
+		f.mu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	f.idle = idle
+	f.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("txn: close: commits still running: %w", context.Cause(ctx))
+	}
 }
 
 // Update runs fn in a new transaction and commits it, re-running the whole

@@ -325,9 +325,10 @@ func (t *Txn) Commit(ctx context.Context) error {
 	if err := t.checkActive(); err != nil {
 		return err
 	}
-	if t.client.closed.Load() {
+	if !t.client.commits.enter() {
 		return kv.ErrClosed
 	}
+	defer t.client.commits.leave()
 	muts, err := t.mutations()
 	if err != nil {
 		t.finish(txnFailed, 0, twopc.CommitDetails{})

@@ -310,3 +310,86 @@ func TestRawSplitRegionIsAProtocolError(t *testing.T) {
 		t.Fatalf("get across a raw-split region: %v (ctx %v)", err, ctx.Err())
 	}
 }
+
+// TestCloseWithCommitsInFlight: Close while transactions commit: every
+// commit either succeeded (and its writes read back, secondaries
+// included, once Close returned) or failed with kv.ErrClosed; Begin after
+// Close fails; nothing keeps running (goleak checks the package).
+func TestCloseWithCommitsInFlight(t *testing.T) {
+	mock := mocktikv.NewCluster()
+	defer mock.Close()
+	for _, k := range []string{"c", "f", "i"} {
+		if _, err := mock.SplitTxn([]byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster, err := tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	client := txn.NewClient(cluster)
+	ctx := t.Context()
+	var mu sync.Mutex
+	var committed [][]byte
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				tx, err := client.Begin(ctx)
+				if errors.Is(err, kv.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				// Four keys over four regions: secondaries run in the background.
+				suffix := strconv.Itoa(w*1000 + i)
+				keys := [][]byte{[]byte("a" + suffix), []byte("d" + suffix), []byte("g" + suffix), []byte("j" + suffix)}
+				for _, k := range keys {
+					_ = tx.Set(k, []byte("v"))
+				}
+				err = tx.Commit(ctx)
+				if errors.Is(err, kv.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				committed = append(committed, keys...)
+				mu.Unlock()
+				select {
+				case started <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	for range 8 {
+		<-started
+	}
+	if err := client.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	reader := txn.NewClient(cluster)
+	defer reader.Close(context.Background())
+	ts, _ := reader.CurrentTimestamp(ctx)
+	if locks := scanLocks(t, cluster, ts); len(locks) != 0 {
+		t.Fatalf("%d locks left after Close", len(locks))
+	}
+	vals, err := reader.Snapshot(ts).BatchGet(ctx, committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if string(v) != "v" {
+			t.Fatalf("committed key %q reads %q", committed[i], v)
+		}
+	}
+	t.Logf("%d keys committed before Close", len(committed))
+}
