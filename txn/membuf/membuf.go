@@ -1,5 +1,7 @@
 package membuf
 
+import "unsafe"
+
 // Kind says what the buffer holds for a key.
 type Kind uint8
 
@@ -153,17 +155,13 @@ func (b *Buffer) Len() int { return b.len }
 // or a flags-only key counts its key), as client-go's memdb Size.
 func (b *Buffer) Size() int { return b.size }
 
-// Mem is the memory reserved by the buffer's arenas and tables, in bytes;
-// it is an estimate for accounting, not an exact heap figure.
+// Mem is the memory reserved by the buffer's arenas and tables, in bytes
+// (the index's nodes are not counted); it is an estimate for accounting,
+// not an exact heap figure.
 func (b *Buffer) Mem() int {
 	return b.keys.capacity() + b.vals.capacity() +
-		cap(b.entries)*entrySize + cap(b.undo)*undoRecSize
+		cap(b.entries)*int(unsafe.Sizeof(entry{})) + cap(b.undo)*int(unsafe.Sizeof(undoRec{}))
 }
-
-const (
-	entrySize   = 36
-	undoRecSize = 20
-)
 
 // Dirty reports whether the buffer holds anything a commit must send:
 // a write made outside any stage, a stage released into the buffer with
@@ -194,8 +192,8 @@ func (b *Buffer) GetFlags(key []byte) (flags Flags, ok bool) {
 	return b.entries[id].flags, true
 }
 
-// Set buffers value for key. An empty value is a value, not a delete: see
-// the package doc on tombstones.
+// Set buffers value for key. An empty (or nil) value is a value, not a
+// delete: see the package doc on tombstones.
 func (b *Buffer) Set(key, value []byte) error { return b.write(key, value, false, true, nil) }
 
 // SetWithFlags buffers value for key and applies ops to its flags.
