@@ -903,3 +903,57 @@ func TestDirty(t *testing.T) {
 		require.False(t, b.Dirty())
 	})
 }
+
+// ports client-go internal/unionstore/memdb_test.go TestInspectStage
+func TestInspectStage(t *testing.T) {
+	eachIndex(t, func(t *testing.T, newBuf func(...Option) *Buffer) {
+		b := newBuf()
+		h1 := deriveAndFill(t, b, 0, 1000, 0)
+		h2 := deriveAndFill(t, b, 500, 1000, 1)
+		for i := 500; i < 1500; i++ {
+			require.NoError(t, b.Set(be32(i), be32(i+2)))
+		}
+		h3 := deriveAndFill(t, b, 1000, 2000, 3)
+
+		inspect := func(h int) map[int]int {
+			got := map[int]int{}
+			b.InspectStage(h, func(key []byte, _ Flags, kind Kind, val []byte) {
+				require.Equal(t, KindPut, kind)
+				k := bytesToInt(key)
+				_, dup := got[k]
+				require.False(t, dup, "key %d reported twice", k)
+				got[k] = bytesToInt(val) - k
+			})
+			return got
+		}
+		got := inspect(h3)
+		require.Len(t, got, 1000)
+		for k, d := range got {
+			require.True(t, k >= 1000 && k < 2000)
+			require.Equal(t, 3, d)
+		}
+		got = inspect(h2)
+		require.Len(t, got, 1500)
+		for k, d := range got {
+			require.True(t, k >= 500 && k < 2000)
+			if k < 1000 {
+				require.Equal(t, 2, d)
+			} else {
+				require.Equal(t, 3, d)
+			}
+		}
+		b.Cleanup(h3)
+		b.Release(h2)
+		got = inspect(h1)
+		require.Len(t, got, 1500)
+		for k, d := range got {
+			if k < 500 {
+				require.Equal(t, 0, d)
+			} else {
+				require.Equal(t, 2, d)
+			}
+		}
+		b.Release(h1)
+		require.Panics(t, func() { b.InspectStage(1, func([]byte, Flags, Kind, []byte) {}) })
+	})
+}
