@@ -30,7 +30,8 @@
 // that a key whose value reverts to "none" keeps only its persistent flags,
 // and disappears when none remain) — client-go's rules, see Cleanup.
 // SnapshotGet and SnapshotIter read the stage-0 view: the buffer as it was
-// before the outermost open stage began (J3).
+// before the outermost open stage began (J3). InspectStage lists what a
+// stage wrote; Dirty says whether anything a commit must send was written.
 //
 // Every value write appends a 20-byte undo record holding the previous
 // value's location; Cleanup, RevertToCheckpoint and the stage-0 view walk
@@ -52,7 +53,7 @@
 //
 // Keys and values are copied into append-only arenas (chunks of 4 KiB
 // doubling to 4 MiB), so a write allocates nothing per entry beyond amortised
-// slice growth. Entries live in one slice indexed by a dense uint32 id; an
+// slice growth and the index's node splits. Entries live in one slice indexed by a dense uint32 id; an
 // ordered index maps keys to ids. Two index implementations sit behind the
 // internal orderedIndex interface — a B-tree and a skip list — and the
 // default was chosen by benchmark.

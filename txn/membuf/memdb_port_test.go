@@ -957,3 +957,67 @@ func TestInspectStage(t *testing.T) {
 		require.Panics(t, func() { b.InspectStage(1, func([]byte, Flags, Kind, []byte) {}) })
 	})
 }
+
+// ports client-go internal/unionstore/memdb_test.go TestBatchedSnapshotIter
+// and TestBatchedSnapshotIterEdgeCase: a stage-0 iterator, forward or
+// reverse, keeps reading the pre-stage contents while the stage is written,
+// and ends with ErrIteratorInvalidated once the stage-0 view changes.
+func TestBatchedSnapshotIter(t *testing.T) {
+	for _, num := range []int{3, 17, 64} {
+		for _, reverse := range []bool{false, true} {
+			eachIndex(t, func(t *testing.T, newBuf func(...Option) *Buffer) {
+				b := newBuf()
+				for i := 0; i < num; i++ {
+					require.NoError(t, b.Set([]byte{0, byte(i)}, []byte{0, byte(i)}))
+				}
+				h := b.Staging()
+				it := b.SnapshotIter([]byte{0, 0}, []byte{0, 255})
+				first := 0
+				if reverse {
+					it = b.SnapshotIterReverse([]byte{0, 255}, []byte{0, 0})
+					first = num - 1
+				}
+				require.True(t, it.Valid())
+				require.Equal(t, []byte{0, byte(first)}, it.Key())
+				require.NoError(t, b.Set([]byte{0, byte(num)}, []byte{0, byte(num)}))
+				for i := 0; i < num; i++ {
+					require.NoError(t, b.Set([]byte{1, byte(i)}, []byte{1, byte(i)}))
+					require.NoError(t, b.Set([]byte{0, byte(i)}, []byte{9}))
+				}
+				for i := 0; i < num; i++ {
+					want := i
+					if reverse {
+						want = num - 1 - i
+					}
+					require.True(t, it.Valid())
+					require.Equal(t, []byte{0, byte(want)}, it.Key())
+					require.Equal(t, []byte{0, byte(want)}, it.Value())
+					it.Next()
+				}
+				require.False(t, it.Valid())
+				require.NoError(t, it.Err())
+
+				it = b.SnapshotIter(nil, nil)
+				require.True(t, it.Valid())
+				b.Release(h) // the stage-0 view now includes the stage's writes
+				require.False(t, it.Valid())
+				require.ErrorIs(t, it.Err(), ErrIteratorInvalidated)
+			})
+		}
+	}
+
+	b := New()
+	h := b.Staging()
+	require.False(t, b.SnapshotIter([]byte{1}, []byte{1}).Valid())
+	require.False(t, b.SnapshotIter([]byte{0}, []byte{1}).Valid())
+	require.NoError(t, b.Set([]byte{1}, []byte{1}))
+	b.Release(h)
+	for _, k := range []byte{2, 3, 4} {
+		require.NoError(t, b.Set([]byte{k}, []byte{k}))
+	}
+	b.Staging()
+	keys, _ := collect(t, b.SnapshotIter([]byte{2}, []byte{4}))
+	require.Equal(t, [][]byte{{2}, {3}}, keys)
+	keys, _ = collect(t, b.SnapshotIterReverse([]byte{4}, []byte{2}))
+	require.Equal(t, [][]byte{{3}, {2}}, keys)
+}
