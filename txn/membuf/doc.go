@@ -33,9 +33,11 @@
 // before the outermost open stage began (J3). InspectStage lists what a
 // stage wrote; Dirty says whether anything a commit must send was written.
 //
-// Every value write appends a 20-byte undo record holding the previous
-// value's location; Cleanup, RevertToCheckpoint and the stage-0 view walk
-// these records. Values are never updated in place (client-go overwrites a
+// A value write made while a stage is open (or after the first Checkpoint)
+// appends a 20-byte undo record holding the previous value's location;
+// Cleanup, RevertToCheckpoint, InspectStage and the stage-0 view walk these
+// records. A write that nothing can roll back is not recorded. Values are
+// never updated in place (client-go overwrites a
 // same-length value in place when no stage protects it), so history is
 // always exact; the cost is that overwriting a key keeps the old bytes in
 // the arena until Reset.
@@ -52,9 +54,10 @@
 // # Data structure
 //
 // Keys and values are copied into append-only arenas (chunks of 4 KiB
-// doubling to 4 MiB), so a write allocates nothing per entry beyond amortised
-// slice growth and the index's node splits. Entries live in one slice indexed by a dense uint32 id; an
-// ordered index maps keys to ids. Two index implementations sit behind the
+// doubling to 4 MiB), so a write allocates nothing per entry beyond
+// amortised slice growth and the index's node splits. Entries (32 bytes:
+// key and value locations, undo chain, flags) live in one slice indexed by
+// a dense uint32 id; an ordered index maps keys to ids. Two index implementations sit behind the
 // internal orderedIndex interface — a B-tree and a skip list — and the
 // default was chosen by benchmark.
 //

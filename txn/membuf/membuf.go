@@ -104,6 +104,11 @@ type Buffer struct {
 	// RevertToCheckpoint can refuse a checkpoint into rolled-back history.
 	reverts uint64
 	truncs  []truncation
+	// checkpointed is set by the first Checkpoint. Until then a write made
+	// with no stage open can never be rolled back, so it is not recorded:
+	// a transaction that uses neither stages nor checkpoints pays no undo
+	// log at all.
+	checkpointed bool
 }
 
 // Option configures New.
@@ -270,8 +275,10 @@ func (b *Buffer) write(key, value []byte, tombstone, isValue bool, ops []FlagsOp
 		nv = b.vals.add(value)
 	}
 	b.size += int(nv.n) - int(e.val.n)
-	b.undo = append(b.undo, undoRec{id: id, prev: e.last, old: e.val})
-	e.last = uint32(len(b.undo) - 1)
+	if len(b.stages) > 0 || b.checkpointed {
+		b.undo = append(b.undo, undoRec{id: id, prev: e.last, old: e.val})
+		e.last = uint32(len(b.undo) - 1)
+	}
 	e.val = nv
 	return nil
 }
@@ -335,6 +342,7 @@ func (b *Buffer) Reset() {
 	b.undo = nil
 	b.stages = nil
 	b.truncs = nil
+	b.checkpointed = false
 	b.len, b.size = 0, 0
 	b.dirty = false
 	b.writeSeq++

@@ -1021,3 +1021,27 @@ func TestBatchedSnapshotIter(t *testing.T) {
 	keys, _ = collect(t, b.SnapshotIterReverse([]byte{4}, []byte{2}))
 	require.Equal(t, [][]byte{{3}, {2}}, keys)
 }
+
+// TestUndoOnlyWhenRevertible: writes that no stage or checkpoint can roll
+// back leave no undo record (the memory a plain transaction saves), and the
+// history starts with the first stage or checkpoint.
+func TestUndoOnlyWhenRevertible(t *testing.T) {
+	b := New()
+	for i := 0; i < 100; i++ {
+		require.NoError(t, b.Set(be32(i), be32(i)))
+	}
+	require.Empty(t, b.undo)
+	h := b.Staging()
+	require.NoError(t, b.Set(be32(1), []byte("x")))
+	require.Len(t, b.undo, 1)
+	b.Release(h)
+	require.True(t, b.Dirty())
+	cp := b.Checkpoint()
+	require.NoError(t, b.Set(be32(2), []byte("y")))
+	require.Len(t, b.undo, 2)
+	b.RevertToCheckpoint(cp)
+	v, _ := b.Get(be32(2))
+	require.Equal(t, be32(2), v)
+	v, _ = b.Get(be32(1))
+	require.Equal(t, []byte("x"), v)
+}

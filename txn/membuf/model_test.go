@@ -30,8 +30,11 @@ type model struct {
 	stages []modelMark
 	cps    []modelMark // checkpoints taken, with the Buffer's own
 	real   []Checkpoint
-	hist   int // value writes not rolled back: the Buffer's undo length
-	trace  []string
+	hist   int // recorded value writes not rolled back: the Buffer's undo length
+	// checkpointed mirrors Buffer.checkpointed: writes outside stages are
+	// recorded (count in hist) only after the first checkpoint.
+	checkpointed bool
+	trace        []string
 }
 
 type modelMark struct {
@@ -61,7 +64,9 @@ func (m *model) write(k string, s slot, isValue bool, ops []FlagsOp) {
 	if isValue {
 		e.flags = ApplyFlagsOps(e.flags, DelNeedConstraintCheckInPrewrite)
 		e.slot = s
-		m.hist++
+		if len(m.stages) > 0 || m.checkpointed {
+			m.hist++
+		}
 	}
 	e.flags = ApplyFlagsOps(e.flags, ops...)
 }
@@ -211,6 +216,7 @@ func runModel(t *testing.T, kind indexKind, data []byte) {
 			}
 		case 11:
 			desc = "Checkpoint"
+			m.checkpointed = true
 			m.cps = append(m.cps, m.mark())
 			m.real = append(m.real, b.Checkpoint())
 		case 12:

@@ -113,6 +113,7 @@ func (b *Buffer) noteTruncation(pos int) {
 
 // Checkpoint returns the current position in the write history.
 func (b *Buffer) Checkpoint() Checkpoint {
+	b.checkpointed = true
 	return Checkpoint{pos: len(b.undo), gen: b.gen, epoch: b.reverts}
 }
 
