@@ -64,8 +64,10 @@
 // # Benchmarks
 //
 // go test -run XXX -bench . -benchmem -count=3 ./txn/membuf/ on a shared
-// 2-core VM (Oxide Virtual Turin-like, load average ~5 during the runs);
-// ranges are min–max of the 3 runs, per key. Keys are 19-byte TiDB
+// 2-core VM (Oxide Virtual Turin-like, load average 2–5 during the runs);
+// ranges are min–max of the 3 runs, per key. The Get and Iterate rows come
+// from the run before the last Set-path change (undo records only when
+// revertible), which does not touch their code. Keys are 19-byte TiDB
 // row-shaped keys (common 11-byte prefix + 8-byte handle), values 16 bytes,
 // inserted in ascending ("seq") or shuffled ("rand") order. Set fills a
 // fresh buffer; heap-B/key is the live heap the filled buffer retains
@@ -74,12 +76,13 @@
 // order; Iterate walks the whole buffer forward.
 //
 //	                      B-tree (default)              skip list
-//	Set  seq   10k    348–496 ns, 143 heap-B       411–559 ns, 122 heap-B
-//	Set  rand  10k    544–559 ns, 133 heap-B       629–839 ns, 122 heap-B
-//	Set  seq    1M    294–1248 ns, 127 heap-B      382–1472 ns, 106 heap-B
-//	Set  rand   1M   1376–1875 ns, 117 heap-B     4958–5207 ns, 106 heap-B
-//	  (allocated: B-tree 298–343 B and 0.05–0.07 allocs per key; skip list
-//	  321–377 B and ≤0.011 allocs per key)
+//	Set  seq   10k    268–397 ns, 120 heap-B       590–618 ns,   99 heap-B
+//	Set  rand  10k    405–601 ns, 110 heap-B       725–774 ns,   99 heap-B
+//	Set  seq    1M    424–3053 ns, 105 heap-B      422–1332 ns,  84 heap-B
+//	Set  rand   1M   1729–3599 ns,  95 heap-B     6304–7157 ns,  84 heap-B
+//	  (allocated: B-tree 207–233 B and 0.05–0.07 allocs per key; skip list
+//	  231–267 B and ≤0.010 allocs per key; the B-tree seq-1M range joins two
+//	  3-run sets, the first on a loaded machine, the second 424–1158 ns)
 //	Get  seq   10k    113–115 ns                   197–241 ns
 //	Get  rand  10k    197–210 ns                   349–375 ns
 //	Get  seq    1M    146–199 ns                   328–343 ns
@@ -89,11 +92,14 @@
 //	Iter seq    1M     15–23 ns                      9 ns
 //	Iter rand   1M    111–120 ns                   277–418 ns
 //
-// The B-tree is the default: it is 1.5–4x faster for Set and Get at every
-// size and order and 2.5–3.5x faster to iterate keys inserted in random
-// order, for 10–20% more retained memory per key (its half-full nodes) and
-// about one allocation per 15–20 keys (node splits). The skip list is kept,
-// unexported, as the second candidate the tests run against. Random access
+// The B-tree is the default: Set is 1.2–2x faster at 10k keys and 2–4x
+// faster for 1M random keys (sequential 1M is within the noise), Get is
+// 1.7–4x faster everywhere, and iterating keys inserted in random order is
+// 2.5–3.5x faster; it costs 11–21 more retained bytes per key (12–25%: its
+// half-full nodes) and about one allocation per 15–20 keys (node splits).
+// The skip list wins only at walking keys inserted in order (9 vs 15–23 ns
+// at 1M). It is kept, unexported, as the second candidate the tests run
+// against. Random access
 // to 1M keys is dominated by cache misses on key bytes (about 24 key
 // comparisons per lookup); client-go's ART, which compares one byte per
 // level, is the known better structure there if that size matters.

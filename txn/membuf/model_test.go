@@ -395,7 +395,7 @@ func TestRandomAgainstModel(t *testing.T) {
 	for _, k := range indexKinds {
 		t.Run(k.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(10, 2026))
-			for round := 0; round < 20; round++ {
+			for round := 0; round < 12; round++ {
 				data := make([]byte, 2500)
 				for i := range data {
 					data[i] = byte(rng.Uint32())
