@@ -22,39 +22,48 @@ type Flags uint16
 // shared locks).
 const (
 	// FlagPresumeKeyNotExists: the writer presumes the key does not exist
-	// and has not checked (a lazily checked insert). The committer turns the
-	// key's Put into an Insert (TiKV's Op::Insert, which fails with
-	// AlreadyExist) or adds a CheckNotExists mutation for a flags-only key.
+	// and has not checked (a lazily checked insert). client-go's committer
+	// (txnkv/transaction/2pc.go initKeysAndMutations) sends such a key's
+	// value as Op_Insert (TiKV answers AlreadyExist if it exists), and, in
+	// an optimistic transaction, such a key's tombstone as Op_CheckNotExists
+	// (which writes no lock, so the key is also marked FlagPrewriteOnly).
 	FlagPresumeKeyNotExists Flags = 1 << iota
-	// FlagKeyLocked: the key holds this transaction's pessimistic lock.
-	// Persistent.
+	// FlagKeyLocked: the key holds this transaction's pessimistic lock; a
+	// flags-only key with it is prewritten as Op_Lock. Persistent.
 	FlagKeyLocked
 	// FlagKeyLockedValueExists: when the pessimistic lock was taken TiKV
-	// reported that the key has a value. Persistent.
+	// reported that the key has a value (the lock's existence check).
+	// Persistent. client-go only records it; the transaction reads it.
 	FlagKeyLockedValueExists
 	// FlagNeedCheckExists: the existence of the key must still be checked
-	// when it is locked (set together with FlagPresumeKeyNotExists).
+	// when it is locked (set together with FlagPresumeKeyNotExists; the
+	// pessimistic lock request then asks TiKV to check).
 	FlagNeedCheckExists
 	// FlagPrewriteOnly: the key is prewritten but left out of the commit
-	// phase (client-go uses it for keys whose lock only guards a
-	// constraint; the lock is cleaned up with the transaction's).
+	// phase (client-go 2pc.go: keys sent as Op_CheckNotExists, which leave
+	// no lock to commit).
 	FlagPrewriteOnly
-	// FlagIgnoredIn2PC: the key is not sent to TiKV at all (e.g. a lock
-	// that a later statement made unnecessary).
+	// FlagIgnoredIn2PC: the key is not to be sent to TiKV at all. client-go
+	// stores it for TiDB and its committer does not read it; it is kept
+	// for a committer that wants to drop buffered keys without deleting
+	// them from the buffer.
 	FlagIgnoredIn2PC
-	// FlagNewlyInserted: the value was written by an insert of a key that
-	// did not exist; used to decide assertions.
+	// FlagNewlyInserted: the key's value was written by an insert of a key
+	// that did not exist. client-go's committer skips the tombstone of such
+	// a key (insert then delete: nothing to write) unless the key is locked,
+	// in which case it sends Op_Lock.
 	FlagNewlyInserted
 	// FlagAssertExist and FlagAssertNotExist are the two assertion bits:
-	// neither set = no assertion yet; one set = assert the key exists (does
-	// not exist) in prewrite (kvrpcpb.Assertion); both = unknown, no
-	// assertion may be made.
+	// neither set = no assertion yet; one set = assert in prewrite that the
+	// key exists (does not exist) (kvrpcpb.Mutation.assertion); both =
+	// unknown, no assertion may be made.
 	FlagAssertExist
 	// FlagAssertNotExist: see FlagAssertExist.
 	FlagAssertNotExist
 	// FlagNeedConstraintCheckInPrewrite: a pessimistic transaction
-	// postponed the key's existence check to prewrite
-	// (kvrpcpb.PessimisticAction DO_CONSTRAINT_CHECK). Persistent. A value
+	// postponed the key's existence check to prewrite (client-go
+	// prewrite.go sends the key with PrewriteRequest_DO_CONSTRAINT_CHECK).
+	// Persistent. A value
 	// write clears it, as client-go's memdb does: the new value supersedes
 	// the postponed check.
 	FlagNeedConstraintCheckInPrewrite

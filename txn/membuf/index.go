@@ -51,11 +51,15 @@ type indexKind uint8
 const (
 	indexBTree indexKind = iota
 	indexSkipList
+	indexBTreeTiny // B-tree with 3-item nodes: deep trees for tests
 )
 
 func newIndex(kind indexKind, d indexDeps) orderedIndex {
-	if kind == indexSkipList {
+	switch kind {
+	case indexSkipList:
 		return newSkipList(d.keyOf)
+	case indexBTreeTiny:
+		return newBTree(d.keys, 3)
 	}
-	return newBTree(d.keys)
+	return newBTree(d.keys, btMaxItems)
 }

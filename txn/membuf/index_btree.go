@@ -11,8 +11,9 @@ import "bytes"
 // at 1M random keys that removes a cache miss per comparison (measured:
 // see doc.go).
 type btree struct {
-	root *btNode
-	keys *arena
+	root     *btNode
+	keys     *arena
+	maxItems int // btMaxItems; tests use 3 to get deep trees from few keys
 }
 
 type btItem struct {
@@ -35,14 +36,16 @@ type btFrame struct {
 	i int
 }
 
-func newBTree(keys *arena) *btree { return &btree{keys: keys} }
+func newBTree(keys *arena, maxItems int) *btree {
+	return &btree{keys: keys, maxItems: maxItems}
+}
 
 func (t *btree) reset() { t.root = nil }
 
-func newBTNode(leaf bool) *btNode {
-	n := &btNode{items: make([]btItem, 0, btMaxItems)}
+func (t *btree) newNode(leaf bool) *btNode {
+	n := &btNode{items: make([]btItem, 0, t.maxItems)}
 	if !leaf {
-		n.children = make([]*btNode, 0, btMaxItems+1)
+		n.children = make([]*btNode, 0, t.maxItems+1)
 	}
 	return n
 }
@@ -78,10 +81,10 @@ func (t *btree) lookup(key []byte) (uint32, bool) {
 
 func (t *btree) upsert(key []byte, kref ref, id uint32) (uint32, bool) {
 	if t.root == nil {
-		t.root = newBTNode(true)
+		t.root = t.newNode(true)
 	}
-	if len(t.root.items) == btMaxItems {
-		r := newBTNode(false)
+	if len(t.root.items) == t.maxItems {
+		r := t.newNode(false)
 		r.children = append(r.children, t.root)
 		t.split(r, 0)
 		t.root = r
@@ -98,7 +101,7 @@ func (t *btree) upsert(key []byte, kref ref, id uint32) (uint32, bool) {
 			n.items[i] = btItem{key: kref, id: id}
 			return id, true
 		}
-		if len(n.children[i].items) == btMaxItems {
+		if len(n.children[i].items) == t.maxItems {
 			t.split(n, i)
 			switch c := bytes.Compare(key, t.keys.get(n.items[i].key)); {
 			case c == 0:
@@ -115,9 +118,9 @@ func (t *btree) upsert(key []byte, kref ref, id uint32) (uint32, bool) {
 // lifts the median into p.
 func (t *btree) split(p *btNode, i int) {
 	c := p.children[i]
-	const mid = btMaxItems / 2
+	mid := t.maxItems / 2
 	median := c.items[mid]
-	right := newBTNode(c.children == nil)
+	right := t.newNode(c.children == nil)
 	right.items = append(right.items, c.items[mid+1:]...)
 	c.items = c.items[:mid]
 	if c.children != nil {

@@ -13,7 +13,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var indexKinds = []struct {
 	name string
 	kind indexKind
-}{{"btree", indexBTree}, {"skiplist", indexSkipList}}
+}{{"btree", indexBTree}, {"skiplist", indexSkipList}, {"btree3", indexBTreeTiny}}
 
 // eachIndex runs f once per index implementation, as client-go's tests run
 // each case on both its RBT and ART memdb.

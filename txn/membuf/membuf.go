@@ -1,5 +1,7 @@
 package membuf
 
+import "unsafe"
+
 // Kind says what the buffer holds for a key.
 type Kind uint8
 
@@ -102,6 +104,11 @@ type Buffer struct {
 	// RevertToCheckpoint can refuse a checkpoint into rolled-back history.
 	reverts uint64
 	truncs  []truncation
+	// checkpointed is set by the first Checkpoint. Until then a write made
+	// with no stage open can never be rolled back, so it is not recorded:
+	// a transaction that uses neither stages nor checkpoints pays no undo
+	// log at all.
+	checkpointed bool
 }
 
 // Option configures New.
@@ -153,17 +160,13 @@ func (b *Buffer) Len() int { return b.len }
 // or a flags-only key counts its key), as client-go's memdb Size.
 func (b *Buffer) Size() int { return b.size }
 
-// Mem is the memory reserved by the buffer's arenas and tables, in bytes;
-// it is an estimate for accounting, not an exact heap figure.
+// Mem is the memory reserved by the buffer's arenas and tables, in bytes
+// (the index's nodes are not counted); it is an estimate for accounting,
+// not an exact heap figure.
 func (b *Buffer) Mem() int {
 	return b.keys.capacity() + b.vals.capacity() +
-		cap(b.entries)*entrySize + cap(b.undo)*undoRecSize
+		cap(b.entries)*int(unsafe.Sizeof(entry{})) + cap(b.undo)*int(unsafe.Sizeof(undoRec{}))
 }
-
-const (
-	entrySize   = 36
-	undoRecSize = 20
-)
 
 // Dirty reports whether the buffer holds anything a commit must send:
 // a write made outside any stage, a stage released into the buffer with
@@ -194,8 +197,8 @@ func (b *Buffer) GetFlags(key []byte) (flags Flags, ok bool) {
 	return b.entries[id].flags, true
 }
 
-// Set buffers value for key. An empty value is a value, not a delete: see
-// the package doc on tombstones.
+// Set buffers value for key. An empty (or nil) value is a value, not a
+// delete: see the package doc on tombstones.
 func (b *Buffer) Set(key, value []byte) error { return b.write(key, value, false, true, nil) }
 
 // SetWithFlags buffers value for key and applies ops to its flags.
@@ -272,8 +275,10 @@ func (b *Buffer) write(key, value []byte, tombstone, isValue bool, ops []FlagsOp
 		nv = b.vals.add(value)
 	}
 	b.size += int(nv.n) - int(e.val.n)
-	b.undo = append(b.undo, undoRec{id: id, prev: e.last, old: e.val})
-	e.last = uint32(len(b.undo) - 1)
+	if len(b.stages) > 0 || b.checkpointed {
+		b.undo = append(b.undo, undoRec{id: id, prev: e.last, old: e.val})
+		e.last = uint32(len(b.undo) - 1)
+	}
 	e.val = nv
 	return nil
 }
@@ -337,6 +342,7 @@ func (b *Buffer) Reset() {
 	b.undo = nil
 	b.stages = nil
 	b.truncs = nil
+	b.checkpointed = false
 	b.len, b.size = 0, 0
 	b.dirty = false
 	b.writeSeq++

@@ -113,6 +113,7 @@ func (b *Buffer) noteTruncation(pos int) {
 
 // Checkpoint returns the current position in the write history.
 func (b *Buffer) Checkpoint() Checkpoint {
+	b.checkpointed = true
 	return Checkpoint{pos: len(b.undo), gen: b.gen, epoch: b.reverts}
 }
 
@@ -176,4 +177,23 @@ func (b *Buffer) SnapshotGet(key []byte) ([]byte, Kind) {
 	}
 	v := b.snapshotVal(&b.entries[id])
 	return b.value(v), v.kind()
+}
+
+// InspectStage calls f once for every key whose value was written since
+// stage h was opened, with the key's current flags and value (nil for a
+// tombstone), in write order of each key's latest write (client-go's
+// InspectStage, used to check what a statement wrote). f must not modify
+// the buffer. h must be an open stage.
+func (b *Buffer) InspectStage(h int, f func(key []byte, flags Flags, kind Kind, value []byte)) {
+	if h < 1 || h > len(b.stages) {
+		panic(fmt.Sprintf("membuf: InspectStage(%d) with %d open stages", h, len(b.stages)))
+	}
+	for i := b.stages[h-1]; i < len(b.undo); i++ {
+		id := b.undo[i].id
+		e := &b.entries[id]
+		if e.last != uint32(i) {
+			continue // a later write of this key follows
+		}
+		f(b.keys.get(e.key), e.flags, e.val.kind(), b.value(e.val))
+	}
 }
