@@ -1,0 +1,108 @@
+package txn_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/txn"
+)
+
+// portCluster is what the ported client-go integration tests run on: a
+// mocktikv cluster, a txn.Client on it, the raw two-phase helpers of
+// helpers_test.go (to leave locks no Txn would leave) and a log of the
+// commands the client sent.
+type portCluster struct {
+	*testCluster
+	client *txn.Client
+	log    *cmdLog
+}
+
+// newPortCluster connects a txn.Client to an in-process mocktikv (or over
+// gRPC when grpc is set); everything is closed when the test ends, the
+// client first so that its background commits finish.
+func newPortCluster(t *testing.T, grpc bool, mockOpts []mocktikv.Option, opts ...txn.Option) *portCluster {
+	t.Helper()
+	var mock *mocktikv.Cluster
+	log := &cmdLog{}
+	var cluster *tikv.Cluster
+	var err error
+	if grpc {
+		mock = mocktikv.Start(t, mockOpts...)
+		cluster, err = tikv.Connect(t.Context(), mock.PDAddrs(), tikv.WithMiddleware(log.middleware))
+	} else {
+		mock = mocktikv.NewCluster(mockOpts...)
+		cluster, err = tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()),
+			tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(log.middleware))
+	}
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	client := txn.NewClient(cluster, opts...)
+	t.Cleanup(func() {
+		if err := client.Close(context.Background()); err != nil {
+			t.Errorf("client close: %v", err)
+		}
+		cluster.Close()
+		if !grpc {
+			mock.Close()
+		}
+	})
+	return &portCluster{testCluster: newTestCluster(t, mock, cluster), client: client, log: log}
+}
+
+// begin starts a transaction or fails the test.
+func (p *portCluster) begin(opts ...txn.BeginOption) *txn.Txn {
+	p.t.Helper()
+	tx, err := p.client.Begin(context.Background(), opts...)
+	if err != nil {
+		p.t.Fatalf("begin: %v", err)
+	}
+	return tx
+}
+
+// commit sets "k1", "v1", ... in a new transaction and commits it,
+// returning the transaction.
+func (p *portCluster) commit(pairs ...string) *txn.Txn {
+	p.t.Helper()
+	tx := p.begin()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := tx.Set([]byte(pairs[i]), []byte(pairs[i+1])); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		p.t.Fatalf("commit: %v", err)
+	}
+	return tx
+}
+
+// get reads key in a new transaction: its value, or "" with ok false when
+// it is not found; any other error fails the test.
+func (p *portCluster) get(key string) (string, bool) {
+	p.t.Helper()
+	v, err := p.begin().Get(context.Background(), []byte(key))
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", false
+	}
+	if err != nil {
+		p.t.Fatalf("get %q: %v", key, err)
+	}
+	return string(v), true
+}
+
+// mustGet fails the test unless key reads want in a new transaction
+// ("" meaning not found).
+func (p *portCluster) mustGet(key, want string) {
+	p.t.Helper()
+	v, ok := p.get(key)
+	if want == "" && ok {
+		p.t.Fatalf("%q = %q, want not found", key, v)
+	}
+	if want != "" && v != want {
+		p.t.Fatalf("%q = %q (found %v), want %q", key, v, ok, want)
+	}
+}
