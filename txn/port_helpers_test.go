@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
 	"github.com/tikvgo/tikv/txn"
 )
 
@@ -105,4 +110,25 @@ func (p *portCluster) mustGet(key, want string) {
 	if want != "" && v != want {
 		p.t.Fatalf("%q = %q (found %v), want %q", key, v, ok, want)
 	}
+}
+
+// lockMin prewrites "k1", "v1", ... (the first key primary) without
+// committing, as the committer does: with min_commit_ts = start ts + 1
+// (client-go's prewrite), so a reader's status check may push it; the
+// helpers' lock leaves min_commit_ts 0, which TiKV never pushes
+// (check_txn_status.rs). It returns the start ts.
+func (p *portCluster) lockMin(ttl time.Duration, pairs ...string) uint64 {
+	p.t.Helper()
+	ms := mutations(pairs...)
+	start := p.now()
+	env := p.cluster.EnvFor(kv.ModeTxn)
+	plan := pipeline.Shard(env, prewriteSplit, pipeline.Retry(env, plans.KvPrewrite))
+	_, err := plan(context.Background(), &kvrpcpb.PrewriteRequest{
+		Mutations: ms, PrimaryLock: ms[0].Key, StartVersion: start, LockTtl: uint64(ttl.Milliseconds()),
+		TxnSize: uint64(len(ms)), MinCommitTs: start + 1,
+	})
+	if err != nil {
+		p.t.Fatalf("prewrite: %v", err)
+	}
+	return start
 }
