@@ -132,3 +132,16 @@ func (p *portCluster) lockMin(ttl time.Duration, pairs ...string) uint64 {
 	}
 	return start
 }
+
+// commitAt commits keys of the transaction startTS at commitTS in one
+// request per region (the caller orders primary and secondaries).
+func (p *portCluster) commitAt(startTS, commitTS uint64, keys ...string) error {
+	env := p.cluster.EnvFor(kv.ModeTxn)
+	plan := pipeline.Shard(env, commitSplit, pipeline.Retry(env, plans.KvCommit))
+	var ks [][]byte
+	for _, k := range keys {
+		ks = append(ks, []byte(k))
+	}
+	_, err := plan(context.Background(), &kvrpcpb.CommitRequest{Keys: ks, StartVersion: startTS, CommitVersion: commitTS})
+	return err
+}
