@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,4 +250,78 @@ func TestPortBatchResolveLocks(t *testing.T) {
 	p.mustGet("k2", "")
 	p.mustGet("k3", "v3")
 	p.mustGet("k4", "v4")
+}
+
+// TestPortCleanLockThroughTxn ports client-go
+// integration_tests/lock_test.go TestCleanLock (scenario S18) through the
+// public Txn: each of 26 keys is locked by its own uncommitted transaction
+// (itself the primary, TTL 300 ms); a transaction writing all 26 waits for
+// the locks to expire, rolls them back and commits.
+func TestPortCleanLockThroughTxn(t *testing.T) {
+	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("h"), []byte("p"))})
+	ctx := shortCtx(t)
+	for ch := byte('a'); ch <= 'z'; ch++ {
+		p.lockMin(300*time.Millisecond, string(ch), "locked")
+	}
+	tx := p.begin()
+	for ch := byte('a'); ch <= 'z'; ch++ {
+		_ = tx.Set([]byte{ch}, []byte{ch, ch})
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for ch := byte('a'); ch <= 'z'; ch++ {
+		p.mustGet(string(ch), string([]byte{ch, ch}))
+	}
+}
+
+// TestPortWritersResolveAbandonedLocks covers client-go lock_test.go's
+// resolution by writers (TestCleanLock, TestPrewriteEncountersLargerTsLock's
+// companions) with concurrent writers: two transactions were abandoned
+// mid-commit, one after committing its primary (its secondary c = "20"
+// still locked), one before (its lock on d, TTL 300 ms, never committed).
+// Workers increment c and d with Update; their prewrites meet the locks,
+// commit the first transaction's and roll back the second's; every
+// increment lands exactly once on top of that.
+func TestPortWritersResolveAbandonedLocks(t *testing.T) {
+	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("d"), []byte("p"))})
+	p.commit("c", "10", "d", "0")
+	start := p.lockMin(time.Minute, "p1", "x", "c", "20")
+	p.commitKeys(start, [][]byte{[]byte("p1")})
+	p.lockMin(300*time.Millisecond, "p2", "x", "d", "99")
+
+	const workers, each = 3, 3
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				err := p.client.Update(context.Background(), func(ctx context.Context, tx *txn.Txn) error {
+					for _, k := range []string{"c", "d"} {
+						v, err := tx.Get(ctx, []byte(k))
+						if err != nil {
+							return err
+						}
+						n, err := strconv.Atoi(string(v))
+						if err != nil {
+							return err
+						}
+						if err := tx.Set([]byte(k), []byte(strconv.Itoa(n+1))); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.mustGet("c", strconv.Itoa(20+workers*each))
+	p.mustGet("d", strconv.Itoa(workers*each))
+	if locks := scanLocks(t, p.cluster, p.now()); len(locks) != 0 {
+		t.Fatalf("locks left: %v", locks)
+	}
 }
