@@ -285,7 +285,7 @@ func TestPortCleanLockThroughTxn(t *testing.T) {
 // increment lands exactly once on top of that.
 func TestPortWritersResolveAbandonedLocks(t *testing.T) {
 	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("d"), []byte("p"))})
-	p.commit("c", "10", "d", "0")
+	p.write("c", "10", "d", "0") // all keys committed before the raw prewrites below
 	start := p.lockMin(time.Minute, "p1", "x", "c", "20")
 	p.commitKeys(start, [][]byte{[]byte("p1")})
 	p.lockMin(300*time.Millisecond, "p2", "x", "d", "99")

@@ -134,7 +134,7 @@ func TestPortSnapshotUseResolveForRead(t *testing.T) {
 func TestPortResetSnapshotTS(t *testing.T) {
 	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("y"))})
 	ctx := shortCtx(t)
-	p.commit("x", "x0", "y", "y0")
+	p.write("x", "x0", "y", "y0") // all keys committed before the raw prewrite below
 	start := p.lockMin(time.Minute, "x", "x1", "y", "y1")
 	r := p.begin()
 	if v, err := r.Get(ctx, []byte("y")); err != nil || string(v) != "y0" {
