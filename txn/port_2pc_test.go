@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -302,4 +303,50 @@ func TestPortCommitMutationKinds(t *testing.T) {
 	p.mustGet("b", "b1")
 	p.mustGet("d", "")
 	p.mustGet("l", "l0")
+}
+
+// TestPortHeartbeatKeepsPrimaryAlive ports client-go's heartbeat rule
+// (integration_tests/lock_test.go TestTxnHeartBeat's purpose, 2pc.go
+// ttlManager) through the public Txn: a transaction large enough for
+// heartbeats (a 20 KiB value; HeartbeatTxnSize 1, ManagedLockTTL 400 ms,
+// so its locks are written with about 400 ms to live) has its primary's
+// commit held for several TTLs; its heartbeats keep the primary alive, so
+// a status check at the current ts (which would roll back an expired lock)
+// finds it alive, and the commit then succeeds.
+func TestPortHeartbeatKeepsPrimaryAlive(t *testing.T) {
+	p := newPortCluster(t, false, nil, txn.WithCommitOptions(txn.CommitOptions{
+		ManagedLockTTL: 400 * time.Millisecond, HeartbeatTxnSize: 1,
+	}))
+	gate := mocktikv.NewGate()
+	p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdCommit, Steps: []mocktikv.Step{mocktikv.Times(1, mocktikv.Block(gate))}})
+	tx := p.begin()
+	_ = tx.Set([]byte("k"), make([]byte, 20<<10))
+	done := make(chan error, 1)
+	go func() { done <- tx.Commit(context.Background()) }()
+	<-gate.Arrived()
+	// Wait for three heartbeats: the transaction has then lived past the
+	// TTL its locks were written with.
+	beats, deadline := 0, time.Now().Add(10*time.Second)
+	for beats < 3 {
+		if time.Now().After(deadline) {
+			gate.Open()
+			<-done
+			t.Fatalf("%d heartbeats in 10s", beats)
+		}
+		beats += countCmd(p.log.take(), transport.CmdTxnHeartBeat)
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := p.client.Resolver().GetTxnStatus(t.Context(), tx.StartTS(), []byte("k"), 0, p.now(), false)
+	gate.Open()
+	cerr := <-done
+	if err != nil || st.IsDetermined() || st.TTL <= 0 {
+		t.Fatalf("status of the heartbeated primary: %v, %v; want alive", st, err)
+	}
+	if cerr != nil {
+		t.Fatalf("commit: %v", cerr)
+	}
+	if d := tx.CommitDetails(); d.Heartbeats < 3 {
+		t.Fatalf("details count %d heartbeats, want at least 3", d.Heartbeats)
+	}
+	p.mustGet("k", string(make([]byte, 20<<10)))
 }
