@@ -143,9 +143,23 @@ type counters struct {
 	noFunds      atomic.Int64 // transfers the balance did not allow (read-only commits)
 	retried      atomic.Int64 // re-runs of a transfer's function by Update
 	undetermined atomic.Int64 // transfers ending kv.ErrUndetermined
-	snapshots    atomic.Int64 // snapshot totals checked by readers
-	batchGets    atomic.Int64
-	scans        atomic.Int64
+	// undeterminedConflict are the undetermined transfers whose error
+	// also carries a write conflict met at prewrite.
+	undeterminedConflict atomic.Int64
+	snapshots            atomic.Int64 // snapshot totals checked by readers
+	batchGets            atomic.Int64
+	scans                atomic.Int64
+
+	mu      sync.Mutex
+	samples []string // a few undetermined transfers' errors
+}
+
+func (c *counters) noteUndetermined(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.samples) < 3 {
+		c.samples = append(c.samples, errText(err))
+	}
 }
 
 func runBank(t *testing.T, s setup, cfg settings) {
@@ -208,9 +222,14 @@ func runBank(t *testing.T, s setup, cfg settings) {
 	healErr := nem.heal()
 
 	report := func() {
-		t.Logf("transfers: committed=%d no-funds=%d retried=%d undetermined=%d; snapshots checked=%d (batchget=%d iter=%d)",
-			c.committed.Load(), c.noFunds.Load(), c.retried.Load(), c.undetermined.Load(),
+		t.Logf("transfers: committed=%d no-funds=%d retried=%d undetermined=%d (with a prewrite conflict: %d); snapshots checked=%d (batchget=%d iter=%d)",
+			c.committed.Load(), c.noFunds.Load(), c.retried.Load(), c.undetermined.Load(), c.undeterminedConflict.Load(),
 			c.snapshots.Load(), c.batchGets.Load(), c.scans.Load())
+		c.mu.Lock()
+		for _, e := range c.samples {
+			t.Logf("undetermined, e.g.: %s", e)
+		}
+		c.mu.Unlock()
 		t.Logf("killer: %s", sortedCounts(k.countsSnapshot()))
 		t.Logf("nemesis: %s", sortedCounts(nem.counts))
 	}

@@ -33,6 +33,12 @@ func transferLoop(ctx context.Context, client *txn.Client, seed uint64, id int, 
 			// transfer happened entirely or not at all, and the readers'
 			// totals must hold either way.
 			c.undetermined.Add(1)
+			if errors.Is(err, kv.ErrWriteConflict) {
+				// A prewrite that failed, reported undetermined (see
+				// undetermined_test.go): counted apart for the report.
+				c.undeterminedConflict.Add(1)
+			}
+			c.noteUndetermined(err)
 		default:
 			errs.add("worker %d: transfer %d from %d to %d: %s", id, amount, from, to, errText(err))
 			return
