@@ -151,7 +151,14 @@ type counters struct {
 	scans                atomic.Int64
 
 	mu      sync.Mutex
-	samples []string // a few undetermined transfers' errors
+	samples []string      // a few undetermined transfers' errors
+	slowest time.Duration // the longest transfer
+}
+
+func (c *counters) noteLatency(d time.Duration) {
+	c.mu.Lock()
+	c.slowest = max(c.slowest, d)
+	c.mu.Unlock()
 }
 
 func (c *counters) noteUndetermined(err error) {
@@ -226,6 +233,7 @@ func runBank(t *testing.T, s setup, cfg settings) {
 			c.committed.Load(), c.noFunds.Load(), c.retried.Load(), c.undetermined.Load(), c.undeterminedConflict.Load(),
 			c.snapshots.Load(), c.batchGets.Load(), c.scans.Load())
 		c.mu.Lock()
+		t.Logf("slowest transfer: %v", c.slowest)
 		for _, e := range c.samples {
 			t.Logf("undetermined, e.g.: %s", e)
 		}

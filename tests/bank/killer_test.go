@@ -169,7 +169,8 @@ func (k *killer) countsSnapshot() map[string]int {
 
 // checkRolledBack asks each killer transaction's primary for its status
 // (KvCheckTxnStatus, rolling back one that left no trace, as a resolver
-// would): none may have committed.
+// would): none may have committed, none may still be locked. It counts the
+// answers' actions, for the report.
 func (k *killer) checkRolledBack(ctx context.Context, now uint64) error {
 	check := pipeline.Single(pipeline.Shard(k.env,
 		pipeline.ByKey(func(r *kvrpcpb.CheckTxnStatusRequest) []byte { return r.PrimaryKey }),
@@ -191,6 +192,10 @@ func (k *killer) checkRolledBack(ctx context.Context, now uint64) error {
 		if resp.GetLockTtl() != 0 {
 			return fmt.Errorf("killer txn %d (primary %q) still locked (ttl %d) after the audit", tx.startTS, tx.primary, resp.GetLockTtl())
 		}
+		// NoAction: a resolver had already rolled it back;
+		// LockNotExistRollback: its primary was never written (or its
+		// rollback record was collapsed), and this check rolled it back.
+		k.count("final-status-" + resp.GetAction().String())
 	}
 	return nil
 }

@@ -29,7 +29,10 @@
 //
 // Transfers whose commit ends kv.ErrUndetermined are counted, not failures:
 // a transfer moves money atomically, so the invariant holds whichever way
-// it went. Every other error fails the test.
+// it went. Every other error fails the test. In every run so far each
+// undetermined transfer had in fact failed at prewrite with a write
+// conflict, before any commit was sent; undetermined_test.go reproduces
+// that twopc bug deterministically (skipped until twopc is fixed).
 //
 // Every run is seeded (BANK_SEED, default 1): the seed fixes the nemesis's
 // and the killer's sequences of actions and every worker's transfers, not

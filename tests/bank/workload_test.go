@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/txn"
@@ -21,7 +22,9 @@ func transferLoop(ctx context.Context, client *txn.Client, seed uint64, id int, 
 		to := (from + 1 + r.IntN(accounts-1)) % accounts
 		amount := int64(1 + r.IntN(initialBalance/4))
 		tctx, cancel := context.WithTimeout(ctx, transferTimeout)
+		began := time.Now()
 		moved, err := transfer(tctx, client, from, to, amount, c)
+		c.noteLatency(time.Since(began))
 		cancel()
 		switch {
 		case err == nil && moved:
