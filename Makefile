@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: build test fuzz cover bench lint run soak chaos
+.PHONY: build test fuzz cover bench lint run soak chaos bank
 
 build:
 	$(GO) build $(PKGS)
@@ -61,3 +61,10 @@ CHAOS_TIMEOUT ?= 3h
 chaos:
 	CHAOS_SEED=$(SEED) CHAOS_DURATION=$(DURATION) CHAOS_OPS=$(OPS) CHAOS_AT_LEAST_ONCE=$(AT_LEAST_ONCE) $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) \
 		-run 'TestLinearizability' ./tests/linearizability/
+
+# bank runs issue #10's bank-invariant test long: each configuration
+# (in-process, gRPC) transfers money for DURATION under the nemesis and
+# killer seeded by SEED, e.g. `make bank SEED=7 DURATION=5m`. See tests/bank.
+bank:
+	BANK_SEED=$(SEED) BANK_DURATION=$(DURATION) $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) \
+		-run 'TestBank$$' ./tests/bank/

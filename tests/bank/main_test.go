@@ -1,0 +1,53 @@
+// Package bank_test is issue #10's bank-invariant acceptance test: money
+// moves between accounts in transactions while the cluster misbehaves, and
+// no consistent snapshot may ever see money created or destroyed.
+//
+// TestBank writes N accounts with equal balances in one transaction, then
+// for a while runs, all at once:
+//
+//   - workers that move a random amount between two random accounts with
+//     txn.Client.Update (read both, write both if the balance allows);
+//   - readers that take a fresh snapshot and sum every account, with
+//     BatchGet and Iter alternately: every sum must be the initial total;
+//   - a killer that prewrites transfers of its own (plans.KvPrewrite through
+//     a pipeline plan, short lock TTL) and never commits them, so the
+//     workers and readers must resolve its locks. Its transfers credit more
+//     than they debit: one wrongly committed shows in the total;
+//   - a seeded nemesis that splits regions at account keys, moves leaders,
+//     stops and restarts one of the three stores, and loses the responses of
+//     Prewrite and Commit requests after they applied.
+//
+// Afterwards it heals the cluster and checks, in order: a snapshot's total;
+// an audit transaction that reads every account and writes it back
+// unchanged (its prewrite must resolve every lock still left); Close; no
+// lock left anywhere (KvScanLock over every region); every killer
+// transaction rolled back (KvCheckTxnStatus at its primary); and a fresh
+// client's snapshot total.
+//
+// It runs in process (mocktikv's PD and Sender) and over gRPC (mocktikv
+// served on loopback), since faults must behave the same in both.
+//
+// Transfers whose commit ends kv.ErrUndetermined are counted, not failures:
+// a transfer moves money atomically, so the invariant holds whichever way
+// it went. Every other error fails the test. In every run so far each
+// undetermined transfer had in fact failed at prewrite with a write
+// conflict, before any commit was sent; undetermined_test.go reproduces
+// that twopc bug deterministically (skipped until twopc is fixed).
+//
+// Every run is seeded (BANK_SEED, default 1): the seed fixes the nemesis's
+// and the killer's sequences of actions and every worker's transfers, not
+// goroutine timing. A failure prints the seed. Each configuration runs for
+// BANK_DURATION (default 2s); long runs:
+//
+//	make bank SEED=7 DURATION=5m
+package bank_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
