@@ -82,6 +82,9 @@ func WithSnapshotOptions(opts ...SnapshotOption) Option {
 	return func(c *clientConfig) { c.snapshotOpts = append(c.snapshotOpts, opts...) }
 }
 
+// readCleanupLimit bounds the background lock cleanups reads start.
+const readCleanupLimit = 16
+
 // DefaultUpdateBudget bounds the backoff sleeps between Update's re-runs.
 const DefaultUpdateBudget = 20 * time.Second
 
@@ -95,7 +98,10 @@ func NewClient(b Backend, opts ...Option) *Client {
 	}
 	env := b.EnvFor(kv.ModeTxn)
 	c := &Client{env: env, oracle: b.Oracle(), cfg: cfg}
-	c.resolver = txnlock.New(env, c.oracle)
+	// Reads that meet the lock of a transaction already decided do not
+	// wait for its cleanup: it runs in the background (client-go's
+	// asynchronous resolve for reads), at most readCleanupLimit at once.
+	c.resolver = txnlock.New(env, c.oracle, txnlock.WithBackgroundReadCleanup(readCleanupLimit))
 	c.group = twopc.NewGroup(context.Background(), c.noteBackgroundError)
 	var latches *twopc.Latches
 	if cfg.latches {

@@ -226,7 +226,6 @@ func TestPortDeleteAllYourWrites(t *testing.T) {
 // insert's existence check still holds: inserting and then deleting a key
 // that exists fails with *kv.AlreadyExistError and leaves the key alone.
 func TestPortDeleteYourInsertChecksNotExists(t *testing.T) {
-	t.Skip("bug: txn.mutations sends an inserted-then-deleted key as Op_Del, deleting an existing key instead of failing with AlreadyExist")
 	p := newPortCluster(t, false, nil)
 	p.commit("e", "e0")
 	tx := p.begin()

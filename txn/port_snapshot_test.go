@@ -87,7 +87,6 @@ func TestPortPointGetSkipTxnLockSecondary(t *testing.T) {
 // until the reads are done, instead of slowed by 500 ms); the lock is
 // still there after the reads and goes once resolution may proceed.
 func TestPortSnapshotUseResolveForRead(t *testing.T) {
-	t.Skip("bug: txn.NewClient builds its resolver without txnlock.WithBackgroundReadCleanup, so a read waits for ResolveLock of a committed txn's secondary")
 	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("y"))})
 	start := p.lockMin(time.Minute, "x", "x", "y", "y")
 	p.commitKeys(start, [][]byte{[]byte("x")})

@@ -369,7 +369,8 @@ func (t *Txn) Rollback() error {
 
 // mutations turns the buffer into the committer's mutations, in key order
 // (client-go's initKeysAndMutations): a put is a Put (an Insert when the
-// key was presumed absent), a delete a Del, a key only locked a Lock; keys
+// key was presumed absent), a delete a Del (a CheckNotExists when the key
+// was inserted first), a key only locked a Lock; keys
 // flagged to be left out of two-phase commit are skipped.
 func (t *Txn) mutations() ([]twopc.Mutation, error) {
 	muts := make([]twopc.Mutation, 0, t.buf.Len())
@@ -389,6 +390,12 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 			}
 		case membuf.KindDelete:
 			m.Op = kvrpcpb.Op_Del
+			if e.Flags.HasPresumeKeyNotExists() {
+				// Inserted, then deleted: nothing to write, but the insert's
+				// promise that the key did not exist must still be checked
+				// (client-go's initKeysAndMutations).
+				m.Op = kvrpcpb.Op_CheckNotExists
+			}
 		default:
 			if !e.Flags.HasLocked() {
 				continue

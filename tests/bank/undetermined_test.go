@@ -47,7 +47,6 @@ func conflictingCommit(t *testing.T, client *txn.Client, key []byte) *txn.Txn {
 // executed and answers a write conflict, but its response is lost; the
 // resend meets the same conflict. The commit failed definitely.
 func TestPrewriteConflictAfterLostResponse(t *testing.T) {
-	t.Skip("bug: twopc reports kv.ErrUndetermined for a prewrite that failed with a write conflict after a lost prewrite response, deterministic (no seed); see report")
 	for _, s := range setups() {
 		t.Run(s.name, func(t *testing.T) {
 			mock, cluster := s.connect(t, mocktikv.WithStores(3))
@@ -73,7 +72,6 @@ func TestPrewriteConflictAfterLostResponse(t *testing.T) {
 // two regions; one region's prewrite answers a write conflict while the
 // other's is held at the store, so the committer cancels it in flight.
 func TestPrewriteConflictWithPieceInFlight(t *testing.T) {
-	t.Skip("bug: twopc reports kv.ErrUndetermined for a prewrite that failed with a write conflict while another region's prewrite was in flight, deterministic (no seed); see report")
 	for _, s := range setups() {
 		t.Run(s.name, func(t *testing.T) {
 			a, b := accountKey(0), accountKey(accounts-1)
