@@ -18,7 +18,7 @@ test:
 # as plain tests in every `go test`.
 FUZZTIME ?= 5s
 FUZZ_TARGETS = ./internal/apicodec:FuzzKeyRoundTrip ./internal/apicodec:FuzzRangeInKeyspace \
-	./internal/apicodec:FuzzForeignKeyRejected
+	./internal/apicodec:FuzzForeignKeyRejected ./txn/membuf:FuzzMembufAgainstModel
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
