@@ -116,10 +116,14 @@ func TestPortReadWriteConflict(t *testing.T) {
 	var wg sync.WaitGroup
 	for range readers {
 		wg.Go(func() {
-			for {
+			// Each reader reads at least once, however fast the writer
+			// is (in-process it may finish before a reader starts).
+			for done := false; ; {
 				select {
 				case <-writeDone:
-					return
+					if done {
+						return
+					}
 				default:
 				}
 				tx, err := p.client.Begin(context.Background())
@@ -138,6 +142,7 @@ func TestPortReadWriteConflict(t *testing.T) {
 				mu.Lock()
 				reads = append(reads, read{tx.StartTS(), string(v)})
 				mu.Unlock()
+				done = true
 			}
 		})
 	}
