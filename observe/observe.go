@@ -110,10 +110,11 @@ func (k Kind) String() string {
 type Event struct {
 	Kind Kind
 	Call Call
-	// Piece numbers the piece the event belongs to: the pieces of a call
-	// are numbered from 1 in the order they are made (a re-split's
-	// children take the next numbers). 0 means the event belongs to no one
-	// piece (routing work for the whole call).
+	// Piece numbers the piece the event belongs to: the pieces of a plan's
+	// run are numbered from 1 in the order they are made (a re-split's
+	// children take the next numbers; a call spanning several plans,
+	// pipeline.BeginCall, numbers each plan's pieces from 1). 0 means the
+	// event belongs to no one piece (routing work for the whole call).
 	Piece int
 	// Pieces and FirstPiece describe a Split or Resplit.
 	Pieces, FirstPiece int

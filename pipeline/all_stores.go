@@ -138,8 +138,8 @@ func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) (_ []StoreRes
 	if nested {
 		call = &retryState{bo: s.env.newBackoffer(), call: call.call, observed: call.observed}
 	} else {
-		ctx = beginCall(ctx, s.env, call, s.cfg.api)
-		if call.observed {
+		var owns bool
+		if ctx, owns = beginCall(ctx, s.env, call, s.cfg.api); owns {
 			defer func() { observe.Finish(ctx, err) }()
 		}
 	}

@@ -126,3 +126,43 @@ func TestAllStoresIsOneObservedCall(t *testing.T) {
 		t.Fatalf("events %v, want %v", log.events, want)
 	}
 }
+
+// TestBeginCallSpansPlans: two plans run under one BeginCall are one
+// logical call: their attempts carry its identity and an observer sees one
+// start and one end, with both plans' splits in between; without an
+// observer the identity is still shared; a nested BeginCall joins.
+func TestBeginCallSpansPlans(t *testing.T) {
+	for _, observed := range []bool{false, true} {
+		c := newFakeCluster("m")
+		env := c.env()
+		log := &eventLog{}
+		if observed {
+			env.Observer = log
+		}
+		get := Single(Shard(env, ByKey((*kvrpcpb.RawGetRequest).GetKey), Retry(env, testGet), Named("Get")))
+		ctx, end := BeginCall(context.Background(), env, "Both")
+		inner, innerEnd := BeginCall(ctx, env, "Inner")
+		if inner != ctx {
+			t.Fatal("a nested BeginCall did not join the call")
+		}
+		innerEnd(nil)
+		for _, k := range []string{"a", "z"} {
+			if _, err := get(ctx, &kvrpcpb.RawGetRequest{Key: []byte(k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		end(nil)
+		sent := c.rec.Requests()
+		if len(sent) != 2 || sent[0].Call != sent[1].Call || sent[0].Call.API != "Both" || sent[0].Call.ID == 0 {
+			t.Fatalf("observed %v: attempts' calls %v / %v", observed, sent[0].Call, sent[len(sent)-1].Call)
+		}
+		if observed {
+			// Each plan numbers its own pieces from 1.
+			events := slices.DeleteFunc(slices.Clone(log.events), func(e string) bool { return strings.HasPrefix(e, "cache-") })
+			want := []string{"start Both", "split 0->1@1", "split 0->1@1", "end Both <nil>"}
+			if !slices.Equal(events, want) {
+				t.Fatalf("events %v, want %v", log.events, want)
+			}
+		}
+	}
+}

@@ -68,21 +68,28 @@ var callSeq atomic.Uint64
 func newCall(api string) observe.Call { return observe.Call{API: api, ID: callSeq.Add(1)} }
 
 // beginCall starts a top-level plan's logical call on st (fresh from
-// retryStateFrom, so not yet part of one): a call already observed in ctx
-// (a plan called by another plan's code) is joined; otherwise a new call
-// named api begins, reported to e.Observer when there is one. The returned
-// context is the call's; end must be called with the call's error.
-func beginCall(ctx context.Context, e *Env, st *retryState, api string) context.Context {
+// retryStateFrom, so not yet part of one): a call already begun in ctx
+// (BeginCall, or an observed call: a plan called by another plan's code)
+// is joined; otherwise a new call named api begins, reported to
+// e.Observer when there is one. It returns the call's context and whether
+// it began an observed call, which the caller must then end with
+// observe.Finish and the call's error.
+func beginCall(ctx context.Context, e *Env, st *retryState, api string) (context.Context, bool) {
 	if c, ok := observe.Observed(ctx); ok {
 		st.call, st.observed = c, true
-		return ctx
+		return ctx, false
+	}
+	if m, ok := ctx.Value(callKey{}).(*callMark); ok {
+		// Inside a BeginCall with no observer watching.
+		st.call = m.call
+		return ctx, false
 	}
 	st.call = newCall(api)
 	if e.Observer != nil {
 		st.observed = true
-		return observe.Begin(ctx, e.Observer, st.call)
+		return observe.Begin(ctx, e.Observer, st.call), true
 	}
-	return ctx
+	return ctx, false
 }
 
 // settle returns the error a piece ends with: err itself, or err marked

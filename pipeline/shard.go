@@ -80,7 +80,7 @@ func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opt
 	s := newSharder(e, split, next, opts)
 	return func(ctx context.Context, req Req) (parts []Part[Req, Resp], err error) {
 		ctx, call, st := s.begin(ctx)
-		if call.observed && call.top {
+		if call.owns {
 			defer func() { observe.Finish(ctx, err) }()
 		}
 		pieces := s.run(ctx, call, st, nil, req, 0, nil)
@@ -104,7 +104,7 @@ func ShardEach[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp],
 	s.each = true
 	return func(ctx context.Context, req Req) (out []PieceOutcome[Req, Resp], _ error) {
 		ctx, call, st := s.begin(ctx)
-		if call.observed && call.top {
+		if call.owns {
 			defer func() { observe.Finish(ctx, firstErr(out)) }()
 		}
 		return s.run(ctx, call, st, nil, req, 0, nil), nil
@@ -135,7 +135,7 @@ func (s *sharder[Req, Resp]) begin(ctx context.Context) (context.Context, *shard
 	st, nested := retryStateIn(ctx, s.env)
 	call := &shardCall{keepGoing: s.each, top: !nested}
 	if !nested {
-		ctx = beginCall(ctx, s.env, st, s.cfg.api)
+		ctx, call.owns = beginCall(ctx, s.env, st, s.cfg.api)
 	}
 	call.observed = st.observed
 	return ctx, call, st
@@ -145,9 +145,10 @@ func (s *sharder[Req, Resp]) begin(ctx context.Context) (context.Context, *shard
 type shardCall struct {
 	// keepGoing (ShardEach) runs every piece whatever the others do.
 	keepGoing bool
-	// top says the call began a logical call (it is not nested in another
-	// plan's Step); observed that an Observer watches it.
-	top, observed bool
+	// top says the call is not nested in another plan's Step; observed
+	// that an Observer watches its logical call; owns that it began that
+	// observed call and must end it.
+	top, observed, owns bool
 	// pieces numbers the pieces made so far.
 	pieces atomic.Int32
 	once   sync.Once

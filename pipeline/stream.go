@@ -86,8 +86,8 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 			var zero Part[Req, Resp]
 			lower, upper, reverse, remaining := c.Bounds(req)
 			st := &retryState{bo: e.newBackoffer(), piece: 1}
-			ctx := beginCall(ctx, e, st, cfg.api)
-			if st.observed {
+			ctx, owns := beginCall(ctx, e, st, cfg.api)
+			if owns {
 				var last error
 				// A consumer's break ends the call without an error.
 				yield = observeYield(yield, &last)

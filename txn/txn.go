@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/txn/internal/twopc"
 	"github.com/tikvgo/tikv/txn/membuf"
 )
@@ -321,10 +322,14 @@ func (t *Txn) checkWrite(key []byte) error {
 // primary's commit is unknown the error wraps kv.ErrUndetermined: the
 // transaction may or may not have committed, and must not be re-run
 // blindly. After Commit the transaction can no longer be used.
-func (t *Txn) Commit(ctx context.Context) error {
+func (t *Txn) Commit(ctx context.Context) (err error) {
 	if err := t.checkActive(); err != nil {
 		return err
 	}
+	// One logical call: the prewrite and the commit of the primary carry
+	// its identity, and an Observer sees them as one TxnCommit.
+	ctx, end := pipeline.BeginCall(ctx, t.client.env, "TxnCommit")
+	defer func() { end(err) }()
 	if !t.client.commits.enter() {
 		return kv.ErrClosed
 	}
