@@ -23,6 +23,7 @@ type beginConfig struct {
 	snapOpts  []SnapshotOption
 	limits    *membuf.Limits
 	assertion kvrpcpb.AssertionLevel
+	reqCtx    twopc.RequestContext
 }
 
 // WithStartTS begins the transaction at ts instead of a fresh timestamp
@@ -75,6 +76,7 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		buf:       membuf.New(bufOpts...),
 		snap:      c.Snapshot(ts, snapOpts...),
 		assertion: cfg.assertion,
+		reqCtx:    cfg.reqCtx,
 	}, nil
 }
 
@@ -89,6 +91,7 @@ type Txn struct {
 	buf       *membuf.Buffer
 	snap      *Snapshot
 	assertion kvrpcpb.AssertionLevel
+	reqCtx    twopc.RequestContext // the writes' request context (txn_options.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -339,7 +342,7 @@ func (t *Txn) Commit(ctx context.Context) error {
 		return nil
 	}
 	details, err := t.client.committer.Commit(ctx, twopc.Request{
-		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion,
+		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx,
 	})
 	if err != nil {
 		t.finish(txnFailed, 0, details)
