@@ -44,6 +44,26 @@ func (l *wireLog) contexts(cmd transport.Cmd) []*kvrpcpb.Context {
 	return out
 }
 
+// messages returns the requests of cmd sent so far.
+func (l *wireLog) messages(cmd transport.Cmd) []transport.Message {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []transport.Message
+	for _, r := range l.reqs {
+		if r.Cmd == cmd {
+			out = append(out, r.Msg)
+		}
+	}
+	return out
+}
+
+// all returns every request sent so far.
+func (l *wireLog) all() []*transport.Request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*transport.Request(nil), l.reqs...)
+}
+
 // newWireClient is a client on an in-process mocktikv split at "m", with
 // a wireLog on its connection.
 func newWireClient(t *testing.T, opts ...txn.Option) (*txn.Client, *wireLog) {
