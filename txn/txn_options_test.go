@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/stretchr/testify/require"
 
@@ -164,4 +165,35 @@ func TestTxnRequestSourceOverridesClient(t *testing.T) {
 	require.Len(t, prewrites, 2)
 	require.Equal(t, "txn-source", prewrites[1].RequestSource)
 	require.Equal(t, "rg-txn", prewrites[1].GetResourceControlContext().GetResourceGroupName())
+}
+
+// TestPortCommitOnTiKVDiskFullOpt ports client-go
+// integration_tests/2pc_test.go TestCommitOnTiKVDiskFullOpt: with TiKV's
+// disk almost full (client-go's rpcAllowedOnAlmostFull failpoint; here a
+// fault answering DiskFull to every prewrite that does not allow it), a
+// transaction begun WithDiskFullOpt(AllowedOnAlmostFull) commits and one
+// without it does not.
+func TestPortCommitOnTiKVDiskFullOpt(t *testing.T) {
+	p := newPortCluster(t, false, nil)
+	full := p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite,
+		Match: func(_ uint64, _ transport.Cmd, req transport.Message) bool {
+			return req.(*kvrpcpb.PrewriteRequest).GetContext().GetDiskFullOpt() != kvrpcpb.DiskFullOpt_AllowedOnAlmostFull
+		},
+		Steps: []mocktikv.Step{mocktikv.Always(mocktikv.RegionError(&errorpb.Error{
+			DiskFull: &errorpb.DiskFull{StoreId: []uint64{1}, Reason: "disk almost full"},
+		}))}})
+
+	allowed := p.begin(txn.WithDiskFullOpt(kvrpcpb.DiskFullOpt_AllowedOnAlmostFull))
+	require.NoError(t, allowed.Set([]byte("a"), []byte("a1")))
+	require.NoError(t, allowed.Commit(t.Context()))
+	require.Zero(t, full.Hits(), "the allowed prewrite was not refused")
+	p.mustGet("a", "a1")
+
+	refused := p.begin()
+	require.NoError(t, refused.Set([]byte("c"), []byte("c1")))
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	require.Error(t, refused.Commit(ctx))
+	require.NotZero(t, full.Hits(), "the prewrite met the full disk")
+	p.mustGet("c", "")
 }
