@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strconv"
 	"sync"
 	"time"
 
@@ -147,6 +148,15 @@ func (t *Txn) Len() int { return t.buf.Len() }
 
 // Size returns the key and value bytes the transaction buffered.
 func (t *Txn) Size() int { return t.buf.Size() }
+
+// Mem returns the memory the transaction's write buffer holds, its
+// bookkeeping included (client-go's KVTxn.Mem); zero until it buffers a
+// write.
+func (t *Txn) Mem() int { return t.buf.Mem() }
+
+// String names the transaction by its start ts (client-go's
+// KVTxn.String), for logs.
+func (t *Txn) String() string { return strconv.FormatUint(t.startTS, 10) }
 
 // MemBuffer returns the transaction's write buffer, for savepoints
 // (Staging, Release, Cleanup) and key flags.

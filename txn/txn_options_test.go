@@ -2,6 +2,8 @@ package txn_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -196,4 +198,22 @@ func TestPortCommitOnTiKVDiskFullOpt(t *testing.T) {
 	require.Error(t, refused.Commit(ctx))
 	require.NotZero(t, full.Hits(), "the prewrite met the full disk")
 	p.mustGet("c", "")
+}
+
+// TestTxnMemAndString: a transaction's buffer holds no memory until it
+// buffers a write (client-go's TestReadOnlyZeroMem, through KVTxn.Mem),
+// and the transaction prints as its start ts (KVTxn.String).
+func TestTxnMemAndString(t *testing.T) {
+	client, _ := newWireClient(t)
+	tx, err := client.Begin(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, tx.Mem())
+	_, err = tx.Get(t.Context(), []byte("a"))
+	require.ErrorIs(t, err, kv.ErrNotFound)
+	require.Zero(t, tx.Mem(), "a read buffers nothing")
+	require.NoError(t, tx.Set([]byte("a"), []byte("1")))
+	require.NotZero(t, tx.Mem())
+	require.GreaterOrEqual(t, tx.Mem(), tx.Size(), "the buffer holds at least the keys and values")
+	require.Equal(t, strconv.FormatUint(tx.StartTS(), 10), tx.String())
+	require.Equal(t, tx.String(), fmt.Sprint(tx))
 }
