@@ -9,9 +9,8 @@ import (
 )
 
 // TestPortNewLockZeroTTL ports client-go integration_tests/lock_test.go
-// TestNewLockZeroTTL: a lock TiKV describes without a TTL has none (a
-// resolver then judges it expired at once), and the other fields stay
-// zero.
+// TestNewLockZeroTTL: a lock TiKV describes without a TTL has a zero TTL,
+// and the other fields stay zero; a TTL is read in milliseconds.
 func TestPortNewLockZeroTTL(t *testing.T) {
 	l := plans.LockFromInfo(&kvrpcpb.LockInfo{})
 	if l.TTL != 0 || l.StartTS != 0 || l.MinCommitTS != 0 || len(l.Key) != 0 {
