@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type beginConfig struct {
 	snapOpts  []SnapshotOption
 	limits    *membuf.Limits
 	assertion kvrpcpb.AssertionLevel
+	reqCtx    twopc.RequestContext
 }
 
 // WithStartTS begins the transaction at ts instead of a fresh timestamp
@@ -76,6 +78,7 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		buf:       membuf.New(bufOpts...),
 		snap:      c.Snapshot(ts, snapOpts...),
 		assertion: cfg.assertion,
+		reqCtx:    cfg.reqCtx,
 	}, nil
 }
 
@@ -90,6 +93,7 @@ type Txn struct {
 	buf       *membuf.Buffer
 	snap      *Snapshot
 	assertion kvrpcpb.AssertionLevel
+	reqCtx    twopc.RequestContext // the writes' request context (txn_options.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -145,6 +149,15 @@ func (t *Txn) Len() int { return t.buf.Len() }
 
 // Size returns the key and value bytes the transaction buffered.
 func (t *Txn) Size() int { return t.buf.Size() }
+
+// Mem returns the memory the transaction's write buffer holds, its
+// bookkeeping included (client-go's KVTxn.Mem); zero until it buffers a
+// write.
+func (t *Txn) Mem() int { return t.buf.Mem() }
+
+// String names the transaction by its start ts (client-go's
+// KVTxn.String), for logs.
+func (t *Txn) String() string { return strconv.FormatUint(t.startTS, 10) }
 
 // MemBuffer returns the transaction's write buffer, for savepoints
 // (Staging, Release, Cleanup) and key flags.
@@ -344,7 +357,7 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 		return nil
 	}
 	details, err := t.client.committer.Commit(ctx, twopc.Request{
-		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion,
+		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx,
 	})
 	if err != nil {
 		t.finish(txnFailed, 0, details)

@@ -24,7 +24,7 @@ func (c *Committer) queueRollback(t *txn, d *CommitDetails) {
 	if len(t.commitKeys) == 0 {
 		return
 	}
-	req := &kvrpcpb.BatchRollbackRequest{StartVersion: t.startTS, Keys: t.commitKeys}
+	req := &kvrpcpb.BatchRollbackRequest{Context: t.rollbackCtx, StartVersion: t.startTS, Keys: t.commitKeys}
 	err := c.group.Go(func(ctx context.Context) error {
 		outs, _ := c.rollback(ctx, req)
 		return piecesFailed("rollback", t.startTS, outs)

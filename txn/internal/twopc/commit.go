@@ -82,7 +82,7 @@ func (c *Committer) runCommitPrimary(t *txn, d *CommitDetails) ([][]byte, error)
 	defer func() { d.CommitPrimaryTime = time.Since(start) }()
 	for retries := 0; ; retries++ {
 		req := &kvrpcpb.CommitRequest{
-			StartVersion: t.startTS, Keys: t.commitKeys, CommitVersion: commitTS,
+			Context: t.writeCtx, StartVersion: t.startTS, Keys: t.commitKeys, CommitVersion: commitTS,
 			PrimaryKey: t.primary, CommitRole: kvrpcpb.CommitRole_Primary,
 		}
 		parts, err := c.commitPrimary(t.ctx, req)
@@ -144,7 +144,7 @@ func (c *Committer) queueSecondaries(t *txn, committed [][]byte, d *CommitDetail
 		return
 	}
 	req := &kvrpcpb.CommitRequest{
-		StartVersion: t.startTS, Keys: rest, CommitVersion: d.CommitTS,
+		Context: t.writeCtx, StartVersion: t.startTS, Keys: rest, CommitVersion: d.CommitTS,
 		PrimaryKey: t.primary, CommitRole: kvrpcpb.CommitRole_Secondary,
 	}
 	err := c.group.Go(func(ctx context.Context) error {

@@ -97,6 +97,10 @@ type Request struct {
 	Began time.Time
 	// AssertionLevel tells TiKV how strictly to check Mutation.Assertion.
 	AssertionLevel kvrpcpb.AssertionLevel
+	// Context is the request context of the transaction's prewrites,
+	// commits, rollbacks and heartbeats; its zero fields take
+	// Options.Context's.
+	Context RequestContext
 }
 
 // CommitDetails describes a commit, for the caller's logs and metrics
@@ -238,6 +242,9 @@ type txn struct {
 	lockTTL        time.Duration
 	size           int
 	assertionLevel kvrpcpb.AssertionLevel
+	// writeCtx and rollbackCtx are the Context templates of the
+	// transaction's requests (RequestContext); shared, never modified.
+	writeCtx, rollbackCtx *kvrpcpb.Context
 
 	rpcs     *rpcCounter
 	batches  atomic.Int32
@@ -253,6 +260,8 @@ type txn struct {
 
 func (c *Committer) newTxn(ctx context.Context, req Request, d *CommitDetails) (*txn, error) {
 	t := &txn{committer: c, startTS: req.StartTS, rpcs: &rpcCounter{}, assertionLevel: req.AssertionLevel}
+	rc := req.Context.over(c.opts.Context)
+	t.writeCtx, t.rollbackCtx = rc.writeContext(), rc.rollbackContext()
 	t.ctx = context.WithValue(ctx, rpcCounterKey{}, t.rpcs)
 	t.muts = make([]*kvrpcpb.Mutation, len(req.Mutations))
 	slab := make([]kvrpcpb.Mutation, len(req.Mutations)) // one allocation, not one per key

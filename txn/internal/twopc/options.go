@@ -42,6 +42,10 @@ type Options struct {
 	// HeartbeatTxnSize: DefaultHeartbeatTxnSize when zero; negative turns
 	// heartbeats off.
 	HeartbeatTxnSize int
+	// Context is the request context every transaction's writes carry
+	// unless its Request.Context sets the field (priority, request
+	// source, resource group, ...).
+	Context RequestContext
 }
 
 func (o Options) withDefaults() Options {

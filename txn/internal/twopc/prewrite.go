@@ -130,6 +130,7 @@ func holdsKey(ms []*kvrpcpb.Mutation, key []byte) bool {
 func (c *Committer) runPrewrite(t *txn, d *CommitDetails) error {
 	start := time.Now()
 	req := &prewriteReq{whole: true, txn: t, pb: &kvrpcpb.PrewriteRequest{
+		Context:      t.writeCtx,
 		Mutations:    t.muts,
 		PrimaryLock:  t.primary,
 		StartVersion: t.startTS,

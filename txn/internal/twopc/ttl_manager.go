@@ -89,7 +89,11 @@ func (t *txn) keepAlive(ctx context.Context) {
 			return
 		}
 		ttl := age + c.opts.ManagedLockTTL
+		// The heartbeat carries the transaction's request context, as its
+		// other writes do (client-go sends it with an empty one), so that
+		// TiKV schedules and meters it as the transaction's.
 		_, err = c.heartbeat(ctx, &kvrpcpb.TxnHeartBeatRequest{
+			Context:     t.writeCtx,
 			PrimaryLock: t.primary, StartVersion: t.startTS, AdviseLockTtl: uint64(ttl / time.Millisecond),
 		})
 		var keyErr *heartbeatKeyError
