@@ -165,3 +165,55 @@ func roundUpSeconds(ttl time.Duration) int64 {
 	}
 	return s
 }
+
+// GetGCInternalController returns the in-process counterpart of
+// pd.Client's GC internal controller of keyspaceID (what TiDB's GC worker
+// drives GC with): only the null keyspace may be advanced here, as no
+// keyspace of the mock has keyspace-level GC. Tests use it to move the
+// safe points as PD's GC worker would.
+func (p localPD) GetGCInternalController(keyspaceID uint32) gc.InternalController {
+	return localGCController{p: p, keyspaceID: keyspaceID}
+}
+
+type localGCController struct {
+	p          localPD
+	keyspaceID uint32
+}
+
+var _ gc.InternalController = localGCController{}
+
+// AdvanceTxnSafePoint advances the txn safe point toward target, as far
+// as the barriers allow.
+func (c localGCController) AdvanceTxnSafePoint(ctx context.Context, target uint64) (gc.AdvanceTxnSafePointResult, error) {
+	var out gc.AdvanceTxnSafePointResult
+	err := c.p.call(ctx, "AdvanceTxnSafePoint", func() error {
+		if err := c.p.c.redirectGCKeyspace(c.keyspaceID, false); err != nil {
+			return headerError(err)
+		}
+		res, err := c.p.c.gc.advanceTxnSafePoint(target, time.Now())
+		if err != nil {
+			return headerError(err)
+		}
+		out = gc.AdvanceTxnSafePointResult{OldTxnSafePoint: res.old, Target: target, NewTxnSafePoint: res.new, BlockerDescription: res.blocker}
+		return nil
+	})
+	return out, err
+}
+
+// AdvanceGCSafePoint advances the GC safe point: never backwards, never
+// past the txn safe point.
+func (c localGCController) AdvanceGCSafePoint(ctx context.Context, target uint64) (gc.AdvanceGCSafePointResult, error) {
+	var out gc.AdvanceGCSafePointResult
+	err := c.p.call(ctx, "AdvanceGCSafePoint", func() error {
+		if err := c.p.c.redirectGCKeyspace(c.keyspaceID, false); err != nil {
+			return headerError(err)
+		}
+		old, newSP, err := c.p.c.gc.advanceGCSafePoint(target, false)
+		if err != nil {
+			return headerError(err)
+		}
+		out = gc.AdvanceGCSafePointResult{OldGCSafePoint: old, Target: target, NewGCSafePoint: newSP}
+		return nil
+	})
+	return out, err
+}
