@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tikv/pd/client/clients/gc"
+	"go.uber.org/goleak"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
@@ -182,4 +184,24 @@ type recordingChecker struct {
 func (r recordingChecker) CheckVisibility(ctx context.Context, startTS uint64) error {
 	*r.asked = append(*r.asked, startTS)
 	return r.next.CheckVisibility(ctx, startTS)
+}
+
+// TestClientCloseStopsSafePointCache: the client's safe point cache runs
+// one goroutine from NewClient on, and Close stops it.
+func TestClientCloseStopsSafePointCache(t *testing.T) {
+	tc := connectInProcess(t)
+	before := goleak.IgnoreCurrent()
+	client := txn.NewClient(tc.cluster)
+	if err := client.CheckVisibility(context.Background(), tc.now()); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if err := goleak.Find(before); err == nil || !strings.Contains(err.Error(), "(*SafePointCache).run") {
+		t.Fatalf("NewClient started no safe point cache goroutine: %v", err)
+	}
+	if err := client.Close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Fatalf("goroutines left after Close: %v", err)
+	}
 }
