@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/tikv/pd/client/clients/gc"
 	"go.uber.org/goleak"
 
+	"github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/txn"
 )
@@ -203,5 +206,48 @@ func TestClientCloseStopsSafePointCache(t *testing.T) {
 	}
 	if err := goleak.Find(before); err != nil {
 		t.Fatalf("goroutines left after Close: %v", err)
+	}
+}
+
+// TestSafePointKeyspace: a client in a keyspace (API v2) reads its
+// keyspace's GC states, which PD serves from the unified states when the
+// keyspace has no keyspace-level GC (PD's GCStateManager redirect; every
+// mocktikv keyspace is so): the unified txn safe point passing a
+// transaction fails its reads; in-process and over gRPC.
+func TestSafePointKeyspace(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grpc=%v", grpc), func(t *testing.T) {
+			ctx := context.Background()
+			mockOpts := []mocktikv.Option{mocktikv.WithAPIVersion(kvrpcpb.APIVersion_V2), mocktikv.WithKeyspace("ks1")}
+			var mock *mocktikv.Cluster
+			var cluster *tikv.Cluster
+			var err error
+			if grpc {
+				mock = mocktikv.Start(t, mockOpts...)
+				cluster, err = tikv.Connect(ctx, mock.PDAddrs(), tikv.WithKeyspace("ks1"))
+			} else {
+				mock = mocktikv.NewCluster(mockOpts...)
+				defer mock.Close()
+				cluster, err = tikv.Connect(ctx, nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithKeyspace("ks1"))
+			}
+			if err != nil {
+				t.Fatalf("connect: %v", err)
+			}
+			defer cluster.Close()
+			if cluster.KeyspaceID() == 0 || cluster.KeyspaceID() == pdclient.NullKeyspaceID {
+				t.Fatalf("keyspace id %d", cluster.KeyspaceID())
+			}
+			client := txn.NewClient(cluster, fastSafePoints)
+			defer client.Close(ctx)
+			p := &portCluster{testCluster: newTestCluster(t, mock, cluster), client: client}
+			p.commit("k", "v")
+			tx := p.begin()
+			sp := tx.StartTS() + 10
+			p.advanceTxnSafePoint(sp)
+			p.waitAbortedByGC(tx.StartTS())
+			_, err = tx.Get(ctx, []byte("k"))
+			requireAbortedByGC(t, "get in the keyspace", err, tx.StartTS(), sp)
+			p.mustGet("k", "v")
+		})
 	}
 }
