@@ -251,3 +251,41 @@ func TestSafePointKeyspace(t *testing.T) {
 		})
 	}
 }
+
+// TestSafePointMayFallBehind: while PD's GC states cannot be read for
+// longer than the cache's MaxAge, a transaction's reads fail with a
+// *txn.StaleSafePointError (kv.ErrPDUnavailable) rather than pass
+// unchecked, and work again once PD answers. Ports the "start timestamp
+// may fall behind safe point" outcome client-go's
+// integration_tests/safepoint_test.go TestSafePoint accepts.
+func TestSafePointMayFallBehind(t *testing.T) {
+	ctx := context.Background()
+	p := newPortCluster(t, false, nil, txn.WithSafePointCache(txn.SafePointCacheOptions{
+		Refresh: 5 * time.Millisecond, Retry: 5 * time.Millisecond, MaxAge: 50 * time.Millisecond}))
+	p.commit("k", "v")
+	tx := p.begin()
+	p.mock.FailPD("GetGCState", errors.New("pd down"), 0)
+	var stale *txn.StaleSafePointError
+	deadline := time.Now().Add(5 * time.Second)
+	for err := error(nil); !errors.As(err, &stale); err = p.client.CheckVisibility(ctx, tx.StartTS()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache never went stale: last check %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := tx.Get(ctx, []byte("k"))
+	if !errors.As(err, &stale) || !errors.Is(err, kv.ErrPDUnavailable) || stale.StartTS != tx.StartTS() {
+		t.Fatalf("get with a stale cache: got %v, want a *txn.StaleSafePointError", err)
+	}
+	p.mock.ClearPDFaults()
+	deadline = time.Now().Add(5 * time.Second)
+	for p.client.CheckVisibility(ctx, tx.StartTS()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache never recovered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if v, err := tx.Get(ctx, []byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("get after PD came back: %q, %v", v, err)
+	}
+}
