@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/tikv/pd/client/clients/gc"
 	"github.com/tikv/pd/client/clients/router"
 	"github.com/tikv/pd/client/opt"
 )
@@ -32,6 +33,10 @@ type PD interface {
 	// GetTS returns a fresh timestamp from the TSO as its physical
 	// (milliseconds since the Unix epoch) and logical parts.
 	GetTS(ctx context.Context) (physical, logical int64, err error)
+	// GetGCStatesClient returns the client of PD's GC states (txn safe
+	// point, GC safe point, GC barriers) that keyspaceID is under;
+	// NullKeyspaceID names the unified states (see GCStateKeyspace).
+	GetGCStatesClient(keyspaceID uint32) gc.GCStatesClient
 	// Close releases the client's connections and goroutines.
 	Close()
 }

@@ -34,6 +34,10 @@ type Client struct {
 	committer *twopc.Committer
 	group     *twopc.Group
 	cfg       clientConfig
+	// safePoint checks every snapshot's reads against GC; safePointCache
+	// is the default checker when the client started it (Close stops it).
+	safePoint      SafePointChecker
+	safePointCache *SafePointCache
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -55,6 +59,7 @@ type clientConfig struct {
 	commitOpts   twopc.Options
 	retryBudget  time.Duration
 	snapshotOpts []SnapshotOption
+	safePoint    safePointConfig
 }
 
 // WithLocalLatches makes the client's own transactions detect conflicts
@@ -89,8 +94,9 @@ const readCleanupLimit = 16
 const DefaultUpdateBudget = 20 * time.Second
 
 // NewClient returns a transactional client on b's cluster connection. It
-// starts no goroutine until a commit leaves work behind; Close waits for
-// that work.
+// starts the txn safe point cache its reads are checked with (see
+// WithSafePointCheck), and other goroutines only when a commit leaves work
+// behind; Close waits for that work and stops the cache.
 func NewClient(b Backend, opts ...Option) *Client {
 	cfg := clientConfig{retryBudget: DefaultUpdateBudget}
 	for _, o := range opts {
@@ -115,6 +121,7 @@ func NewClient(b Backend, opts ...Option) *Client {
 		panic(fmt.Sprintf("txn: NewClient: %v", err))
 	}
 	c.committer = committer
+	c.safePoint, c.safePointCache = startSafePointCheck(b, cfg.safePoint)
 	return c
 }
 
@@ -147,7 +154,7 @@ func (c *Client) CurrentTimestamp(ctx context.Context) (uint64, error) {
 // Snapshot returns a read-only view at ts (a timestamp from
 // CurrentTimestamp, or an older one still above the GC safe point).
 func (c *Client) Snapshot(ts uint64, opts ...SnapshotOption) *Snapshot {
-	all := append(append([]SnapshotOption(nil), c.cfg.snapshotOpts...), opts...)
+	all := append(append(c.snapshotSafePoint(), c.cfg.snapshotOpts...), opts...)
 	return NewSnapshot(c.env, c.resolver.With(txnlock.Options{ForRead: true}), ts, all...)
 }
 
@@ -166,6 +173,7 @@ func (c *Client) Close(ctx context.Context) error {
 		err := c.commits.closeAndWait(ctx)
 		c.closeErr = errors.Join(err, c.group.Close(ctx))
 		c.resolver.Close()
+		c.stopSafePointCache()
 	})
 	return c.closeErr
 }
