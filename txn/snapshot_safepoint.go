@@ -10,9 +10,10 @@ import (
 // SafePointChecker tells whether a read at a start ts can still be trusted
 // after garbage collection: GC removes the versions older than the txn
 // safe point that newer ones hide, so a read below it may have missed
-// data (client-go's KVStore.CheckVisibility). tikvgo's pdclient does not
-// yet read PD's GC states; the client wires an implementation in, and
-// SafePointFunc adapts a plain safe-point source.
+// data (client-go's KVStore.CheckVisibility). A txn.Client checks every
+// read of its snapshots and transactions with a SafePointCache refreshed
+// from PD's GC states (WithSafePointCheck replaces it); SafePointFunc
+// adapts a plain safe-point source.
 //
 // CheckVisibility returns nil when startTS is at or above the txn safe
 // point, a *kv.TxnAbortedByGCError when it is below, and any other error
