@@ -62,6 +62,7 @@ type Committer struct {
 	commitSecondaries pipeline.Plan[*kvrpcpb.CommitRequest, []pipeline.PieceOutcome[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]]
 	rollback          pipeline.Plan[*kvrpcpb.BatchRollbackRequest, []pipeline.PieceOutcome[*kvrpcpb.BatchRollbackRequest, *kvrpcpb.BatchRollbackResponse]]
 	heartbeat         pipeline.Plan[*kvrpcpb.TxnHeartBeatRequest, *kvrpcpb.TxnHeartBeatResponse]
+	preSplitPlan      pipeline.Plan[*kvrpcpb.SplitRegionRequest, []pipeline.Part[*kvrpcpb.SplitRegionRequest, *kvrpcpb.SplitRegionResponse]]
 }
 
 // New builds a Committer. Env, Oracle and Group are required.
@@ -77,6 +78,7 @@ func New(cfg Config) (*Committer, error) {
 	env.Sender = countingSender{next: cfg.Env.Sender}
 	c.env = &env
 	c.buildPlans()
+	c.buildPreSplit()
 	return c, nil
 }
 
@@ -145,6 +147,13 @@ type CommitDetails struct {
 	// Heartbeats counts heartbeats TiKV accepted.
 	Heartbeats int
 
+	// PreSplitRegions counts the regions split before the prewrite
+	// because they held too many of the transaction's mutations
+	// (Options.PreSplitKeys); PreSplitErr is the pre-split's failure,
+	// which does not fail the commit (client-go logs it and goes on).
+	PreSplitRegions int
+	PreSplitErr     error
+
 	// SecondariesQueued says the secondaries' commit was handed to the
 	// Group; RollbackQueued that a rollback of the prewritten locks was.
 	SecondariesQueued, RollbackQueued bool
@@ -211,6 +220,7 @@ func (c *Committer) Commit(ctx context.Context, req Request) (CommitDetails, err
 }
 
 func (c *Committer) run(t *txn, d *CommitDetails) error {
+	c.preSplit(t, d)
 	if err := c.runPrewrite(t, d); err != nil {
 		c.queueRollback(t, d)
 		return &PrewriteError{StartTS: t.startTS, Cause: err}

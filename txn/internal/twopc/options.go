@@ -29,6 +29,14 @@ const (
 	// ttlFactor grows the TTL with the square root of the size in MiB
 	// (client-go's ttlFactor: 6 s at 1 MiB, 12 s at 4 MiB, 20 s at 10 MiB).
 	ttlFactor = 6000
+	// DefaultPreSplitKeys is how many of a transaction's mutations one
+	// region must hold for the commit to pre-split it (client-go's
+	// preSplitDetectThreshold, 100000).
+	DefaultPreSplitKeys = 100000
+	// DefaultPreSplitSize is the key and value bytes of each piece a
+	// pre-split cuts a region into (client-go's preSplitSizeThreshold,
+	// 32 MiB).
+	DefaultPreSplitSize = 32 << 20
 )
 
 // Options tune a Committer. Zero fields take the defaults above.
@@ -46,6 +54,11 @@ type Options struct {
 	// unless its Request.Context sets the field (priority, request
 	// source, resource group, ...).
 	Context RequestContext
+	// PreSplitKeys: DefaultPreSplitKeys when zero; negative turns the
+	// pre-split of large transactions' regions off (presplit.go).
+	PreSplitKeys int
+	// PreSplitSize: DefaultPreSplitSize when zero or negative.
+	PreSplitSize int
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +73,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HeartbeatTxnSize == 0 {
 		o.HeartbeatTxnSize = DefaultHeartbeatTxnSize
+	}
+	if o.PreSplitKeys == 0 {
+		o.PreSplitKeys = DefaultPreSplitKeys
+	}
+	if o.PreSplitSize <= 0 {
+		o.PreSplitSize = DefaultPreSplitSize
 	}
 	return o
 }
