@@ -127,54 +127,65 @@ func (s *pdService) SplitAndScatterRegions(ctx context.Context, req *pdpb.SplitA
 }
 
 // ScatterRegion scatters regions_id (or, when empty, the deprecated
-// region_id). Scattering is a no-op that leaves a finished "scatter-region"
-// operator for GetOperator. With regions_id, unknown regions are reported
-// as failed; a single unknown region_id is REGION_NOT_FOUND (with PD's
-// unformatted message).
+// region_id), see scatterResponse.
 func (s *pdService) ScatterRegion(ctx context.Context, req *pdpb.ScatterRegionRequest) (*pdpb.ScatterRegionResponse, error) {
 	var resp *pdpb.ScatterRegionResponse
 	err := s.serveUnary(ctx, "ScatterRegion", req.GetHeader(), func() {
-		if ids := req.GetRegionsId(); len(ids) > 0 {
-			failed := s.c.scatter(ids)
-			resp = &pdpb.ScatterRegionResponse{
-				Header:             s.header(),
-				FinishedPercentage: uint64(100 - len(failed)*100/len(ids)),
-				FailedRegionsId:    failed,
-			}
-			return
-		}
-		if failed := s.c.scatter([]uint64{req.GetRegionId()}); len(failed) > 0 {
-			resp = &pdpb.ScatterRegionResponse{Header: s.errorHeader(pdpb.ErrorType_REGION_NOT_FOUND, "region %d not found")}
-			return
-		}
-		resp = &pdpb.ScatterRegionResponse{Header: s.header(), FinishedPercentage: 100}
+		resp = s.c.scatterResponse(req.GetRegionsId(), req.GetRegionId())
 	})
 	return resp, err
 }
 
-// GetOperator reports the last operator PD ran on a region: a finished
-// scatter for scattered regions, and REGION_NOT_FOUND "Not Found" for the
-// others, as PD answers for a region with no operator record.
+// scatterResponse is PD's answer to ScatterRegion. Scattering is a no-op
+// that leaves a finished "scatter-region" operator for GetOperator. With
+// ids, unknown regions are reported as failed; a single unknown legacy
+// region id is REGION_NOT_FOUND (with PD's unformatted message).
+func (c *Cluster) scatterResponse(ids []uint64, legacyID uint64) *pdpb.ScatterRegionResponse {
+	ok := &pdpb.ResponseHeader{ClusterId: c.clusterID}
+	if len(ids) > 0 {
+		failed := c.scatter(ids)
+		return &pdpb.ScatterRegionResponse{
+			Header:             ok,
+			FinishedPercentage: uint64(100 - len(failed)*100/len(ids)),
+			FailedRegionsId:    failed,
+		}
+	}
+	if failed := c.scatter([]uint64{legacyID}); len(failed) > 0 {
+		return &pdpb.ScatterRegionResponse{Header: &pdpb.ResponseHeader{ClusterId: c.clusterID,
+			Error: &pdpb.Error{Type: pdpb.ErrorType_REGION_NOT_FOUND, Message: "region %d not found"}}}
+	}
+	return &pdpb.ScatterRegionResponse{Header: ok, FinishedPercentage: 100}
+}
+
+// GetOperator reports the last operator PD ran on a region, see
+// operatorResponse.
 func (s *pdService) GetOperator(ctx context.Context, req *pdpb.GetOperatorRequest) (*pdpb.GetOperatorResponse, error) {
 	var resp *pdpb.GetOperatorResponse
 	err := s.serveUnary(ctx, "GetOperator", req.GetHeader(), func() {
-		m := s.c.pdMisc
-		m.mu.Lock()
-		ok := m.scattered[req.GetRegionId()]
-		m.mu.Unlock()
-		if !ok {
-			resp = &pdpb.GetOperatorResponse{Header: s.errorHeader(pdpb.ErrorType_REGION_NOT_FOUND, "Not Found")}
-			return
-		}
-		resp = &pdpb.GetOperatorResponse{
-			Header:   s.header(),
-			RegionId: req.GetRegionId(),
-			Desc:     []byte("scatter-region"),
-			Kind:     []byte("admin,region"),
-			Status:   pdpb.OperatorStatus_SUCCESS,
-		}
+		resp = s.c.operatorResponse(req.GetRegionId())
 	})
 	return resp, err
+}
+
+// operatorResponse is PD's answer to GetOperator: a finished scatter for
+// scattered regions, and REGION_NOT_FOUND "Not Found" for the others, as
+// PD answers for a region with no operator record.
+func (c *Cluster) operatorResponse(regionID uint64) *pdpb.GetOperatorResponse {
+	m := c.pdMisc
+	m.mu.Lock()
+	ok := m.scattered[regionID]
+	m.mu.Unlock()
+	if !ok {
+		return &pdpb.GetOperatorResponse{Header: &pdpb.ResponseHeader{ClusterId: c.clusterID,
+			Error: &pdpb.Error{Type: pdpb.ErrorType_REGION_NOT_FOUND, Message: "Not Found"}}}
+	}
+	return &pdpb.GetOperatorResponse{
+		Header:   &pdpb.ResponseHeader{ClusterId: c.clusterID},
+		RegionId: regionID,
+		Desc:     []byte("scatter-region"),
+		Kind:     []byte("admin,region"),
+		Status:   pdpb.OperatorStatus_SUCCESS,
+	}
 }
 
 // ReportMinResolvedTS records a store's min resolved ts, as TiKV reports

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
+	"github.com/pingcap/kvproto/pkg/pdpb"
 	"github.com/tikv/pd/client/clients/gc"
 	"github.com/tikv/pd/client/clients/router"
 	"github.com/tikv/pd/client/opt"
@@ -37,6 +38,16 @@ type PD interface {
 	// point, GC safe point, GC barriers) that keyspaceID is under;
 	// NullKeyspaceID names the unified states (see GCStateKeyspace).
 	GetGCStatesClient(keyspaceID uint32) gc.GCStatesClient
+	// ScatterRegions asks PD to scatter the regions (move their peers
+	// and leaders across stores); the response lists the regions PD could
+	// not scatter, and a header error comes back as a Go error. The
+	// transactional committer scatters the regions it pre-splits
+	// (txn/internal/twopc/presplit_scatter.go).
+	ScatterRegions(ctx context.Context, regionIDs []uint64, opts ...opt.RegionsOption) (*pdpb.ScatterRegionResponse, error)
+	// GetOperator returns the last operator PD ran or runs on a region;
+	// a region without one is answered with a REGION_NOT_FOUND header
+	// error in the response, not a Go error.
+	GetOperator(ctx context.Context, regionID uint64) (*pdpb.GetOperatorResponse, error)
 	// Close releases the client's connections and goroutines.
 	Close()
 }

@@ -113,8 +113,14 @@ func NewClient(b Backend, opts ...Option) *Client {
 	if cfg.latches {
 		latches = twopc.NewLatches(1 << 16)
 	}
+	// A Backend with a PD (*tikv.Cluster) lets the committer scatter the
+	// regions it pre-splits, as client-go does; without one they stay put.
+	var pd pdclient.PD
+	if pb, ok := b.(interface{ PD() pdclient.PD }); ok {
+		pd = pb.PD()
+	}
 	committer, err := twopc.New(twopc.Config{Env: env, Resolver: c.resolver, Oracle: c.oracle,
-		Group: c.group, Latches: latches, Options: cfg.commitOpts})
+		Group: c.group, Latches: latches, PD: pd, Options: cfg.commitOpts})
 	if err != nil {
 		// Env, Oracle and Group are set above: only a broken Backend gets
 		// here.

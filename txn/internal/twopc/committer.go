@@ -14,6 +14,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline"
 )
 
@@ -42,6 +43,9 @@ type Config struct {
 	// *LatchConflictError when another of the client's transactions
 	// committed one of its keys after it started. Nil: no latches.
 	Latches *Latches
+	// PD, when set, scatters the regions a pre-split creates
+	// (presplit_scatter.go); nil leaves them where the split put them.
+	PD pdclient.PD
 	// Options tune batching and lock lifetimes.
 	Options Options
 }
@@ -56,6 +60,7 @@ type Committer struct {
 	group    *Group
 	latches  *Latches
 	opts     Options
+	pd       pdclient.PD
 
 	prewrite          pipeline.Plan[*prewriteReq, []pipeline.Part[*prewriteReq, *kvrpcpb.PrewriteResponse]]
 	commitPrimary     pipeline.Plan[*kvrpcpb.CommitRequest, []pipeline.Part[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]]
@@ -70,7 +75,7 @@ func New(cfg Config) (*Committer, error) {
 	if cfg.Env == nil || cfg.Oracle == nil || cfg.Group == nil {
 		return nil, fmt.Errorf("twopc: Env, Oracle and Group are required: %w", kv.ErrInvalidArgument)
 	}
-	c := &Committer{resolver: cfg.Resolver, oracle: cfg.Oracle, group: cfg.Group, latches: cfg.Latches, opts: cfg.Options.withDefaults()}
+	c := &Committer{resolver: cfg.Resolver, oracle: cfg.Oracle, group: cfg.Group, latches: cfg.Latches, opts: cfg.Options.withDefaults(), pd: cfg.PD}
 	// The committer counts its own RPCs per transaction (CommitDetails): a
 	// copy of the Env whose sender counts the attempts of the call whose
 	// context carries a counter.
@@ -153,6 +158,11 @@ type CommitDetails struct {
 	// which does not fail the commit (client-go logs it and goes on).
 	PreSplitRegions int
 	PreSplitErr     error
+	// ScatteredRegions counts the new regions PD accepted to scatter after
+	// the pre-split; ScatterErr is the first scatter or wait failure,
+	// which does not fail the commit either (client-go logs it).
+	ScatteredRegions int
+	ScatterErr       error
 
 	// SecondariesQueued says the secondaries' commit was handed to the
 	// Group; RollbackQueued that a rollback of the prewritten locks was.

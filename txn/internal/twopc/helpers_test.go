@@ -193,7 +193,7 @@ func newFixture(t testing.TB, s setup) *fixture {
 	}
 	f.oracle = &loggedOracle{next: f.cluster.Oracle(), log: f.log}
 	f.group = twopc.NewGroup(context.Background(), func(error) { f.groupErrs.Add(1) })
-	cfg := twopc.Config{Env: f.env, Oracle: f.oracle, Group: f.group, Options: s.opts}
+	cfg := twopc.Config{Env: f.env, Oracle: f.oracle, Group: f.group, PD: f.cluster.PD(), Options: s.opts}
 	if !s.noResolve {
 		f.resolver = newCountingResolver(f.env)
 		cfg.Resolver = f.resolver

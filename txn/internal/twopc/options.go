@@ -37,6 +37,10 @@ const (
 	// pre-split cuts a region into (client-go's preSplitSizeThreshold,
 	// 32 MiB).
 	DefaultPreSplitSize = 32 << 20
+	// DefaultScatterWait bounds how long a commit waits for PD to finish
+	// scattering its pre-split regions (client-go's
+	// waitScatterRegionFinishBackoff, 120 s).
+	DefaultScatterWait = 120 * time.Second
 )
 
 // Options tune a Committer. Zero fields take the defaults above.
@@ -59,6 +63,9 @@ type Options struct {
 	PreSplitKeys int
 	// PreSplitSize: DefaultPreSplitSize when zero or negative.
 	PreSplitSize int
+	// ScatterWait: DefaultScatterWait when zero; negative scatters the
+	// pre-split regions without waiting for PD to finish.
+	ScatterWait time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -79,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PreSplitSize <= 0 {
 		o.PreSplitSize = DefaultPreSplitSize
+	}
+	if o.ScatterWait == 0 {
+		o.ScatterWait = DefaultScatterWait
 	}
 	return o
 }

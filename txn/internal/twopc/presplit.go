@@ -19,9 +19,8 @@ import (
 // about PreSplitSize key and value bytes each; the prewrite then routes by
 // the new regions.
 //
-// client-go also asks PD to scatter the new regions and waits for it;
-// tikvgo's pdclient.PD offers no scatter yet (issue #13), so the new
-// regions stay on the stores of the region they came from.
+// Like client-go, the commit then has PD scatter the new regions and waits
+// for it (presplit_scatter.go).
 
 // preSplitGroup is one region of the layout the pre-split saw, with the
 // split keys chosen for it.
@@ -78,11 +77,14 @@ func (c *Committer) preSplit(t *txn, d *CommitDetails) {
 		d.PreSplitErr = fmt.Errorf("twopc: pre-split of txn %d: %w", t.startTS, err)
 		return
 	}
+	var created []uint64
 	for _, p := range parts {
 		if len(p.Resp.GetRegions()) > 1 {
 			d.PreSplitRegions++
+			created = append(created, newRegionIDs(p.Resp.GetRegions())...)
 		}
 	}
+	c.scatter(t.ctx, t.startTS, created, d)
 }
 
 // preSplitGroups walks t's mutations (key order) region by region, as the
