@@ -260,29 +260,10 @@ func mergeChecksums(_ context.Context, _ *kvrpcpb.RawChecksumRequest, parts []pi
 	return out, nil
 }
 
-// rawScanCursor pages RawScan. TiKV reads a reverse raw scan's start_key as
-// the exclusive upper bound and end_key as the inclusive lower bound
-// (src/storage/mod.rs raw_scan), so the cursor swaps them for reverse scans.
-var rawScanCursor = pipeline.Cursor[*kvrpcpb.RawScanRequest, *kvrpcpb.RawScanResponse]{
-	Bounds: func(r *kvrpcpb.RawScanRequest) ([]byte, []byte, bool, int) {
-		if r.GetReverse() {
-			return r.GetEndKey(), r.GetStartKey(), true, int(r.GetLimit())
-		}
-		return r.GetStartKey(), r.GetEndKey(), false, int(r.GetLimit())
-	},
-	With: func(r *kvrpcpb.RawScanRequest, lower, upper []byte, limit int) *kvrpcpb.RawScanRequest {
+// rawScanCursor pages RawScan (TiKV's raw_scan in src/storage/mod.rs).
+var rawScanCursor = ScanCursor((*kvrpcpb.RawScanResponse).GetKvs,
+	func(r *kvrpcpb.RawScanRequest, start, end []byte, limit uint32) *kvrpcpb.RawScanRequest {
 		c := *r
-		if c.Reverse {
-			c.StartKey, c.EndKey = upper, lower
-		} else {
-			c.StartKey, c.EndKey = lower, upper
-		}
-		c.Limit = uint32(limit)
+		c.StartKey, c.EndKey, c.Limit = start, end, limit
 		return &c
-	},
-	Count: func(r *kvrpcpb.RawScanResponse) int { return len(r.GetKvs()) },
-	Last: func(r *kvrpcpb.RawScanResponse) []byte {
-		kvs := r.GetKvs()
-		return kvs[len(kvs)-1].GetKey()
-	},
-}
+	})
