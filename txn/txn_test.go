@@ -231,18 +231,7 @@ func TestTxnWriteConflictAndUpdate(t *testing.T) {
 // primary is committed; Close waits for the secondaries, after which no
 // lock of the transaction is left and every key reads back.
 func TestCloseWaitsForSecondaries(t *testing.T) {
-	mock := mocktikv.NewCluster()
-	defer mock.Close()
-	for _, k := range []string{"c", "f", "i"} {
-		if _, err := mock.SplitTxn([]byte(k)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cluster, err := tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	cluster := connectInProcess(t, mocktikv.WithTxnSplitKeys([]byte("c"), []byte("f"), []byte("i"))).cluster
 	client := txn.NewClient(cluster)
 	tx, _ := client.Begin(t.Context())
 	keys := []string{"a", "d", "g", "j"}
@@ -316,18 +305,7 @@ func TestRawSplitRegionIsAProtocolError(t *testing.T) {
 // included, once Close returned) or failed with kv.ErrClosed; Begin after
 // Close fails; nothing keeps running (goleak checks the package).
 func TestCloseWithCommitsInFlight(t *testing.T) {
-	mock := mocktikv.NewCluster()
-	defer mock.Close()
-	for _, k := range []string{"c", "f", "i"} {
-		if _, err := mock.SplitTxn([]byte(k)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cluster, err := tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	cluster := connectInProcess(t, mocktikv.WithTxnSplitKeys([]byte("c"), []byte("f"), []byte("i"))).cluster
 	client := txn.NewClient(cluster)
 	ctx := t.Context()
 	var mu sync.Mutex
