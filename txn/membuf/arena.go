@@ -47,6 +47,10 @@ type arena struct {
 	chunks [][]byte
 	cur    int // index of the chunk being filled; -1 before the first
 	next   int // size of the next regular chunk
+	// reserved is the sum of the chunks' capacities, kept as chunks come
+	// and go so that Buffer.Mem (called after every write when a footprint
+	// hook is set) costs no walk over the chunks.
+	reserved int
 }
 
 const (
@@ -69,7 +73,9 @@ func (a *arena) add(b []byte) ref {
 	if len(b) > a.next/4 && len(b) > arenaFirstChunk {
 		// A big string gets a chunk of its own, so the partly filled
 		// regular chunk keeps serving small ones.
-		a.chunks = append(a.chunks, append([]byte(nil), b...))
+		c := append([]byte(nil), b...)
+		a.chunks = append(a.chunks, c)
+		a.reserved += cap(c)
 		return ref{chunk: uint32(len(a.chunks) - 1), n: uint32(len(b))}
 	}
 	c := make([]byte, 0, a.next)
@@ -77,6 +83,7 @@ func (a *arena) add(b []byte) ref {
 		a.next *= 2
 	}
 	a.chunks = append(a.chunks, append(c, b...))
+	a.reserved += cap(c)
 	a.cur = len(a.chunks) - 1
 	return ref{chunk: uint32(a.cur), n: uint32(len(b))}
 }
@@ -89,13 +96,7 @@ func (a *arena) get(r ref) []byte {
 }
 
 // capacity is the bytes reserved by the arena.
-func (a *arena) capacity() int {
-	n := 0
-	for _, c := range a.chunks {
-		n += cap(c)
-	}
-	return n
-}
+func (a *arena) capacity() int { return a.reserved }
 
 // arenaMark is a position to rewind an arena to.
 type arenaMark struct {
@@ -116,6 +117,9 @@ func (a *arena) mark() arenaMark {
 // rewind gives back everything added since m; nothing handed out since m
 // may still be in use.
 func (a *arena) rewind(m arenaMark) {
+	for _, c := range a.chunks[m.chunks:] {
+		a.reserved -= cap(c)
+	}
 	clear(a.chunks[m.chunks:])
 	a.chunks = a.chunks[:m.chunks]
 	a.cur, a.next = m.cur, m.next

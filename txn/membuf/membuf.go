@@ -109,6 +109,10 @@ type Buffer struct {
 	// a transaction that uses neither stages nor checkpoints pays no undo
 	// log at all.
 	checkpointed bool
+	// memHook, when set, hears every change of Mem (memReported is the
+	// figure it heard last); see SetMemoryFootprintChangeHook.
+	memHook     func(mem uint64)
+	memReported int
 }
 
 // Option configures New.
@@ -268,6 +272,7 @@ func (b *Buffer) write(key, value []byte, tombstone, isValue bool, ops []FlagsOp
 		b.dirty = true
 	}
 	if !isValue {
+		b.noteMem()
 		return nil
 	}
 	nv := refTombstone
@@ -280,6 +285,7 @@ func (b *Buffer) write(key, value []byte, tombstone, isValue bool, ops []FlagsOp
 		e.last = uint32(len(b.undo) - 1)
 	}
 	e.val = nv
+	b.noteMem()
 	return nil
 }
 
@@ -348,4 +354,5 @@ func (b *Buffer) Reset() {
 	b.writeSeq++
 	b.snapSeq++
 	b.gen++
+	b.noteMem()
 }
