@@ -134,3 +134,38 @@ func TestPortOverGRPC(t *testing.T) {
 		}
 	}
 }
+
+// TestPortStaleEpochWithPDDown ports client-go integration_tests/split_test.go
+// TestStaleEpoch (scenario S38b): after a split the client's cache does
+// not know, with PD refusing every region lookup, Get of a key on each side
+// of the split still succeeds: the EpochNotMatch answer carries the new
+// regions, and the client routes by them without asking PD. In-process and
+// over gRPC.
+func TestPortStaleEpochWithPDDown(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inprocess", true: "grpc"}[grpc], func(t *testing.T) {
+			p := newPortCluster(t, grpc, nil)
+			p.commit("a", "a0", "c", "c0")
+			ctx := shortCtx(t)
+			p.mustGet("a", "a0") // the client caches the one region
+			if _, err := p.mock.SplitTxn([]byte("b")); err != nil {
+				t.Fatal(err)
+			}
+			down := status.Error(codes.Unavailable, "test: PD region service down")
+			for _, m := range []string{"QueryRegion", "BatchScanRegions"} {
+				p.mock.FailPD(m, down, 1<<20)
+			}
+			t.Cleanup(p.mock.ClearPDFaults)
+			tx := p.begin() // TSO still answers; only region lookups fail
+			p.log.take()
+			for _, k := range []string{"a", "c"} {
+				if v, err := tx.Get(ctx, []byte(k)); err != nil || string(v) != k+"0" {
+					t.Fatalf("Get(%s) with PD down = %q, %v", k, v, err)
+				}
+			}
+			if gets := countCmd(p.log.take(), transport.CmdGet); gets < 2 || gets > 3 {
+				t.Fatalf("%d Get attempts, want 2 or 3 (one stale-epoch answer at most)", gets)
+			}
+		})
+	}
+}
