@@ -112,7 +112,7 @@ func ResolveLocks[Req, Resp any](e *Env, r LockResolver, startTS func(Req) uint6
 			// settled them (new ones from a busy writer): wait.
 			p := backoff.TxnLock
 			if cfg.read {
-				p = backoff.TxnLockFast
+				p = callVarsFrom(ctx).lockFast()
 				if res.Live > 0 {
 					p.Cap = max(min(p.Cap, res.Live), p.Base)
 				}
