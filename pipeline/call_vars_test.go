@@ -67,7 +67,6 @@ func TestBackoffWeightScalesBudget(t *testing.T) {
 	}
 }
 
-
 // testCommit stands for a command a kill flag does not stop (Commit).
 var testCommit = Method[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]{Cmd: transport.CmdCommit}
 
