@@ -74,6 +74,13 @@ func (s *SnapshotRuntimeStats) recordRPC(cmd transport.Cmd, d time.Duration, pb 
 	s.mergeExecLocked(pb)
 }
 
+// mergeExec adds exec details that came without an attempt to count.
+func (s *SnapshotRuntimeStats) mergeExec(pb *kvrpcpb.ExecDetailsV2) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mergeExecLocked(pb)
+}
+
 func (s *SnapshotRuntimeStats) mergeExecLocked(pb *kvrpcpb.ExecDetailsV2) {
 	if pb == nil {
 		return
