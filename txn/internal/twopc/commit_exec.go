@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/observe"
@@ -32,15 +33,18 @@ type execTally struct {
 // execDetailer is every response that carries TiKV's exec details.
 type execDetailer interface {
 	GetExecDetailsV2() *kvrpcpb.ExecDetailsV2
+	GetRegionError() *errorpb.Error
 }
 
-// attempt records one answered attempt of cmd that took d.
+// attempt records one answered attempt that took d. An answer with a
+// region error is not the command's execution and is left out, as
+// client-go merges only the answers past the region error check.
 func (x *execTally) attempt(req *transport.Request, d time.Duration, resp *transport.Response) {
 	if resp == nil {
 		return
 	}
 	r, ok := resp.Msg.(execDetailer)
-	if !ok {
+	if !ok || r.GetRegionError() != nil {
 		return
 	}
 	pb := r.GetExecDetailsV2()
