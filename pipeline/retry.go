@@ -59,7 +59,10 @@ const configurableTimeoutLimit = 30 * time.Second
 //
 // Called from Shard or Stream, Retry spends the request's one backoff
 // budget and continues its attempt numbering across re-routes; called on
-// its own, it starts a budget of its own.
+// its own, it starts a budget of its own. The kv.Variables in the context
+// (WithVariables) scale that budget, and their raised kill flag stops an
+// interruptible command before its next attempt and any command after a
+// backoff sleep, with a *kv.QueryInterruptedError.
 func Retry[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) Step[Req, Resp] {
 	timeout := e.timeout(m.Read)
 	if err := e.checkMode(m.Cmd); err != nil {
