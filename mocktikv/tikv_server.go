@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 	"google.golang.org/grpc/codes"
@@ -108,7 +109,10 @@ func (c *Cluster) execute(ctx context.Context, storeID uint64, cmd transport.Cmd
 	if !ok {
 		return nil, status.Errorf(codes.Unimplemented, "mocktikv: %s is not implemented", cmd)
 	}
-	return h(ctx, c, storeID, req), nil
+	start := time.Now()
+	resp := h(ctx, c, storeID, req)
+	fillExecDetails(req, resp, time.Since(start))
+	return resp, nil
 }
 
 // tikvService is one store's tikvpb.Tikv gRPC service.

@@ -139,14 +139,16 @@ func (e *Env) maxResplits() int {
 	return DefaultMaxResplits
 }
 
-func (e *Env) newBackoffer() *backoff.Backoffer {
+// newBackoffer returns a request's Backoffer: the Env's budget scaled by
+// the weight of the kv.Variables ctx carries (WithVariables).
+func (e *Env) newBackoffer(ctx context.Context) *backoff.Backoffer {
 	switch {
 	case e.BackoffBudget < 0:
 		return backoff.New()
 	case e.BackoffBudget == 0:
-		return backoff.WithBudget(DefaultBackoffBudget)
+		return backoff.WithBudget(VariablesFrom(ctx).ScaleBudget(DefaultBackoffBudget))
 	}
-	return backoff.WithBudget(e.BackoffBudget)
+	return backoff.WithBudget(VariablesFrom(ctx).ScaleBudget(e.BackoffBudget))
 }
 
 func (e *Env) timeout(read bool) time.Duration {

@@ -52,7 +52,8 @@ type resolveConfig struct {
 }
 
 // ForReads makes ResolveLocks wait for live locks as a read does
-// (client-go's snapshot reads): under the TxnLockFast policy, no longer
+// (client-go's snapshot reads): under the TxnLockFast policy (its base
+// taken from the kv.Variables in the context, WithVariables), no longer
 // than the lock has to live. Writes wait under TxnLock.
 func ForReads() ResolveLockOption { return func(c *resolveConfig) { c.read = true } }
 
@@ -112,7 +113,7 @@ func ResolveLocks[Req, Resp any](e *Env, r LockResolver, startTS func(Req) uint6
 			// settled them (new ones from a busy writer): wait.
 			p := backoff.TxnLock
 			if cfg.read {
-				p = backoff.TxnLockFast
+				p = callVarsFrom(ctx).lockFast()
 				if res.Live > 0 {
 					p.Cap = max(min(p.Cap, res.Live), p.Base)
 				}

@@ -59,7 +59,10 @@ const configurableTimeoutLimit = 30 * time.Second
 //
 // Called from Shard or Stream, Retry spends the request's one backoff
 // budget and continues its attempt numbering across re-routes; called on
-// its own, it starts a budget of its own.
+// its own, it starts a budget of its own. The kv.Variables in the context
+// (WithVariables) scale that budget, and their raised kill flag stops an
+// interruptible command before its next attempt and any command after a
+// backoff sleep, with a *kv.QueryInterruptedError.
 func Retry[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) Step[Req, Resp] {
 	timeout := e.timeout(m.Read)
 	if err := e.checkMode(m.Cmd); err != nil {
@@ -70,7 +73,7 @@ func Retry[Req transport.Message, Resp Response](e *Env, m Method[Req, Resp]) St
 	}
 	return func(ctx context.Context, r *pdclient.Region, req Req) (Resp, error) {
 		st := retryStateFrom(ctx, e)
-		d := regionRetry[Req, Resp]{env: e, m: m, timeout: timeout, bo: st.bo, st: st}
+		d := regionRetry[Req, Resp]{env: e, m: m, timeout: timeout, bo: st.bo, st: st, interruptible: Interruptible(m.Cmd)}
 		resp, err := d.run(ctx, r, req)
 		if err != nil && !isReroute(err) {
 			err = st.settle(err)
@@ -96,6 +99,9 @@ type regionRetry[Req transport.Message, Resp Response] struct {
 	bo      *backoff.Backoffer
 	st      *retryState
 	sel     *replicaSelector
+	// interruptible says a raised kill flag stops the command's attempts
+	// (Interruptible).
+	interruptible bool
 	// hints counts NotLeader hints followed.
 	hints int
 	// lastCause is the error behind the latest retry. When the context
@@ -189,6 +195,13 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			continue
 		}
 
+		if d.interruptible {
+			// A raised kill flag stops an interruptible command before
+			// each attempt (client-go's region sender checks it there).
+			if err := callVarsFrom(ctx).vars.Interrupted(); err != nil {
+				return zero, fmt.Errorf("%s to region %d: %w", m.Cmd, r.ID(), err)
+			}
+		}
 		region := d.sel.region
 		attempt := d.st.attempts
 		d.st.attempts++

@@ -48,14 +48,32 @@ func (s *retryState) fork(piece int) *retryState {
 
 // wait sleeps under policy p before the piece's next try, reporting the
 // sleep to the call's Observer.
+//
+// A raised kill flag (WithVariables) ends the retry once the sleep is over
+// (client-go's Backoffer checks it after every sleep), and a backoff
+// listener (WithBackoffListener) hears of the sleep too.
 func (s *retryState) wait(ctx context.Context, p backoff.Policy, cause error) error {
-	if !s.observed {
+	cv := callVarsFrom(ctx)
+	if !s.observed && cv.onBackoff == nil && cv.vars.Killed == nil {
 		return s.bo.Wait(ctx, p, cause)
 	}
 	before := s.bo.Slept()
 	err := s.bo.Wait(ctx, p, cause)
-	observe.Emit(ctx, observe.Event{Kind: observe.Backoff, Piece: s.piece, Backoff: p.Name,
-		Sleep: s.bo.Slept() - before, Err: cause})
+	if s.observed || cv.onBackoff != nil {
+		e := observe.Event{Kind: observe.Backoff, Piece: s.piece, Backoff: p.Name, Sleep: s.bo.Slept() - before, Err: cause}
+		if s.observed {
+			observe.Emit(ctx, e)
+		}
+		if cv.onBackoff != nil && (err == nil || e.Sleep > 0) {
+			// A wait refused for want of budget slept nothing: the
+			// listener hears only of sleeps.
+			e.Call = s.call
+			cv.onBackoff(e)
+		}
+	}
+	if err == nil {
+		err = cv.vars.Interrupted()
+	}
 	return err
 }
 
@@ -121,5 +139,5 @@ func retryStateIn(ctx context.Context, e *Env) (*retryState, bool) {
 	if s, ok := ctx.Value(retryStateKey{}).(*retryState); ok {
 		return s, true
 	}
-	return &retryState{bo: e.newBackoffer()}, false
+	return &retryState{bo: e.newBackoffer(ctx)}, false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -40,6 +41,7 @@ type Snapshot struct {
 	plans snapshotPlans
 	locks *seenLocks
 	cache *snapshotCache
+	stats atomic.Pointer[SnapshotRuntimeStats] // SetRuntimeStats
 }
 
 // NewSnapshot returns a snapshot reading at ts on env, which must be the
@@ -71,7 +73,7 @@ func NewSnapshot(env *pipeline.Env, resolver pipeline.LockResolver, ts uint64, o
 	} else if resolver != nil {
 		resolver = firstLockResolver{next: resolver}
 	}
-	s.plans = compileSnapshotPlans(env, resolver, s.locks, cfg.scanBatchSize)
+	s.plans = compileSnapshotPlans(s.statsEnv(env), resolver, s.locks, cfg.scanBatchSize)
 	return s
 }
 

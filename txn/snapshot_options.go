@@ -62,6 +62,8 @@ type snapshotConfig struct {
 	replicaSet    bool
 	safePoint     SafePointChecker
 	cacheLimit    int
+	vars          kv.Variables
+	varsSet       bool
 }
 
 func defaultSnapshotConfig() snapshotConfig {

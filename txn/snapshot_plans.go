@@ -74,8 +74,10 @@ var scanCursor = plans.ScanCursor((*kvrpcpb.ScanResponse).GetPairs,
 		return &c
 	})
 
-// readContext applies the snapshot's replica choice to a call's context.
+// readContext applies the snapshot's replica choice, its retry knobs
+// (WithVariables) and its runtime stats to a call's context.
 func (s *Snapshot) readContext(ctx context.Context) context.Context {
+	ctx = s.statsContext(s.withVariables(ctx))
 	if !s.cfg.replicaSet {
 		return ctx
 	}

@@ -356,7 +356,7 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 		t.finish(txnCommitted, 0, twopc.CommitDetails{StartTS: t.startTS})
 		return nil
 	}
-	details, err := t.client.committer.Commit(ctx, twopc.Request{
+	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), twopc.Request{
 		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx,
 	})
 	if err != nil {

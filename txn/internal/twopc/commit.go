@@ -80,12 +80,13 @@ func (c *Committer) runCommitPrimary(t *txn, d *CommitDetails) ([][]byte, error)
 	}
 	start := time.Now()
 	defer func() { d.CommitPrimaryTime = time.Since(start) }()
+	ctx := t.commitContext()
 	for retries := 0; ; retries++ {
 		req := &kvrpcpb.CommitRequest{
 			Context: t.writeCtx, StartVersion: t.startTS, Keys: t.commitKeys, CommitVersion: commitTS,
 			PrimaryKey: t.primary, CommitRole: kvrpcpb.CommitRole_Primary,
 		}
-		parts, err := c.commitPrimary(t.ctx, req)
+		parts, err := c.commitPrimary(ctx, req)
 		if err == nil {
 			d.CommitTS = commitTS
 			d.PrimaryBatchKeys = len(parts[0].Req.Keys)

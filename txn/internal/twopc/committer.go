@@ -164,6 +164,24 @@ type CommitDetails struct {
 	ScatteredRegions int
 	ScatterErr       error
 
+	// PrewriteExec and CommitExec sum the exec details TiKV returned
+	// (kvrpcpb.ExecDetailsV2: time and write details) with the prewrite
+	// answers and the primary commit's answers; SlowestPrewrite is the
+	// slowest prewrite attempt answered and CommitPrimaryRequest the
+	// slowest primary commit attempt answered (client-go's
+	// SlowestPrewrite and CommitPrimary).
+	PrewriteExec, CommitExec              ExecDetails
+	SlowestPrewrite, CommitPrimaryRequest RequestDetail
+	// PrewriteBackoff is the longest one prewrite batch slept between
+	// its retries (client-go keeps the largest of its batches'
+	// backoffers), PrewriteBackoffKinds the policies that batch slept
+	// under, in order. CommitBackoff and CommitBackoffKinds are the
+	// primary commit's sleeps.
+	PrewriteBackoff      time.Duration
+	PrewriteBackoffKinds []string
+	CommitBackoff        time.Duration
+	CommitBackoffKinds   []string
+
 	// SecondariesQueued says the secondaries' commit was handed to the
 	// Group; RollbackQueued that a rollback of the prewritten locks was.
 	SecondariesQueued, RollbackQueued bool
@@ -329,6 +347,7 @@ func (t *txn) finish(d *CommitDetails) {
 	d.HeartbeatRPCs = int(t.rpcs.heartbeat.Load())
 	d.Heartbeats = int(t.heartbeatOK.Load())
 	d.TSOCalls += int(t.rpcs.tso.Load())
+	t.rpcs.exec.fill(d)
 }
 
 func (c *Committer) now(t *txn) (uint64, error) {

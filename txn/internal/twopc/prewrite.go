@@ -127,7 +127,15 @@ func holdsKey(ms []*kvrpcpb.Mutation, key []byte) bool {
 
 // runPrewrite prewrites every mutation, all batches at once; the first
 // failure cancels the rest (Shard).
+//
+// A raised kill flag (pipeline.WithVariables) stops it before anything is
+// sent (client-go checks it at the start of each prewrite action), and
+// pipeline.Retry stops each batch's attempts and retries once it is
+// raised; the caller then rolls back what was written.
 func (c *Committer) runPrewrite(t *txn, d *CommitDetails) error {
+	if err := pipeline.VariablesFrom(t.ctx).Interrupted(); err != nil {
+		return err
+	}
 	start := time.Now()
 	req := &prewriteReq{whole: true, txn: t, pb: &kvrpcpb.PrewriteRequest{
 		Context:      t.writeCtx,
@@ -141,7 +149,7 @@ func (c *Committer) runPrewrite(t *txn, d *CommitDetails) error {
 		MinCommitTs:    t.startTS + 1,
 		AssertionLevel: t.assertionLevel,
 	}}
-	_, err := c.prewrite(t.ctx, req)
+	_, err := c.prewrite(t.prewriteContext(), req)
 	d.PrewriteTime = time.Since(start)
 	return err
 }

@@ -1,0 +1,127 @@
+package txn_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/transport"
+	"github.com/tikvgo/tikv/txn"
+)
+
+// TestSnapshotRuntimeStatsReads: a snapshot's installed runtime stats
+// count its attempts per command, merge the exec details mocktikv returns
+// (its measured wall times; the keys it read as processed keys, their
+// bytes as their size), and record the waits on a live lock under
+// txnLockFast; after SetRuntimeStats(nil) nothing more is recorded. In
+// process and over gRPC alike.
+func TestSnapshotRuntimeStatsReads(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inprocess", true: "grpc"}[grpc], func(t *testing.T) {
+			p := newPortCluster(t, grpc, nil)
+			ctx := context.Background()
+			p.commit("a", "1", "b", "22", "c", "333")
+			snap := p.client.Snapshot(p.now())
+			stats := &txn.SnapshotRuntimeStats{}
+			snap.SetRuntimeStats(stats)
+			if snap.RuntimeStats() != stats {
+				t.Fatal("RuntimeStats does not return the installed stats")
+			}
+			if _, err := snap.Get(ctx, []byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := snap.BatchGet(ctx, [][]byte{[]byte("b"), []byte("c")}); err != nil {
+				t.Fatal(err)
+			}
+			if g, b := stats.RPCCount(transport.CmdGet), stats.RPCCount(transport.CmdBatchGet); g != 1 || b != 1 {
+				t.Fatalf("rpcs: %d KvGet, %d KvBatchGet; want 1 each", g, b)
+			}
+			if stats.RPCTime(transport.CmdGet) <= 0 {
+				t.Fatal("no KvGet time recorded")
+			}
+			sd := stats.ScanDetail()
+			if sd.ProcessedKeys != 3 || sd.ProcessedKeysSize != 3+1+2+3 {
+				t.Fatalf("scan detail %+v, want 3 keys of 9 bytes", sd)
+			}
+			if td := stats.TimeDetail(); td.TotalRPC <= 0 || td.Process <= 0 {
+				t.Fatalf("time detail %+v, want TiKV's wall times", td)
+			}
+			s := stats.String()
+			if !strings.HasPrefix(s, "KvBatchGet:{num_rpc:1, total_time:") || !strings.Contains(s, ",KvGet:{num_rpc:1, total_time:") ||
+				!strings.Contains(s, "scan_detail: {total_process_keys: 3, total_process_keys_size: 9, rocksdb: {block: {}}}") {
+				t.Fatalf("String() = %s", s)
+			}
+
+			// A live lock: the read waits under txnLockFast until it expires.
+			p.lock(100*time.Millisecond, "d", "4")
+			locked := p.client.Snapshot(p.now())
+			lockStats := &txn.SnapshotRuntimeStats{}
+			locked.SetRuntimeStats(lockStats)
+			if _, err := locked.Get(ctx, []byte("d")); !errors.Is(err, kv.ErrNotFound) {
+				t.Fatalf("get of the expired lock's key: %v", err)
+			}
+			if n, d := lockStats.BackoffCount("txnLockFast"), lockStats.BackoffTime("txnLockFast"); n == 0 || d <= 0 {
+				t.Fatalf("txnLockFast backoffs %d over %v, want some", n, d)
+			}
+			if n := lockStats.RPCCount(transport.CmdGet); n < 2 {
+				t.Fatalf("%d KvGet attempts, want the locked one and the one after", n)
+			}
+			if !strings.Contains(lockStats.String(), "txnLockFast_backoff:{num:") {
+				t.Fatalf("String() = %s", lockStats.String())
+			}
+
+			snap.SetRuntimeStats(nil)
+			if _, err := snap.Get(ctx, []byte("b")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := snap.Get(ctx, []byte("zz")); !errors.Is(err, kv.ErrNotFound) {
+				t.Fatal(err)
+			}
+			if n := stats.RPCCount(transport.CmdGet); n != 1 {
+				t.Fatalf("%d KvGet recorded after the stats were removed", n)
+			}
+		})
+	}
+}
+
+// TestCommitDetailsExec: a commit's details carry the exec details TiKV
+// (mocktikv, with its measured times) returned with the prewrite and the
+// primary's commit, the slowest attempt of each with where it went, and
+// the prewrite batch's backoff (client-go's SlowestPrewrite,
+// CommitPrimary and the max prewrite backoff).
+func TestCommitDetailsExec(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inprocess", true: "grpc"}[grpc], func(t *testing.T) {
+			p := newPortCluster(t, grpc, nil)
+			p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Steps: []mocktikv.Step{mocktikv.Times(2, notSynced)}})
+			d := p.commit("k", "v", "l", "w").CommitDetails()
+			if d.PrewriteExec.Time.TotalRPC <= 0 || d.PrewriteExec.Write.SchedulerProcess <= 0 {
+				t.Fatalf("prewrite exec %+v, want TiKV's times", d.PrewriteExec)
+			}
+			if d.CommitExec.Time.TotalRPC <= 0 || d.CommitExec.Write.SchedulerProcess <= 0 {
+				t.Fatalf("commit exec %+v, want TiKV's times", d.CommitExec)
+			}
+			for name, r := range map[string]txn.RequestDetail{"slowest prewrite": d.SlowestPrewrite, "commit primary": d.CommitPrimaryRequest} {
+				if r.Duration <= 0 || r.RegionID == 0 || r.StoreID == 0 || r.StoreAddr == "" || r.Exec.Time.TotalRPC <= 0 {
+					t.Fatalf("%s: %+v", name, r)
+				}
+			}
+			// Region errors carry no exec details: only the answered
+			// prewrite's are merged.
+			if d.PrewriteRPCs != 3 || d.SlowestPrewrite.Exec.Time.TotalRPC != d.PrewriteExec.Time.TotalRPC {
+				t.Fatalf("%d prewrites; slowest %v of total %v", d.PrewriteRPCs, d.SlowestPrewrite.Exec.Time.TotalRPC, d.PrewriteExec.Time.TotalRPC)
+			}
+			if d.PrewriteBackoff < 6*time.Millisecond || !slices.Equal(d.PrewriteBackoffKinds, []string{"maxTsNotSynced", "maxTsNotSynced"}) {
+				t.Fatalf("prewrite backoff %v %v, want 2ms+4ms under maxTsNotSynced", d.PrewriteBackoff, d.PrewriteBackoffKinds)
+			}
+			if d.CommitBackoff != 0 || len(d.CommitBackoffKinds) != 0 {
+				t.Fatalf("commit backoff %v %v, want none", d.CommitBackoff, d.CommitBackoffKinds)
+			}
+		})
+	}
+}
