@@ -103,7 +103,7 @@ func TestSafePoint(t *testing.T) {
 			if _, err := txn2.Get(ctx, keys[0]); err != nil {
 				t.Fatalf("get before GC: %v", err)
 			}
-			sp := txn2.StartTS() + 10
+			sp := txn2.StartTS() + 1
 			p.advanceTxnSafePoint(sp)
 			p.waitAbortedByGC(txn2.StartTS())
 			_, err := txn2.Get(ctx, keys[1])
@@ -111,7 +111,7 @@ func TestSafePoint(t *testing.T) {
 
 			// Iter.
 			txn3 := p.begin()
-			sp = txn3.StartTS() + 10
+			sp = txn3.StartTS() + 1
 			p.advanceTxnSafePoint(sp)
 			p.waitAbortedByGC(txn3.StartTS())
 			var iterErr error
@@ -125,7 +125,7 @@ func TestSafePoint(t *testing.T) {
 
 			// BatchGet.
 			txn4 := p.begin()
-			sp = txn4.StartTS() + 10
+			sp = txn4.StartTS() + 1
 			p.advanceTxnSafePoint(sp)
 			p.waitAbortedByGC(txn4.StartTS())
 			_, err = txn4.BatchGet(ctx, keys)
@@ -156,7 +156,7 @@ func TestSafePointCheckReplaced(t *testing.T) {
 		p := newPortCluster(t, false, nil, txn.WithSafePointCheck(nil))
 		p.commit("k", "v")
 		tx := p.begin()
-		p.advanceTxnSafePoint(tx.StartTS() + 10)
+		p.advanceTxnSafePoint(tx.StartTS() + 1)
 		if err := p.client.CheckVisibility(ctx, tx.StartTS()); err != nil {
 			t.Fatalf("check with no checker: %v", err)
 		}
@@ -242,7 +242,7 @@ func TestSafePointKeyspace(t *testing.T) {
 			p := &portCluster{testCluster: newTestCluster(t, mock, cluster), client: client}
 			p.commit("k", "v")
 			tx := p.begin()
-			sp := tx.StartTS() + 10
+			sp := tx.StartTS() + 1
 			p.advanceTxnSafePoint(sp)
 			p.waitAbortedByGC(tx.StartTS())
 			_, err = tx.Get(ctx, []byte("k"))
