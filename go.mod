@@ -7,12 +7,14 @@ require (
 	github.com/gogo/protobuf v1.3.2
 	github.com/pingcap/kvproto v0.0.0-20260724054804-059694ae4472
 	github.com/pingcap/log v1.1.1-0.20221110025148-ca232912c9f3
+	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/stretchr/testify v1.12.1
 	github.com/tikv/pd/client v0.0.0-20260805103528-afa43111d149
 	go.etcd.io/etcd/api/v3 v3.6.14
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.24.0
 	golang.org/x/sync v0.21.0
+	golang.org/x/time v0.16.0
 	google.golang.org/grpc v1.82.1
 	google.golang.org/protobuf v1.36.11
 )
