@@ -123,7 +123,7 @@ func (e *BreakerOpenError) Unwrap() []error {
 type CircuitBreaker struct {
 	cfg BreakerConfig
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	breakers map[uint64]*gobreaker.TwoStepCircuitBreaker[struct{}]
 	// stores maps the addresses attempts went to onto their stores, for
 	// health checks, which name only an address.
@@ -156,6 +156,12 @@ var errNotCounted = errors.New("not counted")
 var errTransport = errors.New("transport failure")
 
 func (b *CircuitBreaker) breaker(storeID uint64) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	b.mu.RLock()
+	cb := b.breakers[storeID]
+	b.mu.RUnlock()
+	if cb != nil {
+		return cb
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cb := b.breakers[storeID]; cb != nil {
@@ -174,7 +180,7 @@ func (b *CircuitBreaker) breaker(storeID uint64) *gobreaker.TwoStepCircuitBreake
 			f(storeID, breakerState(from), breakerState(to))
 		}
 	}
-	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](settings)
+	cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](settings)
 	b.breakers[storeID] = cb
 	return cb
 }
@@ -183,9 +189,9 @@ func (b *CircuitBreaker) breaker(storeID uint64) *gobreaker.TwoStepCircuitBreake
 // no attempt has gone to. An open breaker whose timeout has passed reports
 // BreakerHalfOpen.
 func (b *CircuitBreaker) State(storeID uint64) BreakerState {
-	b.mu.Lock()
+	b.mu.RLock()
 	cb := b.breakers[storeID]
-	b.mu.Unlock()
+	b.mu.RUnlock()
 	if cb == nil {
 		return BreakerClosed
 	}
@@ -195,12 +201,12 @@ func (b *CircuitBreaker) State(storeID uint64) BreakerState {
 // States returns the state of every store's breaker, by store id (for
 // metrics).
 func (b *CircuitBreaker) States() map[uint64]BreakerState {
-	b.mu.Lock()
+	b.mu.RLock()
 	cbs := make(map[uint64]*gobreaker.TwoStepCircuitBreaker[struct{}], len(b.breakers))
 	for id, cb := range b.breakers {
 		cbs[id] = cb
 	}
-	b.mu.Unlock()
+	b.mu.RUnlock()
 	out := make(map[uint64]BreakerState, len(cbs))
 	for id, cb := range cbs {
 		out[id] = breakerState(cb.State())
@@ -237,11 +243,14 @@ func (b *CircuitBreaker) learnAddr(addr string, id uint64) {
 	if addr == "" {
 		return
 	}
-	b.mu.Lock()
-	if b.stores[addr] != id {
+	b.mu.RLock()
+	known := b.stores[addr] == id
+	b.mu.RUnlock()
+	if !known {
+		b.mu.Lock()
 		b.stores[addr] = id
+		b.mu.Unlock()
 	}
-	b.mu.Unlock()
 }
 
 // classify turns an attempt's outcome into what gobreaker should count:
@@ -275,7 +284,9 @@ func classify(ctx context.Context, err error) error {
 // that answers closes the breaker (after HalfOpenRequests checks or
 // attempts), one that does not opens it again. In the closed state failed
 // checks count towards opening it, so a stopped store trips its breaker
-// although the selector stops sending to it after the first failure.
+// although the selector stops sending to it after the first failure;
+// passing checks count for nothing there, so a store that answers health
+// checks while its requests fail still trips it.
 // Addresses no attempt has gone to are checked by hc alone.
 func (b *CircuitBreaker) HealthChecker(hc transport.HealthChecker) transport.HealthChecker {
 	return breakerHealth{b: b, next: hc}
@@ -287,13 +298,14 @@ type breakerHealth struct {
 }
 
 func (h breakerHealth) CheckHealth(ctx context.Context, addr string) error {
-	h.b.mu.Lock()
+	h.b.mu.RLock()
 	id, ok := h.b.stores[addr]
-	h.b.mu.Unlock()
+	h.b.mu.RUnlock()
 	if !ok {
 		return h.next.CheckHealth(ctx, addr)
 	}
 	cb := h.b.breaker(id)
+	probing := cb.State() != gobreaker.StateClosed
 	done, err := cb.Allow()
 	if err != nil {
 		return &BreakerOpenError{StoreID: id, State: breakerState(cb.State())}
@@ -301,8 +313,13 @@ func (h breakerHealth) CheckHealth(ctx context.Context, addr string) error {
 	err = h.next.CheckHealth(ctx, addr)
 	var notServing *transport.NotServingError
 	switch {
-	case err == nil:
+	case err == nil && probing:
 		done(nil)
+	case err == nil:
+		// A store whose health service answers while its requests keep
+		// failing must still trip its breaker: in the closed state a
+		// passing check does not reset the count of failed attempts.
+		done(errNotCounted)
 	case errors.As(err, &notServing):
 		// The store answered: it is up, just not serving yet.
 		done(errNotCounted)

@@ -163,7 +163,7 @@ func (h *fakeHealth) CheckHealth(context.Context, string) error {
 }
 
 // TestBreakerHealthChecks: failed health checks of a known store count
-// towards its breaker; an open breaker fails the check without asking the
+// towards its breaker, passing ones do not reset the count; an open breaker fails the check without asking the
 // store; once half-open the check goes through and a serving store closes
 // the breaker. Addresses no attempt has used are checked plainly.
 func TestBreakerHealthChecks(t *testing.T) {
@@ -183,6 +183,12 @@ func TestBreakerHealthChecks(t *testing.T) {
 		}
 		fake.set(1, failing)
 		_, _ = s.Send(ctx, rawGet(1)) // one failed send, and the address is learnt
+		// A passing check in the closed state does not wipe it out.
+		inner.err = nil
+		if err := hc.CheckHealth(ctx, addrOf(1)); err != nil {
+			t.Fatal(err)
+		}
+		inner.err = errUnavailable
 		for range 2 {
 			_ = hc.CheckHealth(ctx, addrOf(1))
 		}
@@ -190,6 +196,9 @@ func TestBreakerHealthChecks(t *testing.T) {
 			t.Fatalf("after a failed send and two failed checks state = %v, want open", st)
 		}
 		checks := inner.checks
+		if checks != 4 {
+			t.Fatalf("inner checks = %d, want 4", checks)
+		}
 		err := hc.CheckHealth(ctx, addrOf(1))
 		var open *BreakerOpenError
 		if !errors.As(err, &open) || inner.checks != checks {
