@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/tikv/pd/client/pkg/circuitbreaker"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
 	"github.com/tikvgo/tikv/internal/logging"
@@ -137,8 +138,13 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	}
 	c.oracle = pdclient.NewOracle(c.pd)
 	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs, c.breaker, c.log)...)
+	regionPD := c.pd
+	if s := cfg.pdMetaBreaker; s != nil {
+		// One breaker for both caches: it judges PD, not a key space.
+		regionPD = pdclient.WithRegionMetaBreaker(c.pd, circuitbreaker.NewCircuitBreaker("region-meta", *s))
+	}
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
-		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]),
+		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(regionPD, c.codecs[mode]),
 			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr),
 			pdclient.WithFeedbackRequester(c.healthFeedbackRequester(terminal)))
 		c.envs[mode] = &pipeline.Env{

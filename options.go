@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/tikv/pd/client/pkg/circuitbreaker"
 
 	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/observe"
@@ -35,6 +36,7 @@ type config struct {
 	storeTokens    int64
 	requestLogging *middleware.LoggingConfig
 	requestSource  string
+	pdMetaBreaker  *circuitbreaker.Settings
 }
 
 type security struct{ ca, cert, key string }
@@ -208,4 +210,17 @@ func WithRequestLogging(cfg middleware.LoggingConfig) Option {
 // by it.
 func WithRequestSource(s middleware.RequestSource) Option {
 	return func(c *config) { c.requestSource = s.String() }
+}
+
+// WithPDRegionMetaBreaker puts the region caches' region-metadata reads from
+// PD (GetRegion, GetPrevRegion, GetRegionByID, BatchScanRegions,
+// ScanRegions) behind PD client's error-rate circuit breaker, client-go's
+// "region-meta" breaker (pdclient.WithRegionMetaBreaker): when the share of
+// calls that find PD overloaded or unreachable within s.ErrorRateWindow
+// reaches s.ErrorRateThresholdPct, region loads fail at once for
+// s.CoolDownInterval instead of adding to PD's load. As in client-go
+// (pdclient.DefaultRegionMetaBreakerSettings), a zero threshold leaves the
+// breaker closed.
+func WithPDRegionMetaBreaker(s circuitbreaker.Settings) Option {
+	return func(c *config) { c.pdMetaBreaker = &s }
 }
