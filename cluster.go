@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/tikv/pd/client/pkg/circuitbreaker"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
 	"github.com/tikvgo/tikv/internal/logging"
@@ -31,6 +32,8 @@ type Cluster struct {
 	pool   *transport.Pool // nil when WithTransport replaced it
 	sender transport.Sender
 	log    *slog.Logger // WithLogger, or the quiet default
+	// breaker is WithCircuitBreaker's, nil without it.
+	breaker *middleware.CircuitBreaker
 	// Raw and transactional keys are stored differently, so each mode has
 	// its own codec, region cache and plan environment (as client-go gives
 	// its raw and txn clients their own PD codec and cache).
@@ -111,7 +114,13 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		c.pool = transport.NewPool(poolOpts...)
 		terminal = c.pool
 	}
+	if cfg.breaker != nil {
+		c.breaker = middleware.NewCircuitBreaker(*cfg.breaker)
+	}
 	if hc, ok := terminal.(transport.HealthChecker); ok && prober == nil {
+		if c.breaker != nil {
+			hc = c.breaker.HealthChecker(hc)
+		}
 		prober = healthProber(hc)
 	}
 	err := c.setCodecs(ctx, cfg)
@@ -128,9 +137,14 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		return nil, err
 	}
 	c.oracle = pdclient.NewOracle(c.pd)
-	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs)...)
+	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs, c.breaker, c.log)...)
+	regionPD := c.pd
+	if s := cfg.pdMetaBreaker; s != nil {
+		// One breaker for both caches: it judges PD, not a key space.
+		regionPD = pdclient.WithRegionMetaBreaker(c.pd, circuitbreaker.NewCircuitBreaker("region-meta", *s))
+	}
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
-		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(c.pd, c.codecs[mode]),
+		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(regionPD, c.codecs[mode]),
 			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr),
 			pdclient.WithFeedbackRequester(c.healthFeedbackRequester(terminal)))
 		c.envs[mode] = &pipeline.Env{
@@ -265,23 +279,54 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 }
 
 // chainOrder lists the cluster's middleware, outermost first, in the fixed
-// order of docs/ARCHITECTURE.md. The built-in layers not written yet (tracing,
-// metrics, breaker, resource control, rate limit) take their places around
-// these as they are added:
+// order of docs/ARCHITECTURE.md. The built-in layers not written yet
+// (tracing, metrics, resource control) take their places around these as
+// they are added:
 //
 //   - client-wide user middleware first, so it sees every attempt of every
 //     call and can tag requests before the policy layers act on them;
 //   - then the interceptors attached to one call's context, so per-call
 //     instrumentation nests inside the client-wide view;
+//   - the request-source tag, before every layer that may read it;
+//   - request logging, outside the breaker and the limiters so that their
+//     refusals are logged too (rate-limited);
+//   - the circuit breaker, which refuses before any limiter token or
+//     resource-group quota is spent on a dead store;
+//   - resource control, then the rate and store-token limits: a request
+//     pays its resource group before it queues for the wire;
 //   - the keyspace codec last, next to the transport: everything above it
 //     sees the application's keys, the wire sees TiKV's.
-func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec) []transport.Middleware {
-	mws := make([]transport.Middleware, 0, len(cfg.middleware)+2)
+func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *middleware.CircuitBreaker, log *slog.Logger) []transport.Middleware {
+	mws := make([]transport.Middleware, 0, len(cfg.middleware)+7)
 	mws = append(mws, cfg.middleware...)
 	mws = append(mws, middleware.Interceptors())
+	// Always on: a source attached to a call's context applies even
+	// without a client default.
+	mws = append(mws, middleware.TagRequestSource(cfg.requestSource))
+	if lc := cfg.requestLogging; lc != nil {
+		l := *lc
+		if l.Logger == nil {
+			l.Logger = log
+		}
+		mws = append(mws, middleware.RequestLogging(l))
+	}
+	if breaker != nil {
+		mws = append(mws, breaker.Middleware())
+	}
+	// ResourceControl goes here (issue #11, item 5).
+	if rl := cfg.rateLimit; rl != nil {
+		mws = append(mws, middleware.RateLimit(*rl))
+	}
+	if cfg.storeTokens > 0 {
+		mws = append(mws, middleware.StoreTokenLimit(cfg.storeTokens))
+	}
 	mws = append(mws, middleware.Keyspace(codecs[kv.ModeRaw], codecs[kv.ModeTxn]))
 	return mws
 }
+
+// CircuitBreaker returns the per-store circuit breakers WithCircuitBreaker
+// turned on (their states, for metrics), or nil without it.
+func (c *Cluster) CircuitBreaker() *middleware.CircuitBreaker { return c.breaker }
 
 // EnvFor returns a plan environment for keys of the given mode: its region
 // cache and the middleware-wrapped sender. Clients build their plans on it,

@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/tikv/pd/client/pkg/circuitbreaker"
 
+	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/transport"
@@ -28,6 +30,13 @@ type config struct {
 	apiVersion     kvrpcpb.APIVersion
 	keyspace       string
 	logger         *slog.Logger
+	// Built-in middleware (issue #11); nil or zero means off.
+	breaker        *middleware.BreakerConfig
+	rateLimit      *middleware.RateLimitConfig
+	storeTokens    int64
+	requestLogging *middleware.LoggingConfig
+	requestSource  string
+	pdMetaBreaker  *circuitbreaker.Settings
 }
 
 type security struct{ ca, cert, key string }
@@ -157,4 +166,61 @@ func WithKeyspace(name string) Option {
 // lines on top of l's own level.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
+}
+
+// WithCircuitBreaker turns on a circuit breaker per store
+// (middleware.CircuitBreaker, github.com/sony/gobreaker): after
+// cfg.Failures transport failures in a row (failed sends and failed health
+// checks; never region or key errors) a store's attempts fail at once with
+// a *middleware.BreakerOpenError, which wraps transport.ErrNotSent, so
+// reads move to another replica and writes fail without having been sent;
+// after cfg.OpenTimeout a probe decides whether it closes again. While a
+// breaker is open the store's health check fails without dialling, so the
+// region cache keeps the store unreachable (unless WithProber replaced the
+// check). Cluster.CircuitBreaker reports each store's state.
+func WithCircuitBreaker(cfg middleware.BreakerConfig) Option {
+	return func(c *config) { c.breaker = &cfg }
+}
+
+// WithRateLimit limits attempts per second, client-wide and per store, with
+// token buckets (middleware.RateLimit). Attempts wait for a token as long as
+// their context allows.
+func WithRateLimit(cfg middleware.RateLimitConfig) Option {
+	return func(c *config) { c.rateLimit = &cfg }
+}
+
+// WithStoreTokenLimit bounds the attempts in flight to each store to n,
+// client-go's StoreLimit (middleware.StoreTokenLimit); n <= 0, the default,
+// means no bound. Unlike client-go, an attempt over the limit waits for a
+// token within its context instead of failing at once.
+func WithStoreTokenLimit(n int64) Option {
+	return func(c *config) { c.storeTokens = n }
+}
+
+// WithRequestLogging logs every failed attempt (middleware.RequestLogging),
+// at most one line per store and kind per cfg.Every; cfg.Logger nil means
+// the cluster's logger (WithLogger).
+func WithRequestLogging(cfg middleware.LoggingConfig) Option {
+	return func(c *config) { c.requestLogging = &cfg }
+}
+
+// WithRequestSource sets the request source of requests whose call and
+// context name none (middleware.TagRequestSource), as client-go's
+// util.RequestSource does: TiKV groups its metrics and resource accounting
+// by it.
+func WithRequestSource(s middleware.RequestSource) Option {
+	return func(c *config) { c.requestSource = s.String() }
+}
+
+// WithPDRegionMetaBreaker puts the region caches' region-metadata reads from
+// PD (GetRegion, GetPrevRegion, GetRegionByID, BatchScanRegions,
+// ScanRegions) behind PD client's error-rate circuit breaker, client-go's
+// "region-meta" breaker (pdclient.WithRegionMetaBreaker): when the share of
+// calls that find PD overloaded or unreachable within s.ErrorRateWindow
+// reaches s.ErrorRateThresholdPct, region loads fail at once for
+// s.CoolDownInterval instead of adding to PD's load. As in client-go
+// (pdclient.DefaultRegionMetaBreakerSettings), a zero threshold leaves the
+// breaker closed.
+func WithPDRegionMetaBreaker(s circuitbreaker.Settings) Option {
+	return func(c *config) { c.pdMetaBreaker = &s }
 }
