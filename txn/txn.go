@@ -26,6 +26,7 @@ type beginConfig struct {
 	limits    *membuf.Limits
 	assertion kvrpcpb.AssertionLevel
 	reqCtx    twopc.RequestContext
+	proto     protocolConfig // commit protocol (txn_protocol_options.go)
 }
 
 // WithStartTS begins the transaction at ts instead of a fresh timestamp
@@ -79,6 +80,7 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		snap:      c.Snapshot(ts, snapOpts...),
 		assertion: cfg.assertion,
 		reqCtx:    cfg.reqCtx,
+		proto:     cfg.proto,
 	}, nil
 }
 
@@ -94,6 +96,7 @@ type Txn struct {
 	snap      *Snapshot
 	assertion kvrpcpb.AssertionLevel
 	reqCtx    twopc.RequestContext // the writes' request context (txn_options.go)
+	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -356,9 +359,9 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 		t.finish(txnCommitted, 0, twopc.CommitDetails{StartTS: t.startTS})
 		return nil
 	}
-	details, err := t.client.committer.Commit(ctx, twopc.Request{
-		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx,
-	})
+	req := twopc.Request{StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx}
+	t.proto.apply(&req)
+	details, err := t.client.committer.Commit(ctx, req)
 	if err != nil {
 		t.finish(txnFailed, 0, details)
 		return err
