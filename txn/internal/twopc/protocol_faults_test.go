@@ -3,6 +3,7 @@ package twopc_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pdclient"
+	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn/internal/twopc"
 )
@@ -179,4 +182,60 @@ func TestCommitTSUpperBound(t *testing.T) {
 	if l := f.locksNow(); len(l) != 0 {
 		t.Fatalf("locks left %v", l)
 	}
+}
+
+// S17, optimistic variant (client-go async_commit_test.go
+// TestRollbackAsyncCommitEnforcesFallback): the primary's batch is
+// prewritten with async commit; before the other batch is, a status check
+// of the primary at a ts past max_commit_ts pushes the store's max_ts
+// (TiKV's check_txn_status updates it). That batch then cannot commit
+// under max_commit_ts: TiKV writes a normal lock and the transaction falls
+// back to two-phase commit, so no reader can judge it committed from its
+// secondaries; it commits through its primary.
+func TestAsyncCommitLaterBatchEnforcesFallback(t *testing.T) {
+	// max_commit_ts = start ts + 200 ms (the request carries no age): time
+	// enough for the primary's batch, even on a loaded machine.
+	f := newFixture(t, setup{splits: []string{"m"}, opts: twopc.Options{AsyncCommit: true, SafeWindow: 200 * time.Millisecond}})
+	zGate := mocktikv.NewGate()
+	defer zGate.Open()
+	f.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Key: []byte("z"), Steps: []mocktikv.Step{mocktikv.Times(1, mocktikv.Block(zGate))}})
+	aDone := make(chan struct{})
+	var once sync.Once
+	after := func(req *transport.Request) {
+		if pw, ok := req.Msg.(*kvrpcpb.PrewriteRequest); ok && string(pw.Mutations[0].Key) == "a" {
+			once.Do(func() { close(aDone) })
+		}
+	}
+	f.log.after.Store(&after)
+	defer f.log.after.Store(nil)
+	startTS := f.ts()
+	type result struct {
+		d   twopc.CommitDetails
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "1"), put("z", "2")}})
+		done <- result{d, err}
+	}()
+	<-aDone
+	<-zGate.Arrived()
+	var current uint64
+	for current = f.ts(); pdclient.ExtractPhysical(current) <= pdclient.ExtractPhysical(startTS)+205; current = f.ts() {
+		time.Sleep(5 * time.Millisecond) // poll PD's clock, do not spin on it
+	}
+	check := pipeline.Single(pipeline.Shard(f.env, pipeline.ByKey((*kvrpcpb.CheckTxnStatusRequest).GetPrimaryKey),
+		pipeline.Retry(f.env, plans.KvCheckTxnStatus)))
+	st, err := check(context.Background(), &kvrpcpb.CheckTxnStatusRequest{PrimaryKey: []byte("a"), LockTs: startTS, CallerStartTs: current, CurrentTs: current})
+	if err != nil || st.LockInfo == nil || !st.LockInfo.UseAsyncCommit || st.CommitVersion != 0 {
+		t.Fatalf("status of the primary: %+v, %v; want its live async-commit lock", st, err)
+	}
+	zGate.Open()
+	r := <-done
+	if r.err != nil || r.d.Protocol != twopc.ProtocolTwoPC || !r.d.AsyncCommitFallback || r.d.CommitTS <= current {
+		t.Fatalf("commit = %v, details %+v", r.err, r.d)
+	}
+	f.settle()
+	f.mustGetAt("a", "1", r.d.CommitTS)
+	f.mustGetAt("z", "2", r.d.CommitTS)
 }
