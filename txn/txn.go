@@ -331,8 +331,11 @@ func (t *Txn) checkWrite(key []byte) error {
 	return nil
 }
 
-// Commit sends the transaction's writes with two-phase commit. A read-only
-// transaction commits at once, with no RPC. On success CommitTS is set. A
+// Commit sends the transaction's writes with two-phase commit, or with
+// async commit or 1PC when the transaction chose them (WithAsyncCommit,
+// WithOnePC, or the client's CommitOptions) and is eligible;
+// CommitDetails().Protocol says which ran. A read-only transaction
+// commits at once, with no RPC. On success CommitTS is set. A
 // write conflict is a *kv.WriteConflictError (kv.ErrTxnRetryable: run the
 // transaction again, as Client.Update does). When the outcome of the
 // primary's commit is unknown the error wraps kv.ErrUndetermined: the
