@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -314,4 +316,44 @@ func TestSecondaryListInPrimaryLock(t *testing.T) {
 	}
 	gate.Open()
 	f.settle()
+}
+
+// Async commit eligibility (client-go's checkAsyncCommit): at most
+// AsyncCommitKeys mutations (256 by default) of at most
+// AsyncCommitKeySize key bytes (4 KiB); a larger transaction commits with
+// 2PC. 1PC has no such limit, only its one batch.
+func TestAsyncCommitLimits(t *testing.T) {
+	if w := (twopc.Options{}).SchemaChangeWait(); w != 2500*time.Millisecond {
+		t.Fatalf("schema change wait %v", w)
+	}
+	f := newFixture(t, setup{opts: twopc.Options{AsyncCommit: true}})
+	for _, tc := range []struct {
+		muts []twopc.Mutation
+		want twopc.Protocol
+	}{
+		{puts(twopc.DefaultAsyncCommitKeys), twopc.ProtocolAsyncCommit},
+		{puts(twopc.DefaultAsyncCommitKeys + 1), twopc.ProtocolTwoPC},
+		{[]twopc.Mutation{put(strings.Repeat("k", twopc.DefaultAsyncCommitKeySize), "v")}, twopc.ProtocolAsyncCommit},
+		{[]twopc.Mutation{put(strings.Repeat("k", twopc.DefaultAsyncCommitKeySize+1), "v")}, twopc.ProtocolTwoPC},
+	} {
+		d, err := f.commit(tc.muts...)
+		if err != nil || d.Protocol != tc.want {
+			t.Fatalf("%d keys of %d bytes: %v, protocol %v, want %v", len(tc.muts), len(tc.muts[0].Key), err, d.Protocol, tc.want)
+		}
+		f.settle()
+	}
+	small := newFixture(t, setup{opts: twopc.Options{AsyncCommit: true, AsyncCommitKeys: 2, AsyncCommitKeySize: 9}})
+	for _, tc := range []struct {
+		muts []twopc.Mutation
+		want twopc.Protocol
+	}{
+		{[]twopc.Mutation{put("a", "1"), put("b", "2")}, twopc.ProtocolAsyncCommit},
+		{[]twopc.Mutation{put("a", "1"), put("b", "2"), put("c", "3")}, twopc.ProtocolTwoPC},
+		{[]twopc.Mutation{put("aaaaa", "1"), put("bbbbb", "2")}, twopc.ProtocolTwoPC},
+	} {
+		if d, err := small.commit(tc.muts...); err != nil || d.Protocol != tc.want {
+			t.Fatalf("%d keys: %v, protocol %v, want %v", len(tc.muts), err, d.Protocol, tc.want)
+		}
+		small.settle()
+	}
 }
