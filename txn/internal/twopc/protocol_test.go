@@ -357,3 +357,48 @@ func TestAsyncCommitLimits(t *testing.T) {
 		small.settle()
 	}
 }
+
+// ports client-go 2pc_test.go TestPrewriteSecondaryKeys (S14): 70 keys of
+// 1 KiB values over two regions make several batches; the primary's batch
+// lists the other 69 keys once each and never the primary, every other
+// batch lists none, and the transaction commits with async commit.
+func TestPrewriteSecondaryKeys(t *testing.T) {
+	f := newFixture(t, setup{splits: []string{keyN(40)}, opts: twopc.Options{AsyncCommit: true}})
+	muts := puts(70)
+	for i := range muts {
+		muts[i].Value = make([]byte, 1024)
+	}
+	f.log.take()
+	d, err := f.commit(muts...)
+	if err != nil || d.Protocol != twopc.ProtocolAsyncCommit || d.PrewriteBatches < 4 {
+		t.Fatalf("commit: %v, details %+v", err, d)
+	}
+	primaryBatches := 0
+	for _, pw := range prewrites(f.log.take()) {
+		if !pw.UseAsyncCommit {
+			t.Fatalf("prewrite without async commit: %+v", pw)
+		}
+		if !holdsKey(pw, keyN(0)) {
+			if len(pw.Secondaries) != 0 {
+				t.Fatalf("secondary batch lists %d secondaries", len(pw.Secondaries))
+			}
+			continue
+		}
+		primaryBatches++
+		seen := map[string]bool{}
+		for _, k := range pw.Secondaries {
+			if string(k) == keyN(0) || seen[string(k)] {
+				t.Fatalf("secondary %q listed twice or is the primary", k)
+			}
+			seen[string(k)] = true
+		}
+		if len(seen) != 69 {
+			t.Fatalf("primary batch lists %d secondaries, want 69", len(seen))
+		}
+	}
+	if primaryBatches != 1 {
+		t.Fatalf("%d primary batches", primaryBatches)
+	}
+	f.settle()
+	f.mustGet(keyN(69), string(make([]byte, 1024)))
+}
