@@ -60,9 +60,17 @@ func (p *portCluster) snapGet(ts uint64, key string) string {
 // Prewrite after Begin's TSO and the min commit ts TSO (none with causal
 // consistency); an async commit over two regions sends the two Prewrites
 // and Commit returns while every Commit RPC is held, so before any is
-// answered; the background commit then lands the values.
+// answered; the background commit then lands the values. In process and
+// over gRPC.
 func TestTxnAsyncCommitAnd1PCProtocolMinimum(t *testing.T) {
-	p := newPortCluster(t, false, nil)
+	for _, grpc := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inprocess", true: "grpc"}[grpc], func(t *testing.T) { protocolMinimum(t, grpc) })
+	}
+}
+
+// protocolMinimum is TestTxnAsyncCommitAnd1PCProtocolMinimum in one mode.
+func protocolMinimum(t *testing.T, grpc bool) {
+	p := newPortCluster(t, grpc, nil)
 	if _, err := p.mock.SplitTxn([]byte("m")); err != nil {
 		t.Fatal(err)
 	}
