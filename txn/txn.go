@@ -26,6 +26,7 @@ type beginConfig struct {
 	limits    *membuf.Limits
 	assertion kvrpcpb.AssertionLevel
 	reqCtx    twopc.RequestContext
+	proto     protocolConfig // commit protocol (txn_protocol_options.go)
 }
 
 // WithStartTS begins the transaction at ts instead of a fresh timestamp
@@ -79,6 +80,7 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		snap:      c.Snapshot(ts, snapOpts...),
 		assertion: cfg.assertion,
 		reqCtx:    cfg.reqCtx,
+		proto:     cfg.proto,
 	}, nil
 }
 
@@ -94,6 +96,7 @@ type Txn struct {
 	snap      *Snapshot
 	assertion kvrpcpb.AssertionLevel
 	reqCtx    twopc.RequestContext // the writes' request context (txn_options.go)
+	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -328,8 +331,11 @@ func (t *Txn) checkWrite(key []byte) error {
 	return nil
 }
 
-// Commit sends the transaction's writes with two-phase commit. A read-only
-// transaction commits at once, with no RPC. On success CommitTS is set. A
+// Commit sends the transaction's writes with two-phase commit, or with
+// async commit or 1PC when the transaction chose them (WithAsyncCommit,
+// WithOnePC, or the client's CommitOptions) and is eligible;
+// CommitDetails().Protocol says which ran. A read-only transaction
+// commits at once, with no RPC. On success CommitTS is set. A
 // write conflict is a *kv.WriteConflictError (kv.ErrTxnRetryable: run the
 // transaction again, as Client.Update does). When the outcome of the
 // primary's commit is unknown the error wraps kv.ErrUndetermined: the
@@ -356,9 +362,9 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 		t.finish(txnCommitted, 0, twopc.CommitDetails{StartTS: t.startTS})
 		return nil
 	}
-	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), twopc.Request{
-		StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx,
-	})
+	req := twopc.Request{StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx}
+	t.proto.apply(&req)
+	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), req)
 	if err != nil {
 		t.finish(txnFailed, 0, details)
 		return err

@@ -17,13 +17,17 @@ import (
 // moves the amount if the source holds it.
 func transferLoop(ctx context.Context, client *txn.Client, seed uint64, id int, stop *atomic.Bool, c *counters, errs *errorLog) {
 	r := rand.New(rand.NewPCG(seed, 0x7472616e+uint64(id)))
+	// Workers mix the commit protocols (issue #12): 2PC, async commit, and
+	// 1PC (a transfer within one region; across regions it falls back to
+	// 2PC).
+	protocol := [][]txn.BeginOption{nil, {txn.WithAsyncCommit(true)}, {txn.WithOnePC(true)}}[id%3]
 	for !stop.Load() && ctx.Err() == nil {
 		from := r.IntN(accounts)
 		to := (from + 1 + r.IntN(accounts-1)) % accounts
 		amount := int64(1 + r.IntN(initialBalance/4))
 		tctx, cancel := context.WithTimeout(ctx, transferTimeout)
 		began := time.Now()
-		moved, err := transfer(tctx, client, from, to, amount, c)
+		moved, err := transfer(tctx, client, from, to, amount, c, protocol...)
 		c.noteLatency(time.Since(began))
 		cancel()
 		switch {
@@ -52,7 +56,7 @@ func transferLoop(ctx context.Context, client *txn.Client, seed uint64, id int, 
 // transfer is one Update: it reads both accounts and, if from holds
 // amount, moves it. It reports whether the last run of the function moved
 // money (false: the balance did not allow it).
-func transfer(ctx context.Context, client *txn.Client, from, to int, amount int64, c *counters) (bool, error) {
+func transfer(ctx context.Context, client *txn.Client, from, to int, amount int64, c *counters, opts ...txn.BeginOption) (bool, error) {
 	keys := [][]byte{accountKey(from), accountKey(to)}
 	runs := 0
 	var moved bool
@@ -84,7 +88,7 @@ func transfer(ctx context.Context, client *txn.Client, from, to int, amount int6
 		}
 		moved = true
 		return nil
-	})
+	}, opts...)
 	return moved, err
 }
 

@@ -70,13 +70,16 @@ func primaryBatchSplit(batchSize int) pipeline.Splitter[*kvrpcpb.CommitRequest] 
 // returns the keys committed with the primary.
 func (c *Committer) runCommitPrimary(t *txn, d *CommitDetails) ([][]byte, error) {
 	tsStart := time.Now()
-	commitTS, err := c.now(t)
+	commitTS, err := c.commitTSFromTSO(t, d)
 	d.CommitTSTime = time.Since(tsStart)
 	if err != nil {
 		return nil, fmt.Errorf("get commit ts: %w", err)
 	}
 	if age := time.Duration(pdclient.ExtractPhysical(commitTS)-pdclient.ExtractPhysical(t.startTS)) * time.Millisecond; age > MaxTxnTimeUse {
 		return nil, &TxnTooOldError{StartTS: t.startTS, CommitTS: commitTS, Age: age}
+	}
+	if err := t.checkUpperBound(commitTS); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	defer func() { d.CommitPrimaryTime = time.Since(start) }()
@@ -126,10 +129,13 @@ func (c *Committer) runCommitPrimary(t *txn, d *CommitDetails) ([][]byte, error)
 		}
 		d.CommitTSRetries++
 		tsStart := time.Now()
-		commitTS, err = c.now(t)
+		commitTS, err = c.commitTSFromTSO(t, d)
 		d.CommitTSTime += time.Since(tsStart)
 		if err != nil {
 			return nil, fmt.Errorf("get commit ts after %w: %w", expired, err)
+		}
+		if err := t.checkUpperBound(commitTS); err != nil {
+			return nil, err
 		}
 	}
 }

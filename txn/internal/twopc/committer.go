@@ -108,6 +108,22 @@ type Request struct {
 	// commits, rollbacks and heartbeats; its zero fields take
 	// Options.Context's.
 	Context RequestContext
+
+	// AsyncCommit, OnePC and CausalConsistency choose the transaction's
+	// commit protocol over Options' (protocol.go).
+	AsyncCommit, OnePC, CausalConsistency Switch
+	// CommitWaitUntilTSO, when set, makes the commit ts (and an async
+	// commit's or 1PC's min commit ts) exceed it: the commit waits for
+	// the TSO to pass it, at most CommitWaitTimeout
+	// (DefaultCommitWaitTimeout when zero; negative: fail at once with
+	// *CommitTSLagError when the TSO lags).
+	CommitWaitUntilTSO uint64
+	CommitWaitTimeout  time.Duration
+	// CommitTSUpperBound, when set, must accept the commit ts before the
+	// primary is committed, else the commit fails with
+	// *CommitTSUpperBoundError. It turns async commit and 1PC off, whose
+	// commit ts is only known once the transaction is committed.
+	CommitTSUpperBound func(commitTS uint64) bool
 }
 
 // CommitDetails describes a commit, for the caller's logs and metrics
@@ -185,6 +201,18 @@ type CommitDetails struct {
 	// SecondariesQueued says the secondaries' commit was handed to the
 	// Group; RollbackQueued that a rollback of the prewritten locks was.
 	SecondariesQueued, RollbackQueued bool
+
+	// Protocol is how the transaction was committed (or tried to be).
+	// AsyncCommitFallback and OnePCFallback say TiKV refused the
+	// protocol tried (min_commit_ts or one_pc_commit_ts 0) and the
+	// transaction fell back to two-phase commit.
+	Protocol                           Protocol
+	AsyncCommitFallback, OnePCFallback bool
+	// MinCommitTSTime times the TSO fetch of an async commit's or 1PC's
+	// min commit ts; CommitWaitTime the waits for the TSO to pass
+	// Request.CommitWaitUntilTSO, CommitWaitRetries their fetches.
+	MinCommitTSTime, CommitWaitTime time.Duration
+	CommitWaitRetries               int
 }
 
 // maxCommitTSRetries bounds the fresh commit ts tried after TiKV refused
@@ -242,16 +270,27 @@ func (c *Committer) Commit(ctx context.Context, req Request) (CommitDetails, err
 		}
 		defer func() { guard.Release(d.CommitTS) }()
 	}
-	err = c.run(t, &d)
+	err = c.run(t, req, &d)
 	t.finish(&d)
 	return d, err
 }
 
-func (c *Committer) run(t *txn, d *CommitDetails) error {
+func (c *Committer) run(t *txn, req Request, d *CommitDetails) error {
 	c.preSplit(t, d)
+	if err := c.prepareProtocol(t, req.Began, d); err != nil {
+		return err // nothing was written
+	}
 	if err := c.runPrewrite(t, d); err != nil {
+		pe := &PrewriteError{StartTS: t.startTS, Cause: err}
+		if t.prewriteUndetermined(pe) {
+			// No rollback: readers may be committing the transaction.
+			return fmt.Errorf("twopc: %v prewrite of txn %d: %w", t.proto.tried(), t.startTS, pe.decisive())
+		}
 		c.queueRollback(t, d)
-		return &PrewriteError{StartTS: t.startTS, Cause: err}
+		return pe
+	}
+	if done, err := c.finishFast(t, d); done {
+		return err
 	}
 	if len(t.commitKeys) == 0 {
 		// Only CheckNotExists keys: they were checked and left nothing.
@@ -283,6 +322,8 @@ type txn struct {
 	// writeCtx and rollbackCtx are the Context templates of the
 	// transaction's requests (RequestContext); shared, never modified.
 	writeCtx, rollbackCtx *kvrpcpb.Context
+
+	proto protocolState // async commit, 1PC, commit wait (protocol.go)
 
 	rpcs     *rpcCounter
 	batches  atomic.Int32
@@ -332,6 +373,7 @@ func (c *Committer) newTxn(ctx context.Context, req Request, d *CommitDetails) (
 	// client-go's prewrite starts the ttlManager once the primary is
 	// prewritten if the transaction is larger than TTLRefreshedTxnSize.
 	t.heartbeat = c.opts.HeartbeatTxnSize >= 0 && t.size > c.opts.HeartbeatTxnSize
+	c.chooseProtocol(t, req)
 	d.Primary, d.WriteSize, d.LockTTL = t.primary, t.size, t.lockTTL
 	return t, nil
 }

@@ -27,7 +27,14 @@
 // client has them, stop a transaction that another of the client's
 // transactions already conflicts with before any RPC.
 //
-// Not implemented: async commit, one-phase commit, pessimistic
-// transactions, region pre-split of large transactions, commit-wait and
-// the commit ts upper-bound check.
+// Async commit and one-phase commit (protocol.go), when chosen and
+// eligible, end the commit at the prewrite: 1PC when TiKV commits the
+// transaction's single batch itself (one_pc_commit_ts), async commit when
+// every lock is written with the list of the others, so that any reader can
+// commit the transaction at the largest min_commit_ts TiKV answered; the
+// commit phase then runs on the Group. TiKV's refusal (0 answered) falls
+// back to the steps above. A commit wait makes the commit ts exceed a given
+// ts, and an upper-bound check refuses a commit ts (commit_wait.go).
+//
+// Not implemented: pessimistic transactions.
 package twopc

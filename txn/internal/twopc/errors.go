@@ -52,7 +52,7 @@ func (e *PrewriteError) Error() string {
 // decisive is the failure that stopped the prewrite: the first to fail of
 // a multi-batch prewrite, else Cause.
 func (e *PrewriteError) decisive() error {
-	var se *pipeline.ShardError[*kvrpcpb.PrewriteRequest, *kvrpcpb.PrewriteResponse]
+	var se *pipeline.ShardError[*prewriteReq, *kvrpcpb.PrewriteResponse]
 	if errors.As(e.Cause, &se) {
 		return se.First()
 	}

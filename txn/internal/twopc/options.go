@@ -66,6 +66,30 @@ type Options struct {
 	// ScatterWait: DefaultScatterWait when zero; negative scatters the
 	// pre-split regions without waiting for PD to finish.
 	ScatterWait time.Duration
+
+	// AsyncCommit and OnePC make transactions that do not choose
+	// otherwise (Request.AsyncCommit, Request.OnePC) commit with async
+	// commit and one-phase commit when they are eligible (protocol.go);
+	// both may be on (a one-batch transaction then tries 1PC, and falls
+	// back to async commit when it spans more batches). Off by default, as
+	// in client-go.
+	AsyncCommit, OnePC bool
+	// CausalConsistency lets async-commit and 1PC transactions skip the
+	// TSO fetch their min_commit_ts is otherwise taken from (client-go's
+	// SetCausalConsistency(true)): a commit is then ordered after every
+	// transaction it could have seen, but not necessarily after one that
+	// committed on another store just before it began. Off by default:
+	// commits are linearizable.
+	CausalConsistency bool
+	// AsyncCommitKeys and AsyncCommitKeySize bound the transactions that
+	// may use async commit: DefaultAsyncCommitKeys mutations and
+	// DefaultAsyncCommitKeySize key bytes when zero.
+	AsyncCommitKeys, AsyncCommitKeySize int
+	// SafeWindow: DefaultSafeWindow when zero (max_commit_ts).
+	SafeWindow time.Duration
+	// AllowedClockDrift: DefaultAllowedClockDrift when zero
+	// (SchemaChangeWait).
+	AllowedClockDrift time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -90,7 +114,7 @@ func (o Options) withDefaults() Options {
 	if o.ScatterWait == 0 {
 		o.ScatterWait = DefaultScatterWait
 	}
-	return o
+	return o.protocolDefaults()
 }
 
 // LockTTL is the TTL a transaction of size bytes (keys and values) writes

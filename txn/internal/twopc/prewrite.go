@@ -52,11 +52,12 @@ func prewriteSplit(batchSize int) pipeline.Splitter[*prewriteReq] {
 		pipeline.Limit[*kvrpcpb.Mutation]{Bytes: batchSize, Size: func(m *kvrpcpb.Mutation) int { return len(m.Key) + len(m.Value) }})
 	return func(ctx context.Context, loc pdclient.Locator, req *prewriteReq) iter.Seq2[pipeline.Routed[*prewriteReq], error] {
 		return func(yield func(pipeline.Routed[*prewriteReq], error) bool) {
-			if !req.whole {
+			if !req.whole && !req.pb.TryOnePc {
 				for p, err := range byKeys(ctx, loc, req) {
 					if err == nil {
 						p.Req.pb.TxnSize = math.MaxUint64
 						req.txn.batches.Add(1)
+						req.txn.proto.shapePiece(req.txn, p.Req.pb, 1)
 					}
 					if !yield(p, err) {
 						return
@@ -75,9 +76,18 @@ func prewriteSplit(batchSize int) pipeline.Splitter[*prewriteReq] {
 				perRegion[p.Region.ID()] += uint64(len(p.Req.pb.Mutations))
 			}
 			req.txn.batches.Add(int32(len(pieces)))
-			req.txn.regions.Add(int32(len(perRegion)))
+			if req.whole {
+				req.txn.regions.Add(int32(len(perRegion)))
+			}
 			for _, p := range pieces {
 				p.Req.pb.TxnSize = perRegion[p.Region.ID()]
+				if !req.whole {
+					// A 1PC batch split again (stale routing): collected
+					// above so that 1PC is turned off before any piece
+					// is sent when it no longer is one batch.
+					p.Req.pb.TxnSize = math.MaxUint64
+				}
+				req.txn.proto.shapePiece(req.txn, p.Req.pb, len(pieces))
 				if !yield(p, nil) {
 					return
 				}
@@ -98,7 +108,9 @@ func prewriteStep(send pipeline.Step[*kvrpcpb.PrewriteRequest, *kvrpcpb.Prewrite
 		resp, err := send(ctx, r, req.pb)
 		t := req.txn
 		if err == nil {
-			if t.heartbeat && holdsKey(req.pb.Mutations, t.primary) {
+			t.proto.notePrewrite(req.pb, resp)
+			// A batch committed in one phase left no lock to keep alive.
+			if t.heartbeat && resp.OnePcCommitTs == 0 && holdsKey(req.pb.Mutations, t.primary) {
 				t.startHeartbeat()
 			}
 			return resp, nil
@@ -138,17 +150,17 @@ func (c *Committer) runPrewrite(t *txn, d *CommitDetails) error {
 	}
 	start := time.Now()
 	req := &prewriteReq{whole: true, txn: t, pb: &kvrpcpb.PrewriteRequest{
-		Context:      t.writeCtx,
-		Mutations:    t.muts,
-		PrimaryLock:  t.primary,
-		StartVersion: t.startTS,
-		LockTtl:      uint64(t.lockTTL / time.Millisecond),
-		// An optimistic transaction commits after its start ts; TiKV's
-		// prewrite keeps min_commit_ts at least start_ts+1 (client-go's
-		// buildPrewriteRequest).
-		MinCommitTs:    t.startTS + 1,
+		Context:        t.writeCtx,
+		Mutations:      t.muts,
+		PrimaryLock:    t.primary,
+		StartVersion:   t.startTS,
+		LockTtl:        uint64(t.lockTTL / time.Millisecond),
 		AssertionLevel: t.assertionLevel,
 	}}
+	// An optimistic transaction commits after its start ts: min_commit_ts
+	// is at least start_ts+1 (client-go's buildPrewriteRequest), and the
+	// TSO's ts+1 for a linearizable async commit or 1PC (protocol.go).
+	t.proto.decorate(t, req.pb)
 	_, err := c.prewrite(t.prewriteContext(), req)
 	d.PrewriteTime = time.Since(start)
 	return err
