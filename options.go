@@ -28,6 +28,8 @@ type config struct {
 	apiVersion     kvrpcpb.APIVersion
 	keyspace       string
 	logger         *slog.Logger
+	// resourceControl is WithResourceControl's (resource_control.go).
+	resourceControl *resourceControlConfig
 }
 
 type security struct{ ca, cert, key string }
