@@ -2,9 +2,11 @@ package tikv_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,10 +17,12 @@ import (
 	"github.com/tikv/pd/client/resource_group/controller"
 
 	tikv "github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/raw"
 	"github.com/tikvgo/tikv/transport"
+	"github.com/tikvgo/tikv/txn"
 )
 
 // ruGroup is a resource group in RU mode with a fill rate and burst limit.
@@ -299,4 +303,96 @@ func TestResourceControlFollowsGroupChanges(t *testing.T) {
 		}
 		check(t, cluster, cluster.PD().(controller.ResourceGroupProvider), &rec, settle)
 	})
+}
+
+// TestResourceControlChargesTheTxnGroup checks that a transaction's own
+// group (txn.WithTxnResourceGroupName) wins over the client's default:
+// its reads and its prewrite and commit carry the group and its priority
+// and are charged to it.
+func TestResourceControlChargesTheTxnGroup(t *testing.T) {
+	mock := mocktikv.NewCluster()
+	defer mock.Close()
+	seen := map[transport.Cmd]*kvrpcpb.ResourceControlContext{}
+	var mu sync.Mutex
+	mock.OnRequest(func(_ uint64, cmd transport.Cmd, req transport.Message) {
+		if kctx := cmd.Context(req); kctx != nil {
+			mu.Lock()
+			seen[cmd] = kctx.GetResourceControlContext()
+			mu.Unlock()
+		}
+	})
+	ctx := context.Background()
+	g := ruGroup("txng", 1000000, -1)
+	g.Priority = 3
+	if _, err := mock.PD().(controller.ResourceGroupProvider).AddResourceGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := tikv.Connect(ctx, nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithResourceControl("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	client := txn.NewClient(cluster)
+	defer client.Close(ctx)
+
+	details := &middleware.RUDetails{}
+	dctx := middleware.WithRUDetails(ctx, details)
+	tx, err := client.Begin(dctx, txn.WithTxnResourceGroupName("txng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Get(dctx, []byte("a")); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if err := tx.Set([]byte(k), []byte("value")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(dctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, cmd := range []transport.Cmd{transport.CmdGet, transport.CmdPrewrite, transport.CmdCommit} {
+		if rcc := seen[cmd]; rcc.GetResourceGroupName() != "txng" || rcc.GetOverridePriority() != 3 {
+			t.Errorf("%s carried %v, want group txng at priority 3", cmd, rcc)
+		}
+	}
+	// A Get is charged its read base cost, Prewrite and Commit their
+	// write costs.
+	if details.RRU() <= 0 || details.WRU() <= 2*(1+0.7) {
+		t.Errorf("the transaction was charged %.3f RRU and %.3f WRU, want a read and two writes", details.RRU(), details.WRU())
+	}
+}
+
+// TestResourceControlUnknownGroupFailsAtOnce checks that a request in a
+// group PD does not know fails without being sent or retried, as
+// client-go returns resource-group errors without retrying.
+func TestResourceControlUnknownGroupFailsAtOnce(t *testing.T) {
+	mock := mocktikv.NewCluster()
+	defer mock.Close()
+	var attempts atomic.Int32
+	count := func(next transport.Sender) transport.Sender {
+		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+			attempts.Add(1)
+			return next.Send(ctx, req)
+		})
+	}
+	var sent atomic.Int32
+	mock.OnRequest(func(uint64, transport.Cmd, transport.Message) { sent.Add(1) })
+	cluster, err := tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()),
+		tikv.WithResourceControl(""), tikv.WithMiddleware(count))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	err = raw.NewClient(cluster).Put(middleware.WithResourceGroup(context.Background(), "nope"), []byte("k"), []byte("v"))
+	var rge *middleware.ResourceGroupError
+	if !errors.As(err, &rge) || rge.Group != "nope" || errors.Is(err, kv.ErrUndetermined) {
+		t.Fatalf("put in an unknown group = %v, want a ResourceGroupError of group nope, not undetermined", err)
+	}
+	if attempts.Load() != 1 || sent.Load() != 0 {
+		t.Fatalf("%d attempts, %d requests reached TiKV; want 1 attempt, none sent", attempts.Load(), sent.Load())
+	}
 }
