@@ -307,8 +307,9 @@ func TestResourceControlFollowsGroupChanges(t *testing.T) {
 
 // TestResourceControlChargesTheTxnGroup checks that a transaction's own
 // group (txn.WithTxnResourceGroupName) wins over the client's default:
-// its reads and its prewrite and commit carry the group and its priority
-// and are charged to it.
+// its reads (Get, BatchGet, Scan: client-go's integration test
+// TestResourceGroupName) and its prewrite and commit carry the group and
+// its priority and are charged to it.
 func TestResourceControlChargesTheTxnGroup(t *testing.T) {
 	mock := mocktikv.NewCluster()
 	defer mock.Close()
@@ -344,6 +345,14 @@ func TestResourceControlChargesTheTxnGroup(t *testing.T) {
 	if _, err := tx.Get(dctx, []byte("a")); err != nil && !errors.Is(err, kv.ErrNotFound) {
 		t.Fatal(err)
 	}
+	if _, err := tx.BatchGet(dctx, [][]byte{[]byte("x"), []byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range tx.Iter(dctx, []byte("s"), []byte("t")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, k := range []string{"a", "b"} {
 		if err := tx.Set([]byte(k), []byte("value")); err != nil {
 			t.Fatal(err)
@@ -354,7 +363,7 @@ func TestResourceControlChargesTheTxnGroup(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for _, cmd := range []transport.Cmd{transport.CmdGet, transport.CmdPrewrite, transport.CmdCommit} {
+	for _, cmd := range []transport.Cmd{transport.CmdGet, transport.CmdBatchGet, transport.CmdScan, transport.CmdPrewrite, transport.CmdCommit} {
 		if rcc := seen[cmd]; rcc.GetResourceGroupName() != "txng" || rcc.GetOverridePriority() != 3 {
 			t.Errorf("%s carried %v, want group txng at priority 3", cmd, rcc)
 		}

@@ -135,6 +135,8 @@ func TestResourceControlPicksTheGroup(t *testing.T) {
 	}
 }
 
+// TestResourceControlFillsTheContext also covers client-go's
+// TestSendRequestSettlesOnSuccess: an answered attempt is settled once.
 func TestResourceControlFillsTheContext(t *testing.T) {
 	rc := &fakeRC{priority: 8}
 	term := &captured{resp: &kvrpcpb.RawPutResponse{}}
@@ -146,6 +148,9 @@ func TestResourceControlFillsTheContext(t *testing.T) {
 	got := sentRCC(t, term)
 	if got.GetPenalty().GetRRU() != 7 || got.GetOverridePriority() != 8 {
 		t.Errorf("sent %v, want the controller's penalty (RRU 7) and the group's priority 8", got)
+	}
+	if len(rc.waits) != 1 || len(rc.resps) != 1 {
+		t.Errorf("%d waits and %d settlements, want one of each", len(rc.waits), len(rc.resps))
 	}
 	if details.WRU() != 2 || details.RRU() != 1.5 || details.WaitDuration() != 5*time.Millisecond {
 		t.Errorf("RU details = %v WRU, %v RRU, %v wait; want 2, 1.5, 5ms", details.WRU(), details.RRU(), details.WaitDuration())
@@ -166,6 +171,9 @@ func TestResourceControlFillsTheContext(t *testing.T) {
 	}
 }
 
+// TestResourceControlBypasses ports client-go's
+// TestBypassRUV2FollowsRequestInfoBypass: "internal_others" sources bypass
+// the controller; and background job types the group declares do too.
 func TestResourceControlBypasses(t *testing.T) {
 	for _, tc := range []struct{ name, source string }{
 		{"internal others", "internal_others_alter_user"},
@@ -220,14 +228,23 @@ func TestResourceControlRefusedWait(t *testing.T) {
 	}
 }
 
+// TestResourceControlChargesOnlyAnsweredAttempts ports client-go's
+// TestSendRequestDoesNotSettleAndKeepsRUDetailsOnTransportFailure
+// (internal/client/client_interceptor_test.go): an attempt without a
+// response is not settled, and keeps its request-side RU in the details.
 func TestResourceControlChargesOnlyAnsweredAttempts(t *testing.T) {
 	rc := &fakeRC{}
 	term := &captured{err: errors.New("connection reset")}
-	if _, err := ResourceControl(rc, "g")(term).Send(context.Background(), rawPut(nil, "")); err == nil {
+	details := &RUDetails{}
+	ctx := WithRUDetails(context.Background(), details)
+	if _, err := ResourceControl(rc, "g")(term).Send(ctx, rawPut(nil, "")); err == nil {
 		t.Fatal("the transport's error was lost")
 	}
 	if len(rc.waits) != 1 || len(rc.resps) != 0 {
 		t.Errorf("%d waits and %d responses charged, want 1 and 0 (no response, no read cost)", len(rc.waits), len(rc.resps))
+	}
+	if details.WRU() != 2 || details.RRU() != 0 {
+		t.Errorf("RU details after a failed attempt: %v WRU, %v RRU; want the request side's 2 and 0", details.WRU(), details.RRU())
 	}
 }
 
