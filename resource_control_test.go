@@ -20,6 +20,7 @@ import (
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/raw"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
@@ -403,5 +404,60 @@ func TestResourceControlUnknownGroupFailsAtOnce(t *testing.T) {
 	}
 	if attempts.Load() != 1 || sent.Load() != 0 {
 		t.Fatalf("%d attempts, %d requests reached TiKV; want 1 attempt, none sent", attempts.Load(), sent.Load())
+	}
+}
+
+// TestResourceControlWaitEndsWithCtx checks, in virtual time, that a write
+// waiting for its group's RU gives up when its ctx ends, with an error
+// saying it was never sent (so it is not undetermined).
+func TestResourceControlWaitEndsWithCtx(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mock := mocktikv.NewCluster()
+		defer mock.Close()
+		ctx := context.Background()
+		if _, err := mock.PD().(controller.ResourceGroupProvider).AddResourceGroup(ctx, ruGroup("slow", 10, 10)); err != nil {
+			t.Fatal(err)
+		}
+		cluster, err := tikv.Connect(ctx, nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithResourceControl("slow"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cluster.Close()
+		client := raw.NewClient(cluster)
+		// The group starts with 10 RU; each 4 KiB put costs 5.7, and the
+		// next 10 RU take a second to come.
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		var sent atomic.Int32
+		mock.OnRequest(func(uint64, transport.Cmd, transport.Message) { sent.Add(1) })
+		value := make([]byte, 4096)
+		for i := 0; ; i++ {
+			err = client.Put(wctx, fmt.Appendf(nil, "k%d", i), value)
+			if err != nil || i == 100 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		var rge *middleware.ResourceGroupError
+		if !errors.As(err, &rge) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, kv.ErrNotSent) || errors.Is(err, kv.ErrUndetermined) {
+			t.Fatalf("put past the deadline = %v, want a ResourceGroupError wrapping DeadlineExceeded and ErrNotSent", err)
+		}
+		if n := sent.Load(); n < 1 || n > 2 {
+			t.Fatalf("%d puts reached TiKV before the group ran dry, want 1 or 2 (10 RU)", n)
+		}
+	})
+}
+
+// TestResourceControlNeedsAResourceManager checks that Connect refuses
+// resource control on a PD client that serves no resource groups.
+func TestResourceControlNeedsAResourceManager(t *testing.T) {
+	mock := mocktikv.NewCluster()
+	defer mock.Close()
+	// Only the pdclient.PD methods, not the resource manager's.
+	type bare struct{ pdclient.PD }
+	_, err := tikv.Connect(context.Background(), nil, tikv.WithPD(bare{mock.PD()}), tikv.WithTransport(mock.Sender()),
+		tikv.WithResourceControl("default"))
+	if !errors.Is(err, kv.ErrInvalidArgument) {
+		t.Fatalf("Connect with resource control on a bare PD = %v, want ErrInvalidArgument", err)
 	}
 }
