@@ -35,8 +35,10 @@ import (
 //
 // The settings of each group are also visible, as in PD, in the meta
 // storage under resource_group/settings/{name} (a marshalled
-// rmpb.ResourceGroup), where the controller watches them: meta storage
-// Get and Watch on those keys read this state (pd_resource_manager_watch.go).
+// rmpb.ResourceGroup), next to the controller configuration PD saves at
+// resource_group/controller: meta storage Get (pd_meta_storage.go, and the
+// in-process PD's Get) reads this state, and Watch follows its changes
+// from the current revision on (pd_resource_manager_watch.go).
 
 // The resource manager's constants (keyspace_manager.go, token_buckets.go).
 const (
@@ -170,10 +172,9 @@ func (s *rmState) add(g *rmpb.ResourceGroup) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := s.groups[g.Name]; old != nil {
-		// FromProtoResourceGroup builds a new bucket.
-		delete(s.groups, g.Name)
-	}
+	// FromProtoResourceGroup builds a new bucket, also for a group that
+	// exists.
+	delete(s.groups, g.Name)
 	s.putLocked(g)
 	return nil
 }
@@ -197,6 +198,11 @@ func (s *rmState) modify(g *rmpb.ResourceGroup) error {
 		return err
 	}
 	cur.tokens += g.GetRUSettings().GetRU().GetTokens()
+	if cur.tokens < 0 {
+		// New settings forgive the loans made under the old ones
+		// (updateTokens resets them when the settings changed).
+		cur.tokens = 0
+	}
 	s.putLocked(g)
 	return nil
 }
