@@ -156,8 +156,9 @@ func (r *rccRecorder) last() *kvrpcpb.ResourceControlContext {
 // TestResourceControlOverGRPC runs the acceptance scenario against the
 // gRPC PD and TiKV in real time: the small group's writes get their RU from
 // PD's AcquireTokenBuckets stream only after waiting, the default group's
-// never wait, each is charged its writes, and every request carries its
-// group and the group's priority in its ResourceControlContext.
+// never wait, each is charged its writes, every request carries its group
+// and the group's priority in its ResourceControlContext, and PD's RU stats
+// of each group come to match what the client charged.
 func TestResourceControlOverGRPC(t *testing.T) {
 	mock := mocktikv.Start(t)
 	var rec rccRecorder
@@ -227,6 +228,33 @@ func TestResourceControlOverGRPC(t *testing.T) {
 		t.Error("the tiny group never waited for RU")
 	}
 	t.Logf("tiny group waited %v for %d puts", tiny.WaitDuration(), n)
+
+	// PD learns each group's consumption from the controller's token
+	// requests, at the latest 5s after the last one once 100 RU or more
+	// are unreported: wait until PD's RU stats match the client's charges.
+	for _, g := range []struct {
+		name string
+		d    *middleware.RUDetails
+	}{{"default", def}, {"tiny", tiny}} {
+		want := g.d.WRU()
+		if g.name == "tiny" {
+			want += 1 + 0.7 + 4/1024.0 // the warm-up put
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			got, err := rm.GetResourceGroup(ctx, g.name, pd.WithRUStats)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if near(got.GetRUStats().GetWRU(), want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("PD's WRU of %s = %.3f after 15s, want the %.3f the client charged", g.name, got.GetRUStats().GetWRU(), want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
 
 // TestResourceControlFollowsGroupChanges checks, both ways, that the
