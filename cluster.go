@@ -45,6 +45,8 @@ type Cluster struct {
 	// read it, so it is published atomically.
 	feedbackTo atomic.Pointer[[kv.ModeTxn + 1]*pdclient.RegionCache]
 
+	rc *resourceControl // WithResourceControl's controller, or nil
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -135,6 +137,17 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			c.pool.Close()
 		}
 		return nil, err
+	}
+	if cfg.resourceControl != nil {
+		if c.rc, err = startResourceControl(ctx, c.pd, cfg.resourceControl, cfg.logger); err != nil {
+			if c.ownPD {
+				c.pd.Close()
+			}
+			if c.pool != nil {
+				c.pool.Close()
+			}
+			return nil, err
+		}
 	}
 	c.oracle = pdclient.NewOracle(c.pd)
 	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs, c.breaker, c.log)...)
@@ -313,7 +326,12 @@ func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *mid
 	if breaker != nil {
 		mws = append(mws, breaker.Middleware())
 	}
-	// ResourceControl goes here (issue #11, item 5).
+	// Resource control after the breaker (a request the breaker refuses
+	// spends no RU) and before the rate limit (a request waiting for its
+	// group's RU holds no rate-limit token meanwhile).
+	if rc := cfg.resourceControl.middleware(); rc != nil {
+		mws = append(mws, rc)
+	}
 	if rl := cfg.rateLimit; rl != nil {
 		mws = append(mws, middleware.RateLimit(*rl))
 	}
@@ -376,6 +394,11 @@ func (c *Cluster) Sender() transport.Sender { return c.sender }
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.oracle.Close()
+		// The resource-group controller's loop before the PD client it
+		// uses; its meta storage watches after, so that a PD client we
+		// close ends their streams quietly (resource_control.go).
+		c.rc.stop()
+		defer c.rc.endWatches()
 		for _, cache := range c.caches[kv.ModeRaw:] { // slot 0 names no key space
 			cache.Close()
 		}

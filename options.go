@@ -37,6 +37,8 @@ type config struct {
 	requestLogging *middleware.LoggingConfig
 	requestSource  string
 	pdMetaBreaker  *circuitbreaker.Settings
+	// resourceControl is WithResourceControl's (resource_control.go).
+	resourceControl *resourceControlConfig
 }
 
 type security struct{ ca, cert, key string }

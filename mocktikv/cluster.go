@@ -77,6 +77,7 @@ type Cluster struct {
 	gc        *gcStates
 	pdFaults  *pdFaultState
 	pdMisc    *pdMiscState
+	rm        *rmState // resource groups (pd_resource_manager.go)
 
 	// mu guards the topology: ids, stores' metadata and up/down state, and
 	// the region layout. Request handlers hold it for reading while they
@@ -174,6 +175,7 @@ func NewCluster(opts ...Option) *Cluster {
 		gc:        newGCStates(),
 		pdFaults:  newPDFaultState(),
 		pdMisc:    newPDMiscState(),
+		rm:        newRMState(),
 	}
 	// PD creates the DEFAULT keyspace at bootstrap; WithKeyspace ones get
 	// ids from 1 and region boundaries of their own.

@@ -34,7 +34,8 @@
 // internal/mvcc, internal/lockwait); SplitRegion, GetStoreSafeTS;
 // GetHealthFeedback and the health feedback TiKV attaches to BatchCommands
 // responses, with a slow score tests set (health_feedback.go); PD's
-// regions, stores, TSO, GC states, keyspaces, split/scatter (pd_*.go).
+// regions, stores, TSO, GC states, keyspaces, split/scatter, and the
+// resource manager's groups and RU token buckets (pd_*.go).
 // Other clients can use the served cluster unmodified: PD's address also
 // serves etcd's v3 KV and Cluster services (pd_etcd_*.go: client-go syncs
 // etcd members and reads safe points there) and PD's HTTP API

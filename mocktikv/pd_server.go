@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/meta_storagepb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
+	rmpb "github.com/pingcap/kvproto/pkg/resource_manager"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,13 +21,14 @@ import (
 const pdMemberID = 0x6d6f636b74696b76
 
 // registerPD registers PD's gRPC services on s: pdpb.PD, the meta storage
-// the PD client probes at start-up and the keyspace service. url is the
-// member's client URL.
+// the PD client probes at start-up, the keyspace service and the resource
+// manager. url is the member's client URL.
 func (c *Cluster) registerPD(s *grpc.Server, url string) {
 	pd := &pdService{c: c, url: url}
 	pdpb.RegisterPDServer(s, pd)
 	meta_storagepb.RegisterMetaStorageServer(s, &pdMetaStorage{c: c})
 	keyspacepb.RegisterKeyspaceServer(s, &pdKeyspace{pd: pd})
+	rmpb.RegisterResourceManagerServer(s, &pdResourceManager{c: c}) // pd_resource_manager_service.go
 }
 
 // pdService is the pdpb.PD gRPC service: a single-member PD in the

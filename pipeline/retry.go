@@ -487,8 +487,12 @@ func clientSideWait(err error) bool {
 }
 
 // isTerminal reports errors no retry can fix: the client was closed, the
-// request itself is invalid, or the answer broke the protocol (such as a
-// key from outside the client's keyspace).
+// request itself is invalid, the answer broke the protocol (such as a
+// key from outside the client's keyspace), or a middleware refused the
+// request for good and says so with a Terminal method (a resource group
+// throttled beyond its longest wait: client-go does not retry those).
 func isTerminal(err error) bool {
-	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument) || errors.Is(err, kv.ErrProtocol)
+	var t interface{ Terminal() bool }
+	return errors.Is(err, kv.ErrClosed) || errors.Is(err, kv.ErrInvalidArgument) || errors.Is(err, kv.ErrProtocol) ||
+		(errors.As(err, &t) && t.Terminal())
 }
