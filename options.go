@@ -5,7 +5,10 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tikvgo/tikv/middleware/otelkv"
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/transport"
@@ -28,6 +31,9 @@ type config struct {
 	apiVersion     kvrpcpb.APIVersion
 	keyspace       string
 	logger         *slog.Logger
+	tracerProvider trace.TracerProvider // WithTracerProvider
+	meterProvider  metric.MeterProvider // WithMeterProvider
+	telemetry      *otelkv.Telemetry    // built from the two providers by Connect
 }
 
 type security struct{ ca, cert, key string }
@@ -157,4 +163,26 @@ func WithKeyspace(name string) Option {
 // lines on top of l's own level.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
+}
+
+// WithTracerProvider turns on OpenTelemetry tracing (package
+// middleware/otelkv): a span per logical call, named after its API, with
+// events for its backoffs, re-splits, region-cache misses and lock
+// resolutions and a child span per PD call; a child span per physical
+// attempt; and the trace id written into each request's kvrpcpb.Context so
+// that TiKV can log it. The Tracing layer is the outermost of the chain
+// (middleware/doc.go); its observer runs before WithObserver's. A nil tp,
+// like no option, installs nothing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tracerProvider = tp }
+}
+
+// WithMeterProvider turns on OpenTelemetry metrics (package
+// middleware/otelkv): db.client.operation.duration per API and error.type,
+// per-attempt duration and in-flight attempts per command and store,
+// backoff sleeps, region-cache misses and invalidations, PD call and
+// commit durations, lock resolutions. The Metrics layer sits just inside
+// Tracing. A nil mp, like no option, installs nothing.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.meterProvider = mp }
 }
