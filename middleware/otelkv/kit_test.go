@@ -218,4 +218,3 @@ func traceIDOf(s sdktrace.ReadOnlySpan) []byte {
 	id := s.SpanContext().TraceID()
 	return id[:]
 }
-
