@@ -11,6 +11,7 @@ require (
 	github.com/tikv/pd/client v0.0.0-20260805103528-afa43111d149
 	go.etcd.io/etcd/api/v3 v3.6.14
 	go.opentelemetry.io/otel v1.47.0
+	go.opentelemetry.io/otel/exporters/stdout/stdouttrace v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
