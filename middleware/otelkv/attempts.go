@@ -3,6 +3,7 @@ package otelkv
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
@@ -16,8 +17,9 @@ import (
 	"github.com/tikvgo/tikv/transport"
 )
 
-// attemptStart are the span options every attempt shares.
-var attemptStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+// clientSpan are the start options of the calls' and attempts' spans,
+// built once rather than per span.
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // AttemptSpanName is the name of an attempt's span: the RPC's gRPC method,
 // "tikvpb.Tikv/KvGet", as OTel's RPC conventions name client spans. It
@@ -28,28 +30,19 @@ func AttemptSpanName(c transport.Cmd) string { return strings.TrimPrefix(c.FullM
 // the span in ctx (the call's, which the observer put there at Start).
 func (t *Telemetry) traceAttempts(next transport.Sender) transport.Sender {
 	return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-		ctx, span := t.tracer.Start(ctx, AttemptSpanName(req.Cmd), attemptStart...)
+		ctx, span := t.tracer.Start(ctx, AttemptSpanName(req.Cmd), clientSpan...)
 		if !span.IsRecording() {
 			// A sampled-out or no-op span: nothing to describe. Its trace
 			// id, when valid, still goes to TiKV.
-			t.stampTraceID(req, span)
+			t.stampTraceID(ctx, req, span)
 			resp, err := next.Send(ctx, req)
 			span.End()
 			return resp, err
 		}
-		rctx := req.Cmd.Context(req.Msg)
-		span.SetAttributes(t.attrs.server.get(req.Target.Addr)...)
-		span.SetAttributes(dbSystem, semconv.DBOperationName(req.Cmd.String()),
-			KeyStoreID.Int64(int64(req.Target.StoreID)), KeyAttempt.Int(req.Attempt),
-			KeyBatchable.Bool(req.Cmd.Batchable()))
-		if req.Target.RegionID != 0 {
-			span.SetAttributes(KeyRegionID.Int64(int64(req.Target.RegionID)), KeyPiece.Int(req.Piece),
-				KeyPeerRole.String(peerRole(rctx, req.Target.Peer)))
-		}
-		if rctx != nil && (rctx.GetReplicaRead() || rctx.GetStaleRead()) {
-			span.SetAttributes(KeyReplicaRead.Bool(rctx.GetReplicaRead()), KeyStaleRead.Bool(rctx.GetStaleRead()))
-		}
-		t.stampTraceID(req, span)
+		attrs := t.attemptAttrs(req)
+		span.SetAttributes(*attrs...)
+		attrPool.Put(attrs)
+		t.stampTraceID(ctx, req, span)
 		resp, err := next.Send(ctx, req)
 		switch {
 		case err != nil:
@@ -75,18 +68,50 @@ func (t *Telemetry) traceAttempts(next transport.Sender) transport.Sender {
 	})
 }
 
+// attrPool recycles the attribute slices calls and attempts are described
+// with: the span copies them, so one slice serves span after span.
+var attrPool = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 16); return &s }}
+
+// attemptAttrs returns the attributes of an attempt's span in a slice of
+// attrPool's, which the caller gives back once the span has copied them.
+func (t *Telemetry) attemptAttrs(req *transport.Request) *[]attribute.KeyValue {
+	rctx := req.Cmd.Context(req.Msg)
+	buf := attrPool.Get().(*[]attribute.KeyValue)
+	attrs := append((*buf)[:0], t.attrs.server.get(req.Target.Addr)...)
+	attrs = append(attrs, dbSystem, semconv.DBOperationName(req.Cmd.String()),
+		KeyStoreID.Int64(int64(req.Target.StoreID)), KeyAttempt.Int(req.Attempt),
+		KeyBatchable.Bool(req.Cmd.Batchable()))
+	if req.Target.RegionID != 0 {
+		attrs = append(attrs, KeyRegionID.Int64(int64(req.Target.RegionID)), KeyPiece.Int(req.Piece),
+			KeyPeerRole.String(peerRole(rctx, req.Target.Peer)))
+	}
+	if rctx != nil && (rctx.GetReplicaRead() || rctx.GetStaleRead()) {
+		attrs = append(attrs, KeyReplicaRead.Bool(rctx.GetReplicaRead()), KeyStaleRead.Bool(rctx.GetStaleRead()))
+	}
+	*buf = attrs
+	return buf
+}
+
 // stampTraceID writes the attempt's trace id into its kvrpcpb.Context, which
 // the middleware contract lets it own (transport package doc), so that TiKV
-// can log the request under it (kvrpcpb.Context.trace_id).
-func (t *Telemetry) stampTraceID(req *transport.Request, span trace.Span) {
+// can log the request under it (kvrpcpb.Context.trace_id). The bytes are
+// the call's copy when the attempt is in the call's trace (the usual case),
+// so that attempts do not each allocate one; they are only read.
+func (t *Telemetry) stampTraceID(ctx context.Context, req *transport.Request, span trace.Span) {
 	sc := span.SpanContext()
 	if !sc.HasTraceID() {
 		return
 	}
-	if rctx := req.Cmd.Context(req.Msg); rctx != nil {
-		id := sc.TraceID()
-		rctx.TraceId = id[:]
+	rctx := req.Cmd.Context(req.Msg)
+	if rctx == nil {
+		return
 	}
+	id := sc.TraceID()
+	if st := stateOf(ctx); st != nil && st.traceID == id {
+		rctx.TraceId = st.traceID[:]
+		return
+	}
+	rctx.TraceId = append([]byte(nil), id[:]...)
 }
 
 // measureAttempts is the Metrics middleware.

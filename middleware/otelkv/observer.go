@@ -31,9 +31,13 @@ func (o observer) Start(ctx context.Context, c observe.Call) context.Context {
 		if name == "" {
 			name = "tikv"
 		}
-		ctx, st.span = o.t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+		ctx, st.span = o.t.tracer.Start(ctx, name, clientSpan...)
+		st.traceID = st.span.SpanContext().TraceID()
 		if st.span.IsRecording() {
-			st.span.SetAttributes(dbSystem, semconv.DBOperationName(c.API), KeyCallID.Int64(int64(c.ID)))
+			buf := attrPool.Get().(*[]attribute.KeyValue)
+			*buf = append((*buf)[:0], dbSystem, semconv.DBOperationName(c.API), KeyCallID.Int64(int64(c.ID)))
+			st.span.SetAttributes(*buf...)
+			attrPool.Put(buf)
 		}
 	}
 	return context.WithValue(ctx, callKey{}, st)
@@ -70,6 +74,9 @@ func (o observer) Event(ctx context.Context, e observe.Event) {
 			KeySleepMs.Float64(float64(e.Sleep)/float64(time.Millisecond)), KeyPiece.Int(e.Piece),
 			semconv.ErrorTypeKey.String(errorType(e.Err))))
 	case observe.Split:
+		if e.Pieces <= 1 {
+			return // a single-region call: the attempt span says where it went
+		}
 		st.span.AddEvent("split", trace.WithAttributes(attribute.Int("tikv.pieces", e.Pieces),
 			attribute.Int("tikv.first_piece", e.FirstPiece)))
 	case observe.Resplit:

@@ -25,8 +25,8 @@ var (
 // TestRawGetReroutedSpanTree: a raw Get whose first attempt finds its
 // region gone (RegionNotFound) is one call span, RawGet, with two attempt
 // spans as children (attempt 0 answered RegionNotFound, attempt 1 served)
-// and, in order, the events of the re-route on the call span: the split,
-// the region-miss backoff, the cache miss, the cache load and the
+// and, in order, the events of the re-route on the call span (a split
+// into one piece is not one): the region-miss backoff, the cache miss, the cache load and the
 // re-split; the region reload from PD is a child span. Each attempt
 // carried its trace id to TiKV. The metrics show the call, both attempts
 // by outcome, the backoff, the cache miss and the invalidation.
@@ -63,11 +63,11 @@ func TestRawGetReroutedSpanTree(t *testing.T) {
 			if call.Status().Code == codes.Error {
 				t.Fatalf("call span status %v, want unset", call.Status())
 			}
-			wantEvents := []string{"split", "backoff", "cache-miss", "cache-load", "resplit"}
+			wantEvents := []string{"backoff", "cache-miss", "cache-load", "resplit"}
 			if got := eventNames(call); !slices.Equal(got, wantEvents) {
 				t.Fatalf("call events %q, want %q", got, wantEvents)
 			}
-			if v, _ := attr2(call.Events()[1].Attributes, otelkv.KeyBackoff); v.AsString() != "regionMiss" {
+			if v, _ := attr2(call.Events()[0].Attributes, otelkv.KeyBackoff); v.AsString() != "regionMiss" {
 				t.Fatalf("backoff event kind %v, want regionMiss", v)
 			}
 			kids := k.children(call)

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/transport"
@@ -25,8 +27,17 @@ type Telemetry struct {
 }
 
 // New returns the telemetry for tp and mp; either may be nil to leave that
-// signal off. It fails only if the meter refuses an instrument.
+// signal off. OTel's no-op providers (trace/noop, metric/noop) count as nil:
+// they would record nothing, and skipping them spares every call the
+// contexts and closures their spans cost. It fails only if the meter
+// refuses an instrument.
 func New(tp trace.TracerProvider, mp metric.MeterProvider) (*Telemetry, error) {
+	if _, ok := tp.(tracenoop.TracerProvider); ok {
+		tp = nil
+	}
+	if _, ok := mp.(metricnoop.MeterProvider); ok {
+		mp = nil
+	}
 	t := &Telemetry{attrs: newAttrCaches()}
 	if tp != nil {
 		t.tracer = tp.Tracer(ScopeName)
@@ -80,6 +91,7 @@ type callState struct {
 	span     trace.Span
 	start    time.Time
 	protocol atomic.Uint32 // a txnProtocol
+	traceID  trace.TraceID // the call span's, for the attempts' kvrpcpb.Context
 }
 
 type callKey struct{}

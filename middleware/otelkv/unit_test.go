@@ -6,9 +6,13 @@ import (
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tikvgo/tikv/middleware/otelkv"
 	"github.com/tikvgo/tikv/observe"
@@ -131,14 +135,24 @@ func TestLockResolution(t *testing.T) {
 	}
 }
 
-// TestNothingConfigured: without providers the Telemetry has nothing to
-// install, so the cluster's chain and observer stay as they were.
+// TestNothingConfigured: without providers, or with OTel's no-op ones, the
+// Telemetry has nothing to install, so the cluster's chain and observer
+// stay as they were.
 func TestNothingConfigured(t *testing.T) {
-	tel, err := otelkv.New(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tel.Observer() != nil || tel.Tracing() != nil || tel.Metrics() != nil {
-		t.Fatal("New(nil, nil) installs something")
+	for _, c := range []struct {
+		name string
+		tp   trace.TracerProvider
+		mp   metric.MeterProvider
+	}{
+		{"nil", nil, nil},
+		{"noop", tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider()},
+	} {
+		tel, err := otelkv.New(c.tp, c.mp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tel.Observer() != nil || tel.Tracing() != nil || tel.Metrics() != nil {
+			t.Fatalf("%s providers install something", c.name)
+		}
 	}
 }
