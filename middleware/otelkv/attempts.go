@@ -137,7 +137,7 @@ func (t *Telemetry) measureAttempts(next transport.Sender) transport.Sender {
 			} else {
 				t.noteCommit(ctx, req, resp)
 				if _, kvs, ok := lockResolution(req, resp); ok {
-					in.lockResolutions.Add(ctx, 1, attrs.point(setKey{kind: setLock, name: kvs[0].Value.AsString()}).add...)
+					in.lockResolutions.Add(ctx, 1, attrs.point(setKey{kind: setLock, name: kvs[0].Value.AsString(), cmd: req.Cmd}).add...)
 				}
 			}
 		}
@@ -180,25 +180,52 @@ func routing(re *errorpb.Error) bool {
 		re.GetKeyNotInRegion() != nil || re.GetStoreNotMatch() != nil
 }
 
-// lockResolution describes a successful ResolveLock attempt: the event
-// name for the call's span and its attributes, the first being the
-// outcome (TiKV's ResolveLock commits the transaction's locks at
-// commit_version, or rolls them back when it is 0).
+// lockResolution describes an attempt that resolved another
+// transaction's lock: the event name for the call's span and its
+// attributes, the first being the outcome. Two commands do (TiKV's
+// txn/commands): CheckTxnStatus on a lock's primary rolls an expired or
+// missing transaction back (TTLExpireRollback, LockNotExistRollback,
+// TTLExpirePessimisticRollback) or pushes a live one's min_commit_ts past
+// the reader (MinCommitTSPushed); ResolveLock then commits the
+// transaction's other locks in a region at commit_version, or rolls them
+// back when it is 0. A status check that only finds the owner alive or
+// committed resolves nothing by itself.
 func lockResolution(req *transport.Request, resp *transport.Response) (string, []attribute.KeyValue, bool) {
-	if req.Cmd != transport.CmdResolveLock {
+	var outcome string
+	var startTS uint64
+	switch req.Cmd {
+	case transport.CmdCheckTxnStatus:
+		r, ok := resp.Msg.(*kvrpcpb.CheckTxnStatusResponse)
+		if !ok || r.GetError() != nil {
+			return "", nil, false
+		}
+		switch r.GetAction() {
+		case kvrpcpb.Action_TTLExpireRollback, kvrpcpb.Action_LockNotExistRollback, kvrpcpb.Action_TTLExpirePessimisticRollback:
+			outcome = "rolled_back"
+		case kvrpcpb.Action_MinCommitTSPushed:
+			outcome = "pushed"
+		default:
+			return "", nil, false
+		}
+		if m, ok := req.Msg.(*kvrpcpb.CheckTxnStatusRequest); ok {
+			startTS = m.GetLockTs()
+		}
+	case transport.CmdResolveLock:
+		rl, ok := req.Msg.(*kvrpcpb.ResolveLockRequest)
+		if !ok {
+			return "", nil, false
+		}
+		startTS, outcome = rl.GetStartVersion(), "rolled_back"
+		if rl.GetCommitVersion() != 0 {
+			outcome = "committed"
+		}
+		if r, ok := resp.Msg.(*kvrpcpb.ResolveLockResponse); ok && r.GetError() != nil {
+			outcome = "failed"
+		}
+	default:
 		return "", nil, false
-	}
-	rl, ok := req.Msg.(*kvrpcpb.ResolveLockRequest)
-	if !ok {
-		return "", nil, false
-	}
-	outcome := "rolled_back"
-	if rl.GetCommitVersion() != 0 {
-		outcome = "committed"
-	}
-	if r, ok := resp.Msg.(*kvrpcpb.ResolveLockResponse); ok && r.GetError() != nil {
-		outcome = "failed"
 	}
 	return "lock-resolution", []attribute.KeyValue{KeyLockOutcome.String(outcome),
-		attribute.Int64("tikv.lock.txn_start_ts", int64(rl.GetStartVersion())), KeyRegionID.Int64(int64(req.Target.RegionID))}, true
+		semconv.DBOperationName(req.Cmd.String()), attribute.Int64("tikv.lock.txn_start_ts", int64(startTS)),
+		KeyRegionID.Int64(int64(req.Target.RegionID))}, true
 }

@@ -54,7 +54,8 @@ const (
 	// "store".
 	KeyCacheKind = attribute.Key("tikv.cache.kind")
 	// KeyLockOutcome is how a lock resolution ended: "committed",
-	// "rolled_back" or "failed".
+	// "rolled_back", "pushed" (the owner's min_commit_ts was pushed past the
+	// reader) or "failed".
 	KeyLockOutcome = attribute.Key("tikv.lock.outcome")
 	// KeyTxnProtocol is the commit protocol of a transaction: "2pc",
 	// "async_commit" or "1pc".

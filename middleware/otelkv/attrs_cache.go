@@ -70,7 +70,7 @@ func makePointOpts(k setKey) pointOpts {
 	case setPD:
 		kvs = append(kvs, KeyPDMethod.String(k.name))
 	case setLock:
-		kvs = append(kvs, KeyLockOutcome.String(k.name))
+		kvs = append(kvs, KeyLockOutcome.String(k.name), semconv.DBOperationName(k.cmd.String()))
 	case setCommit:
 		kvs = append(kvs, KeyTxnProtocol.String(k.name))
 	}

@@ -60,7 +60,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 		cacheLoads:      hist(MetricCacheLoads, "Duration of region and store loads after a cache miss."),
 		invalidations:   counter(MetricCacheInvalidated, "Attempts whose routing TiKV corrected with a region error.", "{invalidation}"),
 		pdDuration:      hist(MetricPDDuration, "Duration of PD RPCs made for calls (region and store loads, TSO)."),
-		lockResolutions: counter(MetricLockResolutions, "Locks of other transactions resolved (ResolveLock sent).", "{resolution}"),
+		lockResolutions: counter(MetricLockResolutions, "Locks of other transactions resolved, by outcome and command (CheckTxnStatus on a primary, ResolveLock).", "{resolution}"),
 		commitDuration:  hist(MetricCommitDuration, "Duration of transaction commits, by protocol."),
 	}
 	var err error

@@ -96,11 +96,16 @@ func TestCommitProtocol(t *testing.T) {
 // TestLockResolution: a ResolveLock attempt is a lock resolution, counted
 // by outcome (TiKV commits the locks at commit_version, or rolls them back
 // when it is 0; a key error is a failure) and shown as an event on the call
-// that ran into the lock; other commands are not.
+// that ran into the lock; so is a CheckTxnStatus that rolled the owner back
+// or pushed its min_commit_ts, but not one that found it alive (NoAction),
+// nor other commands.
 func TestLockResolution(t *testing.T) {
 	u := newUnitKit(t, func(req *transport.Request) transport.Message {
 		if req.Cmd == transport.CmdResolveLock && req.Msg.(*kvrpcpb.ResolveLockRequest).StartVersion == 99 {
 			return &kvrpcpb.ResolveLockResponse{Error: &kvrpcpb.KeyError{Abort: "no"}}
+		}
+		if req.Cmd == transport.CmdCheckTxnStatus {
+			return &kvrpcpb.CheckTxnStatusResponse{Action: kvrpcpb.Action(req.Msg.(*kvrpcpb.CheckTxnStatusRequest).LockTs)}
 		}
 		return req.Cmd.NewResponse()
 	})
@@ -110,10 +115,15 @@ func TestLockResolution(t *testing.T) {
 	}
 	get := &transport.Request{Cmd: transport.CmdGet, Target: transport.Target{StoreID: 1, Addr: "s1:20160", RegionID: 2},
 		Msg: &kvrpcpb.GetRequest{Context: &kvrpcpb.Context{}}}
-	u.call(t, "TxnGet", 1, get, resolve(10, 11), resolve(12, 0), resolve(99, 0))
+	status := func(action kvrpcpb.Action) *transport.Request {
+		return &transport.Request{Cmd: transport.CmdCheckTxnStatus, Target: transport.Target{StoreID: 1, Addr: "s1:20160", RegionID: 2},
+			Msg: &kvrpcpb.CheckTxnStatusRequest{Context: &kvrpcpb.Context{}, LockTs: uint64(action)}}
+	}
+	u.call(t, "TxnGet", 1, get, status(kvrpcpb.Action_NoAction), resolve(10, 11), resolve(12, 0), resolve(99, 0),
+		status(kvrpcpb.Action_TTLExpireRollback), status(kvrpcpb.Action_MinCommitTSPushed))
 
 	call := u.only(t, "TxnGet")
-	if got, want := eventNames(call), []string{"lock-resolution", "lock-resolution", "lock-resolution"}; !slices.Equal(got, want) {
+	if got, want := eventNames(call), slices.Repeat([]string{"lock-resolution"}, 5); !slices.Equal(got, want) {
 		t.Fatalf("call events %q, want %q", got, want)
 	}
 	var outcomes []string
@@ -121,17 +131,17 @@ func TestLockResolution(t *testing.T) {
 		v, _ := attr2(e.Attributes, otelkv.KeyLockOutcome)
 		outcomes = append(outcomes, v.AsString())
 	}
-	if want := []string{"committed", "rolled_back", "failed"}; !slices.Equal(outcomes, want) {
+	if want := []string{"committed", "rolled_back", "failed", "rolled_back", "pushed"}; !slices.Equal(outcomes, want) {
 		t.Fatalf("outcomes %q, want %q", outcomes, want)
 	}
 	data := u.collect(t)
-	for _, o := range []string{"committed", "rolled_back", "failed"} {
-		if n := sum(t, data, otelkv.MetricLockResolutions, otelkv.KeyLockOutcome.String(o)); n != 1 {
-			t.Errorf("%s resolutions: %d, want 1", o, n)
+	for o, want := range map[string]int64{"committed": 1, "rolled_back": 2, "failed": 1, "pushed": 1} {
+		if n := sum(t, data, otelkv.MetricLockResolutions, otelkv.KeyLockOutcome.String(o)); n != want {
+			t.Errorf("%s resolutions: %d, want %d", o, n, want)
 		}
 	}
-	if n := sum(t, data, otelkv.MetricLockResolutions); n != 3 {
-		t.Errorf("resolutions: %d, want 3 (the Get is none)", n)
+	if n := sum(t, data, otelkv.MetricLockResolutions); n != 5 {
+		t.Errorf("resolutions: %d, want 5 (the Get and the status check finding the owner alive are none)", n)
 	}
 }
 
