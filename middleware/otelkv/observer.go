@@ -70,9 +70,8 @@ func (o observer) Event(ctx context.Context, e observe.Event) {
 		span.End(trace.WithTimestamp(end))
 		return
 	case observe.Backoff:
-		st.span.AddEvent("backoff", trace.WithAttributes(KeyBackoff.String(e.Backoff),
-			KeySleepMs.Float64(float64(e.Sleep)/float64(time.Millisecond)), KeyPiece.Int(e.Piece),
-			semconv.ErrorTypeKey.String(errorType(e.Err))))
+		st.span.AddEvent("backoff", trace.WithAttributes(withErrorType([]attribute.KeyValue{KeyBackoff.String(e.Backoff),
+			KeySleepMs.Float64(float64(e.Sleep) / float64(time.Millisecond)), KeyPiece.Int(e.Piece)}, e.Err)...))
 	case observe.Split:
 		if e.Pieces <= 1 {
 			return // a single-region call: the attempt span says where it went
@@ -80,9 +79,8 @@ func (o observer) Event(ctx context.Context, e observe.Event) {
 		st.span.AddEvent("split", trace.WithAttributes(attribute.Int("tikv.pieces", e.Pieces),
 			attribute.Int("tikv.first_piece", e.FirstPiece)))
 	case observe.Resplit:
-		st.span.AddEvent("resplit", trace.WithAttributes(KeyPiece.Int(e.Piece),
-			attribute.Int("tikv.pieces", e.Pieces), attribute.Int("tikv.first_piece", e.FirstPiece),
-			semconv.ErrorTypeKey.String(errorType(e.Err))))
+		st.span.AddEvent("resplit", trace.WithAttributes(withErrorType([]attribute.KeyValue{KeyPiece.Int(e.Piece),
+			attribute.Int("tikv.pieces", e.Pieces), attribute.Int("tikv.first_piece", e.FirstPiece)}, e.Err)...))
 	case observe.CacheMiss:
 		st.span.AddEvent("cache-miss", trace.WithAttributes(KeyCacheKind.String(cacheKind(e))))
 	case observe.CacheLoad:
@@ -91,10 +89,7 @@ func (o observer) Event(ctx context.Context, e observe.Event) {
 		if e.RegionID != 0 {
 			attrs = append(attrs, KeyRegionID.Int64(int64(e.RegionID)))
 		}
-		if et := errorType(e.Err); et != "" {
-			attrs = append(attrs, semconv.ErrorTypeKey.String(et))
-		}
-		st.span.AddEvent("cache-load", trace.WithAttributes(attrs...))
+		st.span.AddEvent("cache-load", trace.WithAttributes(withErrorType(attrs, e.Err)...))
 	default:
 		st.span.AddEvent(e.Kind.String())
 	}
@@ -147,4 +142,12 @@ func cacheKind(e observe.Event) string {
 		return "store"
 	}
 	return "region"
+}
+
+// withErrorType adds error.type for err to attrs, when err is a failure.
+func withErrorType(attrs []attribute.KeyValue, err error) []attribute.KeyValue {
+	if et := errorType(err); et != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(et))
+	}
+	return attrs
 }

@@ -70,6 +70,9 @@ func TestRawGetReroutedSpanTree(t *testing.T) {
 			if v, _ := attr2(call.Events()[0].Attributes, otelkv.KeyBackoff); v.AsString() != "regionMiss" {
 				t.Fatalf("backoff event kind %v, want regionMiss", v)
 			}
+			if v, _ := attr2(call.Events()[0].Attributes, semconv.ErrorTypeKey); v.AsString() != "RegionNotFound" {
+				t.Fatalf("backoff event cause %v, want RegionNotFound", v.Emit())
+			}
 			kids := k.children(call)
 			if got, want := names(kids), []string{getAttempt, "PD GetRegion", getAttempt}; !slices.Equal(got, want) {
 				t.Fatalf("children of the call %q, want %q", got, want)
