@@ -69,6 +69,9 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if err := cfg.buildTelemetry(); err != nil {
+		return nil, err
+	}
 	if cfg.connectTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.connectTimeout)
@@ -149,7 +152,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			return nil, err
 		}
 	}
-	c.oracle = pdclient.NewOracle(c.pd)
+	c.oracle = pdclient.NewOracle(cfg.oraclePD(c.pd))
 	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs, c.breaker, c.log)...)
 	regionPD := c.pd
 	if s := cfg.pdMetaBreaker; s != nil {
@@ -292,11 +295,13 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 }
 
 // chainOrder lists the cluster's middleware, outermost first, in the fixed
-// order of docs/ARCHITECTURE.md. The built-in layers not written yet
-// (tracing, metrics, resource control) take their places around these as
-// they are added:
+// order of docs/ARCHITECTURE.md:
 //
-//   - client-wide user middleware first, so it sees every attempt of every
+//   - Tracing, then Metrics, outermost (when WithTracerProvider or
+//     WithMeterProvider asks for them), so that an attempt's span and its
+//     duration cover everything the layers inside do, a user's middleware
+//     and a breaker's refusal or a limiter's wait included;
+//   - then client-wide user middleware, so it sees every attempt of every
 //     call and can tag requests before the policy layers act on them;
 //   - then the interceptors attached to one call's context, so per-call
 //     instrumentation nests inside the client-wide view;
@@ -310,7 +315,10 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 //   - the keyspace codec last, next to the transport: everything above it
 //     sees the application's keys, the wire sees TiKV's.
 func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *middleware.CircuitBreaker, log *slog.Logger) []transport.Middleware {
-	mws := make([]transport.Middleware, 0, len(cfg.middleware)+7)
+	mws := make([]transport.Middleware, 0, len(cfg.middleware)+9)
+	if t := cfg.telemetry; t != nil {
+		mws = appendNonNil(mws, t.Tracing(), t.Metrics())
+	}
 	mws = append(mws, cfg.middleware...)
 	mws = append(mws, middleware.Interceptors())
 	// Always on: a source attached to a call's context applies even

@@ -8,6 +8,10 @@ import (
 	"github.com/tikv/pd/client/pkg/circuitbreaker"
 
 	"github.com/tikvgo/tikv/middleware"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tikvgo/tikv/middleware/otelkv"
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/transport"
@@ -39,6 +43,9 @@ type config struct {
 	pdMetaBreaker  *circuitbreaker.Settings
 	// resourceControl is WithResourceControl's (resource_control.go).
 	resourceControl *resourceControlConfig
+	tracerProvider  trace.TracerProvider // WithTracerProvider
+	meterProvider   metric.MeterProvider // WithMeterProvider
+	telemetry       *otelkv.Telemetry    // built from the two providers by Connect
 }
 
 type security struct{ ca, cert, key string }
@@ -225,4 +232,26 @@ func WithRequestSource(s middleware.RequestSource) Option {
 // breaker closed.
 func WithPDRegionMetaBreaker(s circuitbreaker.Settings) Option {
 	return func(c *config) { c.pdMetaBreaker = &s }
+}
+
+// WithTracerProvider turns on OpenTelemetry tracing (package
+// middleware/otelkv): a span per logical call, named after its API, with
+// events for its backoffs, re-splits, region-cache misses and lock
+// resolutions and a child span per PD call; a child span per physical
+// attempt; and the trace id written into each request's kvrpcpb.Context so
+// that TiKV can log it. The Tracing layer is the outermost of the chain
+// (middleware/doc.go); its observer runs before WithObserver's. A nil tp,
+// like no option, installs nothing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tracerProvider = tp }
+}
+
+// WithMeterProvider turns on OpenTelemetry metrics (package
+// middleware/otelkv): db.client.operation.duration per API and error.type,
+// per-attempt duration and in-flight attempts per command and store,
+// backoff sleeps, region-cache misses and invalidations, PD call and
+// commit durations, lock resolutions. The Metrics layer sits just inside
+// Tracing. A nil mp, like no option, installs nothing.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.meterProvider = mp }
 }
