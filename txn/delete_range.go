@@ -87,8 +87,11 @@ var deleteRangeSplit = pipeline.ByRange(
 // It bypasses MVCC: snapshots older than the call lose the versions too,
 // and nothing may write into the range while it runs (a write racing with
 // it may or may not survive, and the deletion of a region may be sent
-// more than once; see deleteRangeMethod). It is meant for ranges no one
-// uses any more, such as a dropped table's. On failure it returns 0 and
+// more than once; see deleteRangeMethod). Nor may the range hold the
+// primary key of a transaction whose other keys are still being
+// committed: with the primary's lock and commit record gone, its
+// secondaries outside the range are rolled back by the next reader. It
+// is meant for ranges no one uses any more, such as a dropped table's. On failure it returns 0 and
 // the first region's error; regions already done stay deleted, so the
 // call may simply be repeated.
 func (c *Client) DeleteRange(ctx context.Context, start, end []byte, opts ...DeleteRangeOption) (int, error) {

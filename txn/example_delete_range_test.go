@@ -26,16 +26,18 @@ func ExampleClient_DeleteRange() {
 	client := txn.NewClient(cluster)
 	defer client.Close(ctx)
 
-	err = client.Update(ctx, func(ctx context.Context, t *txn.Txn) error {
-		for _, k := range []string{"t/a", "t/x", "u/a"} {
-			if err := t.Set([]byte(k), []byte("v")); err != nil {
-				return err
+	for _, keys := range [][]string{{"t/a", "t/x"}, {"u/a"}} {
+		err := client.Update(ctx, func(ctx context.Context, t *txn.Txn) error {
+			for _, k := range keys {
+				if err := t.Set([]byte(k), []byte("v")); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			panic(err)
 		}
-		return nil
-	})
-	if err != nil {
-		panic(err)
 	}
 	// Every key under "t/" goes, in both regions; "u/a" stays.
 	regions, err := client.DeleteRange(ctx, []byte("t/"), []byte("t0"))
