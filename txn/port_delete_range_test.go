@@ -1,6 +1,7 @@
 package txn_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/transport"
@@ -196,5 +199,56 @@ func TestDeleteRangeReportsRegionFailure(t *testing.T) {
 	var rerr *kv.RegionError
 	if !errors.As(err, &rerr) || rerr.Err.GetRaftEntryTooLarge() == nil || n != 0 {
 		t.Fatalf("DeleteRange = %d, %v; want 0 and the RaftEntryTooLarge region error", n, err)
+	}
+}
+
+// TestDeleteRangeKeyspace: in a keyspace (API v2) DeleteRange(nil, nil)
+// empties the client's keyspace only (its bounds become the keyspace's
+// prefixes, which TiKV's range mode check accepts), and another
+// keyspace's keys, written under the same user keys, stay; in-process and
+// over gRPC.
+func TestDeleteRangeKeyspace(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in-process", true: "grpc"}[grpc], func(t *testing.T) {
+			mockOpts := []mocktikv.Option{mocktikv.WithAPIVersion(kvrpcpb.APIVersion_V2),
+				mocktikv.WithKeyspace("ks1"), mocktikv.WithKeyspace("ks2")}
+			var mock *mocktikv.Cluster
+			if grpc {
+				mock = mocktikv.Start(t, mockOpts...)
+			} else {
+				mock = mocktikv.NewCluster(mockOpts...)
+				t.Cleanup(mock.Close)
+			}
+			connect := func(keyspace string) *portCluster {
+				var cluster *tikv.Cluster
+				var err error
+				if grpc {
+					cluster, err = tikv.Connect(t.Context(), mock.PDAddrs(), tikv.WithKeyspace(keyspace))
+				} else {
+					cluster, err = tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()),
+						tikv.WithKeyspace(keyspace))
+				}
+				if err != nil {
+					t.Fatalf("connect %s: %v", keyspace, err)
+				}
+				client := txn.NewClient(cluster)
+				t.Cleanup(func() {
+					if err := client.Close(context.Background()); err != nil {
+						t.Errorf("close: %v", err)
+					}
+					cluster.Close()
+				})
+				p := &portCluster{testCluster: newTestCluster(t, mock, cluster), client: client}
+				p.write("a", "1", "m", "2", "zz", "3")
+				return p
+			}
+			ks1, ks2 := connect("ks1"), connect("ks2")
+			n, err := ks1.client.DeleteRange(shortCtx(t), nil, nil)
+			if err != nil || n != 1 {
+				t.Fatalf("DeleteRange in ks1 = %d, %v; want its 1 region", n, err)
+			}
+			ks1.checkContents(map[string]string{})
+			ks2.checkContents(map[string]string{"a": "1", "m": "2", "zz": "3"})
+		})
 	}
 }
