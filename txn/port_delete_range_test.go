@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"testing/synctest"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -251,4 +252,43 @@ func TestDeleteRangeKeyspace(t *testing.T) {
 			ks2.checkContents(map[string]string{"a": "1", "m": "2", "zz": "3"})
 		})
 	}
+}
+
+// TestDeleteRangeConcurrency: WithDeleteRangeConcurrency(2) has at most
+// two regions' requests in flight: with every KvDeleteRange held at a
+// gate, exactly two are waiting once nothing else can run (a synctest
+// bubble makes that state certain), and the call completes all four
+// regions once they are let through. After Close it fails with
+// kv.ErrClosed.
+func TestDeleteRangeConcurrency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := deleteRangeCluster(t, false)
+		gate := mocktikv.NewGate()
+		t.Cleanup(gate.Open)
+		p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdDeleteRange, Steps: []mocktikv.Step{mocktikv.Always(mocktikv.Block(gate))}})
+		type result struct {
+			n   int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := p.client.DeleteRange(context.Background(), nil, nil, txn.WithDeleteRangeConcurrency(2))
+			done <- result{n, err}
+		}()
+		synctest.Wait()
+		if w := gate.Waiting(); w != 2 {
+			t.Fatalf("%d KvDeleteRange in flight, want 2", w)
+		}
+		gate.Open()
+		if r := <-done; r.err != nil || r.n != 4 {
+			t.Fatalf("DeleteRange = %d, %v; want 4 regions", r.n, r.err)
+		}
+		p.checkContents(map[string]string{})
+		if err := p.client.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.client.DeleteRange(context.Background(), nil, nil); !errors.Is(err, kv.ErrClosed) {
+			t.Fatalf("DeleteRange after Close = %v, want kv.ErrClosed", err)
+		}
+	})
 }
