@@ -34,8 +34,8 @@ func WithNotifyOnly() DeleteRangeOption {
 	return func(c *deleteRangeConfig) { c.notifyOnly = true }
 }
 
-// unboundedDeleteEnd returns what stands for "to the end of the key space" in the last
-// region's request. TiKV encodes both bounds of a KvDeleteRange with
+// unboundedDeleteEnd returns what stands for "to the end of the key
+// space" in the last region's request. TiKV encodes both bounds of a KvDeleteRange with
 // Key::from_raw (service/kv.rs future_delete_range), so an empty end is
 // not unbounded there: it becomes the encoded empty key, which sorts
 // before every start, and raftstore's apply rejects the command
@@ -91,9 +91,10 @@ var deleteRangeSplit = pipeline.ByRange(
 // primary key of a transaction whose other keys are still being
 // committed: with the primary's lock and commit record gone, its
 // secondaries outside the range are rolled back by the next reader. It
-// is meant for ranges no one uses any more, such as a dropped table's. On failure it returns 0 and
-// the first region's error; regions already done stay deleted, so the
-// call may simply be repeated.
+// is meant for ranges no one uses any more, such as a dropped table's.
+//
+// On failure it returns 0 and the first region's error; regions already
+// done stay deleted, so the call may simply be repeated.
 func (c *Client) DeleteRange(ctx context.Context, start, end []byte, opts ...DeleteRangeOption) (int, error) {
 	if c.closed.Load() {
 		return 0, kv.ErrClosed
