@@ -26,11 +26,11 @@ func WithDeleteRangeConcurrency(n int) DeleteRangeOption {
 	return func(c *deleteRangeConfig) { c.concurrency = n }
 }
 
-// WithNotifyOnly sends every region the request with notify_only set:
+// WithDeleteRangeNotifyOnly sends every region the request with notify_only set:
 // TiKV replicates it through Raft but deletes nothing, announcing an
 // UnsafeDestroyRange of the range to come (TiKV's Storage::delete_range;
 // client-go's NewNotifyDeleteRangeTask).
-func WithNotifyOnly() DeleteRangeOption {
+func WithDeleteRangeNotifyOnly() DeleteRangeOption {
 	return func(c *deleteRangeConfig) { c.notifyOnly = true }
 }
 

@@ -177,11 +177,11 @@ func TestDeleteRangeResendsAfterLostResponse(t *testing.T) {
 	}
 }
 
-// TestDeleteRangeNotifyOnly: WithNotifyOnly sends to every region and
+// TestDeleteRangeNotifyOnly: WithDeleteRangeNotifyOnly sends to every region and
 // deletes nothing.
 func TestDeleteRangeNotifyOnly(t *testing.T) {
 	p, want := deleteRangeCluster(t, false)
-	n, err := p.client.DeleteRange(shortCtx(t), nil, nil, txn.WithNotifyOnly())
+	n, err := p.client.DeleteRange(shortCtx(t), nil, nil, txn.WithDeleteRangeNotifyOnly())
 	if err != nil || n != 4 {
 		t.Fatalf("notify-only DeleteRange = %d, %v; want 4 regions", n, err)
 	}
