@@ -26,10 +26,10 @@ func WithDeleteRangeConcurrency(n int) DeleteRangeOption {
 	return func(c *deleteRangeConfig) { c.concurrency = n }
 }
 
-// WithDeleteRangeNotifyOnly sends every region the request with notify_only set:
-// TiKV replicates it through Raft but deletes nothing, announcing an
-// UnsafeDestroyRange of the range to come (TiKV's Storage::delete_range;
-// client-go's NewNotifyDeleteRangeTask).
+// WithDeleteRangeNotifyOnly sends every region the request with
+// notify_only set: TiKV replicates it through Raft but deletes nothing,
+// announcing an UnsafeDestroyRange of the range to come (TiKV's
+// Storage::delete_range; client-go's NewNotifyDeleteRangeTask).
 func WithDeleteRangeNotifyOnly() DeleteRangeOption {
 	return func(c *deleteRangeConfig) { c.notifyOnly = true }
 }

@@ -177,8 +177,8 @@ func TestDeleteRangeResendsAfterLostResponse(t *testing.T) {
 	}
 }
 
-// TestDeleteRangeNotifyOnly: WithDeleteRangeNotifyOnly sends to every region and
-// deletes nothing.
+// TestDeleteRangeNotifyOnly: WithDeleteRangeNotifyOnly sends to every
+// region and deletes nothing.
 func TestDeleteRangeNotifyOnly(t *testing.T) {
 	p, want := deleteRangeCluster(t, false)
 	n, err := p.client.DeleteRange(shortCtx(t), nil, nil, txn.WithDeleteRangeNotifyOnly())
