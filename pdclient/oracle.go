@@ -10,33 +10,6 @@ import (
 	"github.com/tikvgo/tikv/kv"
 )
 
-// A TiKV timestamp is PD's TSO: milliseconds since the Unix epoch shifted
-// left by physicalShift bits, plus an 18-bit logical counter.
-const (
-	physicalShift = 18
-	logicalMask   = 1<<physicalShift - 1
-)
-
-// ComposeTS builds a timestamp from its physical part (milliseconds since
-// the Unix epoch) and logical part.
-func ComposeTS(physical, logical int64) uint64 {
-	return uint64(physical<<physicalShift | logical&logicalMask)
-}
-
-// ExtractPhysical returns the physical part of ts: milliseconds since the
-// Unix epoch.
-func ExtractPhysical(ts uint64) int64 { return int64(ts >> physicalShift) }
-
-// ExtractLogical returns the logical part of ts.
-func ExtractLogical(ts uint64) int64 { return int64(ts & logicalMask) }
-
-// GoTime returns the wall-clock time of ts's physical part.
-func GoTime(ts uint64) time.Time { return time.UnixMilli(ExtractPhysical(ts)) }
-
-// GoTimeToTS returns the smallest timestamp at wall-clock time t (logical
-// part zero), as used for staleness bounds.
-func GoTimeToTS(t time.Time) uint64 { return ComposeTS(t.UnixMilli(), 0) }
-
 const (
 	defaultOracleUpdateInterval = 2 * time.Second
 	// oracleUpdateTimeout bounds one background TSO fetch, as PD's own
@@ -75,8 +48,11 @@ type lastTS struct {
 // An Oracle is safe for concurrent use. It owns one goroutine, started by
 // NewOracle and stopped by Close. It does not own the PD client.
 type Oracle struct {
-	pd       PD
-	interval time.Duration
+	pd PD
+	// interval is the refresh period (nanoseconds); SetUpdateInterval
+	// changes it and pokes intervalSet so the loop resets its ticker.
+	interval    atomic.Int64
+	intervalSet chan struct{}
 
 	last   atomic.Pointer[lastTS]
 	closed atomic.Bool
@@ -95,7 +71,8 @@ func NewOracle(pd PD, opts ...OracleOption) *Oracle {
 		o(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	o := &Oracle{pd: pd, interval: cfg.interval, cancel: cancel, done: make(chan struct{})}
+	o := &Oracle{pd: pd, intervalSet: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	o.interval.Store(int64(cfg.interval))
 	go o.refreshLoop(ctx)
 	return o
 }
@@ -113,7 +90,7 @@ func (o *Oracle) Close() {
 
 func (o *Oracle) refreshLoop(ctx context.Context) {
 	defer close(o.done)
-	t := time.NewTicker(o.interval)
+	t := time.NewTicker(time.Duration(o.interval.Load()))
 	defer t.Stop()
 	for {
 		// A failed refresh is not fatal: the low-resolution timestamp only
@@ -122,10 +99,24 @@ func (o *Oracle) refreshLoop(ctx context.Context) {
 		fctx, cancel := context.WithTimeout(ctx, oracleUpdateTimeout)
 		_, _ = o.fetch(fctx)
 		cancel()
+		if !o.waitTick(ctx, t) {
+			return
+		}
+	}
+}
+
+// waitTick waits for t's next tick and reports whether it came (false:
+// ctx ended). A new update interval resets t, so the next refresh comes
+// one new interval from then; the timestamp already held stays until it.
+func (o *Oracle) waitTick(ctx context.Context, t *time.Ticker) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
+		case <-o.intervalSet:
+			t.Reset(time.Duration(o.interval.Load()))
 		case <-t.C:
+			return true
 		}
 	}
 }

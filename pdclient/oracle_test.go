@@ -3,7 +3,7 @@ package pdclient
 import (
 	"context"
 	"errors"
-	"runtime"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -97,12 +97,57 @@ func TestOracleUntilExpired(t *testing.T) {
 	})
 }
 
+// Close returns only once the refresh goroutine has returned: done is
+// closed by its last deferred call. (Counting runtime.NumGoroutine
+// before and after was flaky: goroutines of earlier tests still exiting
+// were counted.) goleak in TestMain checks that nothing is left.
 func TestOracleCloseStopsGoroutine(t *testing.T) {
-	before := runtime.NumGoroutine()
 	o := NewOracle(newFakePD(), WithUpdateInterval(time.Millisecond))
 	time.Sleep(5 * time.Millisecond)
 	o.Close()
-	// goleak in TestMain checks the goroutine is gone; Close must not return
-	// before it is.
-	check.True(t, runtime.NumGoroutine() <= before, "goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
+	select {
+	case <-o.done:
+	default:
+		t.Fatal("Close returned before the refresh goroutine did")
+	}
+}
+
+// heldPD holds back the answer of its first GetTS, after taking the
+// timestamp, until release is closed, as a response held up on the
+// network would be.
+type heldPD struct {
+	*fakePD
+	taken   chan struct{} // closed once the first call has its timestamp
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (p *heldPD) GetTS(ctx context.Context) (int64, int64, error) {
+	physical, logical, err := p.fakePD.GetTS(ctx)
+	if p.calls.Add(1) == 1 {
+		close(p.taken)
+		<-p.release
+	}
+	return physical, logical, err
+}
+
+// TestOracleLowResolutionNeverBehindNow ports client-go
+// oracle/oracles/pd_test.go TestSetLastTSAlwaysPushTS: a late answer
+// carrying an older timestamp does not move the low-resolution
+// timestamp back behind one already handed out.
+func TestOracleLowResolutionNeverBehindNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pd := &heldPD{fakePD: newFakePD(), taken: make(chan struct{}), release: make(chan struct{})}
+		o := NewOracle(pd, WithUpdateInterval(time.Hour)) // its first refresh is the held call
+		defer o.Close()
+		<-pd.taken
+		time.Sleep(time.Millisecond) // a later physical time for Now
+		ts, err := o.Now(context.Background())
+		must.NoError(t, err)
+		check.Equal(t, ts, o.LowResolution())
+		close(pd.release)
+		synctest.Wait() // the refresh has recorded (or not) its older ts
+		check.Equal(t, 2, pd.fakePD.count("GetTS"))
+		check.Equal(t, ts, o.LowResolution(), "an older timestamp arriving late moved it back")
+	})
 }

@@ -15,8 +15,7 @@ import (
 // buffered value wins over the snapshot's, a buffered delete hides the
 // key, and only the keys the buffer does not hold are read from TiKV. A
 // batch of buffered keys only sends nothing. (The case's commit-ts half,
-// kv.WithReturnCommitTS, has no Txn counterpart: commit ts reads are
-// Snapshot.BatchGetWithCommitTS.)
+// kv.WithReturnCommitTS, is TestPortBufferBatchGetterCommitTS.)
 func TestPortBufferBatchGetter(t *testing.T) {
 	client, log := newWireClient(t)
 	ctx := t.Context()

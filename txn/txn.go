@@ -210,16 +210,37 @@ func (t *Txn) Get(ctx context.Context, key []byte) ([]byte, error) {
 // missing or deleted key), the transaction's own writes first; only the
 // keys it has not written are read from the snapshot, in one batch.
 func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	es, err := t.batchGet(ctx, keys, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = e.Value
+	}
+	return out, nil
+}
+
+// BatchGetWithCommitTS is BatchGet that also returns the commit ts of
+// each value read from the snapshot (client-go's BufferBatchGetter with
+// kv.WithReturnCommitTS). A value the transaction wrote itself has no
+// commit ts yet: its entry's CommitTS is 0. A missing or deleted key's
+// entry is the zero ValueEntry.
+func (t *Txn) BatchGetWithCommitTS(ctx context.Context, keys [][]byte) ([]ValueEntry, error) {
+	return t.batchGet(ctx, keys, true)
+}
+
+func (t *Txn) batchGet(ctx context.Context, keys [][]byte, wantCommitTS bool) ([]ValueEntry, error) {
 	if err := t.checkActive(); err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(keys))
+	out := make([]ValueEntry, len(keys))
 	var rest [][]byte
 	var at []int
 	for i, k := range keys {
 		switch v, kind := t.buf.Get(k); kind {
 		case membuf.KindPut:
-			out[i] = bytes.Clone(v)
+			out[i].Value = bytes.Clone(v)
 		case membuf.KindDelete:
 		default:
 			rest, at = append(rest, k), append(at, i)
@@ -228,12 +249,23 @@ func (t *Txn) BatchGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 	if len(rest) == 0 {
 		return out, nil
 	}
-	vals, err := t.snap.BatchGet(ctx, rest)
+	var read []ValueEntry
+	var err error
+	if wantCommitTS {
+		read, err = t.snap.BatchGetWithCommitTS(ctx, rest)
+	} else {
+		var vals [][]byte
+		vals, err = t.snap.BatchGet(ctx, rest)
+		read = make([]ValueEntry, len(vals))
+		for j, v := range vals {
+			read[j].Value = v
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	for j, i := range at {
-		out[i] = vals[j]
+		out[i] = read[j]
 	}
 	return out, nil
 }

@@ -41,6 +41,11 @@ const (
 	// scattering its pre-split regions (client-go's
 	// waitScatterRegionFinishBackoff, 120 s).
 	DefaultScatterWait = 120 * time.Second
+	// DefaultScatterRetryBudget bounds the backoff sleeps between failed
+	// ScatterRegions calls of one pre-split, shared by its regions
+	// (client-go's splitRegionBackoff, 20 s, which its scatterRegion
+	// retries spend).
+	DefaultScatterRetryBudget = 20 * time.Second
 )
 
 // Options tune a Committer. Zero fields take the defaults above.
@@ -66,6 +71,9 @@ type Options struct {
 	// ScatterWait: DefaultScatterWait when zero; negative scatters the
 	// pre-split regions without waiting for PD to finish.
 	ScatterWait time.Duration
+	// ScatterRetryBudget: DefaultScatterRetryBudget when zero; negative
+	// asks PD once per region, without retrying a failed call.
+	ScatterRetryBudget time.Duration
 
 	// AsyncCommit and OnePC make transactions that do not choose
 	// otherwise (Request.AsyncCommit, Request.OnePC) commit with async
@@ -113,6 +121,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ScatterWait == 0 {
 		o.ScatterWait = DefaultScatterWait
+	}
+	if o.ScatterRetryBudget == 0 {
+		o.ScatterRetryBudget = DefaultScatterRetryBudget
 	}
 	return o.protocolDefaults()
 }

@@ -3,11 +3,15 @@ package twopc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline/backoff"
 )
 
 // Scatter of the regions a pre-split created (client-go's
@@ -15,7 +19,10 @@ import (
 // from 2pc.go preSplitRegion): the pieces of a split region start on the
 // stores of the region they came from, so without a scatter the prewrite
 // would still pour every lock into the same stores. PD is asked to scatter
-// each new region, then the commit waits until PD's operator on each is no
+// each new region, a failed call retried with PD backoff within
+// Options.ScatterRetryBudget (shared by the regions: once it is spent the
+// rest are not asked, as client-go stops at a PD timeout), then the
+// commit waits until PD's operator on each is no
 // longer a running "scatter-region", within Options.ScatterWait for all of
 // them. Nothing here fails the commit: the first failure is recorded in
 // CommitDetails.ScatterErr and the prewrite goes on.
@@ -68,24 +75,21 @@ func (c *Committer) scatter(ctx context.Context, startTS uint64, ids []uint64, d
 		}
 	}
 	var accepted []uint64
+	bo := backoff.WithBudget(c.opts.ScatterRetryBudget)
 	for _, id := range ids {
-		resp, err := c.pd.ScatterRegions(ctx, []uint64{id})
-		if err != nil {
-			err = fmt.Errorf("region %d: %w", id, err)
-		} else if len(resp.GetFailedRegionsId()) > 0 {
-			err = &ScatterFailedError{RegionID: id}
-		}
-		if err != nil {
-			note(err)
-			if ctx.Err() != nil {
-				return
-			}
+		err := c.scatterOne(ctx, bo, id)
+		if err == nil {
+			accepted = append(accepted, id)
 			continue
 		}
-		accepted = append(accepted, id)
+		note(err)
+		var exhausted *kv.BackoffExhaustedError
+		if ctx.Err() != nil || errors.As(err, &exhausted) {
+			break // the budget is shared: the other regions would fail at once
+		}
 	}
 	d.ScatteredRegions = len(accepted)
-	if c.opts.ScatterWait < 0 {
+	if c.opts.ScatterWait < 0 || ctx.Err() != nil {
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, c.opts.ScatterWait)
@@ -94,6 +98,31 @@ func (c *Committer) scatter(ctx context.Context, startTS uint64, ids []uint64, d
 		if err := waitScatter(wctx, c.pd, id); err != nil {
 			note(err)
 			return // the wait's deadline is shared: the rest would fail too
+		}
+	}
+}
+
+// scatterOne asks PD to scatter one region, sending the call again after
+// a failure with PDRPC backoff on bo (client-go's scatterRegion retries
+// every failed ScatterRegions with BoPDRPC). A region PD answers in
+// failed_regions_id is a *ScatterFailedError, not retried: PD looked at
+// it and refused. With a negative ScatterRetryBudget a failed call is
+// not retried.
+func (c *Committer) scatterOne(ctx context.Context, bo *backoff.Backoffer, id uint64) error {
+	for {
+		resp, err := c.pd.ScatterRegions(ctx, []uint64{id})
+		if err == nil {
+			if len(resp.GetFailedRegionsId()) > 0 {
+				return &ScatterFailedError{RegionID: id}
+			}
+			return nil
+		}
+		err = fmt.Errorf("region %d: %w", id, err)
+		if c.opts.ScatterRetryBudget < 0 || ctx.Err() != nil {
+			return err
+		}
+		if werr := bo.Wait(ctx, backoff.PDRPC, err); werr != nil {
+			return werr
 		}
 	}
 }

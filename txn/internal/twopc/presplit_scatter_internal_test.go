@@ -3,14 +3,17 @@ package twopc
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/kvproto/pkg/pdpb"
 	"github.com/tikv/pd/client/opt"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 )
 
@@ -104,4 +107,83 @@ func TestScatterReportsFailedRegions(t *testing.T) {
 	if !errors.As(d.ScatterErr, &fe) || fe.RegionID != 4 || d.ScatteredRegions != 0 || len(pd.scattered) != 2 {
 		t.Fatalf("err %v, scattered %d, asked %v", d.ScatterErr, d.ScatteredRegions, pd.scattered)
 	}
+}
+
+// flakyScatterPD fails the first failures ScatterRegions calls, then
+// accepts every region; it records the regions asked and when.
+type flakyScatterPD struct {
+	pdclient.PD
+	mu       sync.Mutex
+	failures int
+	asked    []uint64
+	at       []time.Time
+}
+
+func (p *flakyScatterPD) ScatterRegions(_ context.Context, ids []uint64, _ ...opt.RegionsOption) (*pdpb.ScatterRegionResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.asked = append(p.asked, ids...)
+	p.at = append(p.at, time.Now())
+	if p.failures != 0 {
+		p.failures--
+		return nil, errors.New("PD unavailable")
+	}
+	return &pdpb.ScatterRegionResponse{Header: &pdpb.ResponseHeader{}}, nil
+}
+
+// A failed ScatterRegions call is sent again after PD backoff (client-go's
+// scatterRegion retries with BoPDRPC: 500 ms base, equal jitter), so
+// transient PD failures do not leave the regions unscattered.
+func TestScatterRetriesFailedCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pd := &flakyScatterPD{failures: 2}
+		c := &Committer{pd: pd, opts: Options{ScatterWait: -1}.withDefaults()}
+		var d CommitDetails
+		c.scatter(context.Background(), 1, []uint64{4, 5}, &d)
+		if d.ScatterErr != nil || d.ScatteredRegions != 2 {
+			t.Fatalf("err %v, scattered %d; want both regions scattered", d.ScatterErr, d.ScatteredRegions)
+		}
+		if want := []uint64{4, 4, 4, 5}; !slices.Equal(pd.asked, want) {
+			t.Fatalf("asked %v, want %v", pd.asked, want)
+		}
+		// Equal jitter: the n-th wait is in [base·2^n/2, base·2^n).
+		for i, bounds := range [][2]time.Duration{{250 * time.Millisecond, 500 * time.Millisecond}, {500 * time.Millisecond, time.Second}} {
+			if gap := pd.at[i+1].Sub(pd.at[i]); gap < bounds[0] || gap >= bounds[1] {
+				t.Fatalf("wait %d lasted %v, want within %v", i, gap, bounds)
+			}
+		}
+	})
+}
+
+// Retries share ScatterRetryBudget: once a wait would pass it, the
+// failure (a *kv.BackoffExhaustedError with PD's error as the cause) is
+// in ScatterErr and the regions after it are not asked, as client-go
+// stops scattering at a PD timeout. A negative budget asks every region
+// once.
+func TestScatterRetryBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pd := &flakyScatterPD{failures: -1}
+		c := &Committer{pd: pd, opts: Options{ScatterWait: -1, ScatterRetryBudget: 2 * time.Second}.withDefaults()}
+		var d CommitDetails
+		began := time.Now()
+		c.scatter(context.Background(), 1, []uint64{4, 5}, &d)
+		var exhausted *kv.BackoffExhaustedError
+		if !errors.As(d.ScatterErr, &exhausted) || exhausted.Policy != "pdRPC" || d.ScatteredRegions != 0 {
+			t.Fatalf("err %v, scattered %d; want the pdRPC backoff exhausted", d.ScatterErr, d.ScatteredRegions)
+		}
+		if slept := time.Since(began); slept > 2*time.Second {
+			t.Fatalf("retried for %v, past the 2 s budget", slept)
+		}
+		if len(pd.asked) < 2 || slices.Contains(pd.asked, 5) {
+			t.Fatalf("asked %v: want region 4 retried and region 5 never asked", pd.asked)
+		}
+
+		once := &flakyScatterPD{failures: -1}
+		c = &Committer{pd: once, opts: Options{ScatterWait: -1, ScatterRetryBudget: -1}.withDefaults()}
+		d = CommitDetails{}
+		c.scatter(context.Background(), 1, []uint64{4, 5}, &d)
+		if d.ScatterErr == nil || !slices.Equal(once.asked, []uint64{4, 5}) {
+			t.Fatalf("no-retry scatter: err %v, asked %v; want one call per region", d.ScatterErr, once.asked)
+		}
+	})
 }

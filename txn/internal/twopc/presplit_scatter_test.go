@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/pdpb"
+
+	"github.com/tikvgo/tikv/kv"
 )
 
 // inBothModes runs test against the in-process mock and over gRPC.
@@ -63,19 +65,23 @@ func TestPreSplitScattersNewRegions(t *testing.T) {
 	})
 }
 
-// A scatter PD refuses does not fail the commit: the failure is in
-// ScatterErr and the prewrite goes on with the split regions.
+// A scatter PD keeps refusing does not fail the commit: once the retry
+// budget is spent the failure is in ScatterErr and the prewrite goes on
+// with the split regions.
 func TestPreSplitScatterFailureStillCommits(t *testing.T) {
 	inBothModes(t, func(t *testing.T, grpc bool) {
-		f := newFixture(t, setup{opts: preSplitOpts, grpc: grpc})
+		opts := preSplitOpts
+		opts.ScatterRetryBudget = 600 * time.Millisecond
+		f := newFixture(t, setup{opts: opts, grpc: grpc})
 		f.mock.FailPD("ScatterRegion", errors.New("scatter refused"), 0)
 		const n = 600
 		d, err := f.commit(puts(n)...)
 		if err != nil {
 			t.Fatalf("commit: %v", err)
 		}
-		if d.PreSplitRegions != 1 || d.ScatteredRegions != 0 || d.ScatterErr == nil {
-			t.Fatalf("pre-split %d, scattered %d (err %v); want a scatter failure", d.PreSplitRegions, d.ScatteredRegions, d.ScatterErr)
+		var exhausted *kv.BackoffExhaustedError
+		if d.PreSplitRegions != 1 || d.ScatteredRegions != 0 || !errors.As(d.ScatterErr, &exhausted) {
+			t.Fatalf("pre-split %d, scattered %d (err %v); want the scatter retries exhausted", d.PreSplitRegions, d.ScatteredRegions, d.ScatterErr)
 		}
 		if desc, _ := scatterStatus(t, f, regionOf(f, keyN(0))); desc != "" {
 			t.Fatalf("operator %q after a refused scatter", desc)
@@ -87,6 +93,30 @@ func TestPreSplitScatterFailureStillCommits(t *testing.T) {
 		for _, i := range []int{0, 277, 555, n - 1} {
 			f.mustGet(keyN(i), valN(i))
 		}
+	})
+}
+
+// A ScatterRegions call that fails is sent again (client-go's
+// scatterRegion retries with PD backoff): two failures of PD's
+// ScatterRegion leave no trace, both new regions get a finished scatter.
+func TestPreSplitScatterRetriesPDFailures(t *testing.T) {
+	inBothModes(t, func(t *testing.T, grpc bool) {
+		f := newFixture(t, setup{opts: preSplitOpts, grpc: grpc})
+		f.mock.FailPD("ScatterRegion", errors.New("PD busy"), 2)
+		d, err := f.commit(puts(600)...)
+		if err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		if d.PreSplitRegions != 1 || d.ScatteredRegions != 2 || d.ScatterErr != nil {
+			t.Fatalf("pre-split %d, scattered %d (err %v); want both regions scattered", d.PreSplitRegions, d.ScatteredRegions, d.ScatterErr)
+		}
+		for _, k := range []int{0, 277} {
+			if desc, st := scatterStatus(t, f, regionOf(f, keyN(k))); desc != "scatter-region" || st != pdpb.OperatorStatus_SUCCESS {
+				t.Fatalf("region of key %d: operator %q %v, want a finished scatter", k, desc, st)
+			}
+		}
+		f.settle()
+		f.mustGet(keyN(0), valN(0))
 	})
 }
 

@@ -1,0 +1,82 @@
+package pdclient
+
+import (
+	"time"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+// A TiKV timestamp is PD's TSO: milliseconds since the Unix epoch shifted
+// left by physicalShift bits, plus an 18-bit logical counter (PD's
+// tsoutil, client-go's oracle.ComposeTS).
+const (
+	physicalShift = 18
+	logicalMask   = 1<<physicalShift - 1
+)
+
+// ComposeTS builds a timestamp from its physical part (milliseconds since
+// the Unix epoch) and logical part. Only the low 18 bits of logical are
+// kept: client-go adds logical unmasked, so a counter past 2^18 - 1 would
+// carry into the physical part; PD never hands one out.
+func ComposeTS(physical, logical int64) uint64 {
+	return uint64(physical<<physicalShift | logical&logicalMask)
+}
+
+// ExtractPhysical returns the physical part of ts: milliseconds since the
+// Unix epoch.
+func ExtractPhysical(ts uint64) int64 { return int64(ts >> physicalShift) }
+
+// ExtractLogical returns the logical part of ts.
+func ExtractLogical(ts uint64) int64 { return int64(ts & logicalMask) }
+
+// GoTime returns the wall-clock time of ts's physical part, to the
+// millisecond; the logical part is dropped (client-go's GetTimeFromTS).
+func GoTime(ts uint64) time.Time { return time.UnixMilli(ExtractPhysical(ts)) }
+
+// GoTimeToTS returns the smallest timestamp at wall-clock time t (logical
+// part zero, below a millisecond truncated), as used for staleness bounds
+// (client-go's GoTimeToTS).
+func GoTimeToTS(t time.Time) uint64 { return ComposeTS(t.UnixMilli(), 0) }
+
+// LowerLimitStartTS returns the smallest start ts a transaction still
+// running at now can have, given that no transaction runs longer than
+// maxTxnAge (client-go's GoTimeToLowerLimitStartTS, whose callers pass
+// the max txn TTL): locks of transactions older than that are abandoned.
+func LowerLimitStartTS(now time.Time, maxTxnAge time.Duration) uint64 {
+	return GoTimeToTS(now.Add(-maxTxnAge))
+}
+
+// IsExpired reports whether a lock with start timestamp lockTS and a TTL
+// of ttlMs milliseconds has expired by the oracle's idea of now (see
+// UntilExpired), including before the oracle has seen any timestamp, as
+// client-go's pdOracle.IsExpired does: the caller then asks TiKV, whose
+// CheckTxnStatus decides. Unlike client-go, which compares with the last
+// timestamp as it arrived, the oracle's now advances with the local clock
+// between refreshes, so a lock is not judged alive for up to an update
+// interval after it expired. Safe for concurrent use.
+func (o *Oracle) IsExpired(lockTS, ttlMs uint64) bool {
+	return o.UntilExpired(lockTS, ttlMs) == 0
+}
+
+// UpdateInterval returns how often the oracle refreshes its
+// low-resolution timestamp.
+func (o *Oracle) UpdateInterval() time.Duration { return time.Duration(o.interval.Load()) }
+
+// SetUpdateInterval changes how often the oracle refreshes its
+// low-resolution timestamp (client-go's
+// SetLowResolutionTimestampUpdateInterval). The next refresh comes d
+// after the call; a d that is not positive fails with
+// kv.ErrInvalidArgument. Safe for concurrent use.
+func (o *Oracle) SetUpdateInterval(d time.Duration) error {
+	if d <= 0 {
+		return kv.InvalidArgument("pdclient: update interval %v is not positive", d)
+	}
+	if time.Duration(o.interval.Swap(int64(d))) == d {
+		return nil
+	}
+	select {
+	case o.intervalSet <- struct{}{}:
+	default: // a change is already pending; the loop reads the newest d
+	}
+	return nil
+}
