@@ -145,3 +145,33 @@ func (p *portCluster) commitAt(startTS, commitTS uint64, keys ...string) error {
 	_, err := plan(context.Background(), &kvrpcpb.CommitRequest{Keys: ks, StartVersion: startTS, CommitVersion: commitTS})
 	return err
 }
+
+// lockAsync prewrites "k1", "v1", ... as an async-commit transaction (the
+// first key primary, listing the others as its secondaries; one request
+// per key, so only the primary's carries the list) without committing, and
+// returns its start ts.
+func (p *portCluster) lockAsync(ttl time.Duration, pairs ...string) uint64 {
+	p.t.Helper()
+	ms := mutations(pairs...)
+	start := p.now()
+	env := p.cluster.EnvFor(kv.ModeTxn)
+	plan := pipeline.Shard(env, prewriteSplit, pipeline.Retry(env, plans.KvPrewrite))
+	var secondaries [][]byte
+	for _, m := range ms[1:] {
+		secondaries = append(secondaries, m.Key)
+	}
+	for i, m := range ms {
+		req := &kvrpcpb.PrewriteRequest{
+			Mutations: []*kvrpcpb.Mutation{m}, PrimaryLock: ms[0].Key, StartVersion: start,
+			LockTtl: uint64(ttl.Milliseconds()), TxnSize: uint64(len(ms)), MinCommitTs: start + 1,
+			UseAsyncCommit: true, MaxCommitTs: start + 1<<30,
+		}
+		if i == 0 {
+			req.Secondaries = secondaries
+		}
+		if _, err := plan(context.Background(), req); err != nil {
+			p.t.Fatalf("async prewrite: %v", err)
+		}
+	}
+	return start
+}

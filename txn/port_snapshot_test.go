@@ -85,10 +85,28 @@ func TestPortPointGetSkipTxnLockSecondary(t *testing.T) {
 // transaction whose primary is committed reads the committed value without
 // waiting for the lock to be resolved (here ResolveLock is held by a gate
 // until the reads are done, instead of slowed by 500 ms); the lock is
-// still there after the reads and goes once resolution may proceed.
+// still there after the reads and goes once resolution may proceed. As in
+// client-go, once with 2PC locks and once with async-commit locks (whose
+// primary lists y as its secondary).
 func TestPortSnapshotUseResolveForRead(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(map[bool]string{false: "2pc", true: "async-commit"}[async], func(t *testing.T) {
+			testSnapshotUseResolveForRead(t, async)
+		})
+	}
+}
+
+func testSnapshotUseResolveForRead(t *testing.T, async bool) {
 	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("y"))})
-	start := p.lockMin(time.Minute, "x", "x", "y", "y")
+	var start uint64
+	if async {
+		start = p.lockAsync(time.Minute, "x", "x", "y", "y")
+	} else {
+		start = p.lockMin(time.Minute, "x", "x", "y", "y")
+	}
+	if locks := scanLocks(t, p.cluster, p.now()); len(locks) != 2 || locks[1].GetUseAsyncCommit() != async {
+		t.Fatalf("prewritten locks %v, want x and y with async commit %v", locks, async)
+	}
 	p.commitKeys(start, [][]byte{[]byte("x")})
 	gate := mocktikv.NewGate()
 	p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdResolveLock, Steps: []mocktikv.Step{mocktikv.Always(mocktikv.Block(gate))}})
