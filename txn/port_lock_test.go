@@ -221,27 +221,27 @@ func TestPortTxnHeartBeat(t *testing.T) {
 // GC-style sweep settles every lock below a safe point whatever its TTL,
 // each as its transaction ended: a live transaction (k1, k2; TTL a minute)
 // is rolled back, a transaction whose primary k3 is committed has its
-// secondary k4 committed. tikvgo has no BatchResolveLocks call; the sweep
-// is the client's resolver driven as GC drives it: a status check that
-// expires any lock (current ts MaxUint64), then the resolution of the
-// scanned locks.
+// secondary k4 committed, and an async-commit transaction whose keys (k5,
+// k6) are all prewritten is committed (its secondaries prove it). The
+// sweep is the resolver's BatchResolveLocks over the scanned locks.
 func TestPortBatchResolveLocks(t *testing.T) {
-	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("k3"))})
+	p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithTxnSplitKeys([]byte("k3"), []byte("k6"))})
 	ctx := t.Context()
 	p.lockMin(time.Minute, "k1", "v1", "k2", "v2")
 	start := p.lockMin(time.Minute, "k3", "v3", "k4", "v4")
 	p.commitKeys(start, [][]byte{[]byte("k3")})
+	p.lockAsync(time.Minute, "k5", "v5", "k6", "v6")
 
 	safePoint := p.now()
-	r := p.client.Resolver()
+	var locks []*kv.Lock
 	for _, li := range scanLocks(t, p.cluster, safePoint) {
-		if _, err := r.GetTxnStatus(ctx, li.LockVersion, li.PrimaryLock, 0, math.MaxUint64, true); err != nil {
-			t.Fatal(err)
-		}
-		res, err := r.ResolveLocks(ctx, 0, []*kv.Lock{plans.LockFromInfo(li)})
-		if err != nil || res.Live != 0 {
-			t.Fatalf("resolve %q: %+v, %v", li.Key, res, err)
-		}
+		locks = append(locks, plans.LockFromInfo(li))
+	}
+	if len(locks) != 5 {
+		t.Fatalf("scanned %d locks, want k1, k2, k4, k5, k6", len(locks))
+	}
+	if err := p.client.Resolver().BatchResolveLocks(ctx, locks); err != nil {
+		t.Fatal(err)
 	}
 	if locks := scanLocks(t, p.cluster, p.now()); len(locks) != 0 {
 		t.Fatalf("locks left after the sweep: %v", locks)
@@ -250,6 +250,8 @@ func TestPortBatchResolveLocks(t *testing.T) {
 	p.mustGet("k2", "")
 	p.mustGet("k3", "v3")
 	p.mustGet("k4", "v4")
+	p.mustGet("k5", "v5")
+	p.mustGet("k6", "v6")
 }
 
 // TestPortCleanLockThroughTxn ports client-go
