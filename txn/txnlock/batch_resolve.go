@@ -76,7 +76,12 @@ func (c *resolveCall) sweepStatus(ctx context.Context, l *kv.Lock) (TxnStatus, e
 	if err != nil {
 		return TxnStatus{}, err
 	}
-	if s.IsDetermined() {
+	if s.TTL == 0 {
+		// Committed, rolled back, or (TTLExpirePessimisticRollback) a
+		// pessimistic primary removed without a rollback record: then
+		// nothing will commit the transaction's locks below the safe
+		// point, and they are rolled back (client-go resolves them with
+		// the status's commit ts, 0).
 		return s, nil
 	}
 	if s.PrimaryLock != nil && s.PrimaryLock.UseAsyncCommit {
@@ -89,7 +94,7 @@ func (c *resolveCall) sweepStatus(ctx context.Context, l *kv.Lock) (TxnStatus, e
 		if s, err = c.r.txnStatus(ctx, q); err != nil {
 			return TxnStatus{}, err
 		}
-		if s.IsDetermined() {
+		if s.TTL == 0 {
 			return s, nil
 		}
 	}
