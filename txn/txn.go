@@ -397,6 +397,7 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 	req := twopc.Request{StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx}
 	t.proto.apply(&req)
 	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), req)
+	recordCommit(ctx, details)
 	if err != nil {
 		t.finish(txnFailed, 0, details)
 		return err
