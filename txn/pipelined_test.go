@@ -1,0 +1,582 @@
+package txn_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/transport"
+	"github.com/tikvgo/tikv/txn"
+)
+
+func plKey(i int) []byte { return []byte(fmt.Sprintf("pl%04d", i)) }
+
+// TestPortPipelinedAndFlush ports client-go
+// integration_tests/pipelined_memdb_test.go TestPipelinedAndFlush: the
+// buffer is flushed exactly when it reaches MinFlushKeys keys; the
+// transaction reads its own writes, flushed or not, another transaction
+// does not see them until the commit, and sees all of them after it.
+func TestPortPipelinedAndFlush(t *testing.T) {
+	eachTransport(t, func(t *testing.T, grpc bool) {
+		p := newPlCluster(t, grpc)
+		ctx := context.Background()
+		const n = 20
+		tx := p.begin(txn.WithPipelined(smallFlush(n)))
+		other := p.begin()
+		if !tx.IsPipelined() || other.IsPipelined() {
+			t.Fatalf("IsPipelined: %v, %v", tx.IsPipelined(), other.IsPipelined())
+		}
+		for i := range n {
+			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+				t.Fatalf("set %d: %v", i, err)
+			}
+			wantGen := uint64(0)
+			if i == n-1 {
+				wantGen = 1
+			}
+			if g := tx.Generation(); g != wantGen {
+				t.Fatalf("after key %d: generation %d, want %d", i, g, wantGen)
+			}
+			if v, err := tx.Get(ctx, plKey(i)); err != nil || string(v) != strconv.Itoa(i) {
+				t.Fatalf("own read %d: %q, %v", i, v, err)
+			}
+			if _, err := other.Get(ctx, plKey(i)); !isNotFound(err) {
+				t.Fatalf("other read %d: %v, want not found", i, err)
+			}
+		}
+		if err := tx.FlushWait(ctx); err != nil {
+			t.Fatalf("flush wait: %v", err)
+		}
+		// Flushed: read back through KvBufferBatchGet.
+		before := p.gate.count(transport.CmdBufferBatchGet)
+		if v, err := tx.Get(ctx, plKey(3)); err != nil || string(v) != "3" {
+			t.Fatalf("read of a flushed key: %q, %v", v, err)
+		}
+		if p.gate.count(transport.CmdBufferBatchGet) != before+1 {
+			t.Fatalf("a flushed key is read with one KvBufferBatchGet")
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		want := map[string]string{}
+		for i := range n {
+			want[string(plKey(i))] = strconv.Itoa(i)
+		}
+		p.mustRead(want)
+	})
+}
+
+// TestPortPipelinedMemDBBufferGet ports client-go TestPipelinedMemDBBufferGet:
+// a forced flush after every write; every key reads back.
+func TestPortPipelinedMemDBBufferGet(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+	for i := range 100 {
+		if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		if flushed, err := tx.Flush(ctx, true); err != nil || !flushed {
+			t.Fatalf("flush %d: %v, %v", i, flushed, err)
+		}
+	}
+	if tx.Generation() != 100 {
+		t.Fatalf("generation %d, want 100", tx.Generation())
+	}
+	for i := range 100 {
+		if v, err := tx.Get(ctx, plKey(i)); err != nil || string(v) != strconv.Itoa(i) {
+			t.Fatalf("read %d: %q, %v", i, v, err)
+		}
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPortPipelinedFlushBlock ports client-go TestPipelinedFlushBlock: one
+// generation is in flight at a time; a second forced flush returns only
+// after the first finished.
+func TestPortPipelinedFlushBlock(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+	if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
+		t.Fatal(err)
+	}
+	held, release := p.gate.holdCmd(transport.CmdFlush)
+	defer release()
+	if flushed, err := tx.Flush(ctx, true); err != nil || !flushed {
+		t.Fatalf("flush 1: %v, %v", flushed, err)
+	}
+	<-held // generation 1's Flush RPC is held
+	if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
+		t.Fatal(err)
+	}
+	var released bool
+	returned := make(chan bool)
+	go func() {
+		flushed, err := tx.Flush(ctx, true)
+		returned <- flushed && err == nil && released
+	}()
+	time.Sleep(50 * time.Millisecond) // give the second flush a chance to return early
+	released = true                   // written before release: the flush sees it only if it waited
+	release()
+	if !<-returned {
+		t.Fatalf("the second flush returned before the first was released, or failed")
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tx.Generation() != 2 {
+		t.Fatalf("generation %d, want 2", tx.Generation())
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPortPipelinedSkipFlushedLock ports client-go
+// TestPipelinedSkipFlushedLock: the transaction's snapshot passes its own
+// flushed lock (it reads the committed data: nothing), and the write is
+// visible to a later transaction once committed.
+func TestPortPipelinedSkipFlushedLock(t *testing.T) {
+	eachTransport(t, func(t *testing.T, grpc bool) {
+		p := newPlCluster(t, grpc)
+		ctx := context.Background()
+		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+		if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
+			t.Fatal(err)
+		}
+		if flushed, err := tx.Flush(ctx, true); err != nil || !flushed {
+			t.Fatalf("flush: %v, %v", flushed, err)
+		}
+		if err := tx.FlushWait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := tx.Snapshot().Get(rctx, []byte("key1")); !isNotFound(err) {
+			t.Fatalf("snapshot read past the own lock: %v, want not found", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p.mustRead(map[string]string{"key1": "value1"})
+	})
+}
+
+// TestPortPipelinedCommit ports client-go TestPipelinedCommit: the commit
+// leaves every lock but the primary's (client-go's pipelinedSkipResolveLock
+// failpoint), a region splits the key range, and readers still read every
+// value, resolving the locks from the committed primary.
+func TestPortPipelinedCommit(t *testing.T) {
+	eachTransport(t, func(t *testing.T, grpc bool) {
+		p := newPlCluster(t, grpc)
+		ctx := context.Background()
+		tx := p.begin(txn.WithPipelinedSkipResolve(txn.PipelinedOptions{}))
+		want := map[string]string{}
+		for i := range 100 {
+			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+			want[string(plKey(i))] = strconv.Itoa(i)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(p.locksOf(tx.StartTS())); n != 99 {
+			t.Fatalf("%d locks left after the commit, want the 99 secondaries", n)
+		}
+		if _, err := p.mock.SplitTxn(plKey(50)); err != nil {
+			t.Fatal(err)
+		}
+		p.mustRead(want)
+	})
+}
+
+// TestPortPipelinedRollback ports client-go TestPipelinedRollback: a
+// rollback after a flush removes every flushed lock and writes nothing.
+func TestPortPipelinedRollback(t *testing.T) {
+	eachTransport(t, func(t *testing.T, grpc bool) {
+		p := newPlCluster(t, grpc)
+		ctx := context.Background()
+		if _, err := p.mock.SplitTxn(plKey(50)); err != nil {
+			t.Fatal(err)
+		}
+		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+		want := map[string]string{}
+		for i := range 100 {
+			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+			want[string(plKey(i))] = ""
+		}
+		if _, err := tx.Flush(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.FlushWait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(p.locksOf(tx.StartTS())); n != 100 {
+			t.Fatalf("%d locks flushed, want 100", n)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.client.WaitBackground(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if locks := p.locksOf(tx.StartTS()); len(locks) != 0 {
+			t.Fatalf("locks left after the rollback: %v", locks)
+		}
+		if p.client.BackgroundError() != nil {
+			t.Fatalf("background: %v", p.client.BackgroundError())
+		}
+		p.mustRead(want)
+	})
+}
+
+// TestPortPipelinedPrefetch ports client-go TestPipelinedPrefetch: what
+// BatchGet read from the flushed buffer is cached until the next flush
+// (no second KvBufferBatchGet for those keys), a flushed delete reads as
+// absent, and keys the transaction never wrote are read from the snapshot.
+func TestPortPipelinedPrefetch(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+	var even, odd [][]byte
+	for i := range 100 {
+		if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			even = append(even, plKey(i))
+		} else {
+			odd = append(odd, plKey(i))
+		}
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vals, err := tx.BatchGet(ctx, even)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if string(v) != strconv.Itoa(2*i) {
+			t.Fatalf("batch get %q = %q", even[i], v)
+		}
+	}
+	remote := func() int { return p.gate.count(transport.CmdBufferBatchGet) }
+	n := remote()
+	for i, k := range even {
+		if v, err := tx.Get(ctx, k); err != nil || string(v) != strconv.Itoa(2*i) {
+			t.Fatalf("cached read %q: %q, %v", k, v, err)
+		}
+	}
+	if remote() != n {
+		t.Fatalf("prefetched keys were read again from TiKV's buffer")
+	}
+	if _, err := tx.Get(ctx, odd[0]); err != nil || remote() != n+1 {
+		t.Fatalf("a key not prefetched is read from TiKV's buffer: %v, %d requests", err, remote()-n)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil { // nothing to flush, but the cache goes
+		t.Fatal(err)
+	}
+	if _, err := tx.Get(ctx, even[0]); err != nil || remote() != n+2 {
+		t.Fatalf("the cache survived a Flush call: %v", err)
+	}
+	if err := tx.Delete(plKey(99)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Get(ctx, plKey(99)); !isNotFound(err) {
+		t.Fatalf("a flushed delete: %v, want not found", err)
+	}
+	if _, err := tx.Get(ctx, plKey(100)); !isNotFound(err) {
+		t.Fatalf("a key never written: %v, want not found", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new transaction reads the committed values from the snapshot; a
+	// pipelined one that flushed nothing sends no KvBufferBatchGet.
+	tx = p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+	n = remote()
+	if err := tx.Set(plKey(100), []byte("100")); err != nil {
+		t.Fatal(err)
+	}
+	vals, err = tx.BatchGet(ctx, [][]byte{plKey(98), plKey(99), plKey(100), plKey(101)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%q", vals); got != `["98" "" "100" ""]` {
+		t.Fatalf("batch get: %s", got)
+	}
+	if remote() != n {
+		t.Fatalf("a transaction that flushed nothing read TiKV's buffer")
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPortPipelinedDMLFailedByPKRollback ports client-go
+// TestPipelinedDMLFailedByPKRollback: once another transaction rolled the
+// primary back, the heartbeat stops and the next flush fails.
+func TestPortPipelinedDMLFailedByPKRollback(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{LockTTL: 100 * time.Millisecond}))
+	if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if string(tx.PipelinedPrimary()) != "key1" {
+		t.Fatalf("primary %q", tx.PipelinedPrimary())
+	}
+	waitFor(t, "the heartbeat to run", tx.PipelinedHeartbeatRunning)
+	// Another transaction resolves the primary: rolled back (client-go
+	// uses BatchResolveLocks; KvBatchRollback leaves the same record).
+	env := newTestCluster(t, p.mock, p.cluster)
+	env.rollback(tx.StartTS(), "key1")
+	waitFor(t, "the heartbeat to stop", func() bool { return !tx.PipelinedHeartbeatRunning() })
+	if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
+		t.Fatal(err)
+	}
+	if flushed, err := tx.Flush(ctx, true); err != nil || !flushed {
+		t.Fatalf("flush: %v, %v", flushed, err)
+	}
+	var stopped *txn.PipelinedHeartbeatStoppedError
+	if err := tx.FlushWait(ctx); !errors.As(err, &stopped) {
+		t.Fatalf("flush wait: %v, want *PipelinedHeartbeatStoppedError", err)
+	}
+	if err := tx.Commit(ctx); !errors.As(err, &stopped) {
+		t.Fatalf("commit: %v, want the flush failure", err)
+	}
+}
+
+// TestPortPipelinedDMLFailedByPKMaxTTLExceeded ports client-go
+// TestPipelinedDMLFailedByPKMaxTTLExceeded: the heartbeat stops once the
+// transaction is older than MaxTTL, and the next flush fails.
+func TestPortPipelinedDMLFailedByPKMaxTTLExceeded(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{LockTTL: 100 * time.Millisecond, MaxTTL: 200 * time.Millisecond}))
+	if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the heartbeat to run", tx.PipelinedHeartbeatRunning)
+	waitFor(t, "the heartbeat to stop", func() bool { return !tx.PipelinedHeartbeatRunning() })
+	if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	var stopped *txn.PipelinedHeartbeatStoppedError
+	if err := tx.FlushWait(ctx); !errors.As(err, &stopped) {
+		t.Fatalf("flush wait: %v, want *PipelinedHeartbeatStoppedError", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPipelinedManyRegions: a pipelined transaction of many keys, flushed
+// in several generations across several regions, commits; every key is
+// readable afterwards and no lock is left once the background resolution
+// ended. The primary alone was committed by KvCommit.
+func TestPipelinedManyRegions(t *testing.T) {
+	eachTransport(t, func(t *testing.T, grpc bool) {
+		p := newPlCluster(t, grpc)
+		ctx := context.Background()
+		for _, s := range []int{250, 500, 750} {
+			if _, err := p.mock.SplitTxn(plKey(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx := p.begin(txn.WithPipelined(smallFlush(100)))
+		want := map[string]string{}
+		for i := range 1000 {
+			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+			want[string(plKey(i))] = strconv.Itoa(i)
+			if (i+1)%100 == 0 {
+				// No flush in flight at the next threshold: the buffer
+				// is flushed every 100 keys.
+				if err := tx.FlushWait(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if g := tx.Generation(); g != 10 {
+			t.Fatalf("generation %d, want 10", g)
+		}
+		commits := p.gate.count(transport.CmdCommit)
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := tx.CommitDetails(); d.Keys != 1000 || d.CommitTS == 0 || !d.SecondariesQueued {
+			t.Fatalf("commit details: %+v", d)
+		}
+		if n := p.gate.count(transport.CmdCommit) - commits; n != 1 {
+			t.Fatalf("%d KvCommit sent, want 1 (the primary)", n)
+		}
+		if err := p.client.WaitBackground(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if p.client.BackgroundError() != nil {
+			t.Fatalf("background: %v", p.client.BackgroundError())
+		}
+		if p.gate.count(transport.CmdResolveLock) < 4 {
+			t.Fatalf("%d KvResolveLock sent, want one per region (4)", p.gate.count(transport.CmdResolveLock))
+		}
+		if locks := p.locksOf(tx.StartTS()); len(locks) != 0 {
+			t.Fatalf("%d locks left", len(locks))
+		}
+		p.mustRead(want)
+	})
+}
+
+// TestPipelinedCrashAfterPrimary: the primary is committed, then the
+// client is closed while the background resolution is held: Close cancels
+// it, the secondaries stay locked, and another client's readers still
+// read the committed values, resolving through the primary.
+func TestPipelinedCrashAfterPrimary(t *testing.T) {
+	eachTransport(t, func(t *testing.T, grpc bool) {
+		p := newPlCluster(t, grpc)
+		ctx := context.Background()
+		if _, err := p.mock.SplitTxn(plKey(50)); err != nil {
+			t.Fatal(err)
+		}
+		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+		want := map[string]string{}
+		for i := range 100 {
+			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+			want[string(plKey(i))] = strconv.Itoa(i)
+		}
+		held, release := p.gate.holdCmd(transport.CmdResolveLock)
+		defer release()
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		p.closedByTest = true
+		if err := p.client.Close(cctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("close: %v, want the resolution cut short", err)
+		}
+		if n := len(p.locksOf(tx.StartTS())); n != 99 {
+			t.Fatalf("%d locks left, want the 99 secondaries", n)
+		}
+		release()
+		readers := txn.NewClient(p.cluster)
+		defer func() { _ = readers.Close(ctx) }()
+		r, err := readers.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range want {
+			got, err := r.Get(ctx, []byte(k))
+			if err != nil || string(got) != v {
+				t.Fatalf("read %q: %q, %v; want %q", k, got, err, v)
+			}
+		}
+	})
+}
+
+// TestPipelinedMisuse: a pipelined transaction refuses async commit, 1PC,
+// iterators and LockKeys with *txn.PipelinedUnsupportedError, and bad
+// options with kv.ErrInvalidArgument.
+func TestPipelinedMisuse(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	var unsupported *txn.PipelinedUnsupportedError
+	for _, o := range []txn.BeginOption{txn.WithAsyncCommit(true), txn.WithOnePC(true)} {
+		if _, err := p.client.Begin(ctx, o, txn.WithPipelined(txn.PipelinedOptions{})); !errors.As(err, &unsupported) {
+			t.Fatalf("begin: %v, want *PipelinedUnsupportedError", err)
+		}
+	}
+	if _, err := p.client.Begin(ctx, txn.WithPipelined(txn.PipelinedOptions{WriteThrottleRatio: 1})); !errors.Is(err, kv.ErrInvalidArgument) {
+		t.Fatalf("ratio 1: %v", err)
+	}
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+	for _, err := range tx.Iter(ctx, nil, nil) {
+		if !errors.As(err, &unsupported) {
+			t.Fatalf("iter: %v", err)
+		}
+	}
+	for _, err := range tx.IterReverse(ctx, nil, nil) {
+		if !errors.As(err, &unsupported) {
+			t.Fatalf("iter reverse: %v", err)
+		}
+	}
+	if err := tx.LockKeys([]byte("k")); !errors.As(err, &unsupported) {
+		t.Fatalf("lock keys: %v", err)
+	}
+	if _, err := p.begin().Flush(ctx, true); !errors.Is(err, kv.ErrInvalidArgument) {
+		t.Fatalf("flush of an optimistic txn: %v", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPipelinedWriteConflict: a pipelined transaction whose flush meets a
+// write committed after its start fails with a write conflict at Commit,
+// and its flushed locks are rolled back.
+func TestPipelinedWriteConflict(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+	if err := p.client.Update(ctx, func(ctx context.Context, o *txn.Txn) error { return o.Set([]byte("b"), []byte("other")) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if err := tx.Set([]byte(k), []byte("mine")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := tx.Commit(ctx)
+	if !errors.Is(err, kv.ErrWriteConflict) {
+		t.Fatalf("commit: %v, want a write conflict", err)
+	}
+	if err := p.client.WaitBackground(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if locks := p.locksOf(tx.StartTS()); len(locks) != 0 {
+		t.Fatalf("locks left: %v", locks)
+	}
+	p.mustRead(map[string]string{"a": "", "b": "other", "c": ""})
+}
