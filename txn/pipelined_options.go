@@ -102,6 +102,10 @@ func (o PipelinedOptions) withDefaults() (PipelinedOptions, error) {
 		o.ForceFlushSize < 0 || o.LockTTL < 0 || o.MaxTTL < 0 || o.BatchSize < 0 {
 		return o, kv.InvalidArgument("pipelined options must not be negative")
 	}
+	if o.LockTTL > 0 && o.LockTTL < 2*time.Millisecond {
+		// TiKV counts TTLs in ms, and the heartbeat runs every half TTL.
+		return o, kv.InvalidArgument("pipelined lock TTL %v is below 2 ms", o.LockTTL)
+	}
 	// client-go's KVTxn init refuses a ratio outside [0, 1).
 	if o.WriteThrottleRatio < 0 || o.WriteThrottleRatio >= 1 {
 		return o, kv.InvalidArgument("pipelined write throttle ratio %v is not in [0, 1)", o.WriteThrottleRatio)

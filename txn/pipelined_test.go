@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/transport"
@@ -579,4 +582,54 @@ func TestPipelinedWriteConflict(t *testing.T) {
 		t.Fatalf("locks left: %v", locks)
 	}
 	p.mustRead(map[string]string{"a": "", "b": "other", "c": ""})
+}
+
+// TestPipelinedHeartbeatKeepsPrimaryAlive: while a flush is held for many
+// times the lock TTL, the heartbeat keeps the primary alive: another
+// writer's resolver that meets it finds it alive and leaves it, and the
+// transaction then commits. Without heartbeats the primary would have
+// expired, the resolver would roll it back, and the commit would fail
+// with TxnLockNotFound.
+func TestPipelinedHeartbeatKeepsPrimaryAlive(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	const ttl = 50 * time.Millisecond
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{LockTTL: ttl}))
+	if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held, release := p.gate.holdCmd(transport.CmdFlush)
+	defer release()
+	if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	<-held
+	time.Sleep(6 * ttl) // the flushed TTL is long past
+	writerTS, err := p.client.CurrentTimestamp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := &kv.Lock{Key: []byte("key1"), Primary: []byte("key1"), StartTS: tx.StartTS(), TTL: ttl,
+		TxnSize: math.MaxUint64, Type: kvrpcpb.Op_Put}
+	res, err := p.client.Resolver().ResolveLocks(ctx, writerTS, []*kv.Lock{lock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Live == 0 {
+		t.Fatalf("resolver: %+v, want the primary alive", res)
+	}
+	release()
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit after a flush held %v: %v", 6*ttl, err)
+	}
+	p.mustRead(map[string]string{"key1": "value1", "key2": "value2"})
 }
