@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
 )
@@ -632,4 +635,67 @@ func TestPipelinedHeartbeatKeepsPrimaryAlive(t *testing.T) {
 		t.Fatalf("commit after a flush held %v: %v", 6*ttl, err)
 	}
 	p.mustRead(map[string]string{"key1": "value1", "key2": "value2"})
+}
+
+// TestPipelinedCommitUndetermined: the primary's commit applied but its
+// answer was lost: Commit returns kv.ErrUndetermined, rolls nothing back,
+// and readers find the transaction committed through the primary.
+func TestPipelinedCommitUndetermined(t *testing.T) {
+	eachTransport(t, func(t *testing.T, grpc bool) {
+		p := newPlCluster(t, grpc)
+		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+		for _, k := range []string{"a", "b", "c"} {
+			if err := tx.Set([]byte(k), []byte(k+"1")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdCommit, Steps: []mocktikv.Step{
+			mocktikv.Always(mocktikv.LoseResponse(status.Error(codes.Unavailable, "response lost"))),
+		}})
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		err := tx.Commit(ctx)
+		cancel()
+		if !errors.Is(err, kv.ErrUndetermined) {
+			t.Fatalf("commit: %v, want undetermined", err)
+		}
+		if d := tx.CommitDetails(); d.RollbackQueued || d.SecondariesQueued {
+			t.Fatalf("an undetermined commit queued work: %+v", d)
+		}
+		h.Remove()
+		p.mustRead(map[string]string{"a": "a1", "b": "b1", "c": "c1"})
+	})
+}
+
+// TestPipelinedAbandonedStopsOnClose: a pipelined transaction left without
+// Commit or Rollback keeps its heartbeat running until the client's Close,
+// which stops it (and goleak checks nothing else is left).
+func TestPipelinedAbandonedStopsOnClose(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{LockTTL: 100 * time.Millisecond}))
+	if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.FlushWait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the heartbeat to run", tx.PipelinedHeartbeatRunning)
+	if err := p.client.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tx.PipelinedHeartbeatRunning() {
+		t.Fatalf("the heartbeat outlived Close")
+	}
+	if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Flush(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.FlushWait(ctx); !errors.Is(err, kv.ErrClosed) {
+		t.Fatalf("flush after Close: %v, want kv.ErrClosed", err)
+	}
 }
