@@ -38,6 +38,9 @@ type pipelinedTxn struct {
 	// [lo, hi] region by region.
 	lo, hi  []byte
 	flushed int // mutations flushed, all generations
+	// bufLen and bufSize sum Len and Size of the buffers flushed, so that
+	// Txn.Len and Size count every write (client-go's PipelinedMemDB).
+	bufLen, bufSize int
 	// bufCache holds what KvBufferBatchGet answered since the last Flush
 	// call (a nil value: the key has no flushed write), so that a key read
 	// twice costs one RPC (client-go's batchGetCache, dropped by Flush).
@@ -172,8 +175,10 @@ func (p *pipelinedTxn) flush(ctx context.Context, force bool) (bool, error) {
 	for _, m := range muts {
 		pbs = append(pbs, &kvrpcpb.Mutation{Op: m.Op, Key: m.Key, Value: m.Value, Assertion: m.Assertion})
 		if p.primary == nil && m.Op != kvrpcpb.Op_CheckNotExists {
-			// client-go: the first written key of the first flush.
-			p.primary = m.Key
+			// client-go: the first written key of the first flush. Keys
+			// kept past the flush are copied, so that they do not pin the
+			// flushed buffer's memory.
+			p.primary = bytes.Clone(m.Key)
 		}
 	}
 	if len(pbs) == 0 {
@@ -192,14 +197,16 @@ func (p *pipelinedTxn) flush(ctx context.Context, force bool) (bool, error) {
 		return false, err
 	}
 	if p.lo == nil || bytes.Compare(pbs[0].Key, p.lo) < 0 {
-		p.lo = pbs[0].Key
+		p.lo = bytes.Clone(pbs[0].Key)
 	}
 	if last := pbs[len(pbs)-1].Key; bytes.Compare(last, p.hi) > 0 {
-		p.hi = last
+		p.hi = bytes.Clone(last)
 	}
 	p.flushed += len(pbs)
 	p.generation++
 	p.flushing = p.t.buf
+	p.bufLen += p.flushing.Len()
+	p.bufSize += p.flushing.Size()
 	p.t.buf = membuf.New(membuf.WithLimits(p.flushing.Limits()))
 	done := make(chan error, 1)
 	p.done = done
@@ -454,4 +461,20 @@ func (p *pipelinedTxn) batchGetEntries(ctx context.Context, keys [][]byte) ([]Va
 		out[i].Value = v
 	}
 	return out, nil
+}
+
+// flushedLen and flushedSize are the keys and bytes flushed so far; 0 for
+// a nil pipelinedTxn (not a pipelined transaction).
+func (p *pipelinedTxn) flushedLen() int {
+	if p == nil {
+		return 0
+	}
+	return p.bufLen
+}
+
+func (p *pipelinedTxn) flushedSize() int {
+	if p == nil {
+		return 0
+	}
+	return p.bufSize
 }

@@ -2,9 +2,12 @@ package txn
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/tikvgo/tikv/txn/membuf"
 )
 
 // TestPipelinedThrottle: the writer sleeps ratio/(1-ratio) of the moving
@@ -50,6 +53,45 @@ func TestPipelinedOptionsDefaults(t *testing.T) {
 	for _, bad := range []PipelinedOptions{{WriteThrottleRatio: -0.1}, {WriteThrottleRatio: 1}, {FlushConcurrency: -1}, {LockTTL: time.Millisecond}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Fatalf("%+v accepted", bad)
+		}
+	}
+}
+
+// TestPortPipelinedFlushTrigger ports client-go internal/unionstore
+// TestPipelinedFlushTrigger, TestPipelinedFlushSkip and
+// TestPipelinedAdjustFlushCondition (with smaller thresholds): the buffer
+// needs a flush only with both MinFlushKeys keys and MinFlushSize of
+// memory, or ForceFlushSize of memory; while a flush is in flight only
+// ForceFlushSize triggers one.
+func TestPortPipelinedFlushTrigger(t *testing.T) {
+	opts := PipelinedOptions{MinFlushKeys: 100, MinFlushSize: 64 << 10, ForceFlushSize: 512 << 10}
+	fill := func(keys, valueSize int) *pipelinedTxn {
+		p := &pipelinedTxn{t: &Txn{buf: membuf.New()}, opts: opts}
+		for i := range keys {
+			if err := p.t.buf.Set(fmt.Appendf(nil, "k%06d", i), make([]byte, valueSize)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	inFlight := func(p *pipelinedTxn) *pipelinedTxn {
+		p.flushing, p.done = membuf.New(), make(chan error, 1)
+		return p
+	}
+	for _, c := range []struct {
+		name string
+		p    *pipelinedTxn
+		want bool
+	}{
+		{"enough keys, too little memory", fill(100, 10), false},
+		{"enough memory, too few keys", fill(99, 1024), false},
+		{"enough keys and memory", fill(100, 1024), true},
+		{"enough keys and memory, a flush in flight", inFlight(fill(100, 1024)), false},
+		{"forced size, few keys", fill(10, 64<<10), true},
+		{"forced size, a flush in flight", inFlight(fill(10, 64<<10)), true},
+	} {
+		if got := c.p.needFlush(); got != c.want {
+			t.Errorf("%s (len %d, mem %d): needFlush %v, want %v", c.name, c.p.t.buf.Len(), c.p.t.buf.Mem(), got, c.want)
 		}
 	}
 }

@@ -122,6 +122,11 @@ func TestPortPipelinedFlushBlock(t *testing.T) {
 		t.Fatalf("flush 1: %v, %v", flushed, err)
 	}
 	<-held // generation 1's Flush RPC is held
+	// The generation in flight is read from its buffer (client-go's
+	// TestPipelinedFlushGet), without asking TiKV.
+	if v, err := tx.Get(ctx, []byte("key1")); err != nil || string(v) != "value1" || p.gate.count(transport.CmdBufferBatchGet) != 0 {
+		t.Fatalf("read of the flushing generation: %q, %v, %d remote reads", v, err, p.gate.count(transport.CmdBufferBatchGet))
+	}
 	if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
 		t.Fatal(err)
 	}
@@ -697,5 +702,39 @@ func TestPipelinedAbandonedStopsOnClose(t *testing.T) {
 	}
 	if err := tx.FlushWait(ctx); !errors.Is(err, kv.ErrClosed) {
 		t.Fatalf("flush after Close: %v, want kv.ErrClosed", err)
+	}
+}
+
+// TestPortPipelinedFlushSize ports client-go internal/unionstore
+// TestPipelinedFlushSize: Len and Size count the keys and bytes of every
+// generation, flushed or not, and a final flush changes neither.
+func TestPortPipelinedFlushSize(t *testing.T) {
+	p := newPlCluster(t, false)
+	ctx := context.Background()
+	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+	if !tx.IsReadOnly() {
+		t.Fatalf("a new transaction is not read-only")
+	}
+	keys, size := 0, 0
+	for round := range 2 {
+		for i := range 50 {
+			k, v := plKey(round*50+i), []byte(strconv.Itoa(i))
+			if err := tx.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
+			keys, size = keys+1, size+len(k)+len(v)
+			if tx.Len() != keys || tx.Size() != size {
+				t.Fatalf("len %d size %d, want %d %d", tx.Len(), tx.Size(), keys, size)
+			}
+		}
+		if flushed, err := tx.Flush(ctx, true); err != nil || !flushed {
+			t.Fatalf("flush: %v, %v", flushed, err)
+		}
+		if tx.Len() != keys || tx.Size() != size || tx.IsReadOnly() {
+			t.Fatalf("after flush: len %d size %d read-only %v, want %d %d false", tx.Len(), tx.Size(), tx.IsReadOnly(), keys, size)
+		}
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
 	}
 }

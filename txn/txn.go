@@ -152,14 +152,14 @@ func (t *Txn) Valid() bool {
 }
 
 // IsReadOnly reports whether the transaction has buffered no write.
-func (t *Txn) IsReadOnly() bool { return !t.buf.Dirty() }
+func (t *Txn) IsReadOnly() bool { return !t.buf.Dirty() && (t.pl == nil || t.pl.generation == 0) }
 
 // Len returns the number of keys the transaction buffered; Size their key
 // and value bytes.
-func (t *Txn) Len() int { return t.buf.Len() }
+func (t *Txn) Len() int { return t.buf.Len() + t.pl.flushedLen() }
 
 // Size returns the key and value bytes the transaction buffered.
-func (t *Txn) Size() int { return t.buf.Size() }
+func (t *Txn) Size() int { return t.buf.Size() + t.pl.flushedSize() }
 
 // Mem returns the memory the transaction's write buffer holds, its
 // bookkeeping included (client-go's KVTxn.Mem); zero until it buffers a
