@@ -15,6 +15,8 @@ import (
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
 )
@@ -737,4 +739,47 @@ func TestPortPipelinedFlushSize(t *testing.T) {
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPortResolveLockRace ports client-go TestResolveLockRace (run it with
+// -race): the primary's commit fails (client-go's pipelinedCommitFail
+// failpoint; here TiKV answers the commit with an abort), so the client
+// rolls the flushed locks back by range in the background while another
+// party sends its own ResolveLock rollbacks, cancelled at varying points.
+// Every lock is gone at the end and nothing was written.
+func TestPortResolveLockRace(t *testing.T) {
+	p := newPlCluster(t, false)
+	if _, err := p.mock.SplitTxn(plKey(50)); err != nil {
+		t.Fatal(err)
+	}
+	h := p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdCommit, Steps: []mocktikv.Step{
+		mocktikv.Always(mocktikv.KeyError(&kvrpcpb.KeyError{Abort: "pipelined commit failed"})),
+	}})
+	defer h.Remove()
+	env := p.cluster.EnvFor(kv.ModeTxn)
+	resolve := pipeline.ShardEach(env, pipeline.ByRange(
+		func(r *kvrpcpb.ResolveLockRequest) ([]byte, []byte) { return plKey(0), plKey(100) },
+		func(r *kvrpcpb.ResolveLockRequest, _, _ []byte) *kvrpcpb.ResolveLockRequest { return r }),
+		pipeline.Retry(env, plans.KvResolveLock))
+	for i := range 20 {
+		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+		for j := range 100 {
+			if err := tx.Set(plKey(j), []byte(strconv.Itoa(j))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(context.Background()); err == nil || errors.Is(err, kv.ErrUndetermined) || !tx.CommitDetails().RollbackQueued {
+			t.Fatalf("round %d: commit = %v, rollback queued %v; want a failure and a rollback", i, err, tx.CommitDetails().RollbackQueued)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*100*time.Microsecond)
+		_, _ = resolve(ctx, &kvrpcpb.ResolveLockRequest{StartVersion: tx.StartTS()})
+		cancel()
+		if err := p.client.WaitBackground(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if locks := p.locksOf(tx.StartTS()); len(locks) != 0 {
+			t.Fatalf("round %d: locks left: %v", i, locks)
+		}
+	}
+	p.mustRead(map[string]string{string(plKey(0)): "", string(plKey(99)): ""})
 }
