@@ -183,6 +183,8 @@ func (p *pipelinedTxn) flush(ctx context.Context, force bool) (bool, error) {
 	}
 	if len(pbs) == 0 {
 		// Only keys left out of 2PC: nothing to write, but they go too.
+		p.bufLen += p.t.buf.Len()
+		p.bufSize += p.t.buf.Size()
 		p.t.buf = membuf.New(membuf.WithLimits(p.t.buf.Limits()))
 		return false, nil
 	}
@@ -210,12 +212,12 @@ func (p *pipelinedTxn) flush(ctx context.Context, force bool) (bool, error) {
 	p.t.buf = membuf.New(membuf.WithLimits(p.flushing.Limits()))
 	done := make(chan error, 1)
 	p.done = done
-	req := &flushReq{p: p, pb: &kvrpcpb.FlushRequest{
+	req := &kvrpcpb.FlushRequest{
 		Context: p.t.writeContext(), Mutations: pbs, PrimaryKey: p.primary, StartTs: p.t.startTS,
 		// TiKV's flush.rs takes min_commit_ts start_ts+1 as a prewrite does.
 		MinCommitTs: p.t.startTS + 1, Generation: p.generation,
 		LockTtl: uint64(p.opts.LockTTL / time.Millisecond), AssertionLevel: p.t.assertion,
-	}}
+	}
 	// A temporary primary has no lock to keep alive.
 	var hbPrimary []byte
 	if !temporary {
@@ -223,18 +225,18 @@ func (p *pipelinedTxn) flush(ctx context.Context, force bool) (bool, error) {
 	}
 	if !p.t.client.pipelined.start(func(ctx context.Context) {
 		if p.hbStopped.Load() {
-			done <- &PipelinedHeartbeatStoppedError{StartTS: req.pb.StartTs}
+			done <- &PipelinedHeartbeatStoppedError{StartTS: req.StartTs}
 			return
 		}
 		start := time.Now()
 		_, err := p.plans.flush(ctx, req)
-		if err == nil && hbPrimary != nil && holdsKey(req.pb.Mutations, hbPrimary) {
+		if err == nil && hbPrimary != nil && holdsKey(req.Mutations, hbPrimary) {
 			// client-go starts the ttl manager once the primary is flushed.
 			p.startHeartbeat(hbPrimary)
 		}
 		p.noteFlushTime(time.Since(start))
 		if err != nil {
-			err = fmt.Errorf("txn %d: flush generation %d: %w", p.t.startTS, req.pb.Generation, err)
+			err = fmt.Errorf("txn %d: flush generation %d: %w", p.t.startTS, req.Generation, err)
 		}
 		done <- err
 	}) {

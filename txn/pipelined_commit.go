@@ -31,17 +31,10 @@ const pipelinedMaxHeartbeatFailures = 10
 // min_commit_ts), as the 2PC committer does.
 const pipelinedMaxCommitTSRetries = 16
 
-// flushReq is one generation's Flush, with the transaction it belongs
-// to, for the lock judgement of flushStep.
-type flushReq struct {
-	pb *kvrpcpb.FlushRequest
-	p  *pipelinedTxn
-}
-
 // pipelinedPlans are the plans of one pipelined transaction, on env
 // copies whose concurrency is the transaction's.
 type pipelinedPlans struct {
-	flush     pipeline.Plan[*flushReq, []pipeline.Part[*flushReq, *kvrpcpb.FlushResponse]]
+	flush     pipeline.Plan[*kvrpcpb.FlushRequest, []pipeline.Part[*kvrpcpb.FlushRequest, *kvrpcpb.FlushResponse]]
 	bufferGet pipeline.Plan[*kvrpcpb.BufferBatchGetRequest, []*kvrpcpb.KvPair]
 	heartbeat pipeline.Plan[*kvrpcpb.TxnHeartBeatRequest, *kvrpcpb.TxnHeartBeatResponse]
 	commit    pipeline.Plan[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]
@@ -54,16 +47,16 @@ func newPipelinedPlans(c *Client, o PipelinedOptions) *pipelinedPlans {
 	// Flush: Shard -> ResolveLocks -> flushStep -> Retry, the prewrite's
 	// shape (client-go's actionPipelinedFlush resolves the locks it meets
 	// and sends the batch again).
-	step := pipeline.ResolveLocks(&flushEnv, c.resolver, func(r *flushReq) uint64 { return r.pb.StartTs }, nil,
+	step := pipeline.ResolveLocks(&flushEnv, c.resolver, func(r *kvrpcpb.FlushRequest) uint64 { return r.StartTs }, nil,
 		flushStep(pipeline.Retry(&flushEnv, plans.KvFlush)))
 	ps := &pipelinedPlans{}
 	ps.flush = pipeline.Shard(&flushEnv, pipeline.ByKeys(
-		func(r *flushReq) []*kvrpcpb.Mutation { return r.pb.Mutations },
+		(*kvrpcpb.FlushRequest).GetMutations,
 		(*kvrpcpb.Mutation).GetKey,
-		func(r *flushReq, ms []*kvrpcpb.Mutation) *flushReq {
-			pb := *r.pb
+		func(r *kvrpcpb.FlushRequest, ms []*kvrpcpb.Mutation) *kvrpcpb.FlushRequest {
+			pb := *r
 			pb.Mutations = ms
-			return &flushReq{pb: &pb, p: r.p}
+			return &pb
 		},
 		pipeline.Limit[*kvrpcpb.Mutation]{Bytes: o.BatchSize, Size: func(m *kvrpcpb.Mutation) int { return len(m.Key) + len(m.Value) }}),
 		step, pipeline.Named("Flush"))
@@ -108,16 +101,16 @@ func newPipelinedPlans(c *Client, o PipelinedOptions) *pipelinedPlans {
 // optimistic transaction that meets a newer transaction's lock will meet
 // its write too, so it fails at once with a write conflict (client-go's
 // actionPipelinedFlush: lock.TxnID > startTS).
-func flushStep(send pipeline.Step[*kvrpcpb.FlushRequest, *kvrpcpb.FlushResponse]) pipeline.Step[*flushReq, *kvrpcpb.FlushResponse] {
-	return func(ctx context.Context, r *pdclient.Region, req *flushReq) (*kvrpcpb.FlushResponse, error) {
-		resp, err := send(ctx, r, req.pb)
+func flushStep(send pipeline.Step[*kvrpcpb.FlushRequest, *kvrpcpb.FlushResponse]) pipeline.Step[*kvrpcpb.FlushRequest, *kvrpcpb.FlushResponse] {
+	return func(ctx context.Context, r *pdclient.Region, req *kvrpcpb.FlushRequest) (*kvrpcpb.FlushResponse, error) {
+		resp, err := send(ctx, r, req)
 		var locked *kv.LockedError
 		if err == nil || !errors.As(err, &locked) {
 			return resp, err
 		}
 		for _, l := range locked.Locks {
-			if l.StartTS > req.pb.StartTs {
-				return resp, &kv.WriteConflictError{StartTS: req.pb.StartTs, ConflictStartTS: l.StartTS,
+			if l.StartTS > req.StartTs {
+				return resp, &kv.WriteConflictError{StartTS: req.StartTs, ConflictStartTS: l.StartTS,
 					Key: l.Key, Primary: l.Primary, Reason: kvrpcpb.WriteConflict_Optimistic}
 			}
 		}
