@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -109,50 +110,62 @@ func TestPortPipelinedMemDBBufferGet(t *testing.T) {
 }
 
 // TestPortPipelinedFlushBlock ports client-go TestPipelinedFlushBlock: one
-// generation is in flight at a time; a second forced flush returns only
-// after the first finished.
+// generation is in flight at a time; with generation 1's Flush RPC held, a
+// second forced flush blocks (a synctest bubble makes the blocked state
+// certain) and returns once the first is let through.
 func TestPortPipelinedFlushBlock(t *testing.T) {
-	p := newPlCluster(t, false)
-	ctx := context.Background()
-	tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
-	if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
-		t.Fatal(err)
-	}
-	held, release := p.gate.holdCmd(transport.CmdFlush)
-	defer release()
-	if flushed, err := tx.Flush(ctx, true); err != nil || !flushed {
-		t.Fatalf("flush 1: %v, %v", flushed, err)
-	}
-	<-held // generation 1's Flush RPC is held
-	// The generation in flight is read from its buffer (client-go's
-	// TestPipelinedFlushGet), without asking TiKV.
-	if v, err := tx.Get(ctx, []byte("key1")); err != nil || string(v) != "value1" || p.gate.count(transport.CmdBufferBatchGet) != 0 {
-		t.Fatalf("read of the flushing generation: %q, %v, %d remote reads", v, err, p.gate.count(transport.CmdBufferBatchGet))
-	}
-	if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
-		t.Fatal(err)
-	}
-	var released bool
-	returned := make(chan bool)
-	go func() {
-		flushed, err := tx.Flush(ctx, true)
-		returned <- flushed && err == nil && released
-	}()
-	time.Sleep(50 * time.Millisecond) // give the second flush a chance to return early
-	released = true                   // written before release: the flush sees it only if it waited
-	release()
-	if !<-returned {
-		t.Fatalf("the second flush returned before the first was released, or failed")
-	}
-	if err := tx.FlushWait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if tx.Generation() != 2 {
-		t.Fatalf("generation %d, want 2", tx.Generation())
-	}
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlCluster(t, false)
+		ctx := context.Background()
+		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+		if err := tx.Set([]byte("key1"), []byte("value1")); err != nil {
+			t.Fatal(err)
+		}
+		held, release := p.gate.holdCmd(transport.CmdFlush)
+		defer release()
+		if flushed, err := tx.Flush(ctx, true); err != nil || !flushed {
+			t.Fatalf("flush 1: %v, %v", flushed, err)
+		}
+		<-held // generation 1's Flush RPC is held
+		// The generation in flight is read from its buffer (client-go's
+		// TestPipelinedFlushGet), without asking TiKV.
+		if v, err := tx.Get(ctx, []byte("key1")); err != nil || string(v) != "value1" || p.gate.count(transport.CmdBufferBatchGet) != 0 {
+			t.Fatalf("read of the flushing generation: %q, %v, %d remote reads", v, err, p.gate.count(transport.CmdBufferBatchGet))
+		}
+		if err := tx.Set([]byte("key2"), []byte("value2")); err != nil {
+			t.Fatal(err)
+		}
+		returned := make(chan error, 1)
+		go func() {
+			flushed, err := tx.Flush(ctx, true)
+			if err == nil && !flushed {
+				err = errors.New("not flushed")
+			}
+			returned <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-returned:
+			t.Fatalf("the second flush returned (%v) while the first was in flight", err)
+		default:
+		}
+		release()
+		if err := <-returned; err != nil {
+			t.Fatalf("flush 2: %v", err)
+		}
+		if err := tx.FlushWait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if tx.Generation() != 2 {
+			t.Fatalf("generation %d, want 2", tx.Generation())
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.client.WaitBackground(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestPortPipelinedSkipFlushedLock ports client-go
