@@ -46,6 +46,9 @@ type Client struct {
 	// it closes the group: a commit that got its primary committed must
 	// still hand its secondaries to the group.
 	commits inflight
+	// pipelined owns the goroutines of pipelined transactions (flushes,
+	// heartbeats) that Close stops (pipelined.go).
+	pipelined pipelinedRegistry
 	// background holds the first failure of background work, for
 	// BackgroundError.
 	background atomic.Pointer[error]
@@ -177,6 +180,7 @@ func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		err := c.commits.closeAndWait(ctx)
+		c.pipelined.close()
 		c.closeErr = errors.Join(err, c.group.Close(ctx))
 		c.resolver.Close()
 		c.stopSafePointCache()

@@ -26,7 +26,8 @@ type beginConfig struct {
 	limits    *membuf.Limits
 	assertion kvrpcpb.AssertionLevel
 	reqCtx    twopc.RequestContext
-	proto     protocolConfig // commit protocol (txn_protocol_options.go)
+	proto     protocolConfig    // commit protocol (txn_protocol_options.go)
+	pipelined *PipelinedOptions // WithPipelined (pipelined_options.go)
 }
 
 // WithStartTS begins the transaction at ts instead of a fresh timestamp
@@ -72,7 +73,7 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		bufOpts = append(bufOpts, membuf.WithLimits(*cfg.limits))
 	}
 	snapOpts := append(append([]SnapshotOption(nil), c.cfg.snapshotOpts...), cfg.snapOpts...)
-	return &Txn{
+	t := &Txn{
 		client:    c,
 		startTS:   ts,
 		began:     time.Now(),
@@ -81,7 +82,13 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		assertion: cfg.assertion,
 		reqCtx:    cfg.reqCtx,
 		proto:     cfg.proto,
-	}, nil
+	}
+	if cfg.pipelined != nil {
+		if err := t.initPipelined(*cfg.pipelined); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 // Txn is an optimistic transaction: reads at its start ts see its own
@@ -97,6 +104,7 @@ type Txn struct {
 	assertion kvrpcpb.AssertionLevel
 	reqCtx    twopc.RequestContext // the writes' request context (txn_options.go)
 	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
+	pl        *pipelinedTxn        // set for a pipelined transaction (pipelined.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -144,14 +152,14 @@ func (t *Txn) Valid() bool {
 }
 
 // IsReadOnly reports whether the transaction has buffered no write.
-func (t *Txn) IsReadOnly() bool { return !t.buf.Dirty() }
+func (t *Txn) IsReadOnly() bool { return !t.buf.Dirty() && (t.pl == nil || t.pl.generation == 0) }
 
 // Len returns the number of keys the transaction buffered; Size their key
 // and value bytes.
-func (t *Txn) Len() int { return t.buf.Len() }
+func (t *Txn) Len() int { return t.buf.Len() + t.pl.flushedLen() }
 
 // Size returns the key and value bytes the transaction buffered.
-func (t *Txn) Size() int { return t.buf.Size() }
+func (t *Txn) Size() int { return t.buf.Size() + t.pl.flushedSize() }
 
 // Mem returns the memory the transaction's write buffer holds, its
 // bookkeeping included (client-go's KVTxn.Mem); zero until it buffers a
@@ -197,6 +205,9 @@ func (t *Txn) Get(ctx context.Context, key []byte) ([]byte, error) {
 	if err := t.checkActive(); err != nil {
 		return nil, err
 	}
+	if t.pl != nil {
+		return t.pl.get(ctx, key)
+	}
 	switch v, kind := t.buf.Get(key); kind {
 	case membuf.KindPut:
 		return bytes.Clone(v), nil
@@ -233,6 +244,9 @@ func (t *Txn) BatchGetWithCommitTS(ctx context.Context, keys [][]byte) ([]ValueE
 func (t *Txn) batchGet(ctx context.Context, keys [][]byte, wantCommitTS bool) ([]ValueEntry, error) {
 	if err := t.checkActive(); err != nil {
 		return nil, err
+	}
+	if t.pl != nil {
+		return t.pl.batchGetEntries(ctx, keys)
 	}
 	out := make([]ValueEntry, len(keys))
 	var rest [][]byte
@@ -279,6 +293,9 @@ func (t *Txn) Iter(ctx context.Context, lower, upper []byte) iter.Seq2[kv.KeyVal
 	if err := t.checkActive(); err != nil {
 		return func(yield func(kv.KeyValue, error) bool) { yield(kv.KeyValue{}, err) }
 	}
+	if t.pl != nil {
+		return pipelinedIterErr
+	}
 	return t.buf.Union(lower, upper, t.snap.Iter(ctx, lower, upper))
 }
 
@@ -287,6 +304,9 @@ func (t *Txn) Iter(ctx context.Context, lower, upper []byte) iter.Seq2[kv.KeyVal
 func (t *Txn) IterReverse(ctx context.Context, upper, lower []byte) iter.Seq2[kv.KeyValue, error] {
 	if err := t.checkActive(); err != nil {
 		return func(yield func(kv.KeyValue, error) bool) { yield(kv.KeyValue{}, err) }
+	}
+	if t.pl != nil {
+		return pipelinedIterErr
 	}
 	return t.buf.UnionReverse(upper, lower, t.snap.IterReverse(ctx, upper, lower))
 }
@@ -301,19 +321,23 @@ func (t *Txn) Set(key, value []byte) error {
 	if len(value) == 0 {
 		return fmt.Errorf("txn: set %q: empty value: %w", key, kv.ErrInvalidArgument)
 	}
-	return t.buf.Set(key, value)
+	return t.wrote(t.buf.Set(key, value))
 }
 
 // SetWithAssertion buffers key = value and asks TiKV to check at prewrite
 // that the key exists (exists true) or does not (false), under the
 // transaction's assertion level (WithAssertionLevel).
 func (t *Txn) SetWithAssertion(key, value []byte, exists bool) error {
-	if err := t.Set(key, value); err != nil {
-		return err
-	}
 	op := membuf.SetAssertNotExist
 	if exists {
 		op = membuf.SetAssertExist
+	}
+	if t.pl != nil {
+		// One write, so that a flush it triggers takes the flag too.
+		return t.pl.setWithFlags(key, value, op)
+	}
+	if err := t.Set(key, value); err != nil {
+		return err
 	}
 	return t.buf.UpdateFlags(key, op)
 }
@@ -327,7 +351,7 @@ func (t *Txn) Insert(key, value []byte) error {
 	if len(value) == 0 {
 		return fmt.Errorf("txn: insert %q: empty value: %w", key, kv.ErrInvalidArgument)
 	}
-	return t.buf.SetWithFlags(key, value, membuf.SetPresumeKeyNotExists)
+	return t.wrote(t.buf.SetWithFlags(key, value, membuf.SetPresumeKeyNotExists))
 }
 
 // Delete buffers the deletion of key.
@@ -335,13 +359,16 @@ func (t *Txn) Delete(key []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
-	return t.buf.Delete(key)
+	return t.wrote(t.buf.Delete(key))
 }
 
 // LockKeys marks keys to be locked at commit without writing them
 // (optimistic: the commit fails with a write conflict if another
 // transaction wrote one of them after this one started).
 func (t *Txn) LockKeys(keys ...[]byte) error {
+	if t.pl != nil {
+		return &PipelinedUnsupportedError{What: "LockKeys"}
+	}
 	for _, k := range keys {
 		if err := t.checkWrite(k); err != nil {
 			return err
@@ -385,6 +412,9 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 		return kv.ErrClosed
 	}
 	defer t.client.commits.leave()
+	if t.pl != nil {
+		return t.pl.commit(t.snap.withVariables(ctx))
+	}
 	muts, err := t.mutations()
 	if err != nil {
 		t.finish(txnFailed, 0, twopc.CommitDetails{})
@@ -418,6 +448,10 @@ func (t *Txn) finish(s txnState, commitTS uint64, d twopc.CommitDetails) {
 func (t *Txn) Rollback() error {
 	if err := t.checkActive(); err != nil {
 		return err
+	}
+	if t.pl != nil {
+		t.pl.rollback()
+		return nil
 	}
 	t.buf.Reset()
 	t.finish(txnRolledBack, 0, twopc.CommitDetails{})
