@@ -21,12 +21,13 @@ import (
 type BeginOption func(*beginConfig)
 
 type beginConfig struct {
-	startTS   uint64
-	snapOpts  []SnapshotOption
-	limits    *membuf.Limits
-	assertion kvrpcpb.AssertionLevel
-	reqCtx    twopc.RequestContext
-	proto     protocolConfig // commit protocol (txn_protocol_options.go)
+	startTS     uint64
+	snapOpts    []SnapshotOption
+	limits      *membuf.Limits
+	assertion   kvrpcpb.AssertionLevel
+	reqCtx      twopc.RequestContext
+	proto       protocolConfig // commit protocol (txn_protocol_options.go)
+	pessimistic bool
 }
 
 // WithStartTS begins the transaction at ts instead of a fresh timestamp
@@ -81,6 +82,7 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		assertion: cfg.assertion,
 		reqCtx:    cfg.reqCtx,
 		proto:     cfg.proto,
+		pess:      pessimisticState{on: cfg.pessimistic},
 	}, nil
 }
 
@@ -97,6 +99,7 @@ type Txn struct {
 	assertion kvrpcpb.AssertionLevel
 	reqCtx    twopc.RequestContext // the writes' request context (txn_options.go)
 	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
+	pess      pessimisticState     // pessimistic locking (pessimistic.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -338,21 +341,6 @@ func (t *Txn) Delete(key []byte) error {
 	return t.buf.Delete(key)
 }
 
-// LockKeys marks keys to be locked at commit without writing them
-// (optimistic: the commit fails with a write conflict if another
-// transaction wrote one of them after this one started).
-func (t *Txn) LockKeys(keys ...[]byte) error {
-	for _, k := range keys {
-		if err := t.checkWrite(k); err != nil {
-			return err
-		}
-		if err := t.buf.UpdateFlags(k, membuf.SetKeyLocked); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (t *Txn) checkWrite(key []byte) error {
 	if err := t.checkActive(); err != nil {
 		return err
@@ -387,16 +375,20 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 	defer t.client.commits.leave()
 	muts, err := t.mutations()
 	if err != nil {
+		t.rollbackPessimistic()
 		t.finish(txnFailed, 0, twopc.CommitDetails{})
 		return err
 	}
 	if len(muts) == 0 {
+		t.rollbackPessimistic() // locks only if exists met no key: nothing held
 		t.finish(txnCommitted, 0, twopc.CommitDetails{StartTS: t.startTS})
 		return nil
 	}
 	req := twopc.Request{StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx}
 	t.proto.apply(&req)
+	t.pessimisticCommit(&req)
 	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), req)
+	t.unsetPrimary() // the commit's outcome decides the locks now
 	if err != nil {
 		t.finish(txnFailed, 0, details)
 		return err
@@ -411,13 +403,16 @@ func (t *Txn) finish(s txnState, commitTS uint64, d twopc.CommitDetails) {
 	t.mu.Unlock()
 }
 
-// Rollback discards the transaction's writes. Nothing was sent before
-// Commit, so nothing is sent now. Rolling back a finished transaction is
-// an error (kv.ErrInvalidArgument).
+// Rollback discards the transaction's writes. An optimistic transaction
+// sent nothing before Commit, so nothing is sent now; a pessimistic one's
+// locks are rolled back in the background (KvPessimisticRollback; the
+// client's Close waits for it). Rolling back a finished transaction is an
+// error (kv.ErrInvalidArgument).
 func (t *Txn) Rollback() error {
 	if err := t.checkActive(); err != nil {
 		return err
 	}
+	t.rollbackPessimistic()
 	t.buf.Reset()
 	t.finish(txnRolledBack, 0, twopc.CommitDetails{})
 	return nil
@@ -446,7 +441,7 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 			}
 		case membuf.KindDelete:
 			m.Op = kvrpcpb.Op_Del
-			if e.Flags.HasPresumeKeyNotExists() {
+			if e.Flags.HasPresumeKeyNotExists() && !t.pess.on {
 				// Inserted, then deleted: nothing to write, but the insert's
 				// promise that the key did not exist must still be checked
 				// (client-go's initKeysAndMutations).
@@ -464,6 +459,9 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 		case e.Flags.HasAssertNotExist():
 			m.Assertion = kvrpcpb.Assertion_NotExist
 		}
+		// client-go's initKeysAndMutations: a key a pessimistic
+		// transaction locked is checked against its lock at prewrite.
+		m.Pessimistic = t.pess.on && e.Flags.HasLocked()
 		muts = append(muts, m)
 	}
 	return muts, nil

@@ -1,0 +1,85 @@
+package txn_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/txn"
+)
+
+// TestPessimisticLockAndCommit: a pessimistic transaction locks its keys
+// in TiKV at LockKeys (the first key primary), and its commit prewrites
+// them with for_update_ts and DO_PESSIMISTIC_CHECK, a key locked but not
+// written as Op_Lock (client-go's initKeysAndMutations), in-process and
+// over gRPC.
+func TestPessimisticLockAndCommit(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grpc=%v", grpc), func(t *testing.T) {
+			p := newPortCluster(t, grpc, nil)
+			tx := p.beginPessimistic()
+			if !tx.IsPessimistic() {
+				t.Fatal("IsPessimistic false")
+			}
+			lc := &txn.LockCtx{}
+			mustLock(t, tx, lc, "b", "a")
+			for _, k := range []string{"a", "b"} {
+				l := p.lockOf(k)
+				if l == nil || l.LockType != kvrpcpb.Op_PessimisticLock || string(l.PrimaryLock) != "a" || l.LockVersion != tx.StartTS() || l.LockForUpdateTs != lc.ForUpdateTS {
+					t.Fatalf("lock of %q = %v, want a pessimistic lock of txn %d, primary a, for update ts %d", k, l, tx.StartTS(), lc.ForUpdateTS)
+				}
+			}
+			if err := tx.Set([]byte("a"), []byte("1")); err != nil {
+				t.Fatal(err)
+			}
+			p.log.reset()
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			pw := p.log.prewrites()
+			if len(pw) != 1 {
+				t.Fatalf("%d prewrites, want 1", len(pw))
+			}
+			req := pw[0]
+			if req.ForUpdateTs != lc.ForUpdateTS || string(req.PrimaryLock) != "a" || req.MinCommitTs <= lc.ForUpdateTS {
+				t.Fatalf("prewrite for_update_ts %d primary %q min_commit_ts %d, want %d, a, above it", req.ForUpdateTs, req.PrimaryLock, req.MinCommitTs, lc.ForUpdateTS)
+			}
+			wantOps := map[string]kvrpcpb.Op{"a": kvrpcpb.Op_Put, "b": kvrpcpb.Op_Lock}
+			for i, m := range req.Mutations {
+				if m.Op != wantOps[string(m.Key)] || req.PessimisticActions[i] != kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK {
+					t.Fatalf("mutation %q op %v action %v, want %v with DO_PESSIMISTIC_CHECK", m.Key, m.Op, req.PessimisticActions[i], wantOps[string(m.Key)])
+				}
+			}
+			if tx.CommitTS() <= lc.ForUpdateTS {
+				t.Fatalf("commit ts %d not above for update ts %d", tx.CommitTS(), lc.ForUpdateTS)
+			}
+			p.mustGet("a", "1")
+			p.mustGet("b", "")
+		})
+	}
+}
+
+// TestPessimisticRollbackReleasesLocks: Rollback of a pessimistic
+// transaction rolls back its pessimistic locks (KvPessimisticRollback), so
+// another transaction locks the keys at once.
+func TestPessimisticRollbackReleasesLocks(t *testing.T) {
+	p := newPortCluster(t, false, nil)
+	tx := p.beginPessimistic()
+	mustLock(t, tx, nil, "a", "b")
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	tx2 := p.beginPessimistic()
+	// A bounded wait: the rollback runs in the background, and the wait
+	// ends as soon as it has released the locks.
+	mustLock(t, tx2, &txn.LockCtx{Wait: 5 * time.Second}, "a", "b")
+	if l := p.lockOf("a"); l == nil || l.LockVersion != tx2.StartTS() {
+		t.Fatalf("lock of a = %v, want tx2's", l)
+	}
+	if err := tx2.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
