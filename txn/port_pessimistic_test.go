@@ -83,3 +83,48 @@ func TestPessimisticRollbackReleasesLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPessimisticCommitProtocols: a pessimistic transaction commits with
+// async commit and 1PC when it asks for them and is eligible (client-go
+// allows both for pessimistic transactions): its prewrite carries
+// for_update_ts and the pessimistic check, its commit ts is above the
+// for-update ts, and the data is written; 2PC alike.
+func TestPessimisticCommitProtocols(t *testing.T) {
+	for _, c := range []struct {
+		opts []txn.BeginOption
+		want txn.Protocol
+	}{
+		{nil, txn.ProtocolTwoPC},
+		{[]txn.BeginOption{txn.WithAsyncCommit(true)}, txn.ProtocolAsyncCommit},
+		{[]txn.BeginOption{txn.WithOnePC(true)}, txn.ProtocolOnePC},
+	} {
+		t.Run(c.want.String(), func(t *testing.T) {
+			p := newPortCluster(t, false, nil)
+			p.commit("a", "0", "b", "0")
+			tx := p.beginPessimistic(c.opts...)
+			lc := &txn.LockCtx{ReturnValues: true}
+			mustLock(t, tx, lc, "a", "b")
+			for _, k := range []string{"a", "b"} {
+				if err := tx.Set([]byte(k), append(lc.Values[k].Value, '1')); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.log.reset()
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			if d := tx.CommitDetails(); d.Protocol != c.want || tx.CommitTS() <= lc.ForUpdateTS {
+				t.Fatalf("protocol %v commit ts %d, want %v above for update ts %d", d.Protocol, tx.CommitTS(), c.want, lc.ForUpdateTS)
+			}
+			for _, pw := range p.log.prewrites() {
+				if pw.ForUpdateTs != lc.ForUpdateTS || pw.MinCommitTs <= lc.ForUpdateTS {
+					t.Fatalf("prewrite for_update_ts %d min_commit_ts %d, want %d and above", pw.ForUpdateTs, pw.MinCommitTs, lc.ForUpdateTS)
+				}
+			}
+			// The Group commits an async commit's keys in the background:
+			// a reader resolves whatever it meets to the same outcome.
+			p.mustGet("a", "01")
+			p.mustGet("b", "01")
+		})
+	}
+}
