@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/txn"
 )
@@ -168,4 +169,34 @@ func TestPortPessimisticTTL(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = tx.Rollback()
+}
+
+// TestPortUnsetPrimaryKey ports client-go integration_tests/2pc_test.go
+// TestUnsetPrimaryKey: a first LockKeys that fails (an Insert of an
+// existing key: the lock asserts the key absent, TiKV answers
+// AlreadyExist) leaves no primary, and the transaction still commits with
+// another one.
+func TestPortUnsetPrimaryKey(t *testing.T) {
+	p := newPortCluster(t, false, nil)
+	p.commit("key", "key")
+	tx := p.beginPessimistic()
+	if err := tx.Insert([]byte("key"), []byte("key")); err != nil {
+		t.Fatal(err)
+	}
+	err := tx.LockKeys(context.Background(), nil, []byte("key"))
+	var exists *kv.AlreadyExistError
+	if !errors.As(err, &exists) {
+		t.Fatalf("lock of an inserted existing key = %v, want *kv.AlreadyExistError", err)
+	}
+	if err := tx.Delete([]byte("key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Set([]byte("key2"), []byte("key2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	p.mustGet("key", "")
+	p.mustGet("key2", "key2")
 }
