@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/txn/internal/twopc"
 	"github.com/tikvgo/tikv/txn/membuf"
@@ -39,6 +41,10 @@ type pessimisticState struct {
 	// stopKeepAlive stops the primary lock's heartbeats; nil when none
 	// run.
 	stopKeepAlive func()
+	// existenceRead holds the keys whose lock read their existence
+	// (ReturnValues, CheckExistence): their KeyLockedValueExists flag is
+	// known, and checks the assertions of their writes (D9).
+	existenceRead map[string]struct{}
 }
 
 // IsPessimistic reports whether the transaction is pessimistic
@@ -133,6 +139,10 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 		}
 		ops := []membuf.FlagsOp{membuf.SetKeyLocked}
 		if read {
+			if t.pess.existenceRead == nil {
+				t.pess.existenceRead = map[string]struct{}{}
+			}
+			t.pess.existenceRead[string(k)] = struct{}{}
 			if v.Exists {
 				ops = append(ops, membuf.SetKeyLockedValueExists)
 			} else {
@@ -311,4 +321,31 @@ func (t *Txn) pessimisticCommit(req *twopc.Request) {
 	if t.pess.primary != nil {
 		req.Primary = t.pess.primary
 	}
+	req.StashedError = t.checkAssertionsByLocks(req.Mutations)
+}
+
+// checkAssertionsByLocks compares the existence assertions of the
+// mutations of locked keys with what their locks read (client-go's
+// checkAssertionByPessimisticLockResults): an assertion the read
+// contradicts is a *kv.AssertionFailedError, stashed until the prewrite
+// succeeds, since a lost lock could make the read stale (and then the
+// prewrite fails, for that reason). Keys whose lock read nothing are not
+// checked; nor is anything at assertion level Off.
+func (t *Txn) checkAssertionsByLocks(muts []twopc.Mutation) error {
+	if t.assertion == kvrpcpb.AssertionLevel_Off || len(t.pess.existenceRead) == 0 {
+		return nil
+	}
+	for _, m := range muts {
+		if !m.Pessimistic || m.Assertion == kvrpcpb.Assertion_None {
+			continue
+		}
+		if _, ok := t.pess.existenceRead[string(m.Key)]; !ok {
+			continue
+		}
+		f, _ := t.buf.GetFlags(m.Key)
+		if f.HasLockedValueExists() != (m.Assertion == kvrpcpb.Assertion_Exist) {
+			return &kv.AssertionFailedError{StartTS: t.startTS, Key: m.Key, Assertion: m.Assertion}
+		}
+	}
+	return nil
 }

@@ -144,6 +144,14 @@ type Request struct {
 	// mutations with Pessimistic set are checked against the transaction's
 	// pessimistic locks instead of for write conflicts.
 	ForUpdateTS uint64
+	// StashedError, set, is returned once every prewrite succeeded,
+	// instead of committing (the locks are rolled back): a failure the
+	// client found before the prewrite that the prewrite's own answer
+	// would supersede (client-go's stashedAssertionError, an assertion
+	// the pessimistic locks' reads contradict; lost locks would fail the
+	// prewrite instead). It turns async commit and 1PC off, which would
+	// commit at prewrite.
+	StashedError error
 }
 
 // CommitDetails describes a commit, for the caller's logs and metrics
@@ -308,6 +316,10 @@ func (c *Committer) run(t *txn, req Request, d *CommitDetails) error {
 		}
 		c.queueRollback(t, d)
 		return pe
+	}
+	if req.StashedError != nil {
+		c.queueRollback(t, d)
+		return req.StashedError
 	}
 	if done, err := c.finishFast(t, d); done {
 		return err

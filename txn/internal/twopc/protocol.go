@@ -161,7 +161,7 @@ func (c *Committer) chooseProtocol(t *txn, req Request) {
 	if p.waitTimeout == 0 {
 		p.waitTimeout = DefaultCommitWaitTimeout
 	}
-	if p.upperBound != nil {
+	if p.upperBound != nil || req.StashedError != nil {
 		return
 	}
 	if req.AsyncCommit.or(c.opts.AsyncCommit) && len(t.muts) <= c.opts.AsyncCommitKeys {
