@@ -64,6 +64,11 @@ func runDeadlockCycle(t *testing.T, p *portCluster, run string, cycle []int) {
 	if !errors.As(first.err, &dl) || !errors.Is(first.err, kv.ErrTxnRetryable) {
 		t.Fatalf("txn %d: first answer %v, want a *kv.DeadlockError", first.i, first.err)
 	}
+	// The detector's deadlock_key_hash is that of a key the victim
+	// holds, never one of this call's: not retryable alone.
+	if dl.IsRetryable {
+		t.Fatalf("deadlock reported retryable: hash %x of a key this call did not lock", dl.DeadlockKeyHash)
+	}
 	if len(dl.WaitChain) != n {
 		t.Fatalf("wait chain has %d entries, want %d: %v", len(dl.WaitChain), n, dl.WaitChain)
 	}

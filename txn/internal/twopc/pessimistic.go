@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/internal/keyhash"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline"
@@ -207,6 +208,10 @@ func (c *Committer) lockStep(send pipeline.Step[*kvrpcpb.PessimisticLockRequest,
 			lr.pb.WaitTimeout = req.waitTimeout(ctx, now)
 			lr.pb.LockTtl = uint64((max(now.Sub(req.Began), 0) + c.opts.ManagedLockTTL) / time.Millisecond)
 			resp, err := send(ctx, r, lr.pb)
+			var dl *kv.DeadlockError
+			if errors.As(err, &dl) {
+				dl.IsRetryable = hashInKeys(dl.DeadlockKeyHash, req.Keys)
+			}
 			var locked *kv.LockedError
 			if err == nil || !errors.As(err, &locked) {
 				return resp, err
@@ -242,6 +247,17 @@ func (c *Committer) lockStep(send pipeline.Step[*kvrpcpb.PessimisticLockRequest,
 			}
 		}
 	}
+}
+
+// hashInKeys reports whether one of keys has TiKV's deadlock-detector
+// hash h (client-go's hashInKeys).
+func hashInKeys(h uint64, keys [][]byte) bool {
+	for _, k := range keys {
+		if keyhash.Fingerprint64(k) == h {
+			return true
+		}
+	}
+	return false
 }
 
 // PessimisticRollback removes the transaction's pessimistic locks on keys
