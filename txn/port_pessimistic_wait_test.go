@@ -187,3 +187,40 @@ func TestPessimisticLockCtxCancel(t *testing.T) {
 	_ = t1.Rollback()
 	_ = t2.Rollback()
 }
+
+// TestPortPkNotFound ports the client-level part of client-go
+// integration_tests/2pc_test.go TestPkNotFound (scenario S28): with a
+// 100 ms lock TTL, T1 locks k1 (primary), then k2 and k3, and its client
+// dies (heartbeats stop, nothing rolled back). T2's lock of k2 resolves
+// T1 through its expired primary (a pessimistic rollback) instead of
+// looping, and T3's no-wait lock of k3 then finds the primary gone and
+// takes k3 at once.
+func TestPortPkNotFound(t *testing.T) {
+	opts := txn.WithCommitOptions(txn.CommitOptions{ManagedLockTTL: 100 * time.Millisecond})
+	p := newPortCluster(t, false, nil, opts)
+	dying := txn.NewClient(p.cluster, opts)
+	t1, err := dying.Begin(context.Background(), txn.WithPessimistic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustLock(t, t1, nil, "k1")
+	mustLock(t, t1, nil, "k2", "k3")
+	if err := dying.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l := p.lockOf("k1"); l == nil || l.LockVersion != t1.StartTS() {
+		t.Fatalf("k1 lock %v, want t1's left behind", l)
+	}
+	t2 := p.beginPessimistic()
+	mustLock(t, t2, &txn.LockCtx{Wait: 5 * time.Second}, "k2")
+	if l := p.lockOf("k1"); l != nil {
+		t.Fatalf("t1's primary still locked after t2 resolved it: %v", l)
+	}
+	t3 := p.beginPessimistic()
+	mustLock(t, t3, &txn.LockCtx{Wait: txn.LockNoWait}, "k3")
+	if l := p.lockOf("k3"); l == nil || l.LockVersion != t3.StartTS() {
+		t.Fatalf("k3 lock %v, want t3's", l)
+	}
+	_ = t2.Rollback()
+	_ = t3.Rollback()
+}
