@@ -128,3 +128,32 @@ func TestPessimisticCommitProtocols(t *testing.T) {
 		})
 	}
 }
+
+// TestPortLockKeys ports client-go txnkv/transaction/txn_test.go
+// TestLockKeys (OptimisticExclusive, PessimisticExclusive): an optimistic
+// transaction's LockKeys sends nothing and flags the key locked; a
+// pessimistic one sends one KvPessimisticLock with an Op_PessimisticLock
+// mutation and flags the key locked. (The shared-lock cases are D7.)
+func TestPortLockKeys(t *testing.T) {
+	p := newPortCluster(t, false, nil)
+	for _, pess := range []bool{false, true} {
+		var opts []txn.BeginOption
+		if pess {
+			opts = append(opts, txn.WithPessimistic())
+		}
+		tx := p.begin(opts...)
+		p.log.reset()
+		mustLock(t, tx, &txn.LockCtx{Wait: txn.LockNoWait}, "k")
+		reqs := p.log.lockRequests()
+		if n := len(p.log.take()); (n == 0) == pess {
+			t.Fatalf("pessimistic=%v: LockKeys sent %d requests", pess, n)
+		}
+		if pess && (len(reqs) != 1 || len(reqs[0].Mutations) != 1 || reqs[0].Mutations[0].Op != kvrpcpb.Op_PessimisticLock) {
+			t.Fatalf("lock requests %v, want one Op_PessimisticLock", reqs)
+		}
+		if f, ok := tx.MemBuffer().GetFlags([]byte("k")); !ok || !f.HasLocked() {
+			t.Fatalf("pessimistic=%v: key not flagged locked", pess)
+		}
+		_ = tx.Rollback()
+	}
+}
