@@ -51,8 +51,8 @@ func WithAssertionLevel(l kvrpcpb.AssertionLevel) BeginOption {
 	return func(c *beginConfig) { c.assertion = l }
 }
 
-// Begin starts an optimistic transaction at a fresh timestamp (or the one
-// WithStartTS gives).
+// Begin starts a transaction at a fresh timestamp (or the one WithStartTS
+// gives): optimistic, or pessimistic with WithPessimistic.
 func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 	if c.closed.Load() {
 		return nil, kv.ErrClosed
@@ -86,9 +86,11 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 	}, nil
 }
 
-// Txn is an optimistic transaction: reads at its start ts see its own
-// writes, which are buffered (a membuf.Buffer) until Commit sends them with
-// two-phase commit. A Txn is used by one goroutine at a time; after Commit
+// Txn is a transaction: reads at its start ts see its own writes, which
+// are buffered (a membuf.Buffer) until Commit sends them with two-phase
+// commit (or async commit, 1PC). An optimistic transaction locks nothing
+// before Commit; a pessimistic one (WithPessimistic) locks keys in TiKV
+// at LockKeys (pessimistic.go). A Txn is used by one goroutine at a time; after Commit
 // or Rollback it refuses further use with kv.ErrInvalidArgument.
 type Txn struct {
 	client    *Client
