@@ -224,3 +224,48 @@ func TestPortPkNotFound(t *testing.T) {
 	_ = t2.Rollback()
 	_ = t3.Rollback()
 }
+
+// TestPortStartHeartBeatAfterLockingPrimary ports client-go
+// integration_tests/lock_test.go TestStartHeartBeatAfterLockingPrimary:
+// the primary's heartbeats start once it is locked, while the rest of the
+// call still waits (here for T0's lock on b); when that call fails, its
+// locks are rolled back and the next call's first key becomes the
+// primary, heartbeated in turn.
+func TestPortStartHeartBeatAfterLockingPrimary(t *testing.T) {
+	const managed = 500 * time.Millisecond
+	p := newPortCluster(t, false, nil, txn.WithCommitOptions(txn.CommitOptions{ManagedLockTTL: managed}))
+	t0 := p.beginPessimistic()
+	mustLock(t, t0, nil, "b")
+	tx := p.beginPessimistic()
+	done := make(chan error, 1)
+	go func() {
+		done <- tx.LockKeys(context.Background(), &txn.LockCtx{Wait: 1500 * time.Millisecond}, []byte("a"), []byte("b"))
+	}()
+	growing := func(key string, above uint64) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			if l := p.lockOf(key); l != nil && l.LockVersion == tx.StartTS() && l.LockTtl > above {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: lock %v never got a TTL above %d ms", key, p.lockOf(key), above)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	growing("a", 600) // heartbeats while the call waits for b
+	if err := <-done; !isWaitTimeout(err) {
+		t.Fatalf("lock a, b = %v, want a wait timeout", err)
+	}
+	if l := p.lockOf("a"); l != nil {
+		t.Fatalf("a still locked after the failed call: %v", l)
+	}
+	mustLock(t, tx, nil, "c", "d")
+	if l := p.lockOf("d"); l == nil || string(l.PrimaryLock) != "c" {
+		t.Fatalf("d lock %v, want primary c", l)
+	}
+	growing("c", p.lockOf("c").LockTtl) // beyond the TTL it was locked with
+	_ = tx.Rollback()
+	_ = t0.Rollback()
+}
