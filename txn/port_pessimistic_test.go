@@ -2,12 +2,16 @@ package txn_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
 	"github.com/tikvgo/tikv/txn"
 )
 
@@ -156,4 +160,41 @@ func TestPortLockKeys(t *testing.T) {
 		}
 		_ = tx.Rollback()
 	}
+}
+
+// TestPortPushPessimisticLock ports client-go
+// integration_tests/2pc_test.go TestPushPessimisticLock: T1 locked k1
+// (primary) and k2, and prewrote only k2 (k1 stays a pessimistic lock). A
+// reader meeting k2's prewrite lock does not wait for T1: the status
+// check at the pessimistic primary pushes T1's min commit ts past the
+// read, which reads k2 as absent at once.
+func TestPortPushPessimisticLock(t *testing.T) {
+	p := newPortCluster(t, false, nil)
+	t1 := p.beginPessimistic()
+	lc := &txn.LockCtx{}
+	mustLock(t, t1, lc, "a", "b")
+	plan := pipeline.Shard(p.env, prewriteSplit, pipeline.Retry(p.env, plans.KvPrewrite))
+	_, err := plan(context.Background(), &kvrpcpb.PrewriteRequest{
+		Mutations:   []*kvrpcpb.Mutation{{Op: kvrpcpb.Op_Put, Key: []byte("b"), Value: []byte("v2")}},
+		PrimaryLock: []byte("a"), StartVersion: t1.StartTS(), ForUpdateTs: lc.ForUpdateTS, LockTtl: 20000,
+		MinCommitTs: lc.ForUpdateTS + 1, PessimisticActions: []kvrpcpb.PrewriteRequest_PessimisticAction{kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK},
+	})
+	if err != nil {
+		t.Fatalf("prewrite b: %v", err)
+	}
+	if l := p.lockOf("a"); l == nil || l.LockType != kvrpcpb.Op_PessimisticLock {
+		t.Fatalf("a: %v, want a pessimistic lock", l)
+	}
+	if l := p.lockOf("b"); l == nil || l.LockType != kvrpcpb.Op_Put || string(l.PrimaryLock) != "a" {
+		t.Fatalf("b: %v, want a prewrite lock with primary a", l)
+	}
+	start := time.Now()
+	_, err = p.begin().Get(context.Background(), []byte("b"))
+	if !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("read of b = %v, want not found", err)
+	}
+	if d := time.Since(start); d >= 500*time.Millisecond {
+		t.Fatalf("read of b took %v: it waited for T1", d)
+	}
+	_ = t1.Rollback()
 }
