@@ -198,3 +198,32 @@ func TestPortPushPessimisticLock(t *testing.T) {
 	}
 	_ = t1.Rollback()
 }
+
+// TestPessimisticFailedCommitReleasesLocks: a commit that fails before it
+// prewrites (a local latch conflict on a key it wrote without locking)
+// still releases the transaction's pessimistic locks: another
+// transaction gets them well before their 20 s TTL.
+func TestPessimisticFailedCommitReleasesLocks(t *testing.T) {
+	p := newPortCluster(t, false, nil, txn.WithLocalLatches())
+	tx := p.beginPessimistic()
+	mustLock(t, tx, nil, "a")
+	if err := tx.Set([]byte("z"), []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	p.commit("z", "x") // after tx began: tx's latch check fails its commit
+	p.log.reset()
+	if err := tx.Commit(context.Background()); err == nil {
+		t.Fatal("tx committed over a newer write of z")
+	}
+	if n := len(p.log.prewrites()); n != 0 {
+		t.Fatalf("the failed commit sent %d prewrites, want none", n)
+	}
+	t2 := p.beginPessimistic()
+	start := time.Now()
+	mustLock(t, t2, &txn.LockCtx{Wait: 5 * time.Second}, "a")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("a was released after %v", d)
+	}
+	_ = t2.Rollback()
+	p.mustGet("z", "x")
+}

@@ -392,6 +392,12 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), req)
 	t.unsetPrimary() // the commit's outcome decides the locks now
 	if err != nil {
+		// Locks the prewrite did not reach (it failed, or was never sent)
+		// are still pessimistic: roll them back. KvPessimisticRollback
+		// leaves prewritten locks alone, so this is safe whatever the
+		// outcome; a pessimistic lock left means its key was never
+		// prewritten and the transaction cannot have committed.
+		t.rollbackPessimistic()
 		t.finish(txnFailed, 0, details)
 		return err
 	}
