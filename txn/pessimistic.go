@@ -54,8 +54,8 @@ func (t *Txn) IsPessimistic() bool { return t.pess.on }
 // LockKeys locks keys for the transaction. In a pessimistic transaction
 // (WithPessimistic) it locks them in TiKV now, at a fresh for-update ts
 // from the TSO, the first key locked becoming the primary, whose lock is
-// then kept alive by heartbeats until the transaction ends (client-go's
-// KVTxn.LockKeys). Keys the transaction already locked are skipped. A lock
+// then kept alive by heartbeats until the transaction ends (Commit,
+// Rollback) or the client closes (client-go's KVTxn.LockKeys). Keys the transaction already locked are skipped. A lock
 // request that meets a newer write is tried again at a fresh for-update ts
 // (values read at the start ts may then be stale: ask for ReturnValues).
 // lc, which may be nil, sets how long to wait for other transactions'
