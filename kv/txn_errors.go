@@ -157,6 +157,12 @@ type DeadlockError struct {
 	// not: deadlock.rs leaves it unset).
 	DeadlockKey Key
 	WaitChain   []*deadlock.WaitForEntry
+	// IsRetryable says DeadlockKeyHash is the hash of a key the failed
+	// request itself was locking (client-go's ErrDeadlock.IsRetryable):
+	// the cycle closed within this one lock call, so re-running just that
+	// call, once the transaction released what it took, may succeed; set
+	// by the pessimistic lock path, which knows the request's keys.
+	IsRetryable bool
 }
 
 // Error names what happened, on one line.

@@ -49,6 +49,9 @@ type Client struct {
 	// pipelined owns the goroutines of pipelined transactions (flushes,
 	// heartbeats) that Close stops (pipelined.go).
 	pipelined pipelinedRegistry
+	// keepAlives are the heartbeats of pessimistic transactions' primary
+	// locks (pessimistic.go), which Close stops.
+	keepAlives keepAliveSet
 	// background holds the first failure of background work, for
 	// BackgroundError.
 	background atomic.Pointer[error]
@@ -123,7 +126,9 @@ func NewClient(b Backend, opts ...Option) *Client {
 		pd = pb.PD()
 	}
 	committer, err := twopc.New(twopc.Config{Env: env, Resolver: c.resolver, Oracle: c.oracle,
-		Group: c.group, Latches: latches, PD: pd, Options: cfg.commitOpts})
+		// client-go's pessimistic lock resolves with PessimisticRegionResolve.
+		LockResolver: c.resolver.With(txnlock.Options{PessimisticRegion: true}),
+		Group:        c.group, Latches: latches, PD: pd, Options: cfg.commitOpts})
 	if err != nil {
 		// Env, Oracle and Group are set above: only a broken Backend gets
 		// here.
@@ -179,6 +184,7 @@ func (c *Client) Resolver() *txnlock.Resolver { return c.resolver }
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		c.keepAlives.closeAll()
 		err := c.commits.closeAndWait(ctx)
 		c.pipelined.close()
 		c.closeErr = errors.Join(err, c.group.Close(ctx))

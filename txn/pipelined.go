@@ -83,6 +83,11 @@ func (t *Txn) initPipelined(o PipelinedOptions) error {
 	if t.proto.onePC == twopc.SwitchOn {
 		return &PipelinedUnsupportedError{What: "1PC"}
 	}
+	if t.pess.on {
+		// client-go panics on a pessimistic pipelined transaction: a
+		// flushed generation's locks are prewrite locks, not pessimistic.
+		return &PipelinedUnsupportedError{What: "pessimistic transactions"}
+	}
 	t.pl = &pipelinedTxn{t: t, opts: o, plans: newPipelinedPlans(t.client, o), skipResolve: o.skipResolve}
 	// A read of the snapshot must pass the transaction's own flushed locks
 	// (TiKV's resolved_locks bypass, lock.ts == read ts otherwise blocks):

@@ -129,13 +129,13 @@ func TestPipelinedCrashAfterPrimary(t *testing.T) {
 }
 
 // TestPipelinedMisuse: a pipelined transaction refuses async commit, 1PC,
-// iterators and LockKeys with *txn.PipelinedUnsupportedError, and bad
+// pessimistic locking, iterators and LockKeys with *txn.PipelinedUnsupportedError, and bad
 // options with kv.ErrInvalidArgument.
 func TestPipelinedMisuse(t *testing.T) {
 	p := newPlCluster(t, false)
 	ctx := context.Background()
 	var unsupported *txn.PipelinedUnsupportedError
-	for _, o := range []txn.BeginOption{txn.WithAsyncCommit(true), txn.WithOnePC(true)} {
+	for _, o := range []txn.BeginOption{txn.WithAsyncCommit(true), txn.WithOnePC(true), txn.WithPessimistic()} {
 		if _, err := p.client.Begin(ctx, o, txn.WithPipelined(txn.PipelinedOptions{})); !errors.As(err, &unsupported) {
 			t.Fatalf("begin: %v, want *PipelinedUnsupportedError", err)
 		}
@@ -154,7 +154,7 @@ func TestPipelinedMisuse(t *testing.T) {
 			t.Fatalf("iter reverse: %v", err)
 		}
 	}
-	if err := tx.LockKeys([]byte("k")); !errors.As(err, &unsupported) {
+	if err := tx.LockKeys(ctx, nil, []byte("k")); !errors.As(err, &unsupported) {
 		t.Fatalf("lock keys: %v", err)
 	}
 	if _, err := p.begin().Flush(ctx, true); !errors.Is(err, kv.ErrInvalidArgument) {

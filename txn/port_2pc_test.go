@@ -286,7 +286,7 @@ func TestPortCommitMutationKinds(t *testing.T) {
 	_ = tx.Set([]byte("a"), []byte("a1"))
 	_ = tx.Insert([]byte("b"), []byte("b1"))
 	_ = tx.Delete([]byte("d"))
-	_ = tx.LockKeys([]byte("l"))
+	_ = tx.LockKeys(context.Background(), nil, []byte("l"))
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -190,8 +190,8 @@ func TestPortWriteSkew(t *testing.T) {
 		_ = t1.Set([]byte("x"), []byte("0"))
 		_ = t2.Set([]byte("y"), []byte("0"))
 		if lockReads {
-			_ = t1.LockKeys([]byte("y"))
-			_ = t2.LockKeys([]byte("x"))
+			_ = t1.LockKeys(context.Background(), nil, []byte("y"))
+			_ = t2.LockKeys(context.Background(), nil, []byte("x"))
 		}
 		return t1.Commit(ctx), t2.Commit(ctx)
 	}

@@ -1,6 +1,7 @@
 package txn_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,7 +29,7 @@ func TestPortSingleKey(t *testing.T) {
 	if err := tx.Set([]byte("key"), []byte("value")); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.LockKeys([]byte("key")); err != nil {
+	if err := tx.LockKeys(context.Background(), nil, []byte("key")); err != nil {
 		t.Fatal(err)
 	}
 	if tx.IsReadOnly() || tx.Len() != 1 || tx.Size() != len("key")+len("value") {
@@ -126,7 +127,7 @@ func TestPortLockKeysOptimistic(t *testing.T) {
 	ctx := t.Context()
 	tx := p.begin()
 	p.log.take()
-	if err := tx.LockKeys([]byte("k")); err != nil {
+	if err := tx.LockKeys(context.Background(), nil, []byte("k")); err != nil {
 		t.Fatal(err)
 	}
 	if cmds := p.log.take(); len(cmds) != 0 {

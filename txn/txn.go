@@ -21,13 +21,14 @@ import (
 type BeginOption func(*beginConfig)
 
 type beginConfig struct {
-	startTS   uint64
-	snapOpts  []SnapshotOption
-	limits    *membuf.Limits
-	assertion kvrpcpb.AssertionLevel
-	reqCtx    twopc.RequestContext
-	proto     protocolConfig    // commit protocol (txn_protocol_options.go)
-	pipelined *PipelinedOptions // WithPipelined (pipelined_options.go)
+	startTS     uint64
+	snapOpts    []SnapshotOption
+	limits      *membuf.Limits
+	assertion   kvrpcpb.AssertionLevel
+	reqCtx      twopc.RequestContext
+	proto       protocolConfig    // commit protocol (txn_protocol_options.go)
+	pipelined   *PipelinedOptions // WithPipelined (pipelined_options.go)
+	pessimistic bool
 }
 
 // WithStartTS begins the transaction at ts instead of a fresh timestamp
@@ -51,8 +52,8 @@ func WithAssertionLevel(l kvrpcpb.AssertionLevel) BeginOption {
 	return func(c *beginConfig) { c.assertion = l }
 }
 
-// Begin starts an optimistic transaction at a fresh timestamp (or the one
-// WithStartTS gives).
+// Begin starts a transaction at a fresh timestamp (or the one WithStartTS
+// gives): optimistic, or pessimistic with WithPessimistic.
 func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 	if c.closed.Load() {
 		return nil, kv.ErrClosed
@@ -82,6 +83,7 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 		assertion: cfg.assertion,
 		reqCtx:    cfg.reqCtx,
 		proto:     cfg.proto,
+		pess:      pessimisticState{on: cfg.pessimistic},
 	}
 	if cfg.pipelined != nil {
 		if err := t.initPipelined(*cfg.pipelined); err != nil {
@@ -91,9 +93,11 @@ func (c *Client) Begin(ctx context.Context, opts ...BeginOption) (*Txn, error) {
 	return t, nil
 }
 
-// Txn is an optimistic transaction: reads at its start ts see its own
-// writes, which are buffered (a membuf.Buffer) until Commit sends them with
-// two-phase commit. A Txn is used by one goroutine at a time; after Commit
+// Txn is a transaction: reads at its start ts see its own writes, which
+// are buffered (a membuf.Buffer) until Commit sends them with two-phase
+// commit (or async commit, 1PC). An optimistic transaction locks nothing
+// before Commit; a pessimistic one (WithPessimistic) locks keys in TiKV
+// at LockKeys (pessimistic.go). A Txn is used by one goroutine at a time; after Commit
 // or Rollback it refuses further use with kv.ErrInvalidArgument.
 type Txn struct {
 	client    *Client
@@ -105,6 +109,7 @@ type Txn struct {
 	reqCtx    twopc.RequestContext // the writes' request context (txn_options.go)
 	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
 	pl        *pipelinedTxn        // set for a pipelined transaction (pipelined.go)
+	pess      pessimisticState     // pessimistic locking (pessimistic.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -362,24 +367,6 @@ func (t *Txn) Delete(key []byte) error {
 	return t.wrote(t.buf.Delete(key))
 }
 
-// LockKeys marks keys to be locked at commit without writing them
-// (optimistic: the commit fails with a write conflict if another
-// transaction wrote one of them after this one started).
-func (t *Txn) LockKeys(keys ...[]byte) error {
-	if t.pl != nil {
-		return &PipelinedUnsupportedError{What: "LockKeys"}
-	}
-	for _, k := range keys {
-		if err := t.checkWrite(k); err != nil {
-			return err
-		}
-		if err := t.buf.UpdateFlags(k, membuf.SetKeyLocked); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (t *Txn) checkWrite(key []byte) error {
 	if err := t.checkActive(); err != nil {
 		return err
@@ -417,18 +404,28 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 	}
 	muts, err := t.mutations()
 	if err != nil {
+		t.rollbackPessimistic()
 		t.finish(txnFailed, 0, twopc.CommitDetails{})
 		return err
 	}
 	if len(muts) == 0 {
+		t.rollbackPessimistic() // locks only if exists met no key: nothing held
 		t.finish(txnCommitted, 0, twopc.CommitDetails{StartTS: t.startTS})
 		return nil
 	}
 	req := twopc.Request{StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx}
 	t.proto.apply(&req)
+	t.pessimisticCommit(&req)
 	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), req)
 	recordCommit(ctx, details)
+	t.unsetPrimary() // the commit's outcome decides the locks now
 	if err != nil {
+		// Locks the prewrite did not reach (it failed, or was never sent)
+		// are still pessimistic: roll them back. KvPessimisticRollback
+		// leaves prewritten locks alone, so this is safe whatever the
+		// outcome; a pessimistic lock left means its key was never
+		// prewritten and the transaction cannot have committed.
+		t.rollbackPessimistic()
 		t.finish(txnFailed, 0, details)
 		return err
 	}
@@ -442,9 +439,11 @@ func (t *Txn) finish(s txnState, commitTS uint64, d twopc.CommitDetails) {
 	t.mu.Unlock()
 }
 
-// Rollback discards the transaction's writes. Nothing was sent before
-// Commit, so nothing is sent now. Rolling back a finished transaction is
-// an error (kv.ErrInvalidArgument).
+// Rollback discards the transaction's writes. An optimistic transaction
+// sent nothing before Commit, so nothing is sent now; a pessimistic one's
+// locks are rolled back in the background (KvPessimisticRollback; the
+// client's Close waits for it). Rolling back a finished transaction is an
+// error (kv.ErrInvalidArgument).
 func (t *Txn) Rollback() error {
 	if err := t.checkActive(); err != nil {
 		return err
@@ -453,6 +452,7 @@ func (t *Txn) Rollback() error {
 		t.pl.rollback()
 		return nil
 	}
+	t.rollbackPessimistic()
 	t.buf.Reset()
 	t.finish(txnRolledBack, 0, twopc.CommitDetails{})
 	return nil
@@ -481,7 +481,7 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 			}
 		case membuf.KindDelete:
 			m.Op = kvrpcpb.Op_Del
-			if e.Flags.HasPresumeKeyNotExists() {
+			if e.Flags.HasPresumeKeyNotExists() && !t.pess.on {
 				// Inserted, then deleted: nothing to write, but the insert's
 				// promise that the key did not exist must still be checked
 				// (client-go's initKeysAndMutations).
@@ -499,6 +499,9 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 		case e.Flags.HasAssertNotExist():
 			m.Assertion = kvrpcpb.Assertion_NotExist
 		}
+		// client-go's initKeysAndMutations: a key a pessimistic
+		// transaction locked is checked against its lock at prewrite.
+		m.Pessimistic = t.pess.on && e.Flags.HasLocked()
 		muts = append(muts, m)
 	}
 	return muts, nil

@@ -24,12 +24,14 @@ import (
 type cmdLog struct {
 	mu   sync.Mutex
 	cmds []transport.Cmd
+	reqs []*transport.Request // every attempt, for tests that read requests
 }
 
 func (l *cmdLog) middleware(next transport.Sender) transport.Sender {
 	return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 		l.mu.Lock()
 		l.cmds = append(l.cmds, req.Cmd)
+		l.reqs = append(l.reqs, req)
 		l.mu.Unlock()
 		return next.Send(ctx, req)
 	})

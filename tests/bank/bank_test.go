@@ -140,6 +140,7 @@ func decodeBalance(key, b []byte) (int64, error) {
 // counters are a run's tallies, reported at its end.
 type counters struct {
 	committed    atomic.Int64 // transfers that moved money
+	pessimistic  atomic.Int64 // of which by pessimistic transactions
 	noFunds      atomic.Int64 // transfers the balance did not allow (read-only commits)
 	retried      atomic.Int64 // re-runs of a transfer's function by Update
 	undetermined atomic.Int64 // transfers ending kv.ErrUndetermined
@@ -229,6 +230,7 @@ func runBank(t *testing.T, s setup, cfg settings) {
 	healErr := nem.heal()
 
 	report := func() {
+		t.Logf("pessimistic transfers committed: %d", c.pessimistic.Load())
 		t.Logf("transfers: committed=%d no-funds=%d retried=%d undetermined=%d (with a prewrite conflict: %d); snapshots checked=%d (batchget=%d iter=%d)",
 			c.committed.Load(), c.noFunds.Load(), c.retried.Load(), c.undetermined.Load(), c.undeterminedConflict.Load(),
 			c.snapshots.Load(), c.batchGets.Load(), c.scans.Load())
@@ -309,6 +311,9 @@ func runBank(t *testing.T, s setup, cfg settings) {
 	}
 	if c.committed.Load() == 0 {
 		fail("no transfer committed: the workload proved nothing")
+	}
+	if c.pessimistic.Load() == 0 {
+		fail("no pessimistic transfer committed: the protocol mix proved nothing")
 	}
 	if c.snapshots.Load() == 0 {
 		fail("no snapshot was checked during the workload")

@@ -19,8 +19,13 @@ func transferLoop(ctx context.Context, client *txn.Client, seed uint64, id int, 
 	r := rand.New(rand.NewPCG(seed, 0x7472616e+uint64(id)))
 	// Workers mix the commit protocols (issue #12): 2PC, async commit, and
 	// 1PC (a transfer within one region; across regions it falls back to
-	// 2PC).
-	protocol := [][]txn.BeginOption{nil, {txn.WithAsyncCommit(true)}, {txn.WithOnePC(true)}}[id%3]
+	// 2PC), optimistic and pessimistic (LockKeys of both accounts, then
+	// Set).
+	protocol := [][]txn.BeginOption{
+		nil, {txn.WithAsyncCommit(true)}, {txn.WithOnePC(true)},
+		{txn.WithPessimistic()}, {txn.WithPessimistic(), txn.WithAsyncCommit(true)}, {txn.WithPessimistic(), txn.WithOnePC(true)},
+	}[id%6]
+	pessimistic := id%6 >= 3 // the last three of the mix
 	for !stop.Load() && ctx.Err() == nil {
 		from := r.IntN(accounts)
 		to := (from + 1 + r.IntN(accounts-1)) % accounts
@@ -33,6 +38,9 @@ func transferLoop(ctx context.Context, client *txn.Client, seed uint64, id int, 
 		switch {
 		case err == nil && moved:
 			c.committed.Add(1)
+			if pessimistic {
+				c.pessimistic.Add(1)
+			}
 		case err == nil:
 			c.noFunds.Add(1)
 		case errors.Is(err, kv.ErrUndetermined):
@@ -65,7 +73,7 @@ func transfer(ctx context.Context, client *txn.Client, from, to int, amount int6
 			c.retried.Add(1)
 		}
 		moved = false
-		vals, err := tx.BatchGet(ctx, keys)
+		vals, err := readForTransfer(ctx, tx, keys)
 		if err != nil {
 			return err
 		}
@@ -90,6 +98,26 @@ func transfer(ctx context.Context, client *txn.Client, from, to int, amount int6
 		return nil
 	}, opts...)
 	return moved, err
+}
+
+// readForTransfer reads the balances a transfer updates. A pessimistic
+// transaction locks them first and takes the values the locks read at
+// their for-update ts: its start-ts snapshot may predate a transfer
+// committed before the locks were granted, and its commit does not check
+// locked keys for write conflicts.
+func readForTransfer(ctx context.Context, tx *txn.Txn, keys [][]byte) ([][]byte, error) {
+	if !tx.IsPessimistic() {
+		return tx.BatchGet(ctx, keys)
+	}
+	lc := &txn.LockCtx{ReturnValues: true}
+	if err := tx.LockKeys(ctx, lc, keys...); err != nil {
+		return nil, err
+	}
+	vals := make([][]byte, len(keys))
+	for i, k := range keys {
+		vals[i] = lc.Values[string(k)].Value
+	}
+	return vals, nil
 }
 
 // readLoop checks snapshot totals until stop is set, alternating between

@@ -47,4 +47,5 @@ func (c *Committer) buildPlans() {
 	c.buildCommit()
 	c.buildRollback()
 	c.buildHeartbeat()
+	c.buildPessimistic()
 }

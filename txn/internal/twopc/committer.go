@@ -33,6 +33,10 @@ type Config struct {
 	// meets. Nil means locks are never resolved: every lock met is a write
 	// conflict (client-go's NoResolvePolicy).
 	Resolver pipeline.LockResolver
+	// LockResolver settles the locks a pessimistic lock request meets
+	// (txnlock's PessimisticRegion view); nil uses Resolver. Pessimistic
+	// locking needs one of them.
+	LockResolver pipeline.LockResolver
 	// Oracle gives the commit ts and the clock of heartbeats.
 	Oracle Oracle
 	// Group runs the work a commit leaves behind (committing secondaries,
@@ -56,18 +60,24 @@ type Config struct {
 type Committer struct {
 	env      *pipeline.Env
 	resolver pipeline.LockResolver
-	oracle   Oracle
-	group    *Group
-	latches  *Latches
-	opts     Options
-	pd       pdclient.PD
+	// lockResolver settles the locks pessimistic lock requests meet.
+	lockResolver pipeline.LockResolver
+	oracle       Oracle
+	group        *Group
+	latches      *Latches
+	opts         Options
+	pd           pdclient.PD
 
 	prewrite          pipeline.Plan[*prewriteReq, []pipeline.Part[*prewriteReq, *kvrpcpb.PrewriteResponse]]
 	commitPrimary     pipeline.Plan[*kvrpcpb.CommitRequest, []pipeline.Part[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]]
 	commitSecondaries pipeline.Plan[*kvrpcpb.CommitRequest, []pipeline.PieceOutcome[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]]
 	rollback          pipeline.Plan[*kvrpcpb.BatchRollbackRequest, []pipeline.PieceOutcome[*kvrpcpb.BatchRollbackRequest, *kvrpcpb.BatchRollbackResponse]]
 	heartbeat         pipeline.Plan[*kvrpcpb.TxnHeartBeatRequest, *kvrpcpb.TxnHeartBeatResponse]
-	preSplitPlan      pipeline.Plan[*kvrpcpb.SplitRegionRequest, []pipeline.Part[*kvrpcpb.SplitRegionRequest, *kvrpcpb.SplitRegionResponse]]
+	// pessimisticLock and pessimisticRollback serve pessimistic
+	// transactions (pessimistic.go).
+	pessimisticLock     pipeline.Plan[*lockReq, []pipeline.Part[*lockReq, *kvrpcpb.PessimisticLockResponse]]
+	pessimisticRollback pipeline.Plan[*kvrpcpb.PessimisticRollbackRequest, []pipeline.PieceOutcome[*kvrpcpb.PessimisticRollbackRequest, *kvrpcpb.PessimisticRollbackResponse]]
+	preSplitPlan        pipeline.Plan[*kvrpcpb.SplitRegionRequest, []pipeline.Part[*kvrpcpb.SplitRegionRequest, *kvrpcpb.SplitRegionResponse]]
 }
 
 // New builds a Committer. Env, Oracle and Group are required.
@@ -76,6 +86,10 @@ func New(cfg Config) (*Committer, error) {
 		return nil, fmt.Errorf("twopc: Env, Oracle and Group are required: %w", kv.ErrInvalidArgument)
 	}
 	c := &Committer{resolver: cfg.Resolver, oracle: cfg.Oracle, group: cfg.Group, latches: cfg.Latches, opts: cfg.Options.withDefaults(), pd: cfg.PD}
+	c.lockResolver = cfg.LockResolver
+	if c.lockResolver == nil {
+		c.lockResolver = cfg.Resolver
+	}
 	// The committer counts its own RPCs per transaction (CommitDetails): a
 	// copy of the Env whose sender counts the attempts of the call whose
 	// context carries a counter.
@@ -124,6 +138,20 @@ type Request struct {
 	// *CommitTSUpperBoundError. It turns async commit and 1PC off, whose
 	// commit ts is only known once the transaction is committed.
 	CommitTSUpperBound func(commitTS uint64) bool
+
+	// ForUpdateTS, set, commits a pessimistic transaction
+	// (pessimistic_prewrite.go): the prewrite carries it, and the
+	// mutations with Pessimistic set are checked against the transaction's
+	// pessimistic locks instead of for write conflicts.
+	ForUpdateTS uint64
+	// StashedError, set, is returned once every prewrite succeeded,
+	// instead of committing (the locks are rolled back): a failure the
+	// client found before the prewrite that the prewrite's own answer
+	// would supersede (client-go's stashedAssertionError, an assertion
+	// the pessimistic locks' reads contradict; lost locks would fail the
+	// prewrite instead). It turns async commit and 1PC off, which would
+	// commit at prewrite.
+	StashedError error
 }
 
 // CommitDetails describes a commit, for the caller's logs and metrics
@@ -289,6 +317,10 @@ func (c *Committer) run(t *txn, req Request, d *CommitDetails) error {
 		c.queueRollback(t, d)
 		return pe
 	}
+	if req.StashedError != nil {
+		c.queueRollback(t, d)
+		return req.StashedError
+	}
 	if done, err := c.finishFast(t, d); done {
 		return err
 	}
@@ -310,14 +342,18 @@ func (c *Committer) run(t *txn, req Request, d *CommitDetails) error {
 // txn is one Commit call's state, shared with the plans' steps through
 // the requests they carry.
 type txn struct {
-	committer      *Committer
-	ctx            context.Context // the Commit call's, carrying its RPC counter
-	startTS        uint64
-	primary        []byte
-	muts           []*kvrpcpb.Mutation // key order
-	commitKeys     [][]byte            // keys to commit or roll back, key order
-	lockTTL        time.Duration
-	size           int
+	committer   *Committer
+	ctx         context.Context // the Commit call's, carrying its RPC counter
+	startTS     uint64
+	primary     []byte
+	muts        []*kvrpcpb.Mutation // key order
+	commitKeys  [][]byte            // keys to commit or roll back, key order
+	lockTTL     time.Duration
+	size        int
+	forUpdateTS uint64 // pessimistic transactions only
+	// pessimistic marks the mutations prewritten with
+	// DO_PESSIMISTIC_CHECK; nil for an optimistic transaction.
+	pessimistic    map[*kvrpcpb.Mutation]bool
 	assertionLevel kvrpcpb.AssertionLevel
 	// writeCtx and rollbackCtx are the Context templates of the
 	// transaction's requests (RequestContext); shared, never modified.
@@ -350,6 +386,7 @@ func (c *Committer) newTxn(ctx context.Context, req Request, d *CommitDetails) (
 		t.muts[i] = &slab[i]
 		t.size += m.size()
 	}
+	t.notePessimistic(req)
 	slices.SortFunc(t.muts, func(a, b *kvrpcpb.Mutation) int { return bytes.Compare(a.Key, b.Key) })
 	t.commitKeys = make([][]byte, 0, len(t.muts))
 	for _, m := range t.muts {

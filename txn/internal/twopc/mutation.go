@@ -23,6 +23,11 @@ type Mutation struct {
 	// TiKV checks it only under a request's assertion level, which
 	// Request.AssertionLevel sets.
 	Assertion kvrpcpb.Assertion
+	// Pessimistic marks a key the pessimistic transaction locked: TiKV
+	// checks at prewrite that its pessimistic lock is still there
+	// (PrewriteRequest_DO_PESSIMISTIC_CHECK) instead of looking for write
+	// conflicts. Only with Request.ForUpdateTS.
+	Pessimistic bool
 }
 
 // size is what the mutation weighs in a prewrite batch and in the

@@ -47,6 +47,7 @@ func prewriteSplit(batchSize int) pipeline.Splitter[*prewriteReq] {
 		func(r *prewriteReq, ms []*kvrpcpb.Mutation) *prewriteReq {
 			pb := *r.pb
 			pb.Mutations = ms
+			pb.PessimisticActions = r.txn.pessimisticActions(ms)
 			return &prewriteReq{pb: &pb, txn: r.txn}
 		},
 		pipeline.Limit[*kvrpcpb.Mutation]{Bytes: batchSize, Size: func(m *kvrpcpb.Mutation) int { return len(m.Key) + len(m.Value) }})
@@ -161,6 +162,7 @@ func (c *Committer) runPrewrite(t *txn, d *CommitDetails) error {
 	// is at least start_ts+1 (client-go's buildPrewriteRequest), and the
 	// TSO's ts+1 for a linearizable async commit or 1PC (protocol.go).
 	t.proto.decorate(t, req.pb)
+	t.decoratePessimistic(req.pb)
 	_, err := c.prewrite(t.prewriteContext(), req)
 	d.PrewriteTime = time.Since(start)
 	return err

@@ -161,7 +161,7 @@ func (c *Committer) chooseProtocol(t *txn, req Request) {
 	if p.waitTimeout == 0 {
 		p.waitTimeout = DefaultCommitWaitTimeout
 	}
-	if p.upperBound != nil {
+	if p.upperBound != nil || req.StashedError != nil {
 		return
 	}
 	if req.AsyncCommit.or(c.opts.AsyncCommit) && len(t.muts) <= c.opts.AsyncCommitKeys {
@@ -186,7 +186,8 @@ func (c *Committer) chooseProtocol(t *txn, req Request) {
 // back to two-phase commit instead of committing.
 func (c *Committer) prepareProtocol(t *txn, began time.Time, d *CommitDetails) error {
 	p := &t.proto
-	p.minCommitTS.Store(t.startTS + 1)
+	// A pessimistic transaction commits above its for_update_ts too.
+	p.minCommitTS.Store(max(t.startTS, t.forUpdateTS) + 1)
 	if !p.triedAsync && !p.triedOnePC {
 		return nil
 	}
@@ -197,7 +198,7 @@ func (c *Committer) prepareProtocol(t *txn, began time.Time, d *CommitDetails) e
 		if err != nil {
 			return fmt.Errorf("twopc: min commit ts of txn %d: %w", t.startTS, err)
 		}
-		p.minCommitTS.Store(max(ts+1, t.startTS+1))
+		p.minCommitTS.Store(max(ts, t.startTS, t.forUpdateTS) + 1)
 	}
 	var age time.Duration
 	if !began.IsZero() {

@@ -1,0 +1,70 @@
+package twopc
+
+import (
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/pdclient"
+)
+
+// notePessimistic records, for a pessimistic transaction
+// (Request.ForUpdateTS set), its for_update_ts and which mutations hold its
+// pessimistic locks. newTxn calls it before sorting t.muts, while
+// t.muts[i] is still req.Mutations[i].
+func (t *txn) notePessimistic(req Request) {
+	if req.ForUpdateTS == 0 {
+		return
+	}
+	t.forUpdateTS = req.ForUpdateTS
+	t.pessimistic = make(map[*kvrpcpb.Mutation]bool)
+	for i := range req.Mutations {
+		if req.Mutations[i].Pessimistic {
+			t.pessimistic[t.muts[i]] = true
+		}
+	}
+}
+
+// pessimisticActions returns the prewrite's pessimistic_actions for one
+// batch's mutations (client-go's buildPrewriteRequest): DO_PESSIMISTIC_CHECK
+// for keys the transaction locked (TiKV fails the prewrite with
+// PessimisticLockNotFound when the lock is gone, pessimistic_prewrite in
+// actions/prewrite.rs), SKIP_PESSIMISTIC_CHECK for the others, which are
+// checked for write conflicts as an optimistic transaction's are. Nil for
+// an optimistic transaction.
+func (t *txn) pessimisticActions(ms []*kvrpcpb.Mutation) []kvrpcpb.PrewriteRequest_PessimisticAction {
+	if t.pessimistic == nil {
+		return nil
+	}
+	acts := make([]kvrpcpb.PrewriteRequest_PessimisticAction, len(ms))
+	for i, m := range ms {
+		acts[i] = kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK
+		if t.pessimistic[m] {
+			acts[i] = kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK
+		}
+	}
+	return acts
+}
+
+// decoratePessimistic sets the prewrite fields of a pessimistic
+// transaction (client-go's buildPrewriteRequest): for_update_ts, a
+// min_commit_ts above it, and for async commit a TTL that outlives
+// max_commit_ts, so that a reader resolving the lock pushes its
+// min_commit_ts past max_commit_ts and the transaction falls back to
+// two-phase commit rather than commit below a pushed reader (TiDB issue
+// 33641).
+func (t *txn) decoratePessimistic(pb *kvrpcpb.PrewriteRequest) {
+	if t.pessimistic == nil {
+		return
+	}
+	pb.ForUpdateTs = t.forUpdateTS
+	if pb.MinCommitTs <= t.forUpdateTS {
+		pb.MinCommitTs = t.forUpdateTS + 1
+	}
+	if pb.UseAsyncCommit && pb.MaxCommitTs > 0 {
+		safe := time.Duration(pdclient.ExtractPhysical(pb.MaxCommitTs)-pdclient.ExtractPhysical(t.startTS)+1) * time.Millisecond
+		if safe > time.Duration(pb.LockTtl)*time.Millisecond {
+			pb.LockTtl = uint64(safe / time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package txn
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tikvgo/tikv/kv"
+)
+
+// LockNoWait, as LockCtx.Wait, makes LockKeys fail at once with a
+// *kv.LockWaitError (kv.ErrLockAcquireFailAndNoWait) when another
+// transaction's live lock is in the way (client-go's kv.LockNoWait).
+const LockNoWait time.Duration = -1
+
+// LockCtx tunes one Txn.LockKeys call of a pessimistic transaction and
+// receives what it read (client-go's kv.LockCtx). The zero LockCtx waits
+// for other transactions' locks as long as the call's ctx lasts and reads
+// nothing. A LockCtx is used by one call at a time.
+type LockCtx struct {
+	// Wait bounds how long the call waits for other transactions' locks:
+	// zero waits as long as ctx lasts (client-go's LockAlwaysWait),
+	// LockNoWait not at all, a positive duration that long, after which
+	// the call fails with a *kv.LockWaitError (kv.ErrLockWaitTimeout).
+	Wait time.Duration
+	// ReturnValues asks TiKV for the locked keys' values, read at the
+	// lock's for-update ts, into Values: with them a read-modify-write
+	// sees the latest committed value, which a read at the start ts may
+	// not be once the lock was retried at a newer ts.
+	ReturnValues bool
+	// CheckExistence asks only whether the keys exist (Values without
+	// values).
+	CheckExistence bool
+	// LockOnlyIfExists locks only the keys that have a value; it requires
+	// ReturnValues (ErrLockOnlyIfExistsNoReturnValue), and a primary
+	// already chosen when several keys are locked
+	// (ErrLockOnlyIfExistsNoPrimaryKey). Keys without value are reported
+	// in Values with Exists false and left unlocked.
+	LockOnlyIfExists bool
+	// ResourceGroupTag tags the lock requests (TiKV reports it in
+	// deadlock wait chains); nil keeps the transaction's.
+	ResourceGroupTag []byte
+
+	// Values receives, with ReturnValues or CheckExistence, an entry per
+	// key of the call, keyed by string(key); LockKeys allocates it when
+	// nil.
+	Values map[string]LockedValue
+	// ForUpdateTS receives the for-update ts the keys were locked at (the
+	// last one tried when the call failed).
+	ForUpdateTS uint64
+}
+
+// LockedValue is what LockKeys read for a key (client-go's
+// kv.ReturnedValue).
+type LockedValue struct {
+	// Value is the key's value (with ReturnValues), nil when it has none.
+	Value []byte
+	// Exists says whether the key has a value.
+	Exists bool
+	// AlreadyLocked says the transaction held the key's lock before the
+	// call: nothing was read, and Exists is what the first lock read.
+	AlreadyLocked bool
+}
+
+// The misuses of LockCtx.LockOnlyIfExists (client-go's
+// ErrLockOnlyIfExistsNoReturnValue and ErrLockOnlyIfExistsNoPrimaryKey).
+// Both wrap kv.ErrInvalidArgument.
+var (
+	// ErrLockOnlyIfExistsNoReturnValue: LockOnlyIfExists without
+	// ReturnValues (TiKV refuses it too, LockIfExistsFailed).
+	ErrLockOnlyIfExistsNoReturnValue = fmt.Errorf("txn: lock only if exists needs return values: %w", kv.ErrInvalidArgument)
+	// ErrLockOnlyIfExistsNoPrimaryKey: LockOnlyIfExists of several keys
+	// before the transaction has a primary: the primary is the first key
+	// locked, and a key that does not exist may not become it.
+	ErrLockOnlyIfExistsNoPrimaryKey = fmt.Errorf("txn: lock only if exists of several keys needs a primary already locked: %w", kv.ErrInvalidArgument)
+)
+
+// isLockConflict reports the failures of a lock request that locked none
+// of its keys when it had only one: nothing to roll back (client-go skips
+// the pessimistic rollback for them).
+func isLockConflict(err error) bool {
+	return errors.Is(err, kv.ErrWriteConflict) || errors.Is(err, kv.ErrKeyExists)
+}
