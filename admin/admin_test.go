@@ -12,6 +12,7 @@ import (
 
 	"github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/admin"
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
@@ -203,4 +204,25 @@ func TestSplitScatterAndQueries(t *testing.T) {
 		}
 		t.Fatalf("store 2 labels %v, want zone=z2", s2.Labels)
 	})
+}
+
+// TestSplitRawKeySpace: in the raw key space (admin.WithKeyMode) the
+// split key is a raw key (the request sets is_raw_kv) and the new region
+// starts exactly there.
+func TestSplitRawKeySpace(t *testing.T) {
+	c := connect(t, false)
+	ctx := context.Background()
+	a := admin.New(c.c, admin.WithKeyMode(kv.ModeRaw))
+	ids, err := a.SplitRegions(ctx, [][]byte{[]byte("raw-m")}, false)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("split: %v, %v; want one new region", ids, err)
+	}
+	r, err := a.RegionByKey(ctx, []byte("raw-m"))
+	if err != nil || string(r.StartKey()) != "raw-m" {
+		t.Fatalf("raw region of raw-m: %v, %v", r, err)
+	}
+	prev, err := a.RegionByKey(ctx, []byte("raw-a"))
+	if err != nil || prev.ID() != ids[0] || string(prev.EndKey()) != "raw-m" {
+		t.Fatalf("region before the split key: %v, %v; want the new region %d ending at raw-m", prev, err, ids[0])
+	}
 }

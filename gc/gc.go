@@ -95,6 +95,10 @@ func WithProgress(f func(Progress)) Option { return func(c *config) { c.progress
 // KVStore.GC): see the package documentation for its steps. The sweep
 // covers the client's keyspace (the whole key space under API v1) and the
 // GC states are the ones that keyspace is under (pdclient.GCStateKeyspace).
+// A keyspace that follows the unified GC (no keyspace-level GC) cannot be
+// collected on its own: PD refuses the internal GC API for it
+// (ErrGCOnInvalidKeyspace): the unified GC is driven from the null
+// keyspace, by a client not bound to a keyspace.
 //
 // A failure leaves PD's states where they got to: the txn safe point may
 // have advanced with the GC safe point behind, which the next round (with

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	pdgc "github.com/tikv/pd/client/clients/gc"
 
+	"github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/gc"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/rangetask"
@@ -147,5 +150,32 @@ func TestGCScanLockContinues(t *testing.T) {
 		if l := c.mvcc(k).GetLock(); l != nil {
 			t.Fatalf("%q still locked: %v", k, l)
 		}
+	}
+}
+
+// TestGCKeyspaceWithoutKeyspaceLevelGC: under API v2 a client of a
+// keyspace that follows the unified GC may not drive it (PD refuses the
+// internal GC API for such a keyspace: ErrGCOnInvalidKeyspace, PD's
+// GCStateManager.redirectKeyspace); Run fails at its first step and PD's
+// states do not move.
+func TestGCKeyspaceWithoutKeyspaceLevelGC(t *testing.T) {
+	ctx := context.Background()
+	mock := mocktikv.NewCluster(mocktikv.WithAPIVersion(kvrpcpb.APIVersion_V2), mocktikv.WithKeyspace("ks1"))
+	defer mock.Close()
+	c, err := tikv.Connect(ctx, nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithKeyspace("ks1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ts, err := c.Oracle().Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gc.Run(ctx, c, ts)
+	if err == nil || !strings.Contains(err.Error(), "ErrGCOnInvalidKeyspace") {
+		t.Fatalf("GC from a keyspace under the unified GC: %v, want PD's refusal", err)
+	}
+	if mock.TxnSafePoint() != 0 || mock.GCSafePoint() != 0 {
+		t.Fatalf("PD's safe points moved: txn %d, GC %d", mock.TxnSafePoint(), mock.GCSafePoint())
 	}
 }
