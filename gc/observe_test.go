@@ -17,6 +17,8 @@ type callLog struct {
 	starts []string
 	ends   map[string]error
 	events map[string]int
+	// done is the largest Done of the Progress events.
+	done int
 }
 
 func (l *callLog) Start(ctx context.Context, c observe.Call) context.Context {
@@ -30,6 +32,9 @@ func (l *callLog) Event(_ context.Context, e observe.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events[e.Call.API]++
+	if e.Kind == observe.Progress {
+		l.done = max(l.done, e.Done)
+	}
 }
 
 func (l *callLog) End(_ context.Context, c observe.Call, err error) {
@@ -40,7 +45,8 @@ func (l *callLog) End(_ context.Context, c observe.Call, err error) {
 
 // TestGCObserved: a GC round is one logical call, "GC", for the observer
 // (the lock sweep's range task and its scans join it), which sees its
-// start, its routing events and its successful end.
+// start, its routing events, the sweep's progress (observe.Progress up to
+// both regions) and its successful end.
 func TestGCObserved(t *testing.T) {
 	mock := mocktikv.NewCluster()
 	defer mock.Close()
@@ -65,5 +71,8 @@ func TestGCObserved(t *testing.T) {
 	endErr, ended := log.ends["GC"]
 	if len(log.starts) != 1 || log.starts[0] != "GC" || !ended || endErr != nil || log.events["GC"] == 0 {
 		t.Fatalf("observed starts %v, ends %v, events %v; want one GC call with events, ended without error", log.starts, log.ends, log.events)
+	}
+	if log.done != 2 {
+		t.Fatalf("progress events reached %d regions, want 2", log.done)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pipeline"
 )
 
@@ -60,7 +61,8 @@ func WithRegionsPerTask(n int) Option {
 func WithMaxRetries(n int) Option { return func(r *Runner) { r.maxRetries = max(n, 0) } }
 
 // WithProgress makes the runner call f with the run's cumulative counts
-// after every handler call, from the worker that made it (calls may
+// after every handler call (an Observer in the Env sees the same counts as
+// observe.Progress events of the run's call), from the worker that made it (calls may
 // overlap: f must be safe for concurrent use and quick).
 func WithProgress(f func(Stat)) Option { return func(r *Runner) { r.progress = f } }
 
@@ -192,8 +194,9 @@ func (u *run) fail(err error) {
 	}
 }
 
-// record adds a handler call's counts and reports the run's.
-func (u *run) record(s Stat) {
+// record adds a handler call's counts and reports the run's, to the
+// progress callback and, as an observe.Progress event, to the observer.
+func (u *run) record(ctx context.Context, s Stat) {
 	u.mu.Lock()
 	u.st.add(s)
 	total := u.st
@@ -201,6 +204,7 @@ func (u *run) record(s Stat) {
 	if u.r.progress != nil {
 		u.r.progress(total)
 	}
+	observe.Emit(ctx, observe.Event{Kind: observe.Progress, Done: total.CompletedRegions, Failed: total.FailedRegions})
 }
 
 // piece runs the handler on p, re-running it after stale routing; by then
@@ -214,7 +218,7 @@ func (u *run) piece(ctx context.Context, p kv.KeyRange) error {
 		s, err := u.r.handler(ctx, p)
 		var re *kv.RegionError
 		if err == nil || !errors.As(err, &re) || re.Fatal || attempt >= u.r.maxRetries {
-			u.record(s)
+			u.record(ctx, s)
 			if err != nil {
 				return fmt.Errorf("rangetask %s: range [%q, %q): %w", u.r.name, p.Start, p.End, err)
 			}
