@@ -84,6 +84,10 @@ const (
 	// PDCall: one RPC to PD, named by Method, took Duration; Err is its
 	// failure.
 	PDCall
+	// Progress: a long call (a range task, a GC round's lock sweep) has
+	// finished more of its work: Done and Failed count its units (regions)
+	// so far.
+	Progress
 )
 
 // String names the kind.
@@ -101,6 +105,8 @@ func (k Kind) String() string {
 		return "cache-load"
 	case PDCall:
 		return "pd-call"
+	case Progress:
+		return "progress"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -133,6 +139,9 @@ type Event struct {
 	Method string
 	// Duration is how long a CacheLoad or PDCall took.
 	Duration time.Duration
+	// Done and Failed are a Progress event's counts of finished and
+	// failed units.
+	Done, Failed int
 	// Err is the event's cause or failure.
 	Err error
 }

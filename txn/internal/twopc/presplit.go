@@ -6,9 +6,8 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/internal/regionsplit"
 	"github.com/tikvgo/tikv/pdclient"
-	"github.com/tikvgo/tikv/pipeline"
-	"github.com/tikvgo/tikv/plans"
 )
 
 // Pre-split of a large transaction's regions (client-go's 2pc.go
@@ -35,13 +34,7 @@ type preSplitGroup struct {
 // split_region, Key::from_raw), matching the transactional key space the
 // Env routes.
 func (c *Committer) buildPreSplit() {
-	split := pipeline.ByKeys((*kvrpcpb.SplitRegionRequest).GetSplitKeys, func(k []byte) []byte { return k },
-		func(r *kvrpcpb.SplitRegionRequest, keys [][]byte) *kvrpcpb.SplitRegionRequest {
-			piece := *r
-			piece.SplitKeys = keys
-			return &piece
-		}, pipeline.Limit[[]byte]{})
-	c.preSplitPlan = pipeline.Shard(c.env, split, pipeline.Retry(c.env, plans.SplitRegion), pipeline.Named("PreSplit"))
+	c.preSplitPlan = regionsplit.SplitPlan(c.env, "PreSplit")
 }
 
 // preSplit splits the regions holding too many of t's mutations and
