@@ -31,7 +31,7 @@ func (o observer) Start(ctx context.Context, c observe.Call) context.Context {
 		if name == "" {
 			name = "tikv"
 		}
-		ctx, st.span = o.t.tracer.Start(ctx, name, clientSpan...)
+		ctx, st.span = o.t.tracer.Start(ctx, name, callSpanOptions(ctx)...)
 		st.traceID = st.span.SpanContext().TraceID()
 		if st.span.IsRecording() {
 			buf := attrPool.Get().(*[]attribute.KeyValue)
