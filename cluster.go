@@ -101,6 +101,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	if c.log == nil {
 		c.log = logging.Default()
 	}
+	c.log = slog.New(middleware.RedactKeys(c.log.Handler(), cfg.logRedaction))
 	if c.pd == nil {
 		if len(pdAddrs) == 0 {
 			return nil, kv.InvalidArgument("no PD address given")
@@ -328,6 +329,9 @@ func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *mid
 		l := *lc
 		if l.Logger == nil {
 			l.Logger = log
+		}
+		if l.Redact == middleware.RedactOff {
+			l.Redact = cfg.logRedaction
 		}
 		mws = append(mws, middleware.RequestLogging(l))
 	}
