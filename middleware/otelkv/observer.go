@@ -40,7 +40,8 @@ func (o observer) Start(ctx context.Context, c observe.Call) context.Context {
 			attrPool.Put(buf)
 		}
 	}
-	return context.WithValue(ctx, callKey{}, st)
+	st.Context = ctx
+	return st
 }
 
 // Event records e on the call's span and in the metrics it feeds.
