@@ -50,7 +50,8 @@ func allBuiltins(b *testing.B) []tikv.Option {
 
 // BenchmarkRawGetAllBuiltins is issue #11's overhead acceptance: a raw Get
 // with no middleware ("none") against one with every built-in layer on
-// ("all", allBuiltins), over loopback gRPC (BatchCommands) against
+// ("all", allBuiltins; "all-but-tracing" and "all-unsampled" tell
+// tracing's share apart), over loopback gRPC (BatchCommands) against
 // mocktikv and in-process (no sockets: the client's own CPU, and the
 // mock's, which is the same in both variants). cpu-ns/op is the process's
 // CPU per Get (getrusage), which also counts the work the layers push to
@@ -64,6 +65,15 @@ func BenchmarkRawGetAllBuiltins(b *testing.B) {
 	}{
 		{"none", func(*testing.B) []tikv.Option { return nil }},
 		{"all", allBuiltins},
+		// Every layer but tracing, and every layer with a tracer that
+		// samples no call (a common production ratio is a few percent):
+		// what the other layers cost, and what tracing costs unrecorded.
+		{"all-but-tracing", func(b *testing.B) []tikv.Option { return allBuiltins(b)[1:] }},
+		{"all-unsampled", func(b *testing.B) []tikv.Option {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithSyncer(dropExporter{}))
+			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			return append(allBuiltins(b)[1:], tikv.WithTracerProvider(tp))
+		}},
 	} {
 		b.Run("grpc/"+v.name, func(b *testing.B) {
 			mock := mocktikv.Start(b, mocktikv.WithStores(1))
