@@ -46,6 +46,9 @@ type Cluster struct {
 	feedbackTo atomic.Pointer[[kv.ModeTxn + 1]*pdclient.RegionCache]
 
 	rc *resourceControl // WithResourceControl's controller, or nil
+	// unwatch ends the telemetry's reads of the cluster's state (Watch);
+	// nil without metrics.
+	unwatch func() error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -101,6 +104,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	if c.log == nil {
 		c.log = logging.Default()
 	}
+	c.log = slog.New(middleware.RedactKeys(c.log.Handler(), cfg.logRedaction))
 	if c.pd == nil {
 		if len(pdAddrs) == 0 {
 			return nil, kv.InvalidArgument("no PD address given")
@@ -116,6 +120,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	prober := cfg.prober
 	if terminal == nil {
 		poolOpts := append(slices.Clone(cfg.poolOptions), transport.WithHealthFeedback(c.recordHealthFeedback))
+		poolOpts = append(poolOpts, cfg.batchObserver()...)
 		c.pool = transport.NewPool(poolOpts...)
 		terminal = c.pool
 	}
@@ -172,6 +177,10 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		}
 	}
 	c.feedbackTo.Store(&c.caches)
+	if err := c.watchState(cfg.telemetry); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -329,6 +338,9 @@ func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *mid
 		if l.Logger == nil {
 			l.Logger = log
 		}
+		if l.Redact == middleware.RedactOff {
+			l.Redact = cfg.logRedaction
+		}
 		mws = append(mws, middleware.RequestLogging(l))
 	}
 	if breaker != nil {
@@ -401,6 +413,9 @@ func (c *Cluster) Sender() transport.Sender { return c.sender }
 // Close fail. Close is idempotent.
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
+		if c.unwatch != nil {
+			_ = c.unwatch() // fails only for a meter already shut down
+		}
 		c.oracle.Close()
 		// The resource-group controller's loop before the PD client it
 		// uses; its meta storage watches after, so that a PD client we

@@ -34,6 +34,7 @@ type config struct {
 	apiVersion     kvrpcpb.APIVersion
 	keyspace       string
 	logger         *slog.Logger
+	logRedaction   middleware.Redaction // WithLogRedaction
 	// Built-in middleware (issue #11); nil or zero means off.
 	breaker        *middleware.BreakerConfig
 	rateLimit      *middleware.RateLimitConfig

@@ -3,6 +3,7 @@ package tikv
 import (
 	"fmt"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/middleware/otelkv"
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
@@ -44,4 +45,41 @@ func appendNonNil(mws []transport.Middleware, more ...transport.Middleware) []tr
 		}
 	}
 	return mws
+}
+
+// batchObserver is the pool option that feeds BatchCommands batch sizes and
+// queue waits to the metrics, when they are on.
+func (c *config) batchObserver() []transport.PoolOption {
+	if c.telemetry == nil {
+		return nil
+	}
+	if f := c.telemetry.BatchObserver(); f != nil {
+		return []transport.PoolOption{transport.WithBatchObserver(f)}
+	}
+	return nil
+}
+
+// watchState has the metrics read the cluster's state at each collection:
+// the region caches' hits, the pool's connection states and the circuit
+// breakers' states (otelkv.Telemetry.Watch). Close stops it.
+func (c *Cluster) watchState(t *otelkv.Telemetry) error {
+	if t == nil {
+		return nil
+	}
+	src := otelkv.Sources{CacheHits: map[string]func() uint64{
+		"raw": c.caches[kv.ModeRaw].Hits,
+		"txn": c.caches[kv.ModeTxn].Hits,
+	}}
+	if c.pool != nil {
+		src.ConnStates = c.pool.ConnStates
+	}
+	if c.breaker != nil {
+		src.BreakerStates = c.breaker.States
+	}
+	stop, err := t.Watch(src)
+	if err != nil {
+		return fmt.Errorf("tikv: telemetry: %w", err)
+	}
+	c.unwatch = stop
+	return nil
 }

@@ -124,7 +124,7 @@ type CircuitBreaker struct {
 	cfg BreakerConfig
 
 	mu       sync.RWMutex
-	breakers map[uint64]*gobreaker.TwoStepCircuitBreaker[struct{}]
+	breakers map[uint64]*gobreaker.CircuitBreaker[struct{}]
 	// stores maps the addresses attempts went to onto their stores, for
 	// health checks, which name only an address.
 	stores map[string]uint64
@@ -144,7 +144,7 @@ func NewCircuitBreaker(cfg BreakerConfig) *CircuitBreaker {
 	}
 	return &CircuitBreaker{
 		cfg:      cfg,
-		breakers: make(map[uint64]*gobreaker.TwoStepCircuitBreaker[struct{}]),
+		breakers: make(map[uint64]*gobreaker.CircuitBreaker[struct{}]),
 		stores:   make(map[string]uint64),
 	}
 }
@@ -155,7 +155,7 @@ var errNotCounted = errors.New("not counted")
 // errTransport is handed to gobreaker for a transport failure.
 var errTransport = errors.New("transport failure")
 
-func (b *CircuitBreaker) breaker(storeID uint64) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+func (b *CircuitBreaker) breaker(storeID uint64) *gobreaker.CircuitBreaker[struct{}] {
 	b.mu.RLock()
 	cb := b.breakers[storeID]
 	b.mu.RUnlock()
@@ -180,7 +180,7 @@ func (b *CircuitBreaker) breaker(storeID uint64) *gobreaker.TwoStepCircuitBreake
 			f(storeID, breakerState(from), breakerState(to))
 		}
 	}
-	cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](settings)
+	cb = gobreaker.NewCircuitBreaker[struct{}](settings)
 	b.breakers[storeID] = cb
 	return cb
 }
@@ -202,7 +202,7 @@ func (b *CircuitBreaker) State(storeID uint64) BreakerState {
 // metrics).
 func (b *CircuitBreaker) States() map[uint64]BreakerState {
 	b.mu.RLock()
-	cbs := make(map[uint64]*gobreaker.TwoStepCircuitBreaker[struct{}], len(b.breakers))
+	cbs := make(map[uint64]*gobreaker.CircuitBreaker[struct{}], len(b.breakers))
 	for id, cb := range b.breakers {
 		cbs[id] = cb
 	}
@@ -227,13 +227,21 @@ func (b *CircuitBreaker) Middleware() transport.Middleware {
 				return next.Send(ctx, req)
 			}
 			cb := b.breaker(id)
-			done, err := cb.Allow()
-			if err != nil {
+			// Execute rather than the two-step Allow: Allow returns a
+			// closure per attempt (an allocation), while Execute's
+			// function does not escape and stays on the stack.
+			var resp *transport.Response
+			var err error
+			sent := false
+			_, _ = cb.Execute(func() (struct{}, error) {
+				sent = true
+				b.learnAddr(req.Target.Addr, id)
+				resp, err = next.Send(ctx, req)
+				return struct{}{}, classify(ctx, err)
+			})
+			if !sent {
 				return nil, &BreakerOpenError{StoreID: id, State: breakerState(cb.State())}
 			}
-			b.learnAddr(req.Target.Addr, id)
-			resp, err := next.Send(ctx, req)
-			done(classify(ctx, err))
 			return resp, err
 		})
 	}
@@ -306,29 +314,38 @@ func (h breakerHealth) CheckHealth(ctx context.Context, addr string) error {
 	}
 	cb := h.b.breaker(id)
 	probing := cb.State() != gobreaker.StateClosed
-	done, err := cb.Allow()
-	if err != nil {
+	var err error
+	checked := false
+	_, _ = cb.Execute(func() (struct{}, error) {
+		checked = true
+		err = h.next.CheckHealth(ctx, addr)
+		return struct{}{}, healthOutcome(err, probing)
+	})
+	if !checked {
 		return &BreakerOpenError{StoreID: id, State: breakerState(cb.State())}
 	}
-	err = h.next.CheckHealth(ctx, addr)
+	return err
+}
+
+// healthOutcome is what gobreaker should count for a health check's result.
+func healthOutcome(err error, probing bool) error {
 	var notServing *transport.NotServingError
 	switch {
 	case err == nil && probing:
-		done(nil)
+		return nil
 	case err == nil:
 		// A store whose health service answers while its requests keep
 		// failing must still trip its breaker: in the closed state a
 		// passing check does not reset the count of failed attempts.
-		done(errNotCounted)
+		return errNotCounted
 	case errors.As(err, &notServing):
 		// The store answered: it is up, just not serving yet.
-		done(errNotCounted)
+		return errNotCounted
 	case errors.Is(err, context.Canceled):
-		done(errNotCounted) // the cache is closing
+		return errNotCounted // the cache is closing
 	default:
 		// Including a check that ran out of time: the store did not
 		// answer within the liveness timeout.
-		done(errTransport)
+		return errTransport
 	}
-	return err
 }

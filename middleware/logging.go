@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
 	"github.com/tikvgo/tikv/internal/logging"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -26,12 +28,17 @@ type LoggingConfig struct {
 	// count is attached to the next line that goes out (default
 	// DefaultLogEvery; a negative value logs every failure).
 	Every time.Duration
+	// Redact is how the lines show user keys (the attempt's first key,
+	// attribute "key"); RedactOff, the zero value, logs them as hex.
+	Redact Redaction
 }
 
 // RequestLogging returns the layer that logs each failed attempt at
-// warning level, with the command, store, address, region, logical call,
-// attempt number, whether the request provably never left (not_sent) and
-// the error. Lines are rate-limited per store and kind (sent or refused
+// warning level, with the command, store, address, region, the attempt's
+// first key (redacted as cfg.Redact says), logical call, attempt number,
+// whether the request provably never left (not_sent) and the error. A
+// call whose context carries a logger (WithCallLogger) is logged there
+// instead, without the rate limit. Lines are rate-limited per store and kind (sent or refused
 // before sending), through the same limiter as tikvgo's quiet default
 // logger: a store that is down produces one line per window, carrying the
 // number of repeats dropped ("suppressed"), not one per attempt. Attempts
@@ -47,14 +54,22 @@ func RequestLogging(cfg LoggingConfig) transport.Middleware {
 	if every == 0 {
 		every = DefaultLogEvery
 	}
+	h := RedactKeys(l.Handler(), cfg.Redact)
 	if every > 0 {
-		l = slog.New(logging.RateLimit(l.Handler(), every, slog.LevelDebug))
+		h = logging.RateLimit(h, every, slog.LevelDebug)
 	}
+	l = slog.New(h)
 	return func(next transport.Sender) transport.Sender {
 		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 			resp, err := next.Send(ctx, req)
-			if err != nil && ctx.Err() == nil && l.Enabled(ctx, slog.LevelWarn) {
-				logFailure(ctx, l, req, err)
+			if err != nil && ctx.Err() == nil {
+				to := l
+				if cl := CallLogger(ctx); cl != nil {
+					to = slog.New(RedactKeys(cl.Handler(), cfg.Redact))
+				}
+				if to.Enabled(ctx, slog.LevelWarn) {
+					logFailure(ctx, to, req, err)
+				}
 			}
 			return resp, err
 		})
@@ -75,9 +90,33 @@ func logFailure(ctx context.Context, l *slog.Logger, req *transport.Request, err
 		slog.Uint64("store", req.Target.StoreID),
 		slog.String("addr", req.Target.Addr),
 		slog.Uint64("region", req.Target.RegionID),
+		LogKey("key", firstKey(req.Msg)),
 		slog.String("call", req.Call.String()),
 		slog.Int("attempt", req.Attempt),
 		slog.Bool("not_sent", notSent),
 		slog.String("error", err.Error()),
 	)
+}
+
+// firstKey returns the first user key a request names, through the getters
+// kvrpcpb's messages share (Key, StartKey, Keys, Mutations, PrimaryLock),
+// or nil.
+func firstKey(msg transport.Message) []byte {
+	switch m := msg.(type) {
+	case interface{ GetKey() []byte }:
+		return m.GetKey()
+	case interface{ GetStartKey() []byte }:
+		return m.GetStartKey()
+	case interface{ GetKeys() [][]byte }:
+		if ks := m.GetKeys(); len(ks) > 0 {
+			return ks[0]
+		}
+	case interface{ GetMutations() []*kvrpcpb.Mutation }:
+		if ms := m.GetMutations(); len(ms) > 0 {
+			return ms[0].GetKey()
+		}
+	case interface{ GetPrimaryLock() []byte }:
+		return m.GetPrimaryLock()
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -62,12 +63,18 @@ func RateLimit(cfg RateLimitConfig) transport.Middleware {
 		}
 		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 			id := req.Target.StoreID
+			// One clock reading serves both buckets when tokens are there
+			// (AllowN takes one, as Wait would); only a bucket that is
+			// empty goes on to Wait, which reads the clock again.
+			now := time.Now()
 			if stores != nil && id != 0 {
-				if err := stores.get(id).Wait(ctx); err != nil {
-					return nil, &LimitError{Limit: "store rate", StoreID: id, Cause: waitCause(ctx)}
+				if lim := stores.get(id); !lim.AllowN(now, 1) {
+					if err := lim.Wait(ctx); err != nil {
+						return nil, &LimitError{Limit: "store rate", StoreID: id, Cause: waitCause(ctx)}
+					}
 				}
 			}
-			if global != nil {
+			if global != nil && !global.AllowN(now, 1) {
 				if err := global.Wait(ctx); err != nil {
 					return nil, &LimitError{Limit: "rate", StoreID: id, Cause: waitCause(ctx)}
 				}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/metapb"
@@ -161,6 +162,8 @@ type RegionCache struct {
 
 	group singleflight.Group
 
+	hits atomic.Uint64 // lookups the cache answered (region_cache_hits.go)
+
 	// Lifecycle: loads and the GC goroutine run under wg, derived from
 	// base, which Close cancels.
 	lifeMu sync.Mutex
@@ -278,6 +281,7 @@ func (c *RegionCache) cached(find func(*regionIndex) *regionEntry) *Region {
 	if !c.alive(e) {
 		return nil
 	}
+	c.hits.Add(1)
 	return e.region
 }
 

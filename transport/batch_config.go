@@ -43,6 +43,9 @@ type BatchConfig struct {
 	// cap wait in the queue, bounded by their ctx. Zero means no cap.
 	// High-priority requests are sent regardless.
 	MaxConcurrency int
+
+	// onBatch is WithBatchObserver's callback (pool_stats.go); nil: none.
+	onBatch func(BatchStats)
 }
 
 // withDefaults fills the zero fields.
@@ -73,7 +76,9 @@ func (c BatchConfig) withDefaults() BatchConfig {
 // BatchConfig.
 func WithBatch(cfg BatchConfig) PoolOption {
 	return func(c *poolConfig) {
+		onBatch := c.batch.onBatch // WithBatchObserver's, in any order
 		c.batch = cfg.withDefaults()
+		c.batch.onBatch = onBatch
 		c.noBatch = false
 	}
 }

@@ -156,7 +156,9 @@ func (s *batchStream) flush(ls *liveStream) {
 			s.lastArrive = e.arrived
 		}
 	}
-	msg := encodeBatch(s.batch, s.ids, uint64(time.Now().UnixNano()))
+	now := time.Now()
+	s.observeBatch(now)
+	msg := encodeBatch(s.batch, s.ids, uint64(now.UnixNano()))
 
 	ls.mu.Lock()
 	if ls.broken {

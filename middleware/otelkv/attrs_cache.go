@@ -22,6 +22,7 @@ const (
 	setPD                              // PD method, error.type
 	setLock                            // lock outcome
 	setCommit                          // protocol, error.type
+	setBatch                           // store address (server.address, server.port)
 )
 
 // setKey identifies one attribute set; only the fields its kind uses are
@@ -73,6 +74,8 @@ func makePointOpts(k setKey) pointOpts {
 		kvs = append(kvs, KeyLockOutcome.String(k.name), semconv.DBOperationName(k.cmd.String()))
 	case setCommit:
 		kvs = append(kvs, KeyTxnProtocol.String(k.name))
+	case setBatch:
+		kvs = append(kvs, serverAttrs(k.name)...)
 	}
 	if k.errType != "" {
 		kvs = append(kvs, semconv.ErrorTypeKey.String(k.errType))

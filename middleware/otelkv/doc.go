@@ -32,13 +32,23 @@
 // attempts in flight; backoff sleeps per policy; region-cache misses and
 // loads; routing invalidations per region error kind; PD call duration per
 // method; lock resolutions per outcome; transaction commit duration per
-// protocol (2PC, async commit, 1PC). Not measured yet: region-cache hits
-// (the cache reports its misses to the observer, not its hits), and
-// BatchCommands batch sizes and queue wait (the transport.Pool does not
-// expose them); both need a hook in the layer that knows.
+// protocol (2PC, async commit, 1PC); BatchCommands batch sizes and their
+// oldest request's queue wait per store address (BatchObserver, fed by
+// transport.WithBatchObserver). Read only when the meter collects (Watch):
+// region-cache hits per key mode (the caches count them), gRPC connections
+// per address and state, and each store's circuit-breaker state.
+//
+// Background work a call leaves running (a transaction's secondaries
+// committed after Commit returned, a failed commit's rollback) is a call of
+// its own whose span is a root linked to the span of the call that left it
+// (observe.WithCause).
 //
 // Cost: with no provider, or OTel's no-op ones, nothing is installed. With
 // the SDK, each call and attempt pays for its span and points; attribute
-// sets are cached per store, command and outcome, and attribute slices are
-// pooled (BenchmarkRawGetTelemetry measures it).
+// sets are cached per store, command and outcome, attribute slices are
+// pooled, and a call's state is its context (BenchmarkRawGetTelemetry
+// measures it; BenchmarkRawGetAllBuiltins and BenchmarkRawGetEachBuiltin
+// put it beside the other built-in layers). Most of a recorded span's cost
+// is the SDK's own (the span, its attribute copy and de-duplication, the
+// snapshot handed to the processor): sampling is the lever that matters.
 package otelkv

@@ -37,6 +37,9 @@ type instruments struct {
 	pdDuration      metric.Float64Histogram
 	lockResolutions metric.Int64Counter
 	commitDuration  metric.Float64Histogram
+	batchSize       metric.Int64Histogram
+	batchWait       metric.Float64Histogram
+	meter           metric.Meter // for Watch's observable instruments
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -64,6 +67,15 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 		commitDuration:  hist(MetricCommitDuration, "Duration of transaction commits, by protocol."),
 	}
 	var err error
+	in.meter = m
+	in.batchSize, err = m.Int64Histogram(MetricBatchSize, metric.WithUnit("{request}"),
+		metric.WithDescription("Requests per BatchCommands batch written."),
+		metric.WithExplicitBucketBoundaries(batchSizeBuckets...))
+	errs = append(errs, err)
+	in.batchWait, err = m.Float64Histogram(MetricBatchWait, metric.WithUnit("s"),
+		metric.WithDescription("How long each BatchCommands batch's oldest request waited in the stream's queue."),
+		metric.WithExplicitBucketBoundaries(batchWaitBuckets...))
+	errs = append(errs, err)
 	in.inFlight, err = m.Int64UpDownCounter(MetricAttemptsInFlight, metric.WithDescription("Attempts sent and not yet answered."),
 		metric.WithUnit("{attempt}"))
 	errs = append(errs, err)

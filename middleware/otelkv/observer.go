@@ -31,7 +31,7 @@ func (o observer) Start(ctx context.Context, c observe.Call) context.Context {
 		if name == "" {
 			name = "tikv"
 		}
-		ctx, st.span = o.t.tracer.Start(ctx, name, clientSpan...)
+		ctx, st.span = o.t.tracer.Start(ctx, name, callSpanOptions(ctx)...)
 		st.traceID = st.span.SpanContext().TraceID()
 		if st.span.IsRecording() {
 			buf := attrPool.Get().(*[]attribute.KeyValue)
@@ -40,7 +40,8 @@ func (o observer) Start(ctx context.Context, c observe.Call) context.Context {
 			attrPool.Put(buf)
 		}
 	}
-	return context.WithValue(ctx, callKey{}, st)
+	st.Context = ctx
+	return st
 }
 
 // Event records e on the call's span and in the metrics it feeds.

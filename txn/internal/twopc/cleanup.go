@@ -25,7 +25,7 @@ func (c *Committer) queueRollback(t *txn, d *CommitDetails) {
 		return
 	}
 	req := &kvrpcpb.BatchRollbackRequest{Context: t.rollbackCtx, StartVersion: t.startTS, Keys: t.commitKeys}
-	err := c.group.Go(func(ctx context.Context) error {
+	err := c.group.goCaused(t.ctx, func(ctx context.Context) error {
 		outs, _ := c.rollback(ctx, req)
 		return piecesFailed("rollback", t.startTS, outs)
 	})

@@ -154,7 +154,7 @@ func (c *Committer) queueSecondaries(t *txn, committed [][]byte, d *CommitDetail
 		Context: t.writeCtx, StartVersion: t.startTS, Keys: rest, CommitVersion: d.CommitTS,
 		PrimaryKey: t.primary, CommitRole: kvrpcpb.CommitRole_Secondary,
 	}
-	err := c.group.Go(func(ctx context.Context) error {
+	err := c.group.goCaused(t.ctx, func(ctx context.Context) error {
 		outs, _ := c.commitSecondaries(ctx, req)
 		return piecesFailed("commit secondaries", t.startTS, outs)
 	})

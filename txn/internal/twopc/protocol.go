@@ -340,7 +340,7 @@ func (c *Committer) queueAsyncCommit(t *txn, d *CommitDetails) {
 		Context: t.writeCtx, StartVersion: t.startTS, Keys: t.commitKeys, CommitVersion: d.CommitTS,
 		PrimaryKey: t.primary, UseAsyncCommit: true,
 	}
-	err := c.group.Go(func(ctx context.Context) error {
+	err := c.group.goCaused(t.ctx, func(ctx context.Context) error {
 		outs, _ := c.commitSecondaries(ctx, req)
 		return piecesFailed("async commit", t.startTS, outs)
 	})
