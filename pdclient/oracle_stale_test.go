@@ -18,7 +18,7 @@ import (
 // value, so that a test decides what a fetch in flight returns (what
 // client-go's tests do with a paused mock and failpoints).
 type counterTSO struct {
-	PD // only GetTS is used by the Oracle
+	PD      // only GetTS is used by the Oracle
 	logical atomic.Int64
 	calls   atomic.Int64
 	feed    chan int64
