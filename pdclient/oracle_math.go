@@ -63,6 +63,11 @@ func (o *Oracle) IsExpired(lockTS, ttlMs uint64) bool {
 // may make it refresh more often for a while (see SetUpdateInterval).
 func (o *Oracle) UpdateInterval() time.Duration { return o.adapt.configuredInterval() }
 
+// AdaptiveUpdateInterval returns how often the oracle refreshes its
+// low-resolution timestamp now: UpdateInterval, or less while stale reads
+// ask for fresher timestamps (see SetUpdateInterval).
+func (o *Oracle) AdaptiveUpdateInterval() time.Duration { return o.adapt.interval() }
+
 // SetUpdateInterval changes how often the oracle refreshes its
 // low-resolution timestamp (client-go's
 // SetLowResolutionTimestampUpdateInterval). The next refresh comes d

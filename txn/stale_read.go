@@ -16,6 +16,12 @@ import (
 // on at the leader too (see guarded). A stale read at MaxTS fails with
 // pdclient.ErrLatestStaleRead.
 //
+// Get, BatchGet and scans are all stale reads (client-go's scanner ignores
+// the flag and reads at the leader). Each read's ts is validated by the
+// client's oracle, which also learns how stale the reads are: reads less
+// stale than its update interval make it refresh more often
+// (pdclient.Oracle.SetUpdateInterval).
+//
 // Stale reads only read: a transaction begun with WithStaleReadTS should
 // write nothing, as in TiDB, since its writes would conflict with whatever
 // committed after its old start ts.

@@ -88,3 +88,29 @@ func TestMinSafeTSOverGRPC(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStaleReadAdaptsOracleInterval: a stale read 1 s back, validated by
+// the client's oracle, shrinks the oracle's refresh interval to 900 ms
+// (client-go's adaptive update interval, fed by ValidateReadTS); the
+// configured interval stays 2 s. In a synctest bubble, in process.
+func TestStaleReadAdaptsOracleInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		p, sl := newReplicaCluster(t, false, nil)
+		p.commit("k1", "v1")
+		oracle := p.cluster.Oracle()
+		require.Equal(t, 2*time.Second, oracle.AdaptiveUpdateInterval())
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		ts, err := p.client.StaleTimestamp(ctx, 1)
+		require.NoError(t, err)
+		sl.take()
+		v, err := p.client.Snapshot(ts, txn.WithStaleRead(), txn.WithMatchStoreLabels(inZone(2))).Get(ctx, []byte("k1"))
+		require.NoError(t, err)
+		assert.Equal(t, "v1", string(v))
+		wantReads(t, sl.take(), servedRead{store: 2, staleRead: true})
+		synctest.Wait()
+		assert.Equal(t, 900*time.Millisecond, oracle.AdaptiveUpdateInterval())
+		assert.Equal(t, 2*time.Second, oracle.UpdateInterval())
+	})
+}
