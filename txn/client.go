@@ -40,6 +40,8 @@ type Client struct {
 	safePointCache *SafePointCache
 	// safeTS tracks the stores' safe ts for MinSafeTS (stale_read_safe_ts.go).
 	safeTS *safeTSTracker
+	// pd is the Backend's PD, nil when it offers none (stale_read_external.go).
+	pd pdclient.PD
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -131,6 +133,7 @@ func NewClient(b Backend, opts ...Option) *Client {
 		panic(fmt.Sprintf("txn: NewClient: %v", err))
 	}
 	c.committer = committer
+	c.pd = pd
 	c.safePoint, c.safePointCache = startSafePointCheck(b, cfg.safePoint)
 	c.safeTS = newSafeTSTracker(env, cfg.safeTSInterval)
 	return c
