@@ -24,6 +24,7 @@ type FutureTSReadError struct {
 	CurrentTS uint64 // a timestamp PD handed out after the read was asked for
 }
 
+// Error names both timestamps.
 func (e *FutureTSReadError) Error() string {
 	return fmt.Sprintf("pdclient: read ts %d is in the future (current ts %d)", e.ReadTS, e.CurrentTS)
 }
