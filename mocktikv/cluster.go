@@ -96,6 +96,8 @@ type Cluster struct {
 	faults *faultState
 	// health is the stores' health feedback: health_feedback.go.
 	health *healthState
+	// externalTS is PD's external timestamp: pd_external_ts.go.
+	externalTS externalTSState
 
 	// srv is the network side (Serve, StopStore, StartStore, Close). Its
 	// mutex is never held while mu is wanted by a handler that the server

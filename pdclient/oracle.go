@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/tikvgo/tikv/kv"
 )
 
@@ -49,10 +51,14 @@ type lastTS struct {
 // NewOracle and stopped by Close. It does not own the PD client.
 type Oracle struct {
 	pd PD
-	// interval is the refresh period (nanoseconds); SetUpdateInterval
-	// changes it and pokes intervalSet so the loop resets its ticker.
-	interval    atomic.Int64
+	// adapt holds the refresh interval, configured and in force (see
+	// oracle_adaptive.go); SetUpdateInterval pokes intervalSet so that the
+	// loop resets its ticker.
+	adapt       *adaptiveInterval
 	intervalSet chan struct{}
+	// validation shares one PD fetch among concurrent ValidateReadTS
+	// calls that need a timestamp newer than the last one seen.
+	validation singleflight.Group
 
 	last   atomic.Pointer[lastTS]
 	closed atomic.Bool
@@ -71,8 +77,8 @@ func NewOracle(pd PD, opts ...OracleOption) *Oracle {
 		o(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	o := &Oracle{pd: pd, intervalSet: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	o.interval.Store(int64(cfg.interval))
+	o := &Oracle{pd: pd, adapt: newAdaptiveInterval(cfg.interval, time.Now()),
+		intervalSet: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	go o.refreshLoop(ctx)
 	return o
 }
@@ -90,35 +96,49 @@ func (o *Oracle) Close() {
 
 func (o *Oracle) refreshLoop(ctx context.Context) {
 	defer close(o.done)
-	t := time.NewTicker(time.Duration(o.interval.Load()))
+	o.refresh(ctx, time.Now())
+	cur := o.adapt.interval()
+	t := time.NewTicker(cur)
 	defer t.Stop()
 	for {
-		// A failed refresh is not fatal: the low-resolution timestamp only
-		// falls further behind until PD answers again, and Now reports PD
-		// errors to its callers.
-		fctx, cancel := context.WithTimeout(ctx, oracleUpdateTimeout)
-		_, _ = o.fetch(fctx)
-		cancel()
-		if !o.waitTick(ctx, t) {
+		select {
+		case <-ctx.Done():
 			return
+		case now := <-t.C:
+			// The next interval is computed before the refresh records
+			// its tick: growing back depends on the time since the last.
+			d := o.adapt.next(now, 0)
+			o.refresh(ctx, now)
+			if d != cur {
+				cur = d
+				t.Reset(cur)
+			}
+		case required := <-o.adapt.shrink:
+			now := time.Now()
+			if d := o.adapt.next(now, required); d != cur {
+				cur = d
+				if o.adapt.sinceTick(now) >= cur {
+					o.refresh(ctx, now)
+				}
+				t.Reset(cur)
+			}
+		case <-o.intervalSet:
+			// A new configured interval: the next refresh comes one new
+			// interval from now; the timestamp already held stays until it.
+			cur = o.adapt.interval()
+			t.Reset(cur)
 		}
 	}
 }
 
-// waitTick waits for t's next tick and reports whether it came (false:
-// ctx ended). A new update interval resets t, so the next refresh comes
-// one new interval from then; the timestamp already held stays until it.
-func (o *Oracle) waitTick(ctx context.Context, t *time.Ticker) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-o.intervalSet:
-			t.Reset(time.Duration(o.interval.Load()))
-		case <-t.C:
-			return true
-		}
-	}
+// refresh fetches a timestamp in the background. A failed refresh is not
+// fatal: the low-resolution timestamp only falls further behind until PD
+// answers again, and Now reports PD errors to its callers.
+func (o *Oracle) refresh(ctx context.Context, now time.Time) {
+	fctx, cancel := context.WithTimeout(ctx, oracleUpdateTimeout)
+	_, _ = o.fetch(fctx)
+	cancel()
+	o.adapt.ticked(now)
 }
 
 // fetch reads a fresh timestamp from PD and records it.

@@ -58,20 +58,35 @@ func (o *Oracle) IsExpired(lockTS, ttlMs uint64) bool {
 	return o.UntilExpired(lockTS, ttlMs) == 0
 }
 
-// UpdateInterval returns how often the oracle refreshes its
-// low-resolution timestamp.
-func (o *Oracle) UpdateInterval() time.Duration { return time.Duration(o.interval.Load()) }
+// UpdateInterval returns how often the oracle is configured to refresh
+// its low-resolution timestamp. Stale reads asking for fresher timestamps
+// may make it refresh more often for a while (see SetUpdateInterval).
+func (o *Oracle) UpdateInterval() time.Duration { return o.adapt.configuredInterval() }
+
+// AdaptiveUpdateInterval returns how often the oracle refreshes its
+// low-resolution timestamp now: UpdateInterval, or less while stale reads
+// ask for fresher timestamps (see SetUpdateInterval).
+func (o *Oracle) AdaptiveUpdateInterval() time.Duration { return o.adapt.interval() }
 
 // SetUpdateInterval changes how often the oracle refreshes its
 // low-resolution timestamp (client-go's
 // SetLowResolutionTimestampUpdateInterval). The next refresh comes d
 // after the call; a d that is not positive fails with
 // kv.ErrInvalidArgument. Safe for concurrent use.
+//
+// The interval adapts to stale reads (client-go's adaptive update
+// interval): a stale read whose read ts is validated (ValidateReadTS) and
+// is less stale than the interval in force shrinks it to 100ms below that
+// staleness, never below 500ms; it holds while such reads keep coming and
+// grows back by 20ms a second once none came for 5 minutes. A configured
+// interval of 500ms or less is never adapted. While the interval is
+// shrunk, a new configured interval takes effect at once only if it is
+// shorter still.
 func (o *Oracle) SetUpdateInterval(d time.Duration) error {
 	if d <= 0 {
 		return kv.InvalidArgument("pdclient: update interval %v is not positive", d)
 	}
-	if time.Duration(o.interval.Swap(int64(d))) == d {
+	if !o.adapt.setConfigured(d) {
 		return nil
 	}
 	select {
@@ -79,4 +94,10 @@ func (o *Oracle) SetUpdateInterval(d time.Duration) error {
 	default: // a change is already pending; the loop reads the newest d
 	}
 	return nil
+}
+
+// noteStaleness tells the adaptive interval about a stale read at readTS
+// validated when the current timestamp was about currentTS.
+func (o *Oracle) noteStaleness(readTS, currentTS uint64) {
+	o.adapt.noteStaleness(readTS, currentTS, time.Now())
 }

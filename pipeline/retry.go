@@ -157,6 +157,14 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 	var zero Resp
 	m, e := d.m, d.env
 	opts := ReadOptionsFrom(ctx)
+	if m.Read && len(opts.MatchLabels) > 0 {
+		// Labels are known only for stores already resolved: resolve the
+		// region's stores first, as client-go does when it loads a region
+		// (a failure leaves that store unmatched).
+		for _, p := range r.Peers() {
+			_, _ = e.Locator.Store(ctx, p.GetStoreId())
+		}
+	}
 	d.sel = newReplicaSelector(e.Locator, r, m.Read, opts)
 	for {
 		if err := ctx.Err(); err != nil {

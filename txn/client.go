@@ -38,6 +38,10 @@ type Client struct {
 	// is the default checker when the client started it (Close stops it).
 	safePoint      SafePointChecker
 	safePointCache *SafePointCache
+	// safeTS tracks the stores' safe ts for MinSafeTS (stale_read_safe_ts.go).
+	safeTS *safeTSTracker
+	// pd is the Backend's PD, nil when it offers none (stale_read_external.go).
+	pd pdclient.PD
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -66,6 +70,8 @@ type clientConfig struct {
 	retryBudget  time.Duration
 	snapshotOpts []SnapshotOption
 	safePoint    safePointConfig
+	// safeTSInterval: WithSafeTSUpdateInterval (stale_read_safe_ts.go).
+	safeTSInterval time.Duration
 }
 
 // WithLocalLatches makes the client's own transactions detect conflicts
@@ -135,7 +141,9 @@ func NewClient(b Backend, opts ...Option) *Client {
 		panic(fmt.Sprintf("txn: NewClient: %v", err))
 	}
 	c.committer = committer
+	c.pd = pd
 	c.safePoint, c.safePointCache = startSafePointCheck(b, cfg.safePoint)
+	c.safeTS = newSafeTSTracker(env, cfg.safeTSInterval)
 	return c
 }
 
@@ -168,7 +176,9 @@ func (c *Client) CurrentTimestamp(ctx context.Context) (uint64, error) {
 // Snapshot returns a read-only view at ts (a timestamp from
 // CurrentTimestamp, or an older one still above the GC safe point).
 func (c *Client) Snapshot(ts uint64, opts ...SnapshotOption) *Snapshot {
-	all := append(append(c.snapshotSafePoint(), c.cfg.snapshotOpts...), opts...)
+	// The oracle validates every read ts (stale_read.go); the client's
+	// and the caller's options may replace it.
+	all := append(append(append([]SnapshotOption{WithReadTSValidator(c.oracle)}, c.snapshotSafePoint()...), c.cfg.snapshotOpts...), opts...)
 	return NewSnapshot(c.env, c.resolver.With(txnlock.Options{ForRead: true}), ts, all...)
 }
 
@@ -190,6 +200,7 @@ func (c *Client) Close(ctx context.Context) error {
 		c.closeErr = errors.Join(err, c.group.Close(ctx))
 		c.resolver.Close()
 		c.stopSafePointCache()
+		c.safeTS.close()
 	})
 	return c.closeErr
 }

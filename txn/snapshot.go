@@ -73,7 +73,7 @@ func NewSnapshot(env *pipeline.Env, resolver pipeline.LockResolver, ts uint64, o
 	} else if resolver != nil {
 		resolver = firstLockResolver{next: resolver}
 	}
-	s.plans = compileSnapshotPlans(s.statsEnv(env), resolver, s.locks, cfg.scanBatchSize)
+	s.plans = compileSnapshotPlans(s.statsEnv(env), resolver, s.locks, cfg.scanBatchSize, s.readGuard())
 	return s
 }
 

@@ -1,7 +1,10 @@
 package txn
 
 import (
+	"time"
+
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pipeline"
@@ -64,6 +67,13 @@ type snapshotConfig struct {
 	cacheLimit    int
 	vars          kv.Variables
 	varsSet       bool
+
+	// Replica and stale reads (replica_read.go, stale_read.go).
+	stale         bool
+	adjuster      ReplicaReadAdjuster
+	matchLabels   []*metapb.StoreLabel
+	busyThreshold time.Duration
+	validator     ReadTSValidator
 }
 
 func defaultSnapshotConfig() snapshotConfig {

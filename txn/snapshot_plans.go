@@ -1,8 +1,6 @@
 package txn
 
 import (
-	"context"
-
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/pipeline"
@@ -24,20 +22,23 @@ type snapshotPlans struct {
 	scan     pipeline.StreamPlan[*kvrpcpb.ScanRequest, *kvrpcpb.ScanResponse]
 }
 
-func compileSnapshotPlans(e *pipeline.Env, r pipeline.LockResolver, locks *seenLocks, batchSize int) snapshotPlans {
+func compileSnapshotPlans(e *pipeline.Env, r pipeline.LockResolver, locks *seenLocks, batchSize int, g readGuard) snapshotPlans {
+	getKeys := func(*kvrpcpb.GetRequest) int { return 1 }
+	batchKeys := func(r *kvrpcpb.BatchGetRequest) int { return len(r.GetKeys()) }
 	return snapshotPlans{
 		get: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.GetRequest).GetKey),
-			resolving(e, r, locks, plans.KvGet), pipeline.Named("TxnGet"))),
+			resolving(e, r, locks, guarded(g, getKeys, pipeline.Retry(e, plans.KvGet)), plans.KvGet), pipeline.Named("TxnGet"))),
 		batchGet: pipeline.Collect(pipeline.Shard(e, batchGetSplit,
-			resolving(e, r, locks, plans.KvBatchGet), pipeline.Named("TxnBatchGet")),
+			resolving(e, r, locks, guarded(g, batchKeys, pipeline.Retry(e, plans.KvBatchGet)), plans.KvBatchGet), pipeline.Named("TxnBatchGet")),
 			(*kvrpcpb.BatchGetResponse).GetPairs),
-		scan: pipeline.Stream(e, scanCursor, resolving(e, r, locks, plans.KvScan),
+		// A scan asks no adjuster (client-go's scanner does not either).
+		scan: pipeline.Stream(e, scanCursor, resolving(e, r, locks, guarded(g, nil, pipeline.Retry(e, plans.KvScan)), plans.KvScan),
 			pipeline.PageSize(batchSize), pipeline.Named("TxnScan")),
 	}
 }
 
-// resolving is the per-region step of a snapshot read: Retry of m under
-// the resolve-lock stage, which hands the locks TiKV reports to r and
+// resolving is the per-region step of a snapshot read: step (Retry of m,
+// guarded) under the resolve-lock stage, which hands the locks TiKV reports to r and
 // sends the piece again as a copy (Cmd.WithContext: the caller's request
 // may be shared and is never modified) whose Context carries what r found
 // in resolved_locks and committed_locks. Without a resolver, locks come
@@ -47,8 +48,7 @@ func resolving[Req interface {
 	GetVersion() uint64
 	GetContext() *kvrpcpb.Context
 }, Resp pipeline.Response](e *pipeline.Env, r pipeline.LockResolver, locks *seenLocks,
-	m pipeline.Method[Req, Resp]) pipeline.Step[Req, Resp] {
-	step := pipeline.Retry(e, m)
+	step pipeline.Step[Req, Resp], m pipeline.Method[Req, Resp]) pipeline.Step[Req, Resp] {
 	if r == nil {
 		return step
 	}
@@ -73,15 +73,3 @@ var scanCursor = plans.ScanCursor((*kvrpcpb.ScanResponse).GetPairs,
 		c.StartKey, c.EndKey, c.Limit = start, end, limit
 		return &c
 	})
-
-// readContext applies the snapshot's replica choice, its retry knobs
-// (WithVariables) and its runtime stats to a call's context.
-func (s *Snapshot) readContext(ctx context.Context) context.Context {
-	ctx = s.statsContext(s.withVariables(ctx))
-	if !s.cfg.replicaSet {
-		return ctx
-	}
-	ro := pipeline.ReadOptionsFrom(ctx)
-	ro.ReplicaRead = s.cfg.replicaRead
-	return pipeline.WithReadOptions(ctx, ro)
-}
