@@ -23,6 +23,7 @@ type StoresFailedError struct {
 	first uint64
 }
 
+// Error describes the failure on one line.
 func (e *StoresFailedError) Error() string {
 	return fmt.Sprintf("%s: %d of %d stores failed; store %d: %v", e.Op, len(e.Failed), e.Total, e.first, e.Failed[e.first])
 }

@@ -90,6 +90,7 @@ type RegionError struct {
 	Cause error
 }
 
+// Error describes the failure on one line.
 func (e *RegionError) Error() string {
 	kind := "no replica available"
 	if e.Err != nil {
@@ -178,6 +179,7 @@ type BackoffExhaustedError struct {
 	Stop error
 }
 
+// Error describes the failure on one line.
 func (e *BackoffExhaustedError) Error() string {
 	why := "attempts exhausted"
 	if e.Stop != nil {
@@ -206,6 +208,7 @@ type ServerError struct {
 	Msg string
 }
 
+// Error describes the failure on one line.
 func (e *ServerError) Error() string { return fmt.Sprintf("tikv: %s: %s", e.Cmd, e.Msg) }
 
 // apiVersionNotMatched starts the text of TiKV's ApiVersionNotMatched error
@@ -229,6 +232,7 @@ type StoreUnreachableError struct {
 	Cause   error
 }
 
+// Error describes the failure on one line.
 func (e *StoreUnreachableError) Error() string {
 	return fmt.Sprintf("tikv: store %d is unreachable: %v", e.StoreID, e.Cause)
 }
@@ -262,6 +266,7 @@ type APIVersionMismatchError struct {
 	StatusAddr string
 }
 
+// Error describes the failure on one line.
 func (e *APIVersionMismatchError) Error() string {
 	return fmt.Sprintf("%v: client requests declare %s but store %d (status %s) runs storage.api-version %s",
 		ErrAPIVersionMismatch, e.Client, e.StoreID, e.StatusAddr, e.Storage)

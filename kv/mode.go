@@ -39,6 +39,7 @@ type KeyModeError struct {
 	EnvMode KeyMode // the key space the environment routes
 }
 
+// Error describes the failure on one line.
 func (e *KeyModeError) Error() string {
 	return fmt.Sprintf("%s is a %s command but the environment routes %s keys (use the %s environment)",
 		e.Cmd, e.CmdMode, e.EnvMode, e.CmdMode)

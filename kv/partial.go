@@ -29,6 +29,7 @@ type PartialWriteError struct {
 	Cause error
 }
 
+// Error describes the failure on one line.
 func (e *PartialWriteError) Error() string {
 	na := len(e.NotApplied) + len(e.NotAppliedRanges)
 	und := len(e.Undetermined) + len(e.UndeterminedRanges)

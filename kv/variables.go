@@ -21,6 +21,7 @@ type QueryInterruptedError struct {
 	Signal uint32
 }
 
+// Error describes the failure on one line.
 func (e *QueryInterruptedError) Error() string {
 	return fmt.Sprintf("tikv: query interrupted (signal %d)", e.Signal)
 }

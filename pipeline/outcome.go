@@ -93,6 +93,7 @@ func (e *ShardError[Req, Resp]) First() error {
 	return nil
 }
 
+// Error describes the failure on one line.
 func (e *ShardError[Req, Resp]) Error() string {
 	failed := 0
 	for _, p := range e.Pieces {

@@ -26,6 +26,7 @@ type OverlappingRangesError struct {
 	First, Second [2][]byte
 }
 
+// Error describes the failure on one line.
 func (e *OverlappingRangesError) Error() string {
 	return fmt.Sprintf("pipeline: key ranges [%q, %q) and [%q, %q) overlap",
 		e.First[0], e.First[1], e.Second[0], e.Second[1])

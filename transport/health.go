@@ -46,6 +46,7 @@ type NotServingError struct {
 	Status string
 }
 
+// Error describes the failure on one line.
 func (e *NotServingError) Error() string {
 	return fmt.Sprintf("health check of %s: store reports %s", e.Addr, e.Status)
 }

@@ -67,6 +67,7 @@ type PipelinedHeartbeatStoppedError struct {
 	StartTS uint64
 }
 
+// Error describes the failure on one line.
 func (e *PipelinedHeartbeatStoppedError) Error() string {
 	return fmt.Sprintf("txn %d: pipelined flush refused: the primary lock's heartbeat stopped", e.StartTS)
 }

@@ -89,6 +89,7 @@ type PipelinedUnsupportedError struct {
 	What string
 }
 
+// Error describes the failure on one line.
 func (e *PipelinedUnsupportedError) Error() string {
 	return fmt.Sprintf("txn: %s is not supported by a pipelined transaction", e.What)
 }
