@@ -365,6 +365,9 @@ type txn struct {
 	batches  atomic.Int32
 	regions  atomic.Int32
 	locksMet atomic.Int32
+	// heldAssertion is the first assertion failure of a prewrite batch,
+	// held until every batch answered (prewrite.go).
+	heldAssertion atomic.Pointer[error]
 
 	heartbeat   bool // the primary lock needs heartbeats
 	hbOnce      sync.Once

@@ -116,6 +116,17 @@ func prewriteStep(send pipeline.Step[*kvrpcpb.PrewriteRequest, *kvrpcpb.Prewrite
 			}
 			return resp, nil
 		}
+		var af *kv.AssertionFailedError
+		if errors.As(err, &af) {
+			// An assertion failure yields to any other failure of the
+			// prewrite and cancels no batch (client-go's batchExecutor):
+			// a pessimistic transaction that lost a lock can see a
+			// false assertion failure on a key it did not lock, while
+			// the lost lock's batch fails with the true cause (TiKV
+			// issue 12113). TiKV wrote nothing for this batch.
+			t.heldAssertion.CompareAndSwap(nil, &err)
+			return resp, nil
+		}
 		var locked *kv.LockedError
 		if !errors.As(err, &locked) {
 			return resp, err
@@ -139,7 +150,8 @@ func holdsKey(ms []*kvrpcpb.Mutation, key []byte) bool {
 }
 
 // runPrewrite prewrites every mutation, all batches at once; the first
-// failure cancels the rest (Shard).
+// failure cancels the rest (Shard), except an assertion failure, which is
+// reported only when no batch failed otherwise (prewriteStep).
 //
 // A raised kill flag (pipeline.WithVariables) stops it before anything is
 // sent (client-go checks it at the start of each prewrite action), and
@@ -165,6 +177,9 @@ func (c *Committer) runPrewrite(t *txn, d *CommitDetails) error {
 	t.decoratePessimistic(req.pb)
 	_, err := c.prewrite(t.prewriteContext(), req)
 	d.PrewriteTime = time.Since(start)
+	if held := t.heldAssertion.Load(); err == nil && held != nil {
+		err = *held
+	}
 	return err
 }
 
