@@ -25,7 +25,8 @@ import (
 //   - while the TSO is unavailable (client-go's MockOracle.Disable, here
 //     mocktikv's PauseTSO) a fresh timestamp waits for it, and the one it
 //     gets after 100 ms is larger and makes a 50 ms lock of the earlier
-//     timestamp expired.
+//     timestamp expired;
+//   - StaleTimestamp(1) is that timestamp's time less one second.
 func TestPortOracle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mock := mocktikv.NewCluster()
@@ -72,6 +73,12 @@ func TestPortOracle(t *testing.T) {
 		assert.True(t, o.IsExpired(t2, 50), "a 50 ms lock of t2 expired 100 ms later")
 		assert.False(t, o.IsExpired(t3, 50))
 		assert.Equal(t, 50*time.Millisecond, o.UntilExpired(t3, 50))
+
+		// A stale timestamp one second back is t3's physical time less 1 s
+		// (no time passed in the bubble since t3 arrived).
+		stale, err := o.StaleTimestamp(ctx, 1)
+		require.NoError(t, err)
+		assert.Equal(t, pdclient.ComposeTS(pdclient.ExtractPhysical(t3)-1000, 0), stale)
 	})
 }
 
