@@ -87,19 +87,21 @@ func (s *resourceControl) Send(ctx context.Context, req *transport.Request) (*tr
 		return s.next.Send(ctx, req)
 	}
 	// The attempt's own copy of the Context and its resource-control part:
-	// the request (and its Context) may be shared with other attempts.
-	c := *kctx
-	rcc := &kvrpcpb.ResourceControlContext{ResourceGroupName: group}
+	// the request (and its Context) may be shared with other attempts. One
+	// allocation holds everything the attempt needs (rcAttempt).
+	a := &rcAttempt{c: *kctx, sent: *req}
+	rcc := &a.rcc
+	rcc.ResourceGroupName = group
 	if old := kctx.GetResourceControlContext(); old != nil {
 		rcc.OverridePriority, rcc.Penalty = old.OverridePriority, old.Penalty
 	}
-	c.ResourceControlContext = rcc
-	sent := *req
-	sent.Msg = req.Cmd.WithContext(req.Msg, &c)
+	a.c.ResourceControlContext = rcc
+	sent := &a.sent
+	sent.Msg = req.Cmd.WithContext(req.Msg, &a.c)
 
-	info := newRCRequest(&sent, &c)
+	info := a.request()
 	if info.bypass() || s.rc.IsBackgroundRequest(ctx, group, info.source) {
-		return s.next.Send(ctx, &sent)
+		return s.next.Send(ctx, sent)
 	}
 	delta, penalty, wait, priority, err := s.rc.OnRequestWait(ctx, group, info)
 	details := ruDetailsFrom(ctx)
@@ -114,16 +116,37 @@ func (s *resourceControl) Send(ctx context.Context, req *transport.Request) (*tr
 		rcc.OverridePriority = uint64(priority)
 	}
 	details.add(delta, wait)
-	resp, err := s.next.Send(ctx, &sent)
+	resp, err := s.next.Send(ctx, sent)
 	if resp != nil {
 		// The response is what matters to the caller; the controller's
 		// OnResponse only fails for a group it no longer knows, and then
 		// charges nothing.
-		if delta, rerr := s.rc.OnResponse(group, info, newRCResponse(resp.Msg)); rerr == nil {
+		if delta, rerr := s.rc.OnResponse(group, info, a.response(resp.Msg)); rerr == nil {
 			details.add(delta, 0)
 		}
 	}
 	return resp, err
+}
+
+// rcAttempt is what ResourceControl builds for one attempt, in one
+// allocation: the request sent, its Context with the resource-control
+// part, and the controller's views of the request and the response.
+type rcAttempt struct {
+	c    kvrpcpb.Context
+	rcc  kvrpcpb.ResourceControlContext
+	sent transport.Request
+	req  rcRequest
+	resp rcResponse
+}
+
+func (a *rcAttempt) request() *rcRequest {
+	a.req.fill(&a.sent, &a.c)
+	return &a.req
+}
+
+func (a *rcAttempt) response(msg transport.Message) *rcResponse {
+	a.resp.fill(msg)
+	return &a.resp
 }
 
 // ResourceGroupError is a request the resource-control layer did not send:

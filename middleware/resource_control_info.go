@@ -33,11 +33,10 @@ type rcRequest struct {
 	msg        transport.Message
 }
 
-// newRCRequest describes req for the controller.
-func newRCRequest(req *transport.Request, kctx *kvrpcpb.Context) *rcRequest {
-	r := &rcRequest{storeID: req.Target.StoreID, source: kctx.GetRequestSource(), msg: req.Msg}
+// fill describes req, whose Context is kctx, for the controller.
+func (r *rcRequest) fill(req *transport.Request, kctx *kvrpcpb.Context) {
+	*r = rcRequest{storeID: req.Target.StoreID, source: kctx.GetRequestSource(), msg: req.Msg}
 	r.write, r.writeBytes = writeCost(req.Cmd, req.Msg)
-	return r
 }
 
 // writeCost says whether cmd counts as a write and how many bytes it
@@ -140,7 +139,14 @@ type rcResponse struct {
 // after the fact (client-go's MakeResponseInfo). Raw reads are charged the
 // bytes of the values they return.
 func newRCResponse(msg transport.Message) *rcResponse {
-	r := &rcResponse{msg: msg}
+	r := &rcResponse{}
+	r.fill(msg)
+	return r
+}
+
+// fill sets r from msg (see newRCResponse).
+func (r *rcResponse) fill(msg transport.Message) {
+	*r = rcResponse{msg: msg}
 	var v2 *kvrpcpb.ExecDetailsV2
 	var v1 *kvrpcpb.ExecDetails
 	switch m := msg.(type) {
@@ -162,7 +168,7 @@ func newRCResponse(msg transport.Message) *rcResponse {
 	case *kvrpcpb.RawBatchScanResponse:
 		r.readBytes = pairBytes(m.GetKvs())
 	default:
-		return r
+		return
 	}
 	if sd := v2.GetScanDetailV2(); sd != nil {
 		r.readBytes = sd.GetProcessedVersionsSize()
@@ -175,7 +181,6 @@ func newRCResponse(msg transport.Message) *rcResponse {
 	case v1.GetTimeDetail() != nil:
 		r.kvCPU = time.Duration(v1.GetTimeDetail().GetProcessWallTimeMs()) * time.Millisecond
 	}
-	return r
 }
 
 func pairBytes(pairs []*kvrpcpb.KvPair) (n uint64) {
