@@ -187,3 +187,26 @@ func TestLazyCheckNewerWriteConflicts(t *testing.T) {
 	}
 	p.mustGet("uk", "")
 }
+
+// TestLazyCheckWithoutLocks: a pessimistic transaction that locked nothing
+// prewrites optimistically (no for_update_ts), where TiKV checks every
+// Op_Insert, so a lazily inserted existing key still fails the commit.
+func TestLazyCheckWithoutLocks(t *testing.T) {
+	p := newPortCluster(t, false, nil)
+	p.commit("uk", "old")
+	tx := p.beginPessimistic()
+	if err := tx.InsertLazy([]byte("uk"), []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	err := tx.Commit(context.Background())
+	var exist *kv.AlreadyExistError
+	if !errors.As(err, &exist) || string(exist.Key) != "uk" {
+		t.Fatalf("commit = %v, want *kv.AlreadyExistError for %q", err, "uk")
+	}
+	for _, req := range p.log.prewrites() {
+		if req.ForUpdateTs != 0 || len(req.PessimisticActions) != 0 {
+			t.Fatalf("prewrite for_update_ts %d, actions %v: want an optimistic prewrite", req.ForUpdateTs, req.PessimisticActions)
+		}
+	}
+	p.mustGet("uk", "old")
+}
