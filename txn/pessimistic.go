@@ -55,7 +55,8 @@ func (t *Txn) IsPessimistic() bool { return t.pess.on }
 // (WithPessimistic) it locks them in TiKV now, at a fresh for-update ts
 // from the TSO, the first key locked becoming the primary, whose lock is
 // then kept alive by heartbeats until the transaction ends (Commit,
-// Rollback) or the client closes (client-go's KVTxn.LockKeys). Keys the transaction already locked are skipped. A lock
+// Rollback) or the client closes (client-go's KVTxn.LockKeys). Keys the transaction already locked are skipped, and so
+// are keys InsertLazy wrote (their check waits for prewrite). A lock
 // request that meets a newer write is tried again at a fresh for-update ts
 // (values read at the start ts may then be stale: ask for ReturnValues).
 // lc, which may be nil, sets how long to wait for other transactions'
@@ -103,6 +104,12 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 	}
 	todo := make([][]byte, 0, len(keys))
 	for _, k := range keys {
+		if f, ok := t.buf.GetFlags(k); ok && f.HasNeedConstraintCheckInPrewrite() && !f.HasLocked() {
+			// InsertLazy postponed this key's check to prewrite, which
+			// sends it with DO_CONSTRAINT_CHECK: a pessimistic lock would
+			// turn that into DO_PESSIMISTIC_CHECK, which skips it.
+			continue
+		}
 		if f, ok := t.buf.GetFlags(k); ok && f.HasLocked() {
 			if reading {
 				lc.Values[string(k)] = LockedValue{AlreadyLocked: true, Exists: f.HasLockedValueExists()}

@@ -359,6 +359,27 @@ func (t *Txn) Insert(key, value []byte) error {
 	return t.wrote(t.buf.SetWithFlags(key, value, membuf.SetPresumeKeyNotExists))
 }
 
+// InsertLazy buffers key = value like Insert, but in a pessimistic
+// transaction postpones the check that the key has no value to prewrite
+// (TiDB's lazy uniqueness check): LockKeys does not lock the key, and the
+// prewrite sends it with PrewriteRequest_DO_CONSTRAINT_CHECK, so that TiKV
+// fails the commit with a *kv.AlreadyExistError if the key has a value, or
+// with a *kv.WriteConflictError if it was written after the transaction
+// began (client-go's prewrite.go; TiKV's actions/prewrite.rs). This saves
+// a lock round trip per key at the price of failing late. A later Set or
+// Delete of the key drops the postponed check (client-go's memdb). In an
+// optimistic transaction, or a pessimistic one that locked nothing (whose
+// prewrite is optimistic and checks every key), it is Insert.
+func (t *Txn) InsertLazy(key, value []byte) error {
+	if err := t.checkWrite(key); err != nil {
+		return err
+	}
+	if len(value) == 0 {
+		return fmt.Errorf("txn: insert %q: empty value: %w", key, kv.ErrInvalidArgument)
+	}
+	return t.wrote(t.buf.SetWithFlags(key, value, membuf.SetPresumeKeyNotExists, membuf.SetNeedConstraintCheckInPrewrite))
+}
+
 // Delete buffers the deletion of key.
 func (t *Txn) Delete(key []byte) error {
 	if err := t.checkWrite(key); err != nil {
@@ -500,8 +521,11 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 			m.Assertion = kvrpcpb.Assertion_NotExist
 		}
 		// client-go's initKeysAndMutations: a key a pessimistic
-		// transaction locked is checked against its lock at prewrite.
+		// transaction locked is checked against its lock at prewrite; an
+		// unlocked one whose existence check was postponed (InsertLazy)
+		// is checked for constraints instead.
 		m.Pessimistic = t.pess.on && e.Flags.HasLocked()
+		m.ConstraintCheck = t.pess.on && !m.Pessimistic && e.Flags.HasNeedConstraintCheckInPrewrite()
 		muts = append(muts, m)
 	}
 	return muts, nil

@@ -351,9 +351,10 @@ type txn struct {
 	lockTTL     time.Duration
 	size        int
 	forUpdateTS uint64 // pessimistic transactions only
-	// pessimistic marks the mutations prewritten with
-	// DO_PESSIMISTIC_CHECK; nil for an optimistic transaction.
-	pessimistic    map[*kvrpcpb.Mutation]bool
+	// pessimistic holds the prewrite action of the mutations prewritten
+	// with DO_PESSIMISTIC_CHECK or DO_CONSTRAINT_CHECK; nil for an
+	// optimistic transaction.
+	pessimistic    map[*kvrpcpb.Mutation]kvrpcpb.PrewriteRequest_PessimisticAction
 	assertionLevel kvrpcpb.AssertionLevel
 	// writeCtx and rollbackCtx are the Context templates of the
 	// transaction's requests (RequestContext); shared, never modified.

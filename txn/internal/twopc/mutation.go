@@ -28,6 +28,13 @@ type Mutation struct {
 	// (PrewriteRequest_DO_PESSIMISTIC_CHECK) instead of looking for write
 	// conflicts. Only with Request.ForUpdateTS.
 	Pessimistic bool
+	// ConstraintCheck marks a key of a pessimistic transaction that was
+	// not locked and whose existence check was postponed to prewrite:
+	// TiKV checks it for write conflicts and, for an Op_Insert, that it has
+	// no value (PrewriteRequest_DO_CONSTRAINT_CHECK; client-go's
+	// prewrite.go). Ignored when Pessimistic is set, whose check wins, and
+	// without Request.ForUpdateTS.
+	ConstraintCheck bool
 }
 
 // size is what the mutation weighs in a prewrite batch and in the

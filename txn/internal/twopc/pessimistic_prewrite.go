@@ -10,17 +10,20 @@ import (
 
 // notePessimistic records, for a pessimistic transaction
 // (Request.ForUpdateTS set), its for_update_ts and which mutations hold its
-// pessimistic locks. newTxn calls it before sorting t.muts, while
+// pessimistic locks or need a constraint check. newTxn calls it before sorting t.muts, while
 // t.muts[i] is still req.Mutations[i].
 func (t *txn) notePessimistic(req Request) {
 	if req.ForUpdateTS == 0 {
 		return
 	}
 	t.forUpdateTS = req.ForUpdateTS
-	t.pessimistic = make(map[*kvrpcpb.Mutation]bool)
+	t.pessimistic = make(map[*kvrpcpb.Mutation]kvrpcpb.PrewriteRequest_PessimisticAction)
 	for i := range req.Mutations {
-		if req.Mutations[i].Pessimistic {
-			t.pessimistic[t.muts[i]] = true
+		switch {
+		case req.Mutations[i].Pessimistic:
+			t.pessimistic[t.muts[i]] = kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK
+		case req.Mutations[i].ConstraintCheck:
+			t.pessimistic[t.muts[i]] = kvrpcpb.PrewriteRequest_DO_CONSTRAINT_CHECK
 		}
 	}
 }
@@ -29,9 +32,12 @@ func (t *txn) notePessimistic(req Request) {
 // batch's mutations (client-go's buildPrewriteRequest): DO_PESSIMISTIC_CHECK
 // for keys the transaction locked (TiKV fails the prewrite with
 // PessimisticLockNotFound when the lock is gone, pessimistic_prewrite in
-// actions/prewrite.rs), SKIP_PESSIMISTIC_CHECK for the others, which are
-// checked for write conflicts as an optimistic transaction's are. Nil for
-// an optimistic transaction.
+// actions/prewrite.rs), DO_CONSTRAINT_CHECK for unlocked keys whose
+// existence check was postponed to prewrite (TiKV then fails a newer write
+// as a LazyUniquenessCheck conflict and an existing value as AlreadyExist),
+// SKIP_PESSIMISTIC_CHECK for the others, which are checked for write
+// conflicts as an optimistic transaction's are. Nil for an optimistic
+// transaction.
 func (t *txn) pessimisticActions(ms []*kvrpcpb.Mutation) []kvrpcpb.PrewriteRequest_PessimisticAction {
 	if t.pessimistic == nil {
 		return nil
@@ -39,8 +45,8 @@ func (t *txn) pessimisticActions(ms []*kvrpcpb.Mutation) []kvrpcpb.PrewriteReque
 	acts := make([]kvrpcpb.PrewriteRequest_PessimisticAction, len(ms))
 	for i, m := range ms {
 		acts[i] = kvrpcpb.PrewriteRequest_SKIP_PESSIMISTIC_CHECK
-		if t.pessimistic[m] {
-			acts[i] = kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK
+		if a, ok := t.pessimistic[m]; ok {
+			acts[i] = a
 		}
 	}
 	return acts
