@@ -210,3 +210,27 @@ func TestLazyCheckWithoutLocks(t *testing.T) {
 	}
 	p.mustGet("uk", "old")
 }
+
+// TestPessimisticInsertUnlockedIsChecked: a plain Insert in a pessimistic
+// transaction that never locks its key is still checked at prewrite
+// (DO_CONSTRAINT_CHECK): an existing key fails the commit with the typed
+// already-exist error instead of being overwritten.
+func TestPessimisticInsertUnlockedIsChecked(t *testing.T) {
+	p := newPortCluster(t, false, nil)
+	ctx := context.Background()
+	p.commit("uk", "old", "row", "r0")
+	tx := p.beginPessimistic()
+	if err := tx.LockKeys(ctx, nil, []byte("row")); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Set([]byte("row"), []byte("r1"))
+	if err := tx.Insert([]byte("uk"), []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	var exists *kv.AlreadyExistError
+	if err := tx.Commit(ctx); !errors.As(err, &exists) {
+		t.Fatalf("commit = %v, want *kv.AlreadyExistError", err)
+	}
+	p.mustGet("uk", "old")
+	p.mustGet("row", "r0")
+}

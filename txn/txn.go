@@ -348,7 +348,8 @@ func (t *Txn) SetWithAssertion(key, value []byte, exists bool) error {
 }
 
 // Insert buffers key = value, to fail at commit with a *kv.AlreadyExistError
-// if the key already has a value (TiKV checks it at prewrite).
+// if the key already has a value (TiKV checks it at prewrite; in a
+// pessimistic transaction, when the key is locked, LockKeys checks it).
 func (t *Txn) Insert(key, value []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
@@ -523,9 +524,14 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 		// client-go's initKeysAndMutations: a key a pessimistic
 		// transaction locked is checked against its lock at prewrite; an
 		// unlocked one whose existence check was postponed (InsertLazy)
-		// is checked for constraints instead.
+		// is checked for constraints instead. So is an Insert the caller
+		// never locked: a pessimistic prewrite skips every check of a key
+		// sent without an action (TiKV's SKIP_PESSIMISTIC_CHECK), and the
+		// insert's promise would go unchecked (TiDB always locks such keys
+		// first; callers of this API need not).
 		m.Pessimistic = t.pess.on && e.Flags.HasLocked()
-		m.ConstraintCheck = t.pess.on && !m.Pessimistic && e.Flags.HasNeedConstraintCheckInPrewrite()
+		m.ConstraintCheck = t.pess.on && !m.Pessimistic &&
+			(e.Flags.HasNeedConstraintCheckInPrewrite() || m.Op == kvrpcpb.Op_Insert)
 		muts = append(muts, m)
 	}
 	return muts, nil
