@@ -36,6 +36,10 @@ func debugRegionProperties() (transport.Cmd, error) {
 // knows it, as a unary call bounded by the environment's read timeout; it
 // is not retried. A store that holds no peer of the region answers gRPC
 // NotFound (status.Code(err) == codes.NotFound).
+//
+// Under API v2 with a keyspace the call is refused before it is sent
+// (middleware.ErrRefusedInKeyspace): the answer describes the region as a
+// whole, boundaries included, which cannot be confined to one keyspace.
 func (c *Client) RegionProperties(ctx context.Context, regionID uint64) (map[string]string, error) {
 	cmd, err := debugRegionProperties()
 	if err != nil {

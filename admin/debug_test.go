@@ -3,10 +3,17 @@ package admin_test
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv"
+	"github.com/tikvgo/tikv/admin"
+	"github.com/tikvgo/tikv/middleware"
+	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
 )
@@ -89,4 +96,27 @@ func TestRegionPropertiesUnknownRegion(t *testing.T) {
 			t.Error("a request reached a store")
 		}
 	})
+}
+
+// TestRegionPropertiesRefusedInKeyspace: under API v2 the keyspace layer
+// refuses the command before it is sent, since its answer (the region's
+// boundaries and statistics) cannot be confined to the client's keyspace.
+func TestRegionPropertiesRefusedInKeyspace(t *testing.T) {
+	mock := mocktikv.NewCluster(mocktikv.WithAPIVersion(kvrpcpb.APIVersion_V2), mocktikv.WithKeyspace("ks"))
+	defer mock.Close()
+	ctx := context.Background()
+	c, err := tikv.Connect(ctx, nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithKeyspace("ks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a := admin.New(c)
+	r, err := a.RegionByKey(ctx, []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.RegionProperties(ctx, r.ID())
+	if !errors.Is(err, middleware.ErrRefusedInKeyspace) || !errors.Is(err, transport.ErrNotSent) {
+		t.Fatalf("err = %v, want a refusal in the keyspace, not sent", err)
+	}
 }
