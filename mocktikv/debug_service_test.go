@@ -106,3 +106,22 @@ func TestDebugGetRegionPropertiesNotFound(t *testing.T) {
 		})
 	}
 }
+
+// TestDebugGetRegionPropertiesFault: the debug command goes through the
+// same fault table as the tikvpb commands, on both transports: a scripted
+// Fail reaches the caller with its status, then the store answers again.
+func TestDebugGetRegionPropertiesFault(t *testing.T) {
+	for _, v := range []via{viaUnary, viaSender} {
+		t.Run(string(v), func(t *testing.T) {
+			c := Start(t)
+			r, leader := c.RegionByKey(nil)
+			c.Inject(Fault{Cmd: cmdDebugGetRegionProperties, Steps: []Step{Times(1, Fail(status.Error(codes.Unavailable, "injected")))}})
+			req := &debugpb.GetRegionPropertiesRequest{RegionId: r.Id}
+			_, err := callVia(timeout(t), t, c, v, leader.StoreId, cmdDebugGetRegionProperties, req)
+			eq(t, status.Code(err), codes.Unavailable, "first call: code of %v", err)
+			resp, err := callVia(timeout(t), t, c, v, leader.StoreId, cmdDebugGetRegionProperties, req)
+			noErr(t, err)
+			eq(t, len(resp.(*debugpb.GetRegionPropertiesResponse).Props) > 0, true, "second call answers properties")
+		})
+	}
+}
