@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/debugpb"
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -143,6 +144,7 @@ func splitHostPort(addr string) (string, int, error) {
 func (c *Cluster) startStoreServerLocked(id uint64, lis net.Listener) *grpcServer {
 	return c.startServerLocked(lis, func(s *grpc.Server) {
 		tikvpb.RegisterTikvServer(s, &tikvService{c: c, storeID: id})
+		debugpb.RegisterDebugServer(s, &debugService{c: c, storeID: id}) // debug_service.go
 	}, c.storeStatusHandler()) // store_status.go
 }
 

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/debugpb"
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -104,6 +105,11 @@ func (c *Cluster) execute(ctx context.Context, storeID uint64, cmd transport.Cmd
 				return resp, nil
 			}
 		}
+	}
+	if cmd == cmdDebugGetRegionProperties {
+		// The Debug service fails with a gRPC status, not inside its
+		// response, so it has no entry in handlers (debug_service.go).
+		return c.regionProperties(storeID, req.(*debugpb.GetRegionPropertiesRequest))
 	}
 	h, ok := handlers[cmd]
 	if !ok {
