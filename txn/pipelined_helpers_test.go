@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -196,3 +197,16 @@ func smallFlush(n int) txn.PipelinedOptions {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, kv.ErrNotFound) }
+
+// setRows sets plKey(i) = i for i < n in tx and returns what it wrote.
+func setRows(t *testing.T, tx *txn.Txn, n int) map[string]string {
+	t.Helper()
+	want := make(map[string]string, n)
+	for i := range n {
+		if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		want[string(plKey(i))] = strconv.Itoa(i)
+	}
+	return want
+}

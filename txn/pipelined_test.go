@@ -90,13 +90,7 @@ func TestPipelinedCrashAfterPrimary(t *testing.T) {
 			t.Fatal(err)
 		}
 		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
-		want := map[string]string{}
-		for i := range 100 {
-			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
-				t.Fatal(err)
-			}
-			want[string(plKey(i))] = strconv.Itoa(i)
-		}
+		want := setRows(t, tx, 100)
 		held, release := p.gate.holdCmd(transport.CmdResolveLock)
 		defer release()
 		if err := tx.Commit(ctx); err != nil {

@@ -202,13 +202,7 @@ func TestPortPipelinedCommit(t *testing.T) {
 		p := newPlCluster(t, grpc)
 		ctx := context.Background()
 		tx := p.begin(txn.WithPipelinedSkipResolve(txn.PipelinedOptions{}))
-		want := map[string]string{}
-		for i := range 100 {
-			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
-				t.Fatal(err)
-			}
-			want[string(plKey(i))] = strconv.Itoa(i)
-		}
+		want := setRows(t, tx, 100)
 		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -232,12 +226,9 @@ func TestPortPipelinedRollback(t *testing.T) {
 			t.Fatal(err)
 		}
 		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
-		want := map[string]string{}
-		for i := range 100 {
-			if err := tx.Set(plKey(i), []byte(strconv.Itoa(i))); err != nil {
-				t.Fatal(err)
-			}
-			want[string(plKey(i))] = ""
+		want := setRows(t, tx, 100)
+		for k := range want {
+			want[k] = "" // rolled back: nothing to read
 		}
 		if _, err := tx.Flush(ctx, true); err != nil {
 			t.Fatal(err)
