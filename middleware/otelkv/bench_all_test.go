@@ -59,10 +59,7 @@ func allBuiltins(b *testing.B) []tikv.Option {
 //
 //	go test -run '^$' -bench RawGetAllBuiltins -benchmem -count 6 ./middleware/otelkv/
 func BenchmarkRawGetAllBuiltins(b *testing.B) {
-	for _, v := range []struct {
-		name string
-		opts func(b *testing.B) []tikv.Option
-	}{
+	runVariants(b, []variant{
 		{"none", func(*testing.B) []tikv.Option { return nil }},
 		{"all", allBuiltins},
 		// Every layer but tracing, and every layer with a tracer that
@@ -74,28 +71,7 @@ func BenchmarkRawGetAllBuiltins(b *testing.B) {
 			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 			return append(allBuiltins(b)[1:], tikv.WithTracerProvider(tp))
 		}},
-	} {
-		b.Run("grpc/"+v.name, func(b *testing.B) {
-			mock := mocktikv.Start(b, mocktikv.WithStores(1))
-			cluster, err := tikv.Connect(context.Background(), mock.PDAddrs(), v.opts(b)...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cluster.Close()
-			benchGet(b, raw.NewClient(cluster))
-		})
-		b.Run("inprocess/"+v.name, func(b *testing.B) {
-			mock := mocktikv.NewCluster(mocktikv.WithStores(1))
-			defer mock.Close()
-			opts := append([]tikv.Option{tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender())}, v.opts(b)...)
-			cluster, err := tikv.Connect(context.Background(), nil, opts...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cluster.Close()
-			benchGet(b, raw.NewClient(cluster))
-		})
-	}
+	})
 }
 
 // BenchmarkRawGetEachBuiltin prices the built-in layers one at a time, in

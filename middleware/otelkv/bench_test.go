@@ -31,10 +31,7 @@ import (
 //
 // Run: go test -run '^$' -bench RawGetTelemetry -benchmem ./middleware/otelkv/
 func BenchmarkRawGetTelemetry(b *testing.B) {
-	for _, v := range []struct {
-		name string
-		opts func(b *testing.B) []tikv.Option
-	}{
+	runVariants(b, []variant{
 		{"none", func(*testing.B) []tikv.Option { return nil }},
 		{"noop", func(*testing.B) []tikv.Option {
 			return []tikv.Option{tikv.WithTracerProvider(tracenoop.NewTracerProvider()),
@@ -63,28 +60,7 @@ func BenchmarkRawGetTelemetry(b *testing.B) {
 			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 			return []tikv.Option{tikv.WithMeterProvider(mp)}
 		}},
-	} {
-		b.Run("grpc/"+v.name, func(b *testing.B) {
-			mock := mocktikv.Start(b, mocktikv.WithStores(1))
-			cluster, err := tikv.Connect(context.Background(), mock.PDAddrs(), v.opts(b)...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cluster.Close()
-			benchGet(b, raw.NewClient(cluster))
-		})
-		b.Run("inprocess/"+v.name, func(b *testing.B) {
-			mock := mocktikv.NewCluster(mocktikv.WithStores(1))
-			defer mock.Close()
-			opts := append([]tikv.Option{tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender())}, v.opts(b)...)
-			cluster, err := tikv.Connect(context.Background(), nil, opts...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cluster.Close()
-			benchGet(b, raw.NewClient(cluster))
-		})
-	}
+	})
 }
 
 // benchGet runs sequential Gets and reports, besides time and allocations,
@@ -112,4 +88,38 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// variant is one configuration of a Get benchmark: the Connect options it
+// adds (built per run, so providers are shut down with the run).
+type variant struct {
+	name string
+	opts func(b *testing.B) []tikv.Option
+}
+
+// runVariants benchmarks raw Gets under each variant, over gRPC on loopback
+// against mocktikv and in-process.
+func runVariants(b *testing.B, variants []variant) {
+	for _, v := range variants {
+		b.Run("grpc/"+v.name, func(b *testing.B) {
+			mock := mocktikv.Start(b, mocktikv.WithStores(1))
+			cluster, err := tikv.Connect(context.Background(), mock.PDAddrs(), v.opts(b)...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cluster.Close()
+			benchGet(b, raw.NewClient(cluster))
+		})
+		b.Run("inprocess/"+v.name, func(b *testing.B) {
+			mock := mocktikv.NewCluster(mocktikv.WithStores(1))
+			defer mock.Close()
+			opts := append([]tikv.Option{tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender())}, v.opts(b)...)
+			cluster, err := tikv.Connect(context.Background(), nil, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cluster.Close()
+			benchGet(b, raw.NewClient(cluster))
+		})
+	}
 }
