@@ -54,8 +54,10 @@ import (
 // The RU an attempt is charged, and the time it waited, are added to the
 // RUDetails its ctx carries (WithRUDetails).
 //
-// ResourceControl never modifies the caller's request: it sends a copy
-// whose Context is the attempt's own. It is safe for concurrent use, runs
+// ResourceControl writes only the part of the attempt's kvrpcpb.Context it
+// owns (transport's middleware contract: the attempt's Context is its own
+// copy): it puts a new ResourceControlContext there, never writing the one
+// it replaces, which other attempts may share. It is safe for concurrent use, runs
 // once per physical attempt, and holds nothing across attempts (no token
 // is kept through a retry's backoff: each attempt pays anew).
 func ResourceControl(rc controller.ResourceGroupKVInterceptor, group string) transport.Middleware {
@@ -86,22 +88,21 @@ func (s *resourceControl) Send(ctx context.Context, req *transport.Request) (*tr
 	if group == "" {
 		return s.next.Send(ctx, req)
 	}
-	// The attempt's own copy of the Context and its resource-control part:
-	// the request (and its Context) may be shared with other attempts. One
+	// The attempt owns its kvrpcpb.Context (transport's middleware
+	// contract: every attempt has its own shallow copy), so the
+	// resource-control part is set in place; only that part is new, as
+	// the one it replaces may be shared with other attempts. One
 	// allocation holds everything the attempt needs (rcAttempt).
-	a := &rcAttempt{c: *kctx, sent: *req}
+	a := &rcAttempt{}
 	rcc := &a.rcc
 	rcc.ResourceGroupName = group
 	if old := kctx.GetResourceControlContext(); old != nil {
 		rcc.OverridePriority, rcc.Penalty = old.OverridePriority, old.Penalty
 	}
-	a.c.ResourceControlContext = rcc
-	sent := &a.sent
-	sent.Msg = req.Cmd.WithContext(req.Msg, &a.c)
-
-	info := a.request()
+	kctx.ResourceControlContext = rcc
+	info := a.request(req, kctx)
 	if info.bypass() || s.rc.IsBackgroundRequest(ctx, group, info.source) {
-		return s.next.Send(ctx, sent)
+		return s.next.Send(ctx, req)
 	}
 	delta, penalty, wait, priority, err := s.rc.OnRequestWait(ctx, group, info)
 	details := ruDetailsFrom(ctx)
@@ -116,7 +117,7 @@ func (s *resourceControl) Send(ctx context.Context, req *transport.Request) (*tr
 		rcc.OverridePriority = uint64(priority)
 	}
 	details.add(delta, wait)
-	resp, err := s.next.Send(ctx, sent)
+	resp, err := s.next.Send(ctx, req)
 	if resp != nil {
 		// The response is what matters to the caller; the controller's
 		// OnResponse only fails for a group it no longer knows, and then
@@ -129,18 +130,16 @@ func (s *resourceControl) Send(ctx context.Context, req *transport.Request) (*tr
 }
 
 // rcAttempt is what ResourceControl builds for one attempt, in one
-// allocation: the request sent, its Context with the resource-control
-// part, and the controller's views of the request and the response.
+// allocation: the Context's resource-control part and the controller's
+// views of the request and the response.
 type rcAttempt struct {
-	c    kvrpcpb.Context
 	rcc  kvrpcpb.ResourceControlContext
-	sent transport.Request
 	req  rcRequest
 	resp rcResponse
 }
 
-func (a *rcAttempt) request() *rcRequest {
-	a.req.fill(&a.sent, &a.c)
+func (a *rcAttempt) request(req *transport.Request, kctx *kvrpcpb.Context) *rcRequest {
+	a.req.fill(req, kctx)
 	return &a.req
 }
 

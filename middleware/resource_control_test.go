@@ -127,9 +127,14 @@ func TestResourceControlPicksTheGroup(t *testing.T) {
 			if len(rc.waits) != 1 || rc.waits[0] != tc.want {
 				t.Errorf("controller asked for %v, want [%s]", rc.waits, tc.want)
 			}
-			// The caller's request is never modified.
-			if req.Msg.(*kvrpcpb.RawPutRequest).Context.ResourceControlContext != rcc {
-				t.Error("the caller's Context was modified")
+			// The attempt's Context is its own (transport's middleware
+			// contract), so its resource-control part is replaced in place;
+			// the part it replaces may be shared and is never written.
+			if got := req.Msg.(*kvrpcpb.RawPutRequest).Context.ResourceControlContext; got == rcc || got.GetResourceGroupName() != tc.want {
+				t.Errorf("the attempt's Context carries %v, want a new part for group %q", got, tc.want)
+			}
+			if rcc != nil && (rcc.ResourceGroupName != tc.msgGroup || rcc.Penalty != nil || rcc.OverridePriority != 0) {
+				t.Errorf("the replaced resource-control part was written: %v", rcc)
 			}
 		})
 	}

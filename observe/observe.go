@@ -146,13 +146,26 @@ type Event struct {
 	Err error
 }
 
-// scope is what a call's context carries when an Observer watches it.
+// scope is what a call's context carries when an Observer watches it. It
+// is itself that context (the Observer's, with itself as the value of
+// scopeKey), so that observing a call costs one allocation here rather than
+// two (the scope and a context.WithValue); deadline, cancellation and every
+// other value are the parent's.
 type scope struct {
+	context.Context
 	o    Observer
 	call Call
 }
 
 type scopeKey struct{}
+
+// Value returns s for scopeKey and the parent's value otherwise.
+func (s *scope) Value(key any) any {
+	if key == (scopeKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
 
 // Begin starts observing call c with o: it calls o.Start and returns the
 // context the call runs under, which carries o and c for Emit. A nil o
@@ -161,8 +174,7 @@ func Begin(ctx context.Context, o Observer, c Call) context.Context {
 	if o == nil {
 		return ctx
 	}
-	ctx = o.Start(ctx, c)
-	return context.WithValue(ctx, scopeKey{}, &scope{o: o, call: c})
+	return &scope{Context: o.Start(ctx, c), o: o, call: c}
 }
 
 // Finish ends the call begun with Begin on ctx: it calls the Observer's End.

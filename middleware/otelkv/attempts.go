@@ -30,6 +30,14 @@ func AttemptSpanName(c transport.Cmd) string { return strings.TrimPrefix(c.FullM
 // the span in ctx (the call's, which the observer put there at Start).
 func (t *Telemetry) traceAttempts(next transport.Sender) transport.Sender {
 	return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+		if st := stateOf(ctx); st != nil && st.span != nil && !st.span.IsRecording() {
+			// The call was sampled out: its attempts follow its decision
+			// (as OTel's default parent-based sampler would decide) without
+			// opening spans that would record nothing, which costs a sampled-out
+			// call nothing per attempt. Its trace id still goes to TiKV.
+			t.stampTraceID(ctx, req, st.span)
+			return next.Send(ctx, req)
+		}
 		ctx, span := t.tracer.Start(ctx, AttemptSpanName(req.Cmd), clientSpan...)
 		if !span.IsRecording() {
 			// A sampled-out or no-op span: nothing to describe. Its trace

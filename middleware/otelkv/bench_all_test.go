@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"testing"
 
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/middleware"
@@ -66,6 +68,12 @@ func BenchmarkRawGetAllBuiltins(b *testing.B) {
 		// samples no call (a common production ratio is a few percent):
 		// what the other layers cost, and what tracing costs unrecorded.
 		{"all-but-tracing", func(b *testing.B) []tikv.Option { return allBuiltins(b)[1:] }},
+		// Every layer, with OTel's no-op providers: telemetry wired but
+		// going nowhere, as in an application that installs no SDK.
+		{"all-noop", func(b *testing.B) []tikv.Option {
+			return append(allBuiltins(b)[2:], tikv.WithTracerProvider(tracenoop.NewTracerProvider()),
+				tikv.WithMeterProvider(metricnoop.NewMeterProvider()))
+		}},
 		{"all-unsampled", func(b *testing.B) []tikv.Option {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithSyncer(dropExporter{}))
 			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })

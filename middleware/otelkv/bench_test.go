@@ -2,6 +2,8 @@ package otelkv_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -97,13 +99,25 @@ type variant struct {
 	opts func(b *testing.B) []tikv.Option
 }
 
+// benchPDEnv names an environment variable holding the PD address of a
+// mocktikv (or TiKV cluster) in another process. When it is set, the gRPC
+// variants run against it, so that the process's CPU and allocations are
+// the client's alone, without the embedded server's:
+//
+//	go run ./cmd/mocktikv -stores 1 &   # prints its PD address
+//	TIKVGO_BENCH_PD=127.0.0.1:2379 go test -run '^$' -bench RawGetAllBuiltins/grpc -benchmem ./middleware/otelkv/
+const benchPDEnv = "TIKVGO_BENCH_PD"
+
 // runVariants benchmarks raw Gets under each variant, over gRPC on loopback
-// against mocktikv and in-process.
+// against mocktikv (embedded, or the one benchPDEnv names) and in-process.
 func runVariants(b *testing.B, variants []variant) {
 	for _, v := range variants {
 		b.Run("grpc/"+v.name, func(b *testing.B) {
-			mock := mocktikv.Start(b, mocktikv.WithStores(1))
-			cluster, err := tikv.Connect(context.Background(), mock.PDAddrs(), v.opts(b)...)
+			pd := strings.Split(os.Getenv(benchPDEnv), ",")
+			if pd[0] == "" {
+				pd = mocktikv.Start(b, mocktikv.WithStores(1)).PDAddrs()
+			}
+			cluster, err := tikv.Connect(context.Background(), pd, v.opts(b)...)
 			if err != nil {
 				b.Fatal(err)
 			}

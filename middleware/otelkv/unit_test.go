@@ -166,3 +166,53 @@ func TestNothingConfigured(t *testing.T) {
 		}
 	}
 }
+
+// TestSampledOutCallOpensNoAttemptSpans: when the sampler drops a call, its
+// attempts open no spans at all (a child would follow its parent's decision
+// under OTel's default parent-based sampler anyway), so a sampled-out call
+// costs nothing per attempt; TiKV still receives the call's trace id.
+func TestSampledOutCallOpensNoAttemptSpans(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tel, err := otelkv.New(tp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stamped [][]byte
+	var spanIDs []trace.SpanID
+	terminal := transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+		stamped = append(stamped, slices.Clone(req.Cmd.Context(req.Msg).GetTraceId()))
+		spanIDs = append(spanIDs, trace.SpanFromContext(ctx).SpanContext().SpanID())
+		return &transport.Response{Msg: &kvrpcpb.RawGetResponse{}}, nil
+	})
+	sender := transport.Chain(terminal, tel.Tracing())
+	c := observe.Call{API: "RawGet", ID: 7}
+	ctx := observe.Begin(context.Background(), tel.Observer(), c)
+	callTrace := trace.SpanFromContext(ctx).SpanContext().TraceID()
+	if !callTrace.IsValid() {
+		t.Fatal("the sampled-out call has no trace id")
+	}
+	for attempt := 1; attempt <= 2; attempt++ {
+		req := &transport.Request{Cmd: transport.CmdRawGet, Msg: &kvrpcpb.RawGetRequest{Context: &kvrpcpb.Context{}}, Call: c, Attempt: attempt}
+		if _, err := sender.Send(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	observe.Finish(ctx, nil)
+	if n := len(spans.Started()); n != 0 {
+		t.Fatalf("%d spans started and recorded, want none", n)
+	}
+	if len(stamped) != 2 {
+		t.Fatalf("%d attempts reached the transport, want 2", len(stamped))
+	}
+	callSpan := trace.SpanFromContext(ctx).SpanContext().SpanID()
+	for i, id := range stamped {
+		if string(id) != string(callTrace[:]) {
+			t.Errorf("attempt %d carried trace id %x, want the call's %x", i+1, id, callTrace[:])
+		}
+		if spanIDs[i] != callSpan {
+			t.Errorf("attempt %d ran under span %s, want the call's own %s (no attempt span)", i+1, spanIDs[i], callSpan)
+		}
+	}
+}
