@@ -175,6 +175,9 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			Concurrency: cfg.concurrency,
 			Observer:    cfg.observer,
 		}
+		if c.breaker != nil {
+			c.envs[mode].StoreGuard = c.breaker.Refusal
+		}
 	}
 	c.feedbackTo.Store(&c.caches)
 	if err := c.watchState(cfg.telemetry); err != nil {

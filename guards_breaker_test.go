@@ -78,9 +78,9 @@ func waitBreaker(t *testing.T, b *middleware.CircuitBreaker, store uint64, want 
 // circuit breaker, over gRPC with three stores: a stopped store opens its
 // breaker (its failed sends and failed health checks count); a follower
 // read then goes to a live replica at once, with no attempt at the dead
-// store and no backoff; a write to the region it leads fails with a
-// not-sent error, never undetermined, and an attempt at the store is
-// refused by the breaker without being sent; once the store is back, a
+// store and no backoff; a write to the region it leads fails at once (no
+// backoff) with a not-sent breaker error, never undetermined, and an
+// attempt at the store is refused by the breaker without being sent; once the store is back, a
 // half-open health check closes the breaker and the leader serves again.
 func TestBreakerStoppedStoreOverGRPC(t *testing.T) {
 	mock := mocktikv.Start(t, mocktikv.WithStores(3))
@@ -146,19 +146,18 @@ func TestBreakerStoppedStoreOverGRPC(t *testing.T) {
 		t.Fatalf("follower read: attempts %+v, backoffs %v (took %v); want one attempt at a live store, no backoff", attempts, backoffs, took)
 	}
 
-	// A write to the region the dead store leads never reaches it and is
-	// never undetermined. (The pipeline keeps asking the followers, which
-	// answer NotLeader, until the deadline: it is the attempt-level check
-	// above that fails fast with ErrNotSent.)
-	wctx, wcancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	start = time.Now()
-	err = client.Put(wctx, key, []byte("w"))
-	wcancel()
-	t.Logf("write with the leader's store down: %v after %v", err, time.Since(start))
-	if err == nil || errors.Is(err, kv.ErrUndetermined) {
-		t.Fatalf("write with the leader's store down = %v, want a failure that is not undetermined", err)
+	// A write to the region the dead store leads fails fast: the
+	// followers answer NotLeader, the leader's breaker refuses, so the
+	// piece ends at once with a not-sent error, no backoff and never
+	// undetermined (the caller may send it again).
+	err = client.Put(t.Context(), key, []byte("w"))
+	if !errors.Is(err, transport.ErrNotSent) || !errors.Is(err, middleware.ErrBreakerOpen) || errors.Is(err, kv.ErrUndetermined) {
+		t.Fatalf("write with the leader's store down = %v, want a not-sent breaker refusal, not undetermined", err)
 	}
-	attempts, _ = rec.take()
+	attempts, backoffs = rec.take()
+	if len(backoffs) != 0 {
+		t.Fatalf("write with the leader's store down backed off %v, want it to fail fast", backoffs)
+	}
 	for _, a := range attempts {
 		if a.store == dead && !errors.Is(a.err, middleware.ErrBreakerOpen) {
 			t.Fatalf("attempt %+v reached the dead store's transport past an open breaker", a)

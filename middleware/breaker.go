@@ -349,3 +349,15 @@ func healthOutcome(err error, probing bool) error {
 		return errTransport
 	}
 }
+
+// Refusal returns the error an attempt at storeID gets right now: a
+// *BreakerOpenError while the store's breaker is open, nil when it is
+// closed or half-open (attempts may go through). It is the Env's
+// StoreGuard (pipeline.Env), so that a piece whose leader is behind an
+// open breaker fails fast instead of waiting for new routing.
+func (b *CircuitBreaker) Refusal(storeID uint64) error {
+	if s := b.State(storeID); s == BreakerOpen {
+		return &BreakerOpenError{StoreID: storeID, State: s}
+	}
+	return nil
+}

@@ -103,6 +103,14 @@ type Env struct {
 	// context has no deadline. Zero means DefaultBackoffBudget; negative
 	// means no budget.
 	BackoffBudget time.Duration
+	// StoreGuard, when set, says whether a guard in Sender (such as the
+	// circuit breaker, middleware.CircuitBreaker.Refusal) refuses attempts
+	// at a store right now, with the error those attempts would get. When a
+	// piece has no replica left and the leader it needs is refused, it
+	// fails at once with that error (a transport.ErrNotSent) instead of
+	// waiting for new routing: the caller opted into failing fast. Nil
+	// means no guard.
+	StoreGuard func(storeID uint64) error
 }
 
 // Defaults applied where an Env leaves a field zero.

@@ -133,6 +133,28 @@ func (d *regionRetry[Req, Resp]) noReplicaCause() error {
 	return kv.Join(causes...)
 }
 
+// leaderRefused returns, when no replica is left, the error that ends the
+// piece at once because the Env's StoreGuard refuses the region's leader
+// (its store's circuit breaker is open): a write, or a read that only the
+// leader can serve now, would otherwise back off and re-route until the
+// guard lets attempts through again. The error wraps the guard's, which
+// says the attempt was not sent.
+func (d *regionRetry[Req, Resp]) leaderRefused() error {
+	guard := d.env.StoreGuard
+	leader := d.sel.region.Leader()
+	if guard == nil || leader == nil {
+		return nil
+	}
+	refusal := guard(leader.GetStoreId())
+	if refusal == nil {
+		return nil
+	}
+	// The replicas' failures are described, not wrapped: a region error
+	// among them would make the piece look re-routable again.
+	return fmt.Errorf("%s to region %d: no replica can serve and the leader's store %d is refused: %w (replicas: %v)",
+		d.m.Cmd, d.sel.region.ID(), leader.GetStoreId(), refusal, d.noReplicaCause())
+}
+
 func (d *regionRetry[Req, Resp]) giveUp(ctx context.Context, err error) error {
 	if ctx.Err() != nil && d.lastCause != nil {
 		return d.bo.Exhausted(ctx, backoff.TiKVRPC, d.lastCause)
@@ -176,6 +198,9 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 				if err := d.st.wait(ctx, backoff.ServerBusy, cause); err != nil {
 					return zero, err
 				}
+			}
+			if err := d.leaderRefused(); err != nil {
+				return zero, err
 			}
 			return zero, noReplica(d.sel.region, d.noReplicaCause())
 		}
