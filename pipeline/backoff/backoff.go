@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/tikvgo/tikv/kv"
@@ -129,11 +130,43 @@ func (p Policy) Delay(n int, last time.Duration, rnd func() float64) time.Durati
 type Backoffer struct {
 	budget   time.Duration
 	excluded time.Duration // slept under policies with their own budget
-	attempts map[string]int
-	last     map[string]time.Duration
-	sleptBy  map[string]time.Duration
-	slept    time.Duration
-	rnd      func() float64
+	// history holds one entry per policy that has waited, in the order
+	// they first did. A slice, not maps: a request waits under a handful
+	// of policies at most, and most requests never wait, so a Backoffer
+	// that never waits allocates nothing beyond itself.
+	history []policyHistory
+	slept   time.Duration
+	rnd     func() float64
+}
+
+// policyHistory is what a Backoffer remembers of one policy's waits.
+type policyHistory struct {
+	name     string
+	attempts int           // waits granted
+	last     time.Duration // the latest delay granted (decorrelated jitter grows from it)
+	slept    time.Duration // time slept under the policy
+}
+
+// of returns the history of the named policy; the zero history when the
+// policy has not waited (not stored).
+func (b *Backoffer) of(name string) policyHistory {
+	for _, h := range b.history {
+		if h.name == name {
+			return h
+		}
+	}
+	return policyHistory{name: name}
+}
+
+// entry returns the named policy's stored history, adding it if needed.
+func (b *Backoffer) entry(name string) *policyHistory {
+	for i := range b.history {
+		if b.history[i].name == name {
+			return &b.history[i]
+		}
+	}
+	b.history = append(b.history, policyHistory{name: name})
+	return &b.history[len(b.history)-1]
 }
 
 // New returns a Backoffer with no waits recorded and no budget: only the
@@ -144,32 +177,15 @@ func New() *Backoffer { return WithBudget(0) }
 // total sleep past budget (client-go's maxSleep), so a retry loop gives up
 // even when the caller's context has no deadline. A budget <= 0 is none.
 func WithBudget(budget time.Duration) *Backoffer {
-	return &Backoffer{
-		budget:   budget,
-		attempts: map[string]int{},
-		last:     map[string]time.Duration{},
-		sleptBy:  map[string]time.Duration{},
-		rnd:      rand.Float64,
-	}
+	return &Backoffer{budget: budget, rnd: rand.Float64}
 }
 
 // Clone returns an independent copy carrying the same history, for a branch
 // of a fan-out.
 func (b *Backoffer) Clone() *Backoffer {
-	c := WithBudget(b.budget)
-	for k, v := range b.attempts {
-		c.attempts[k] = v
-	}
-	for k, v := range b.last {
-		c.last[k] = v
-	}
-	for k, v := range b.sleptBy {
-		c.sleptBy[k] = v
-	}
-	c.slept = b.slept
-	c.excluded = b.excluded
-	c.rnd = b.rnd
-	return c
+	c := *b
+	c.history = slices.Clone(b.history)
+	return &c
 }
 
 // Wait sleeps for p's next delay. cause is the error that made the caller
@@ -181,20 +197,21 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	if err := ctx.Err(); err != nil {
 		return b.exhausted(p, cause, context.Cause(ctx))
 	}
-	n := b.attempts[p.Name]
+	h := b.of(p.Name)
+	n := h.attempts
 	if p.MaxAttempts > 0 && n >= p.MaxAttempts {
 		return b.exhausted(p, cause, nil)
 	}
-	d := p.Delay(n, b.last[p.Name], b.rnd)
+	d := p.Delay(n, h.last, b.rnd)
 	if p.OwnBudget > 0 {
-		if b.sleptBy[p.Name]+d > p.OwnBudget {
+		if h.slept+d > p.OwnBudget {
 			return b.exhausted(p, cause, budgetSpent{p.Name, p.OwnBudget})
 		}
 	} else if b.budget > 0 && b.slept-b.excluded+d > b.budget {
 		return b.exhausted(p, cause, budgetSpent{p.Name, b.budget})
 	}
-	b.attempts[p.Name] = n + 1
-	b.last[p.Name] = d
+	e := b.entry(p.Name)
+	e.attempts, e.last = n+1, d
 	clipped := false
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 		// Sleeping past the deadline would only delay the inevitable
@@ -221,7 +238,7 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 
 func (b *Backoffer) record(p Policy, d time.Duration) {
 	b.slept += d
-	b.sleptBy[p.Name] += d
+	b.entry(p.Name).slept += d
 	if p.OwnBudget > 0 {
 		b.excluded += d
 	}
@@ -247,14 +264,14 @@ func (b *Backoffer) Exhausted(ctx context.Context, p Policy, cause error) error 
 // when nothing slept yet.
 func (b *Backoffer) exhausted(p Policy, cause, stop error) error {
 	name, longest := p.Name, time.Duration(-1)
-	for n, d := range b.sleptBy {
-		if d > longest || (d == longest && n < name) {
-			name, longest = n, d
+	for _, h := range b.history {
+		if h.slept > longest || (h.slept == longest && h.name < name) {
+			name, longest = h.name, h.slept
 		}
 	}
 	return &kv.BackoffExhaustedError{
 		Policy:   name,
-		Attempts: b.attempts[name],
+		Attempts: b.of(name).attempts,
 		Slept:    b.slept,
 		Cause:    cause,
 		Stop:     stop,
@@ -273,7 +290,7 @@ func (e budgetSpent) Error() string {
 }
 
 // Attempts returns how many waits were made under the named policy.
-func (b *Backoffer) Attempts(name string) int { return b.attempts[name] }
+func (b *Backoffer) Attempts(name string) int { return b.of(name).attempts }
 
 // Slept returns the total time slept, over all policies.
 func (b *Backoffer) Slept() time.Duration { return b.slept }
