@@ -136,7 +136,9 @@ func (s *storeFanOut[Req, Resp]) run(ctx context.Context, req Req) (_ []StoreRes
 	// call holds the logical call's identity, and the backoff of listing.
 	call, nested := retryStateIn(ctx, s.env)
 	if nested {
-		call = &retryState{bo: s.env.newBackoffer(ctx), call: call.call, observed: call.observed}
+		outer := call
+		call = s.env.newRetryState(ctx)
+		call.call, call.observed = outer.call, outer.observed
 	} else {
 		var owns bool
 		if ctx, owns = beginCall(ctx, s.env, call, s.cfg.api); owns {
@@ -218,7 +220,8 @@ func (s *storeFanOut[Req, Resp]) list(ctx context.Context, call *retryState) ([]
 // serve runs one store's attempts, the call's piece number piece, and
 // settles its outcome.
 func (s *storeFanOut[Req, Resp]) serve(ctx context.Context, call *retryState, piece int, store *pdclient.Store, req Req) (Resp, error) {
-	st := &retryState{bo: s.env.newBackoffer(ctx), call: call.call, piece: piece, observed: call.observed}
+	st := s.env.newRetryState(ctx)
+	st.call, st.piece, st.observed = call.call, piece, call.observed
 	resp, err := s.attempts(ctx, st, store, req)
 	if err != nil {
 		err = st.settle(err)

@@ -10,7 +10,6 @@ import (
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
-	"github.com/tikvgo/tikv/pipeline/backoff"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -147,16 +146,16 @@ func (e *Env) maxResplits() int {
 	return DefaultMaxResplits
 }
 
-// newBackoffer returns a request's Backoffer: the Env's budget scaled by
-// the weight of the kv.Variables ctx carries (WithVariables).
-func (e *Env) newBackoffer(ctx context.Context) *backoff.Backoffer {
+// backoffBudget is a request's backoff budget: the Env's, scaled by the
+// weight of the kv.Variables ctx carries (WithVariables); 0 means none.
+func (e *Env) backoffBudget(ctx context.Context) time.Duration {
 	switch {
 	case e.BackoffBudget < 0:
-		return backoff.New()
+		return 0
 	case e.BackoffBudget == 0:
-		return backoff.WithBudget(VariablesFrom(ctx).ScaleBudget(DefaultBackoffBudget))
+		return VariablesFrom(ctx).ScaleBudget(DefaultBackoffBudget)
 	}
-	return backoff.WithBudget(VariablesFrom(ctx).ScaleBudget(e.BackoffBudget))
+	return VariablesFrom(ctx).ScaleBudget(e.BackoffBudget)
 }
 
 func (e *Env) timeout(read bool) time.Duration {

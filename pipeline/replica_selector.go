@@ -95,7 +95,15 @@ type replicaSelector struct {
 }
 
 func newReplicaSelector(loc pdclient.Locator, r *pdclient.Region, read bool, opts ReadOptions) *replicaSelector {
-	s := &replicaSelector{loc: loc, read: read, opts: opts, readType: kv.ReplicaReadLeader}
+	s := new(replicaSelector)
+	s.init(loc, r, read, opts)
+	return s
+}
+
+// init sets s up for a request to r, in place (Retry keeps its selector
+// inside its own state rather than allocating one per piece).
+func (s *replicaSelector) init(loc pdclient.Locator, r *pdclient.Region, read bool, opts ReadOptions) {
+	*s = replicaSelector{loc: loc, read: read, opts: opts, readType: kv.ReplicaReadLeader}
 	if read {
 		s.readType, s.stale, s.busy = opts.ReplicaRead, opts.StaleRead, opts.BusyThreshold
 		if s.stale && s.readType == kv.ReplicaReadLeader {
@@ -105,20 +113,30 @@ func newReplicaSelector(loc pdclient.Locator, r *pdclient.Region, read bool, opt
 		}
 	}
 	s.setRegion(r)
-	return s
 }
 
 // setRegion rebuilds the replica list for r, keeping what was learnt about
 // peers that are still there.
 func (s *replicaSelector) setRegion(r *pdclient.Region) {
 	old := s.replicas
-	s.region, s.replicas, s.leaderIdx = r, nil, -1
-	for _, p := range r.Peers() {
-		rep := &replica{peer: p}
+	peers := r.Peers()
+	// Two allocations whatever the replica count: the list, and one block
+	// for the replicas not already known.
+	s.region, s.replicas, s.leaderIdx = r, make([]*replica, 0, len(peers)), -1
+	var fresh []replica
+	for _, p := range peers {
+		var rep *replica
 		for _, o := range old {
 			if o.peer.GetId() == p.GetId() {
 				rep = o
 			}
+		}
+		if rep == nil {
+			if fresh == nil {
+				fresh = make([]replica, 0, len(peers))
+			}
+			fresh = append(fresh, replica{peer: p})
+			rep = &fresh[len(fresh)-1]
 		}
 		if l := r.Leader(); l != nil && l.GetId() == p.GetId() {
 			s.leaderIdx = len(s.replicas)

@@ -99,6 +99,14 @@ type regionRetry[Req transport.Message, Resp Response] struct {
 	bo      *backoff.Backoffer
 	st      *retryState
 	sel     *replicaSelector
+	// selector is what sel points at: the state's own, not a separate
+	// allocation.
+	selector replicaSelector
+	// first is the first attempt's Request, held here so that it costs no
+	// allocation of its own; later attempts get new ones, as a transport
+	// may still hold an earlier attempt's Request after giving up on it.
+	first     transport.Request
+	firstUsed bool
 	// interruptible says a raised kill flag stops the command's attempts
 	// (Interruptible).
 	interruptible bool
@@ -187,7 +195,8 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			_, _ = e.Locator.Store(ctx, p.GetStoreId())
 		}
 	}
-	d.sel = newReplicaSelector(e.Locator, r, m.Read, opts)
+	d.sel = &d.selector
+	d.sel.init(e.Locator, r, m.Read, opts)
 	for {
 		if err := ctx.Err(); err != nil {
 			return zero, d.giveUp(ctx, err)
@@ -240,7 +249,13 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		d.st.attempts++
 		rctx := attemptContext(m, req, region, t, attempt, d.timeout, d.sel.busy)
 		start := time.Now()
-		resp, err := e.Sender.Send(ctx, &transport.Request{
+		var sent *transport.Request
+		if d.firstUsed {
+			sent = new(transport.Request)
+		} else {
+			sent, d.firstUsed = &d.first, true
+		}
+		*sent = transport.Request{
 			Cmd:     m.Cmd,
 			Msg:     m.Cmd.WithContext(req, rctx),
 			Target:  transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: region.ID(), Peer: t.replica.peer},
@@ -248,7 +263,8 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			Piece:   d.st.piece,
 			Attempt: attempt,
 			Timeout: d.timeout,
-		})
+		}
+		resp, err := e.Sender.Send(ctx, sent)
 		spent := time.Since(start)
 		t.replica.spent += spent
 		if m.Read && opts.ReplicaRead == kv.ReplicaReadPreferLeader {

@@ -26,6 +26,10 @@ import (
 // A retryState is used by one goroutine at a time.
 type retryState struct {
 	bo *backoff.Backoffer
+	// own holds the Backoffer of a state made by newRetryState, so that
+	// the state and its Backoffer are one allocation; bo points at it (or,
+	// for a fork or a resolve-lock retry, at a Backoffer held elsewhere).
+	own backoff.Backoffer
 	// attempts counts the attempts sent so far.
 	attempts int
 	// maybeApplied is set once an attempt of a write failed after it may
@@ -139,5 +143,14 @@ func retryStateIn(ctx context.Context, e *Env) (*retryState, bool) {
 	if s, ok := ctx.Value(retryStateKey{}).(*retryState); ok {
 		return s, true
 	}
-	return &retryState{bo: e.newBackoffer(ctx)}, false
+	return e.newRetryState(ctx), false
+}
+
+// newRetryState returns a fresh state on e's backoff budget (scaled by
+// ctx's kv.Variables), with its Backoffer in the same allocation.
+func (e *Env) newRetryState(ctx context.Context) *retryState {
+	s := &retryState{}
+	s.own = *backoff.WithBudget(e.backoffBudget(ctx))
+	s.bo = &s.own
+	return s
 }

@@ -50,7 +50,7 @@ func TestStoreGuardFailsFastWhenTheLeaderIsRefused(t *testing.T) {
 			return nil
 		}
 		r, _ = c.Locate(context.Background(), []byte("k"))
-		st := &retryState{bo: env.newBackoffer(context.Background())}
+		st := env.newRetryState(context.Background())
 		ctx := withRetryState(context.Background(), st)
 		_, err = Retry(env, testPutOnce)(ctx, r, req)
 		if !errors.Is(err, errGuardRefused) || !errors.Is(err, transport.ErrNotSent) {

@@ -85,7 +85,8 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 		return func(yield func(Part[Req, Resp], error) bool) {
 			var zero Part[Req, Resp]
 			lower, upper, reverse, remaining := c.Bounds(req)
-			st := &retryState{bo: e.newBackoffer(ctx), piece: 1}
+			st := e.newRetryState(ctx)
+			st.piece = 1
 			ctx, owns := beginCall(ctx, e, st, cfg.api)
 			if owns {
 				var last error
@@ -142,7 +143,9 @@ func Stream[Req, Resp any](e *Env, c Cursor[Req, Resp], next Step[Req, Resp], op
 				// with a budget, re-route count and attempt numbers of its
 				// own.
 				resplits = 0
-				st = &retryState{bo: e.newBackoffer(ctx), call: st.call, piece: st.piece + 1, observed: st.observed}
+				prev := st
+				st = e.newRetryState(ctx)
+				st.call, st.piece, st.observed = prev.call, prev.piece+1, prev.observed
 				if !yield(Part[Req, Resp]{Region: r, Req: page, Resp: resp}, nil) {
 					return
 				}
