@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	tikv "github.com/tikvgo/tikv"
@@ -116,5 +118,32 @@ func BenchmarkRawGetEachBuiltin(b *testing.B) {
 			defer cluster.Close()
 			benchGet(b, raw.NewClient(cluster))
 		})
+	}
+}
+
+// BenchmarkSDKSpanFloor is what the OTel SDK itself costs for the spans a
+// traced raw Get records (a call span and one attempt span under it, with
+// attributes like ours, into a dropping exporter), without any client:
+// the floor under BenchmarkRawGetAllBuiltins's tracing share, which no
+// instrumentation that records those spans can go below.
+func BenchmarkSDKSpanFloor(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(dropExporter{}))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tracer := tp.Tracer("floor")
+	callAttrs := []attribute.KeyValue{attribute.String("db.system.name", "tikv"), attribute.String("db.operation.name", "RawGet"),
+		attribute.Int64("tikv.call_id", 1)}
+	attemptAttrs := []attribute.KeyValue{attribute.String("server.address", "127.0.0.1"), attribute.Int("server.port", 20160),
+		attribute.String("db.system.name", "tikv"), attribute.String("db.operation.name", "RawGet"),
+		attribute.Int64("tikv.store_id", 1), attribute.Int("tikv.attempt", 0), attribute.Bool("tikv.batchable", true),
+		attribute.Int64("tikv.region_id", 2), attribute.Int("tikv.piece", 1), attribute.String("tikv.peer_role", "leader")}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		cctx, call := tracer.Start(ctx, "RawGet", trace.WithSpanKind(trace.SpanKindClient))
+		call.SetAttributes(callAttrs...)
+		_, attempt := tracer.Start(cctx, "tikvpb.Tikv/RawGet", trace.WithSpanKind(trace.SpanKindClient))
+		attempt.SetAttributes(attemptAttrs...)
+		attempt.End()
+		call.End()
 	}
 }
