@@ -3,7 +3,9 @@ package raw_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	tikv "github.com/tikvgo/tikv"
@@ -15,7 +17,9 @@ import (
 // BenchmarkRawGetConcurrent measures raw Get through the whole client (plan,
 // selector, middleware chain, pool) against mocktikv over loopback gRPC, with
 // 64 and 256 concurrent callers, over BatchCommands and over unary RPCs.
-// The server runs in the same process, so allocs/op include its work.
+// The server runs in the same process, so allocs/op include its work,
+// unless TIKVGO_BENCH_PD names the PD of a mocktikv (or cluster) in another
+// process: then the figures are the client's alone.
 //
 //	go test -run '^$' -bench RawGetConcurrent -benchmem ./raw/
 func BenchmarkRawGetConcurrent(b *testing.B) {
@@ -28,8 +32,11 @@ func BenchmarkRawGetConcurrent(b *testing.B) {
 	} {
 		for _, callers := range []int{64, 256} {
 			b.Run(fmt.Sprintf("%s/c%d", mode.name, callers), func(b *testing.B) {
-				mock := mocktikv.Start(b, mocktikv.WithStores(2), mocktikv.WithSplitKeys(key(500)))
-				cluster, err := tikv.Connect(context.Background(), mock.PDAddrs(), tikv.WithPoolOptions(mode.opts...))
+				pd := strings.Split(os.Getenv("TIKVGO_BENCH_PD"), ",")
+				if pd[0] == "" {
+					pd = mocktikv.Start(b, mocktikv.WithStores(2), mocktikv.WithSplitKeys(key(500))).PDAddrs()
+				}
+				cluster, err := tikv.Connect(context.Background(), pd, tikv.WithPoolOptions(mode.opts...))
 				if err != nil {
 					b.Fatal(err)
 				}

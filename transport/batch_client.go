@@ -84,19 +84,26 @@ func (b *batchClient) close() {
 	})
 }
 
-// send queues req on a stream and waits for its response, ctx, or close.
-// Errors are not yet prefixed with the command and address. ok false (with
-// a nil error) means the server has no BatchCommands and req, not sent,
-// should go as a unary call.
-func (b *batchClient) send(ctx context.Context, req *Request) (msg Message, ok bool, err error) {
-	msg, err = b.sendBatched(ctx, req)
+// send queues req on a stream and waits for its response, ctx, timeout
+// (none when 0) or close. A timeout fails the attempt as ctx's deadline
+// would (context.DeadlineExceeded). Errors are not yet prefixed with the
+// command and address. ok false (with a nil error) means the server has no
+// BatchCommands and req, not sent, should go as a unary call.
+func (b *batchClient) send(ctx context.Context, req *Request, timeout time.Duration) (msg Message, ok bool, err error) {
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	msg, err = b.sendBatched(ctx, req, expired)
 	if errors.Is(err, errBatchUnsupported) {
 		return nil, false, nil
 	}
 	return msg, true, err
 }
 
-func (b *batchClient) sendBatched(ctx context.Context, req *Request) (Message, error) {
+func (b *batchClient) sendBatched(ctx context.Context, req *Request, expired <-chan time.Time) (Message, error) {
 	if b.unsupported.Load() {
 		return nil, errBatchUnsupported
 	}
@@ -118,29 +125,35 @@ func (b *batchClient) sendBatched(ctx context.Context, req *Request) (Message, e
 	e.high = req.Cmd.Context(req.Msg).GetResourceControlContext().GetOverridePriority() >= highTaskPriority
 	e.arrived = time.Now()
 	e.state.Store(entryQueued)
-	if err := s.enqueue(ctx, e); err != nil {
+	if err := s.enqueue(ctx, e, expired); err != nil {
 		b.entries.Put(e) // it never entered a queue
 		return nil, err
 	}
 
+	var gaveUp error
 	select {
 	case <-e.done:
 	case <-ctx.Done():
-		// Leave at once; whoever holds the entry drops it. An abandoned
-		// entry is never recycled, since a queue or the in-flight map may
-		// still point to it.
-		if e.state.CompareAndSwap(entryQueued, entryAbandoned) {
-			return nil, fmt.Errorf("%w: queued for a BatchCommands stream: %w", ErrNotSent, ctxError{ctx.Err()})
-		}
-		if e.state.CompareAndSwap(entryTaken, entryAbandoned) {
-			return nil, ctxError{ctx.Err()}
-		}
-		<-e.done // completed meanwhile
+		gaveUp = ctx.Err()
+	case <-expired:
+		gaveUp = context.DeadlineExceeded
 	case <-b.stop:
 		if e.state.CompareAndSwap(entryQueued, entryAbandoned) {
 			return nil, fmt.Errorf("%w: %w", ErrNotSent, kv.ErrClosed)
 		}
 		<-e.done // the loop that took it completes it before it exits
+	}
+	if gaveUp != nil {
+		// Leave at once; whoever holds the entry drops it. An abandoned
+		// entry is never recycled, since a queue or the in-flight map may
+		// still point to it.
+		if e.state.CompareAndSwap(entryQueued, entryAbandoned) {
+			return nil, fmt.Errorf("%w: queued for a BatchCommands stream: %w", ErrNotSent, ctxError{gaveUp})
+		}
+		if e.state.CompareAndSwap(entryTaken, entryAbandoned) {
+			return nil, ctxError{gaveUp}
+		}
+		<-e.done // completed meanwhile
 	}
 	// Completed: the entry is in no queue and no map, so it can be reused.
 	resp, err := e.resp, e.err

@@ -109,7 +109,7 @@ func (s *batchStream) lastError() error {
 }
 
 // enqueue puts e in the lane its priority selects, waiting for room.
-func (s *batchStream) enqueue(ctx context.Context, e *batchEntry) error {
+func (s *batchStream) enqueue(ctx context.Context, e *batchEntry, expired <-chan time.Time) error {
 	lane := s.normal
 	if e.high {
 		lane = s.high
@@ -124,6 +124,8 @@ func (s *batchStream) enqueue(ctx context.Context, e *batchEntry) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: waiting for room in the batch queue: %w", ErrNotSent, ctxError{ctx.Err()})
+	case <-expired:
+		return fmt.Errorf("%w: waiting for room in the batch queue: %w", ErrNotSent, ctxError{context.DeadlineExceeded})
 	case <-s.client.stop:
 		return fmt.Errorf("%w: %w", ErrNotSent, errStreamClosed)
 	}

@@ -264,13 +264,10 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 	}
 	defer p.release(ac)
 
-	if req.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
-		defer cancel()
-	}
 	if ac.batch != nil && req.Cmd.Batchable() {
-		msg, ok, err := ac.batch.send(ctx, req)
+		// The batch path bounds the attempt with a timer of its own rather
+		// than a derived context (three allocations fewer per attempt).
+		msg, ok, err := ac.batch.send(ctx, req, attemptTimeout(ctx, req.Timeout))
 		if err != nil {
 			return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
 		}
@@ -279,11 +276,29 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 		}
 		// The server has no BatchCommands; req was not written.
 	}
+	if d := attemptTimeout(ctx, req.Timeout); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	resp := req.Cmd.NewResponse()
 	if err := invokeUnary(ctx, ac.pick(), req.Cmd.FullMethod(), req.Msg, resp); err != nil {
 		return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
 	}
 	return &Response{Msg: resp}, nil
+}
+
+// attemptTimeout is the timeout an attempt needs on top of ctx: timeout,
+// unless ctx's own deadline comes first (then ctx alone bounds it and no
+// timer is needed); 0 means none.
+func attemptTimeout(ctx context.Context, timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return 0
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= timeout {
+		return 0
+	}
+	return timeout
 }
 
 // unaryCall holds the per-call grpc options of a unary call. grpc fills
