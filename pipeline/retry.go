@@ -247,7 +247,8 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		region := d.sel.region
 		attempt := d.st.attempts
 		d.st.attempts++
-		rctx := attemptContext(m, req, region, t, attempt, d.timeout, d.sel.busy)
+		msg, rctx := m.Cmd.CopyWithContext(req)
+		fillAttemptContext(rctx, m, region, t, attempt, d.timeout, d.sel.busy)
 		start := time.Now()
 		var sent *transport.Request
 		if d.firstUsed {
@@ -257,7 +258,7 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		}
 		*sent = transport.Request{
 			Cmd:     m.Cmd,
-			Msg:     m.Cmd.WithContext(req, rctx),
+			Msg:     msg,
 			Target:  transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: region.ID(), Peer: t.replica.peer},
 			Call:    d.st.call,
 			Piece:   d.st.piece,
@@ -482,14 +483,10 @@ func (d *regionRetry[Req, Resp]) handleRegionError(ctx context.Context, t target
 	}
 }
 
-// attemptContext builds the kvrpcpb.Context of one attempt: the caller's
-// request-level fields (priority, isolation, request source, ...) with the
-// routing and read-mode fields of this attempt.
-func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], req Req, r *pdclient.Region, t target, attempt int, timeout, busyThreshold time.Duration) *kvrpcpb.Context {
-	var c kvrpcpb.Context
-	if orig := m.Cmd.Context(req); orig != nil {
-		c = *orig
-	}
+// fillAttemptContext completes the kvrpcpb.Context of one attempt, c, a
+// copy of the caller's request-level fields (priority, isolation, request
+// source, ...), with the routing and read-mode fields of this attempt.
+func fillAttemptContext[Req transport.Message, Resp Response](c *kvrpcpb.Context, m Method[Req, Resp], r *pdclient.Region, t target, attempt int, timeout, busyThreshold time.Duration) {
 	c.RegionId = r.ID()
 	c.RegionEpoch = r.Epoch()
 	c.Peer = t.replica.peer
@@ -510,7 +507,6 @@ func attemptContext[Req transport.Message, Resp Response](m Method[Req, Resp], r
 		}
 		c.MaxExecutionDurationMs = uint64(limit.Milliseconds())
 	}
-	return &c
 }
 
 // isDeadline reports a per-attempt timeout, from the transport's own

@@ -90,6 +90,9 @@ type cmdInfo struct {
 	withContext func(Message, *kvrpcpb.Context) Message
 	// context reads a request's Context; nil when it has none.
 	context func(Message) *kvrpcpb.Context
+	// copyWithContext returns a shallow copy of a request with a copy of
+	// its Context (zero when it has none), both in one allocation.
+	copyWithContext func(Message) (Message, *kvrpcpb.Context)
 	// batch converts between the command's messages and the
 	// BatchCommands oneof wrappers; nil for commands client-go never
 	// batches. Filled by registerBatchCodecs (batch_cmds.go).
@@ -126,6 +129,19 @@ func reg[Q any, PQ interface {
 			return cp
 		}
 		info.context = func(m Message) *kvrpcpb.Context { return *ctxField(m.(PQ)) }
+		info.copyWithContext = func(m Message) (Message, *kvrpcpb.Context) {
+			both := new(struct {
+				req Q
+				ctx kvrpcpb.Context
+			})
+			cp := PQ(&both.req)
+			*cp = *m.(PQ)
+			if orig := *ctxField(cp); orig != nil {
+				both.ctx = *orig
+			}
+			*ctxField(cp) = &both.ctx
+			return cp, &both.ctx
+		}
 	}
 	cmdTable[cmd] = info
 }
@@ -233,6 +249,20 @@ func (c Cmd) WithContext(msg Message, ctx *kvrpcpb.Context) Message {
 		return msg
 	}
 	return info.withContext(msg, ctx)
+}
+
+// CopyWithContext returns a shallow copy of msg (which must be of c's
+// request type) carrying a copy of its Context (a zero Context when msg
+// has none), and that copy, for the caller to fill: an attempt's own
+// message and Context in one allocation. msg itself is not modified. For a
+// command without a Context it returns msg and a new Context that goes
+// nowhere.
+func (c Cmd) CopyWithContext(msg Message) (Message, *kvrpcpb.Context) {
+	info := c.info()
+	if info.copyWithContext == nil {
+		return msg, new(kvrpcpb.Context)
+	}
+	return info.copyWithContext(msg)
 }
 
 // Context returns msg's kvrpcpb.Context, or nil when c carries none.

@@ -177,3 +177,44 @@ func TestCmdByName(t *testing.T) {
 		require.Equal(t, CmdInvalid, got)
 	}
 }
+
+// TestCopyWithContext: the copy carries its own Context, a copy of the
+// original's, and writing it changes neither the caller's message nor its
+// Context; a message without a Context gets a zero one; a command without a
+// Context is returned as it is, with a Context that goes nowhere.
+func TestCopyWithContext(t *testing.T) {
+	orig := &kvrpcpb.Context{RegionId: 7, Priority: kvrpcpb.CommandPri_High}
+	req := &kvrpcpb.RawGetRequest{Context: orig, Key: []byte("k")}
+	msg, c := CmdRawGet.CopyWithContext(req)
+	cp := msg.(*kvrpcpb.RawGetRequest)
+	if cp == req || cp.Context != c || c == orig {
+		t.Fatalf("copy %p (ctx %p), want a new message carrying the returned Context %p, not the original's %p", cp, cp.Context, c, orig)
+	}
+	if c.RegionId != 7 || c.Priority != kvrpcpb.CommandPri_High || string(cp.Key) != "k" {
+		t.Fatalf("copy lost fields: %v", cp)
+	}
+	c.RegionId = 9
+	if orig.RegionId != 7 || req.Context != orig {
+		t.Fatal("filling the copy's Context changed the caller's")
+	}
+
+	msg, c = CmdRawGet.CopyWithContext(&kvrpcpb.RawGetRequest{Key: []byte("k")})
+	if msg.(*kvrpcpb.RawGetRequest).Context != c || c.RegionId != 0 {
+		t.Fatalf("a message without a Context: got %v", msg)
+	}
+
+	var noCtx Cmd
+	found := false
+	for cmd := CmdInvalid + 1; cmd < cmdCount && !found; cmd++ {
+		if cmd.info().fullMethod != "" && !cmd.HasContext() {
+			noCtx, found = cmd, true
+		}
+	}
+	if !found {
+		t.Fatal("no command without a Context in the table (the store-level ones have none)")
+	}
+	in := noCtx.NewRequest()
+	if out, c := noCtx.CopyWithContext(in); out != in || c == nil {
+		t.Fatalf("%v: got %p and %v, want the message itself and a spare Context", noCtx, out, c)
+	}
+}
