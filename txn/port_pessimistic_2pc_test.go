@@ -21,6 +21,13 @@ import (
 	"github.com/tikvgo/tikv/txn/txnlock"
 )
 
+// requests returns the requests logged so far.
+func (l *cmdLog) requests() []*transport.Request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*transport.Request(nil), l.reqs...)
+}
+
 // bothTransports runs f in-process and over gRPC, as subtests.
 func bothTransports(t *testing.T, f func(t *testing.T, grpc bool)) {
 	for _, grpc := range []bool{false, true} {
@@ -354,7 +361,7 @@ func TestPortResolveMixed(t *testing.T) {
 			t.Fatalf("resolve: %v", err)
 		}
 		whole := false
-		for _, r := range p.log.reqs {
+		for _, r := range p.log.requests() {
 			if rl, ok := r.Msg.(*kvrpcpb.ResolveLockRequest); ok && len(rl.Keys) == 0 && rl.StartVersion == t1.StartTS() && rl.CommitVersion == 0 {
 				whole = true
 			}
@@ -420,13 +427,11 @@ func TestPortDeleteAllYourWritesWithSFU(t *testing.T) {
 					t.Fatalf("T2 commit over T1's committed lock on c: %v", err)
 				}
 				var asked []string
-				p.log.mu.Lock()
-				for _, r := range p.log.reqs {
+				for _, r := range p.log.requests() {
 					if cs, ok := r.Msg.(*kvrpcpb.CheckTxnStatusRequest); ok && cs.LockTs == t1.StartTS() {
 						asked = append(asked, string(cs.PrimaryKey))
 					}
 				}
-				p.log.mu.Unlock()
 				if len(asked) == 0 || asked[0] != "b" {
 					t.Fatalf("T2 asked T1's status at %q, want b", asked)
 				}
@@ -461,8 +466,11 @@ func checkTxnStatusSentToSecondary(t *testing.T, p *portCluster, managed time.Du
 		failed <- tx.LockKeys(ctx, &txn.LockCtx{Wait: txn.LockNoWait}, []byte("k1"), []byte("k2"), []byte("k3"))
 	}()
 	<-gate.Arrived()
-	for p.lockOf("k2") == nil {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); p.lockOf("k2") == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			gate.Open()
+			t.Fatalf("k2 not locked in 5s (the first LockKeys returned %v)", <-failed)
+		}
 	}
 	gate.Open()
 	if err := <-failed; !isNoWait(err) {
