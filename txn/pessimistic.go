@@ -240,6 +240,9 @@ func (t *Txn) lockFailed(ctx context.Context, keys [][]byte, newPrimary bool, er
 	if len(keys) == 1 && isLockConflict(err) {
 		return // the only key was not locked
 	}
+	if t.keepPessimisticLocks {
+		return
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
 	if rerr := t.client.committer.PessimisticRollback(rctx, t.startTS, t.pess.forUpdateTS, keys, t.reqCtx); rerr != nil {
@@ -259,7 +262,7 @@ func (t *Txn) rollbackPessimistic() {
 		return
 	}
 	t.unsetPrimary()
-	if t.pess.locked == 0 {
+	if t.pess.locked == 0 || t.keepPessimisticLocks {
 		return
 	}
 	var keys [][]byte

@@ -110,6 +110,11 @@ type Txn struct {
 	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
 	pl        *pipelinedTxn        // set for a pipelined transaction (pipelined.go)
 	pess      pessimisticState     // pessimistic locking (pessimistic.go)
+	// keepPessimisticLocks, set only by tests (export_test.go), leaves the
+	// pessimistic locks of a failed LockKeys or a Rollback in TiKV, as a
+	// client that died would (client-go's beforeAsyncPessimisticRollback
+	// and skipRollbackPessimisticLock failpoints).
+	keepPessimisticLocks bool
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -484,18 +489,26 @@ func (t *Txn) Rollback() error {
 // (client-go's initKeysAndMutations): a put is a Put (an Insert when the
 // key was presumed absent), a delete a Del (a CheckNotExists when the key
 // was inserted first), a key only locked a Lock; keys
-// flagged to be left out of two-phase commit are skipped.
+// flagged to be left out of two-phase commit are skipped, or sent as a
+// Lock when the transaction locked them.
 func (t *Txn) mutations() ([]twopc.Mutation, error) {
 	muts := make([]twopc.Mutation, 0, t.buf.Len())
 	for e, err := range t.buf.Entries(nil, nil) {
 		if err != nil {
 			return nil, err
 		}
+		kind := e.Kind
 		if e.Flags.HasIgnoredIn2PC() {
-			continue
+			// The value is not to be written, but a key the transaction
+			// locked is still prewritten, as Op_Lock: its lock must be
+			// committed away, not left behind (client-go's KV filter rule
+			// in initKeysAndMutations; a pessimistic lock would otherwise
+			// outlive the transaction, and a primary chosen among such
+			// keys would have nothing to commit).
+			kind = membuf.KindNone
 		}
 		m := twopc.Mutation{Key: e.Key}
-		switch e.Kind {
+		switch kind {
 		case membuf.KindPut:
 			m.Op, m.Value = kvrpcpb.Op_Put, e.Value
 			if e.Flags.HasPresumeKeyNotExists() {

@@ -16,6 +16,7 @@ import (
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
 )
 
@@ -59,10 +60,12 @@ func readSettings(t *testing.T) settings {
 	return cfg
 }
 
-// setup is one way of connecting the client to the mock.
+// setup is one way of connecting the client to the mock; attach makes
+// another connection to the same mock, through mw (the crasher's clients).
 type setup struct {
 	name    string
 	connect func(t *testing.T, mockOpts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster)
+	attach  func(ctx context.Context, mock *mocktikv.Cluster, mw transport.Middleware) (*tikv.Cluster, error)
 }
 
 func setups() []setup {
@@ -80,6 +83,8 @@ func setups() []setup {
 				mock.Close()
 			})
 			return mock, cluster
+		}, func(ctx context.Context, mock *mocktikv.Cluster, mw transport.Middleware) (*tikv.Cluster, error) {
+			return tikv.Connect(ctx, nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(mw))
 		}},
 		{"grpc", func(t *testing.T, mockOpts ...mocktikv.Option) (*mocktikv.Cluster, *tikv.Cluster) {
 			t.Helper()
@@ -90,6 +95,8 @@ func setups() []setup {
 			}
 			t.Cleanup(func() { cluster.Close() })
 			return mock, cluster
+		}, func(ctx context.Context, mock *mocktikv.Cluster, mw transport.Middleware) (*tikv.Cluster, error) {
+			return tikv.Connect(ctx, mock.PDAddrs(), tikv.WithMiddleware(mw))
 		}},
 	}
 }
@@ -211,6 +218,9 @@ func runBank(t *testing.T, s setup, cfg settings) {
 	}
 	k := newKiller(cluster.EnvFor(kv.ModeTxn), client, seed)
 	wg.Go(func() { k.run(ctx, &stop, errs) })
+	cr := newCrasher(func(mw transport.Middleware) (*tikv.Cluster, error) { return s.attach(ctx, mock, mw) },
+		client, cluster.EnvFor(kv.ModeTxn), seed)
+	wg.Go(func() { cr.run(ctx, &stop, errs) })
 
 	nem := newNemesis(mock, keys, seed)
 	nemStop := make(chan struct{})
@@ -241,6 +251,7 @@ func runBank(t *testing.T, s setup, cfg settings) {
 		}
 		c.mu.Unlock()
 		t.Logf("killer: %s", sortedCounts(k.countsSnapshot()))
+		t.Logf("crasher: %s", sortedCounts(cr.countsSnapshot()))
 		t.Logf("nemesis: %s", sortedCounts(nem.counts))
 	}
 	defer report()
@@ -300,6 +311,9 @@ func runBank(t *testing.T, s setup, cfg settings) {
 	} else if err := k.checkRolledBack(fctx, now); err != nil {
 		fail("%v", err)
 	}
+	if err := cr.checkOutcomes(fctx); err != nil {
+		fail("%v", err)
+	}
 
 	// A fresh client on the same cluster sees the same total.
 	fresh := txn.NewClient(cluster)
@@ -314,6 +328,9 @@ func runBank(t *testing.T, s setup, cfg settings) {
 	}
 	if c.pessimistic.Load() == 0 {
 		fail("no pessimistic transfer committed: the protocol mix proved nothing")
+	}
+	if cr.crashed() == 0 {
+		fail("no transfer crashed after its prewrites: the crash mode proved nothing")
 	}
 	if c.snapshots.Load() == 0 {
 		fail("no snapshot was checked during the workload")

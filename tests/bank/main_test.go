@@ -13,6 +13,15 @@
 //     a pipeline plan, short lock TTL) and never commits them, so the
 //     workers and readers must resolve its locks. Its transfers credit more
 //     than they debit: one wrongly committed shows in the total;
+//   - a crasher that runs transfers on clients of their own, each of
+//     which crashes right after its prewrites succeeded: its first Commit
+//     RPC and everything after never reach TiKV (a middleware cuts them)
+//     and it is closed with its background work cancelled. An
+//     async-commit transfer is then owed a commit at the ts Commit
+//     reported, a two-phase one (one client in four) a rollback; half the
+//     crashed transfers are read back at once by a witness on the main
+//     client, which must resolve them to that outcome, and after the
+//     audit both accounts of each must agree on it (crasher_test.go);
 //   - a seeded nemesis that splits regions at account keys, moves leaders,
 //     stops and restarts one of the three stores, and loses the responses of
 //     Prewrite and Commit requests after they applied.
@@ -21,8 +30,10 @@
 // an audit transaction that reads every account and writes it back
 // unchanged (its prewrite must resolve every lock still left); Close; no
 // lock left anywhere (KvScanLock over every region); every killer
-// transaction rolled back (KvCheckTxnStatus at its primary); and a fresh
-// client's snapshot total.
+// transaction rolled back (KvCheckTxnStatus at its primary); every
+// crashed transfer applied entirely or not at all, as it was owed
+// (KvCheckSecondaryLocks at both accounts); and a fresh client's snapshot
+// total.
 //
 // It runs in process (mocktikv's PD and Sender) and over gRPC (mocktikv
 // served on loopback), since faults must behave the same in both.
@@ -34,9 +45,9 @@
 // conflict, before any commit was sent; undetermined_test.go reproduces
 // that twopc bug deterministically (skipped until twopc is fixed).
 //
-// Every run is seeded (BANK_SEED, default 1): the seed fixes the nemesis's
-// and the killer's sequences of actions and every worker's transfers, not
-// goroutine timing. A failure prints the seed. Each configuration runs for
+// Every run is seeded (BANK_SEED, default 1): the seed fixes the
+// nemesis's, the killer's and the crasher's sequences of actions and
+// every worker's transfers, not goroutine timing. A failure prints the seed. Each configuration runs for
 // BANK_DURATION (default 2s); long runs:
 //
 //	make bank SEED=7 DURATION=5m

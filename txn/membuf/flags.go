@@ -43,10 +43,11 @@ const (
 	// phase (client-go 2pc.go: keys sent as Op_CheckNotExists, which leave
 	// no lock to commit).
 	FlagPrewriteOnly
-	// FlagIgnoredIn2PC: the key is not to be sent to TiKV at all. client-go
-	// stores it for TiDB and its committer does not read it; it is kept
-	// for a committer that wants to drop buffered keys without deleting
-	// them from the buffer.
+	// FlagIgnoredIn2PC: the key's value is not to be sent to TiKV. client-go
+	// stores it for TiDB and its committer does not read it; ours drops
+	// such keys without deleting them from the buffer, but prewrites a
+	// locked one as Op_Lock (client-go's KV filter rule), so that its lock
+	// is released by the commit.
 	FlagIgnoredIn2PC
 	// FlagNewlyInserted: the key's value was written by an insert of a key
 	// that did not exist. client-go's committer skips the tombstone of such
