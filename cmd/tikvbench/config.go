@@ -125,6 +125,7 @@ type FlagError struct {
 	Reason string
 }
 
+// Error names the flag, the value and the reason.
 func (e *FlagError) Error() string {
 	return fmt.Sprintf("tikvbench: -%s %q: %s", e.Flag, e.Value, e.Reason)
 }

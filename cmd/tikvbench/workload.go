@@ -24,6 +24,7 @@ const (
 // opNames are the summary's row names, YCSB's.
 var opNames = [numOpKinds]string{"READ", "UPDATE", "INSERT", "SCAN", "READ_MODIFY_WRITE"}
 
+// String is the kind's summary row name.
 func (k opKind) String() string { return opNames[k] }
 
 // Row names of the transaction-level rows (txn mode) and the load phase.

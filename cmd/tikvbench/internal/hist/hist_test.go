@@ -60,7 +60,7 @@ func TestQuantilesAgainstSortedSamples(t *testing.T) {
 	for name, gen := range cases {
 		t.Run(name, func(t *testing.T) {
 			h := New()
-			samples := make([]int64, 100_000)
+			samples := make([]int64, 50_000)
 			for i := range samples {
 				samples[i] = gen()
 				h.Record(samples[i])

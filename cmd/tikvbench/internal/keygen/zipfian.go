@@ -27,6 +27,7 @@ type ParamError struct {
 	Reason string
 }
 
+// Error names the parameter, the value and the reason.
 func (e *ParamError) Error() string {
 	return fmt.Sprintf("keygen: %s = %v: %s", e.Param, e.Value, e.Reason)
 }
@@ -101,12 +102,18 @@ func Zeta(n int64, theta float64) float64 {
 	if n == m {
 		return sum
 	}
+	return sum + zetaTail(m, n, theta)
+}
+
+// zetaTail estimates sum_{i=m+1..n} i^-theta by Euler–Maclaurin: the
+// integral from m to n plus the end corrections (f(n) - f(m))/2 and
+// (f'(n) - f'(m))/12; the next term is of order m^(-theta-3).
+func zetaTail(m, n int64, theta float64) float64 {
 	f := func(x float64) float64 { return math.Pow(x, -theta) }
 	df := func(x float64) float64 { return -theta * math.Pow(x, -theta-1) }
 	a, b := float64(m), float64(n)
-	// sum_{i=m+1..n} f(i) ≈ ∫_m^n f + (f(n) - f(m))/2 + (f'(n) - f'(m))/12
 	integral := (math.Pow(b, 1-theta) - math.Pow(a, 1-theta)) / (1 - theta)
-	return sum + integral + (f(b)-f(a))/2 + (df(b)-df(a))/12
+	return integral + (f(b)-f(a))/2 + (df(b)-df(a))/12
 }
 
 // ScrambledZipfian draws items 0..n-1 with zipfian popularity, but the
