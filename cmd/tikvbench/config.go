@@ -114,7 +114,7 @@ type Config struct {
 	Format       string        // "text" or "json" on stdout
 	JSONPath     string        // also write the JSON summary here
 	Seed         uint64
-	Strict       bool // exit non-zero when any run-phase operation failed
+	Strict       bool // exit non-zero when any run-phase operation or transaction failed
 }
 
 // FlagError is a bad flag value: the flag, what was given, and why it is
@@ -172,7 +172,7 @@ func parseConfig(args []string, usageOut io.Writer) (*Config, error) {
 	fs.StringVar(&cfg.Format, "format", "text", "summary format on stdout: text or json")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write the JSON summary to this file")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the workers' random sources")
-	fs.BoolVar(&cfg.Strict, "strict", false, "exit with an error when any run-phase operation failed (after the summary)")
+	fs.BoolVar(&cfg.Strict, "strict", false, "exit with an error when any run-phase operation or transaction failed (after the summary)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}

@@ -49,7 +49,10 @@
 // -txnmode pessimistic locks each written key as it is written. An
 // operation's latency is its own statement (an optimistic write only
 // buffers and is near zero); the TXN row times whole transactions and the
-// COMMIT row their commits. A failed statement rolls its transaction back.
+// COMMIT row their commits. A failed statement rolls its transaction back
+// (it fails in its own row and the TXN row); a failed commit fails the
+// COMMIT and TXN rows, not the statements that ran before it, and the run
+// line counts such failed transactions separately.
 //
 // # Output
 //
@@ -62,7 +65,8 @@
 // not_found, undetermined, write_conflict, deadlock, retryable, other)
 // with its first message. -format json writes the summary as one JSON
 // document (type Summary) instead; -json path writes it to a file too.
-// -strict makes a run with failed operations exit with status 1.
+// -strict makes a run with failed operations or transactions exit with
+// status 1.
 //
 // SIGINT or SIGTERM stops the run: operations in flight end with
 // "canceled" errors, the summary (marked interrupted) is still written,

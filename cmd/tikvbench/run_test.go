@@ -133,7 +133,8 @@ func TestRunEndToEnd(t *testing.T) {
 					rows[r.Name] = r
 				}
 				txns, commits := rows[rowTxn], rows[rowCommit]
-				if txns.Count == 0 || txns.Count != commits.Count || txns.Errors != 0 || txns.Count > s.Run.Ops {
+				if txns.Count == 0 || txns.Count != commits.Count || txns.Errors != 0 || txns.Count > s.Run.Ops ||
+					s.Run.Txns != txns.Count || s.Run.FailedTxns != 0 {
 					t.Fatalf("txn rows %+v against %d ops", s.Run.Transactions, s.Run.Ops)
 				}
 			} else if len(s.Run.Transactions) != 0 {

@@ -18,7 +18,7 @@ import (
 )
 
 // ErrOperationsFailed is returned (wrapped) by a -strict run in which
-// some operation failed, after the summary is written.
+// some operation or transaction failed, after the summary is written.
 var ErrOperationsFailed = errors.New("tikvbench: operations failed")
 
 // ErrLoadFailed is returned (wrapped) when some load-phase write failed:
@@ -109,8 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if runErr != nil {
 		return runErr
 	}
-	if cfg.Strict && sum.Run != nil && sum.Run.Errors > 0 {
-		return fmt.Errorf("%w: %d errors", ErrOperationsFailed, sum.Run.Errors)
+	if cfg.Strict && sum.Run != nil && sum.Run.Errors+sum.Run.FailedTxns > 0 {
+		return fmt.Errorf("%w: %d operations, %d transactions", ErrOperationsFailed, sum.Run.Errors, sum.Run.FailedTxns)
 	}
 	return nil
 }

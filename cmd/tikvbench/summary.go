@@ -43,14 +43,18 @@ type ConfigSummary struct {
 // rows that time groups of operations (TXN, COMMIT, LOAD) and are not
 // part of the totals.
 type PhaseSummary struct {
-	Name            string       `json:"name"`
-	DurationSeconds float64      `json:"duration_seconds"`
-	Ops             int64        `json:"ops"`
-	Errors          int64        `json:"errors"`
-	OpsPerSecond    float64      `json:"ops_per_second"`
-	Records         int64        `json:"records,omitempty"` // load phase: records written
-	Operations      []RowSummary `json:"operations,omitempty"`
-	Transactions    []RowSummary `json:"transactions,omitempty"`
+	Name            string  `json:"name"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Ops             int64   `json:"ops"`
+	Errors          int64   `json:"errors"`
+	OpsPerSecond    float64 `json:"ops_per_second"`
+	Records         int64   `json:"records,omitempty"` // load phase: records written
+	// Txns and FailedTxns count transactions (txn mode): a failed commit
+	// fails its transaction, not the operations already executed in it.
+	Txns         int64        `json:"txns,omitempty"`
+	FailedTxns   int64        `json:"failed_txns,omitempty"`
+	Operations   []RowSummary `json:"operations,omitempty"`
+	Transactions []RowSummary `json:"transactions,omitempty"`
 }
 
 // RowSummary is one row: attempts, failures by class, and the latency of
@@ -129,6 +133,9 @@ func (p *phaseStats) summary() *PhaseSummary {
 			Avg: r.lat.Mean() / 1e3, P50: us(r.lat.Quantile(0.5)), P90: us(r.lat.Quantile(0.9)),
 			P99: us(r.lat.Quantile(0.99)), P999: us(r.lat.Quantile(0.999)), Max: us(r.lat.Max()),
 		}
+		if name == rowTxn {
+			s.Txns, s.FailedTxns = row.Count, row.Errors
+		}
 		if p.totals(name) {
 			s.Ops += row.Count
 			s.Errors += row.Errors
@@ -184,22 +191,32 @@ func writeText(s *Summary, out io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(out, "[%s] %.2fs, %d ops, %.1f ops/s, %d errors", strings.ToUpper(p.Name), p.DurationSeconds, p.Ops, p.OpsPerSecond, p.Errors)
+		if p.Txns > 0 {
+			fmt.Fprintf(out, ", %d txns (%d failed)", p.Txns, p.FailedTxns)
+		}
 		if p.Records > 0 {
 			fmt.Fprintf(out, ", %d records (%.0f records/s)", p.Records, float64(p.Records)/max(p.DurationSeconds, 1e-9))
 		}
 		fmt.Fprintln(out)
+		rows := slices.Concat(p.Operations, p.Transactions)
+		// Numbers align right; the names are padded to one width so
+		// they read left-aligned in the right-aligned first column.
+		width := len("op")
+		for _, r := range rows {
+			width = max(width, len(r.Name))
+		}
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "op\tcount\terrors\tops/s\tavg\tp50\tp90\tp99\tp99.9\tmax\t")
+		fmt.Fprintf(tw, "%-*s\tcount\terrors\tops/s\tavg\tp50\tp90\tp99\tp99.9\tmax\t\n", width, "op")
 		ms := func(us float64) string { return fmt.Sprintf("%.3fms", us/1e3) }
-		for _, r := range slices.Concat(p.Operations, p.Transactions) {
+		for _, r := range rows {
 			l := r.Latency
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, r.Count, r.Errors, r.OpsPerSecond,
+			fmt.Fprintf(tw, "%-*s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", width, r.Name, r.Count, r.Errors, r.OpsPerSecond,
 				ms(l.Avg), ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		for _, r := range slices.Concat(p.Operations, p.Transactions) {
+		for _, r := range rows {
 			classes := make([]string, 0, len(r.ErrorClasses))
 			for k := range r.ErrorClasses {
 				classes = append(classes, k)
