@@ -96,14 +96,14 @@ func TestRunEndToEnd(t *testing.T) {
 		args []string
 		txn  bool
 	}{
-		{"raw all ops", []string{"-mode", "raw", "-readprop", "0.3", "-updateprop", "0.2", "-insertprop", "0.2", "-scanprop", "0.1", "-rmwprop", "0.2", "-scanlength", "10", "-operationcount", "600", "-threads", "4"}, false},
+		{"raw all ops", []string{"-mode", "raw", "-readprop", "0.3", "-updateprop", "0.2", "-insertprop", "0.2", "-scanprop", "0.1", "-rmwprop", "0.2", "-scanlength", "10", "-operationcount", "400", "-threads", "4"}, false},
 		{"raw workload a for a duration", []string{"-workload", "a", "-duration", "300ms", "-threads", "4", "-format", "json"}, false},
 		// Optimistic writes of concurrent workers could conflict (a
 		// counted error); one worker cannot.
-		{"txn optimistic batches", []string{"-mode", "txn", "-txnbatch", "4", "-readprop", "0.3", "-updateprop", "0.2", "-insertprop", "0.2", "-scanprop", "0.1", "-rmwprop", "0.2", "-scanlength", "10", "-operationcount", "300", "-threads", "1"}, true},
+		{"txn optimistic batches", []string{"-mode", "txn", "-txnbatch", "4", "-readprop", "0.3", "-updateprop", "0.2", "-insertprop", "0.2", "-scanprop", "0.1", "-rmwprop", "0.2", "-scanlength", "10", "-operationcount", "200", "-threads", "1"}, true},
 		// Pessimistic transactions of one write wait for each other's
 		// locks instead of failing, and cannot deadlock.
-		{"txn pessimistic latest", []string{"-mode", "txn", "-txnmode", "pessimistic", "-workload", "d", "-insertprop", "0.05", "-updateprop", "0.2", "-operationcount", "300", "-threads", "4"}, true},
+		{"txn pessimistic latest", []string{"-mode", "txn", "-txnmode", "pessimistic", "-workload", "d", "-insertprop", "0.05", "-updateprop", "0.2", "-operationcount", "200", "-threads", "4"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := runJSON(t, context.Background(), tc.args...)

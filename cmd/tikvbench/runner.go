@@ -88,7 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		st := newPhaseStats("load", nil, []string{rowLoad})
 		loadPhase(ctx, cfg, newDriver(st, &opBudget{}), st, stderr)
 		sum.Load = st.summary()
-		if sum.Load.Errors > 0 {
+		// An interrupted load's failures are its canceled writes: the
+		// summary says so, and the run phase is skipped anyway.
+		if sum.Load.Errors > 0 && ctx.Err() == nil {
 			runErr = fmt.Errorf("%w: %d of %d writes failed", ErrLoadFailed, sum.Load.Errors, sum.Load.Transactions[0].Count)
 		}
 	}
@@ -115,11 +117,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// workerRand is worker i's random source: seeded, so a run's choices
-// are reproducible up to the interleaving of workers.
-func workerRand(seed uint64, phase string, i int) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, uint64(i)<<8|uint64(len(phase))))
+// workerRand is a worker's random source: seeded, so a run's choices
+// are reproducible up to the interleaving of workers. Each worker of
+// each phase has its own stream.
+func workerRand(seed uint64, phase, worker int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, uint64(phase)<<32|uint64(worker)))
 }
+
+// Phase numbers of workerRand's streams.
+const (
+	loadStream = iota
+	runStream
+)
 
 // loadPhase inserts records 0..RecordCount-1 in -loadbatch writes spread
 // over the workers.
@@ -133,7 +142,7 @@ func loadPhase(ctx context.Context, cfg *Config, d driver, st *phaseStats, progr
 	var wg sync.WaitGroup
 	for i := range cfg.Threads {
 		wg.Go(func() {
-			r := workerRand(cfg.Seed, st.name, i)
+			r := workerRand(cfg.Seed, loadStream, i)
 			for ctx.Err() == nil {
 				from := next.Add(int64(cfg.LoadBatch)) - int64(cfg.LoadBatch)
 				if from >= cfg.RecordCount {
@@ -169,7 +178,7 @@ func runPhase(ctx context.Context, cfg *Config, d driver, st *phaseStats, progre
 	var wg sync.WaitGroup
 	for i := range cfg.Threads {
 		wg.Go(func() {
-			r := workerRand(cfg.Seed, st.name, i)
+			r := workerRand(cfg.Seed, runStream, i)
 			for !stopping() && d.unit(ctx, r, stopping) {
 			}
 		})
