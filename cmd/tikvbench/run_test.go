@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,29 +200,5 @@ func TestStrictFailsOnErrors(t *testing.T) {
 	}
 	if s.Load != nil || s.Run.Errors != 20 || s.Run.Operations[0].ErrorClasses["not_found"].Count != 20 {
 		t.Fatalf("summary: %+v", s.Run.Operations)
-	}
-}
-
-// TestWorkloadMix: drawn operation kinds follow the proportions.
-func TestWorkloadMix(t *testing.T) {
-	cfg, err := parseConfig([]string{"-readprop", "2", "-updateprop", "1", "-scanprop", "1"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := newWorkload(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(3, 3))
-	var counts [numOpKinds]int
-	const n = 100_000
-	for range n {
-		counts[w.nextOp(r)]++
-	}
-	want := [numOpKinds]float64{0.5, 0.25, 0, 0.25, 0}
-	for k, c := range counts {
-		if got := float64(c) / n; got < want[k]-0.01 || got > want[k]+0.01 {
-			t.Errorf("%s: frequency %.3f, want %.2f", opKind(k), got, want[k])
-		}
 	}
 }
