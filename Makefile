@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: build test fuzz cover bench lint run soak chaos bank
+.PHONY: build test fuzz cover bench lint run soak chaos bank tikvbench
 
 build:
 	$(GO) build $(PKGS)
@@ -12,6 +12,7 @@ test:
 	$(GO) test -race -count=1 $(PKGS)
 	$(GO) run ./examples/customplan > /dev/null
 	$(MAKE) fuzz
+	$(GO) run ./cmd/tikvbench -duration 3s -threads 4 -recordcount 2000 -interval 0 -strict
 
 # Fuzz targets, each for FUZZTIME (briefly in `make test`; longer by hand,
 # e.g. `make fuzz FUZZTIME=5m`). Their seed corpora in testdata/fuzz also run
@@ -49,6 +50,14 @@ soak:
 
 run:
 	$(GO) run ./examples/quickstart
+
+# tikvbench runs the YCSB-style workload driver (against an embedded
+# mocktikv unless ARGS has -pd), e.g.
+# `make tikvbench ARGS='-mode txn -workload b -duration 30s -threads 16'`.
+# See cmd/tikvbench/doc.go for the flags.
+ARGS ?=
+tikvbench:
+	$(GO) run ./cmd/tikvbench $(ARGS)
 
 # chaos runs the linearizability checker long: every configuration keeps
 # starting rounds for DURATION (so the whole run takes about 4x DURATION),
