@@ -39,9 +39,9 @@ func gcStateProto(snap gcSnapshot, excludeBarriers bool, now time.Time) *pdpb.GC
 	st := &pdpb.GCState{
 		KeyspaceScope:     &pdpb.KeyspaceScope{Keyspace: &pdpb.KeyspaceScope_KeyspaceId{KeyspaceId: snap.keyspaceID}},
 		IsKeyspaceLevelGc: snap.keyspaceLevel,
-		TxnSafePoint:  snap.txnSafePoint,
-		GcSafePoint:   snap.gcSafePoint,
-		GcBarriers:    []*pdpb.GCBarrierInfo{},
+		TxnSafePoint:      snap.txnSafePoint,
+		GcSafePoint:       snap.gcSafePoint,
+		GcBarriers:        []*pdpb.GCBarrierInfo{},
 	}
 	if !excludeBarriers {
 		for _, b := range snap.barriers {
