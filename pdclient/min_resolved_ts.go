@@ -28,5 +28,12 @@ var _ MinResolvedTSReader = pdhttp.Client(nil)
 
 // GetMinResolvedTSByStoresIDs asks PD's HTTP API (MinResolvedTSReader).
 func (c guardedClient) GetMinResolvedTSByStoresIDs(ctx context.Context, storeIDs []uint64) (uint64, map[uint64]uint64, error) {
+	if c.http == nil {
+		// Only a client Connect is discarding has none.
+		return 0, nil, errClientClosed
+	}
+	if c.guard.closed.Load() {
+		return 0, nil, errClientClosed
+	}
 	return c.http.GetMinResolvedTSByStoresIDs(ctx, storeIDs)
 }
