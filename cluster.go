@@ -433,6 +433,9 @@ func (c *Cluster) Close() error {
 			errs = append(errs, c.pool.Close())
 		}
 		if c.ownPD {
+			if testHookBeforePDClose != nil {
+				testHookBeforePDClose(c)
+			}
 			c.pd.Close()
 		}
 		c.closeErr = errors.Join(errs...)

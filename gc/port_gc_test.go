@@ -82,9 +82,9 @@ func requireBelowSafePoint(t *testing.T, what string, cache *txn.SafePointCache,
 // TestLoadTxnSafePointFallback: advancing the null keyspace's txn safe
 // point (PD's AdvanceTxnSafePoint, as the GC worker does) is seen by a
 // cache of the null keyspace and by one of a keyspace under the unified GC
-// (PD redirects its GC states to the null keyspace's). Not ported: the
-// keyspace-level-GC keyspace (mocktikv's keyspaces are all under the
-// unified GC) and the fallback to etcd on Unimplemented (see
+// (PD redirects its GC states to the null keyspace's). The
+// keyspace-level-GC keyspace is TestPortLoadTxnSafePointKeyspaceLevelGC;
+// the fallback to etcd on Unimplemented is not ported (see
 // TestPortTxnSafePointGCStatesUnimplemented). In process and over gRPC.
 func TestPortLoadTxnSafePoint(t *testing.T) {
 	for _, grpc := range []bool{false, true} {

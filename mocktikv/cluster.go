@@ -25,6 +25,9 @@ type config struct {
 	stores    int
 	splitKeys [][]byte
 	keyspaces []string // pd_keyspace.go
+	// keyspaceLevelGC names keyspaces with keyspace-level GC
+	// (pd_gc_keyspace.go).
+	keyspaceLevelGC map[string]bool
 
 	raw rawConfig // raw_options.go
 
@@ -182,6 +185,7 @@ func NewCluster(opts ...Option) *Cluster {
 	// PD creates the DEFAULT keyspace at bootstrap; WithKeyspace ones get
 	// ids from 1 and region boundaries of their own.
 	c.keyspaces = newKeyspaceRegistry(cfg.keyspaces, time.Now())
+	c.setUpKeyspaceLevelGC(cfg.keyspaceLevelGC)
 	cfg.splitKeys = append(cfg.splitKeys, c.keyspaces.splitKeys()...)
 	startTS := time.Now().Unix()
 	for range cfg.stores {

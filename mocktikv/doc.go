@@ -35,8 +35,11 @@
 // debugpb.Debug's GetRegionProperties (debug_service.go);
 // GetHealthFeedback and the health feedback TiKV attaches to BatchCommands
 // responses, with a slow score tests set (health_feedback.go); PD's
-// regions, stores, TSO, GC states, keyspaces, split/scatter, and the
-// resource manager's groups and RU token buckets (pd_*.go).
+// regions, stores, TSO, GC states (unified and, for keyspaces made with
+// WithKeyspaceLevelGC, keyspace-level: pd_gc_keyspace.go), keyspaces,
+// split/scatter, the min resolved ts the stores report
+// (pd_min_resolved_ts.go, served in process and over PD's HTTP API), and
+// the resource manager's groups and RU token buckets (pd_*.go).
 // Other clients can use the served cluster unmodified: PD's address also
 // serves etcd's v3 KV and Cluster services (pd_etcd_*.go: client-go syncs
 // etcd members and reads safe points there) and PD's HTTP API

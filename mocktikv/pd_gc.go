@@ -12,10 +12,12 @@ import (
 
 // PD's GC states (pkg/gc/gc_state_manager.go): the txn safe point, the GC
 // safe point, GC barriers and global GC barriers. PD keeps them per keyspace
-// for keyspaces with keyspace-level GC and once, for the null keyspace, for
-// everything under unified GC. The mock's keyspaces all use unified GC, so
-// there is one set of states; a call naming a keyspace is redirected as PD
-// redirects it (see redirect).
+// for keyspaces with keyspace-level GC (keyspace config
+// gc_management_type=keyspace_level, WithKeyspaceLevelGC) and once, for the
+// null keyspace, for everything under unified GC; global GC barriers are
+// the cluster's, one set that every keyspace's txn safe point respects. A
+// call naming a keyspace is redirected as PD redirects it (see
+// gcStatesFor).
 //
 // The invariants PD maintains, and this type with it:
 //  1. the txn safe point never decreases;
@@ -33,14 +35,23 @@ const gcWorkerServiceID = "gc_worker"
 // point in the null keyspace to a global GC barrier.
 const nativeBRServiceID = "native_br"
 
-// gcStates is the cluster's unified GC state. Its mutex is never held with
-// c.mu.
+// gcStates is one set of GC states: the cluster's unified ones (Cluster.gc,
+// the null keyspace's) or a keyspace-level GC keyspace's. All the states of
+// a cluster share one mutex (global barriers span them), which is never
+// held with c.mu.
 type gcStates struct {
-	mu           sync.Mutex
+	mu *sync.Mutex
+	// keyspaceID is the keyspace the states belong to (NullKeyspaceID for
+	// the unified ones) and name its name for error texts.
+	keyspaceID   uint32
+	name         string
 	txnSafePoint uint64
 	gcSafePoint  uint64
 	barriers     map[string]gcBarrier
-	global       map[string]gcBarrier
+	global       map[string]gcBarrier // the cluster's, shared by all states
+	// keyspaces holds, in the unified states only, the states of each
+	// keyspace with keyspace-level GC; fixed after NewCluster.
+	keyspaces map[uint32]*gcStates
 }
 
 // gcBarrier is a GC barrier (or global GC barrier). A zero expires means it
@@ -75,9 +86,22 @@ func (b gcBarrier) describe(kind string) string {
 	return fmt.Sprintf("%s { BarrierID: %+q, BarrierTS: %d, ExpirationTime: %+q }", kind, b.id, b.ts, exp)
 }
 
+// newGCStates returns the unified GC states of a new cluster.
 func newGCStates() *gcStates {
-	return &gcStates{barriers: map[string]gcBarrier{}, global: map[string]gcBarrier{}}
+	return &gcStates{mu: &sync.Mutex{}, keyspaceID: NullKeyspaceID, name: "<null_keyspace>",
+		barriers: map[string]gcBarrier{}, global: map[string]gcBarrier{}, keyspaces: map[uint32]*gcStates{}}
 }
+
+// addKeyspace gives keyspace id (named name) GC states of its own
+// (keyspace-level GC), all zero, sharing the cluster's global barriers.
+// Only NewCluster calls it.
+func (g *gcStates) addKeyspace(id uint32, name string) {
+	g.keyspaces[id] = &gcStates{mu: g.mu, keyspaceID: id, name: name,
+		barriers: map[string]gcBarrier{}, global: g.global}
+}
+
+// keyspaceLevel reports whether these are a keyspace's own GC states.
+func (g *gcStates) keyspaceLevel() bool { return g.keyspaceID != NullKeyspaceID }
 
 // PD's GC error texts (pkg/errs), which clients see in the response header.
 func errDecreasingTxnSafePoint(cur, target uint64) error {
@@ -103,24 +127,28 @@ func errInvalidGCArgument(what string, v any) error {
 	return fmt.Errorf("[PD:common:ErrInvalidArgument]invalid argument for %s: %v", what, v)
 }
 
-// redirect is GCStateManager.redirectKeyspace: an id outside the 24-bit
-// keyspace range means the null keyspace; an unknown keyspace is an error;
-// a keyspace without keyspace-level GC (every keyspace here) is served from
-// the unified state by the user APIs (barriers, GetGCState) and refused by
-// the internal ones (advancing the safe points), which only the unified GC
-// worker may drive.
-func (c *Cluster) redirectGCKeyspace(keyspaceID uint32, userAPI bool) error {
+// gcStatesFor is GCStateManager.redirectKeyspace: the states a call naming
+// keyspaceID works on. An id outside the 24-bit keyspace range means the
+// null keyspace (the unified states); an unknown keyspace is an error; a
+// keyspace with keyspace-level GC has states of its own; one without is
+// served from the unified states by the user APIs (barriers, GetGCState)
+// and refused by the internal ones (advancing the safe points), which only
+// the unified GC worker may drive.
+func (c *Cluster) gcStatesFor(keyspaceID uint32, userAPI bool) (*gcStates, error) {
 	if keyspaceID&^maxKeyspaceID != 0 {
-		return nil
+		return c.gc, nil
 	}
 	m := c.keyspaces.byID(keyspaceID)
 	if m == nil {
-		return fmt.Errorf("%s", errKeyspaceNotFound)
+		return nil, fmt.Errorf("%s", errKeyspaceNotFound)
+	}
+	if g := c.gc.keyspaces[keyspaceID]; g != nil {
+		return g, nil
 	}
 	if !userAPI {
-		return fmt.Errorf("[PD:gc:ErrGCOnInvalidKeyspace]trying to manage GC in keyspace %v (id: %v) where keyspace level GC is not enabled", m.Name, keyspaceID)
+		return nil, fmt.Errorf("[PD:gc:ErrGCOnInvalidKeyspace]trying to manage GC in keyspace %v (id: %v) where keyspace level GC is not enabled", m.Name, keyspaceID)
 	}
-	return nil
+	return c.gc, nil
 }
 
 // txnAdvance is the result of advancing the txn safe point.
@@ -242,7 +270,8 @@ func (g *gcStates) deleteBarrier(id string) (gcBarrier, bool, error) {
 }
 
 // setGlobalBarrier is setGlobalGCBarrierImpl: like setBarrier, checked
-// against the txn safe point of every keyspace (here, the unified one).
+// against the txn safe point of every keyspace (the unified one and each
+// keyspace-level one). Called on the unified states.
 func (g *gcStates) setGlobalBarrier(id string, ts uint64, ttl time.Duration, now time.Time) (gcBarrier, error) {
 	if id == "" {
 		return gcBarrier{}, errInvalidGCArgument("barrierID", id)
@@ -253,8 +282,14 @@ func (g *gcStates) setGlobalBarrier(id string, ts uint64, ttl time.Duration, now
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if ts < g.txnSafePoint {
-		return gcBarrier{}, fmt.Errorf("[PD:gc:ErrGlobalGCBarrierTSBehindTxnSafePoint]trying to set a global GC barrier on ts %d which is already behind the txn safe point %d of keyspace %s", ts, g.txnSafePoint, "<null_keyspace>")
+	all := []*gcStates{g}
+	for _, id := range slices.Sorted(maps.Keys(g.keyspaces)) {
+		all = append(all, g.keyspaces[id])
+	}
+	for _, st := range all {
+		if ts < st.txnSafePoint {
+			return gcBarrier{}, fmt.Errorf("[PD:gc:ErrGlobalGCBarrierTSBehindTxnSafePoint]trying to set a global GC barrier on ts %d which is already behind the txn safe point %d of keyspace %s", ts, st.txnSafePoint, st.name)
+		}
 	}
 	b := gcBarrier{id: id, ts: ts, expires: expires}
 	g.global[id] = b
@@ -274,6 +309,8 @@ func (g *gcStates) deleteGlobalBarrier(id string) (gcBarrier, bool, error) {
 
 // gcSnapshot is a copy of the GC states.
 type gcSnapshot struct {
+	keyspaceID                uint32
+	keyspaceLevel             bool
 	txnSafePoint, gcSafePoint uint64
 	barriers, global          []gcBarrier // by id
 }
@@ -284,7 +321,25 @@ type gcSnapshot struct {
 func (g *gcStates) snapshot() gcSnapshot {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := gcSnapshot{txnSafePoint: g.txnSafePoint, gcSafePoint: g.gcSafePoint}
+	return g.snapshotLocked()
+}
+
+// snapshotAll copies the unified states (first) and those of every
+// keyspace with keyspace-level GC, by keyspace id. Called on the unified
+// states.
+func (g *gcStates) snapshotAll() []gcSnapshot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := []gcSnapshot{g.snapshotLocked()}
+	for _, id := range slices.Sorted(maps.Keys(g.keyspaces)) {
+		out = append(out, g.keyspaces[id].snapshotLocked())
+	}
+	return out
+}
+
+func (g *gcStates) snapshotLocked() gcSnapshot {
+	s := gcSnapshot{keyspaceID: g.keyspaceID, keyspaceLevel: g.keyspaceLevel(),
+		txnSafePoint: g.txnSafePoint, gcSafePoint: g.gcSafePoint}
 	for _, id := range slices.Sorted(maps.Keys(g.barriers)) {
 		s.barriers = append(s.barriers, g.barriers[id])
 	}

@@ -31,15 +31,19 @@ func headerError(err error) error {
 	return errors.New((&pdpb.Error{Type: pdpb.ErrorType_UNKNOWN, Message: err.Error()}).String())
 }
 
-// answer runs one GC call as the gRPC PD would serve method.
-func (s localGCStates) answer(ctx context.Context, method string, userAPI bool, f func(now time.Time) error) error {
+// answer runs one GC call as the gRPC PD would serve method, on the
+// states the keyspace is under for a user API, on the unified states (which
+// hold the global barriers) for the others.
+func (s localGCStates) answer(ctx context.Context, method string, userAPI bool, f func(g *gcStates, now time.Time) error) error {
 	return s.p.call(ctx, method, func() error {
+		g := s.p.c.gc
 		if userAPI {
-			if err := s.p.c.redirectGCKeyspace(s.keyspaceID, true); err != nil {
+			var err error
+			if g, err = s.p.c.gcStatesFor(s.keyspaceID, true); err != nil {
 				return headerError(err)
 			}
 		}
-		if err := f(time.Now()); err != nil {
+		if err := f(g, time.Now()); err != nil {
 			return headerError(err)
 		}
 		return nil
@@ -57,10 +61,10 @@ func gcOptions(opts []gc.GCStatesAPIOption) gc.GCStatesAPIOptions {
 // SetGCBarrier adds or renews a GC barrier.
 func (s localGCStates) SetGCBarrier(ctx context.Context, barrierID string, barrierTS uint64, ttl time.Duration) (*gc.GCBarrierInfo, error) {
 	var out *gc.GCBarrierInfo
-	err := s.answer(ctx, "SetGCBarrier", true, func(now time.Time) error {
+	err := s.answer(ctx, "SetGCBarrier", true, func(g *gcStates, now time.Time) error {
 		// The wire carries whole seconds, rounded up (pd/client's
 		// roundUpDurationToSeconds), which the server reads back.
-		b, err := s.p.c.gc.setBarrier(barrierID, barrierTS, saturatingSeconds(roundUpSeconds(ttl)), now)
+		b, err := g.setBarrier(barrierID, barrierTS, saturatingSeconds(roundUpSeconds(ttl)), now)
 		if err == nil {
 			out = gc.NewGCBarrierInfo(b.id, b.ts, saturatingSeconds(b.ttlSeconds(now)), now)
 		}
@@ -72,8 +76,8 @@ func (s localGCStates) SetGCBarrier(ctx context.Context, barrierID string, barri
 // DeleteGCBarrier deletes a GC barrier; a missing one is nil, no error.
 func (s localGCStates) DeleteGCBarrier(ctx context.Context, barrierID string) (*gc.GCBarrierInfo, error) {
 	var out *gc.GCBarrierInfo
-	err := s.answer(ctx, "DeleteGCBarrier", true, func(now time.Time) error {
-		b, ok, err := s.p.c.gc.deleteBarrier(barrierID)
+	err := s.answer(ctx, "DeleteGCBarrier", true, func(g *gcStates, now time.Time) error {
+		b, ok, err := g.deleteBarrier(barrierID)
 		if ok {
 			out = gc.NewGCBarrierInfo(b.id, b.ts, saturatingSeconds(b.ttlSeconds(now)), now)
 		}
@@ -82,13 +86,13 @@ func (s localGCStates) DeleteGCBarrier(ctx context.Context, barrierID string) (*
 	return out, err
 }
 
-// GetGCState returns the GC states keyspaceID is under: the unified ones,
-// as no keyspace of the mock has keyspace-level GC.
+// GetGCState returns the GC states keyspaceID is under: its own with
+// keyspace-level GC, else the unified ones.
 func (s localGCStates) GetGCState(ctx context.Context, opts ...gc.GCStatesAPIOption) (gc.GCState, error) {
 	o := gcOptions(opts)
 	var out gc.GCState
-	err := s.answer(ctx, "GetGCState", true, func(now time.Time) error {
-		out = localGCState(s.p.c.gc.snapshot(), o.ExcludeGCBarriers, now)
+	err := s.answer(ctx, "GetGCState", true, func(g *gcStates, now time.Time) error {
+		out = localGCState(g.snapshot(), o.ExcludeGCBarriers, now)
 		return nil
 	})
 	return out, err
@@ -96,20 +100,20 @@ func (s localGCStates) GetGCState(ctx context.Context, opts ...gc.GCStatesAPIOpt
 
 func localGCState(snap gcSnapshot, excludeBarriers bool, now time.Time) gc.GCState {
 	if excludeBarriers {
-		return gc.NewGCStateWithoutGCBarriers(NullKeyspaceID, snap.txnSafePoint, snap.gcSafePoint)
+		return gc.NewGCStateWithoutGCBarriers(snap.keyspaceID, snap.txnSafePoint, snap.gcSafePoint)
 	}
 	barriers := make([]*gc.GCBarrierInfo, 0, len(snap.barriers))
 	for _, b := range snap.barriers {
 		barriers = append(barriers, gc.NewGCBarrierInfo(b.id, b.ts, saturatingSeconds(b.ttlSeconds(now)), now))
 	}
-	return gc.NewGCStateWithGCBarriers(NullKeyspaceID, snap.txnSafePoint, snap.gcSafePoint, barriers)
+	return gc.NewGCStateWithGCBarriers(snap.keyspaceID, snap.txnSafePoint, snap.gcSafePoint, barriers)
 }
 
 // SetGlobalGCBarrier adds or renews a global GC barrier.
 func (s localGCStates) SetGlobalGCBarrier(ctx context.Context, barrierID string, barrierTS uint64, ttl time.Duration) (*gc.GlobalGCBarrierInfo, error) {
 	var out *gc.GlobalGCBarrierInfo
-	err := s.answer(ctx, "SetGlobalGCBarrier", false, func(now time.Time) error {
-		b, err := s.p.c.gc.setGlobalBarrier(barrierID, barrierTS, saturatingSeconds(roundUpSeconds(ttl)), now)
+	err := s.answer(ctx, "SetGlobalGCBarrier", false, func(g *gcStates, now time.Time) error {
+		b, err := g.setGlobalBarrier(barrierID, barrierTS, saturatingSeconds(roundUpSeconds(ttl)), now)
 		if err == nil {
 			out = gc.NewGlobalGCBarrierInfo(b.id, b.ts, saturatingSeconds(b.ttlSeconds(now)), now)
 		}
@@ -121,8 +125,8 @@ func (s localGCStates) SetGlobalGCBarrier(ctx context.Context, barrierID string,
 // DeleteGlobalGCBarrier deletes a global GC barrier.
 func (s localGCStates) DeleteGlobalGCBarrier(ctx context.Context, barrierID string) (*gc.GlobalGCBarrierInfo, error) {
 	var out *gc.GlobalGCBarrierInfo
-	err := s.answer(ctx, "DeleteGlobalGCBarrier", false, func(now time.Time) error {
-		b, ok, err := s.p.c.gc.deleteGlobalBarrier(barrierID)
+	err := s.answer(ctx, "DeleteGlobalGCBarrier", false, func(g *gcStates, now time.Time) error {
+		b, ok, err := g.deleteGlobalBarrier(barrierID)
 		if ok {
 			out = gc.NewGlobalGCBarrierInfo(b.id, b.ts, saturatingSeconds(b.ttlSeconds(now)), now)
 		}
@@ -132,13 +136,18 @@ func (s localGCStates) DeleteGlobalGCBarrier(ctx context.Context, barrierID stri
 }
 
 // GetAllKeyspacesGCStates returns the unified states, under the null
-// keyspace, and the global barriers unless excluded.
+// keyspace, those of every keyspace with keyspace-level GC, and the global
+// barriers unless excluded.
 func (s localGCStates) GetAllKeyspacesGCStates(ctx context.Context, opts ...gc.GCStatesAPIOption) (gc.ClusterGCStates, error) {
 	o := gcOptions(opts)
 	var out gc.ClusterGCStates
-	err := s.answer(ctx, "GetAllKeyspacesGCStates", false, func(now time.Time) error {
-		snap := s.p.c.gc.snapshot()
-		states := map[uint32]gc.GCState{NullKeyspaceID: localGCState(snap, o.ExcludeGCBarriers, now)}
+	err := s.answer(ctx, "GetAllKeyspacesGCStates", false, func(g *gcStates, now time.Time) error {
+		snaps := g.snapshotAll()
+		snap := snaps[0]
+		states := map[uint32]gc.GCState{}
+		for _, sn := range snaps {
+			states[sn.keyspaceID] = localGCState(sn, o.ExcludeGCBarriers, now)
+		}
 		if o.ExcludeGlobalGCBarriers {
 			out = gc.NewClusterGCStatesWithoutGlobalGCBarriers(states)
 			return nil
@@ -168,9 +177,9 @@ func roundUpSeconds(ttl time.Duration) int64 {
 
 // GetGCInternalController returns the in-process counterpart of
 // pd.Client's GC internal controller of keyspaceID (what TiDB's GC worker
-// drives GC with): only the null keyspace may be advanced here, as no
-// keyspace of the mock has keyspace-level GC. Tests use it to move the
-// safe points as PD's GC worker would.
+// drives GC with): only the null keyspace and keyspaces with
+// keyspace-level GC may be advanced. Tests use it to move the safe points
+// as PD's GC worker would.
 func (p localPD) GetGCInternalController(keyspaceID uint32) gc.InternalController {
 	return localGCController{p: p, keyspaceID: keyspaceID}
 }
@@ -187,10 +196,11 @@ var _ gc.InternalController = localGCController{}
 func (c localGCController) AdvanceTxnSafePoint(ctx context.Context, target uint64) (gc.AdvanceTxnSafePointResult, error) {
 	var out gc.AdvanceTxnSafePointResult
 	err := c.p.call(ctx, "AdvanceTxnSafePoint", func() error {
-		if err := c.p.c.redirectGCKeyspace(c.keyspaceID, false); err != nil {
+		g, err := c.p.c.gcStatesFor(c.keyspaceID, false)
+		if err != nil {
 			return headerError(err)
 		}
-		res, err := c.p.c.gc.advanceTxnSafePoint(target, time.Now())
+		res, err := g.advanceTxnSafePoint(target, time.Now())
 		if err != nil {
 			return headerError(err)
 		}
@@ -205,10 +215,11 @@ func (c localGCController) AdvanceTxnSafePoint(ctx context.Context, target uint6
 func (c localGCController) AdvanceGCSafePoint(ctx context.Context, target uint64) (gc.AdvanceGCSafePointResult, error) {
 	var out gc.AdvanceGCSafePointResult
 	err := c.p.call(ctx, "AdvanceGCSafePoint", func() error {
-		if err := c.p.c.redirectGCKeyspace(c.keyspaceID, false); err != nil {
+		g, err := c.p.c.gcStatesFor(c.keyspaceID, false)
+		if err != nil {
 			return headerError(err)
 		}
-		old, newSP, err := c.p.c.gc.advanceGCSafePoint(target, false)
+		old, newSP, err := g.advanceGCSafePoint(target, false)
 		if err != nil {
 			return headerError(err)
 		}

@@ -32,14 +32,16 @@ func globalBarrierProto(b gcBarrier, now time.Time) *pdpb.GlobalGCBarrierInfo {
 	return &pdpb.GlobalGCBarrierInfo{BarrierId: b.id, BarrierTs: b.ts, TtlSeconds: b.ttlSeconds(now)}
 }
 
-// gcStateProto is gcStateToProto for the unified state: the keyspace scope
-// names the null keyspace and is_keyspace_level_gc is false.
+// gcStateProto is gcStateToProto: the keyspace scope names the keyspace
+// the states belong to (the null keyspace for the unified ones), and
+// is_keyspace_level_gc says whether they are a keyspace's own.
 func gcStateProto(snap gcSnapshot, excludeBarriers bool, now time.Time) *pdpb.GCState {
 	st := &pdpb.GCState{
-		KeyspaceScope: &pdpb.KeyspaceScope{Keyspace: &pdpb.KeyspaceScope_KeyspaceId{KeyspaceId: NullKeyspaceID}},
-		TxnSafePoint:  snap.txnSafePoint,
-		GcSafePoint:   snap.gcSafePoint,
-		GcBarriers:    []*pdpb.GCBarrierInfo{},
+		KeyspaceScope:     &pdpb.KeyspaceScope{Keyspace: &pdpb.KeyspaceScope_KeyspaceId{KeyspaceId: snap.keyspaceID}},
+		IsKeyspaceLevelGc: snap.keyspaceLevel,
+		TxnSafePoint:      snap.txnSafePoint,
+		GcSafePoint:       snap.gcSafePoint,
+		GcBarriers:        []*pdpb.GCBarrierInfo{},
 	}
 	if !excludeBarriers {
 		for _, b := range snap.barriers {
@@ -107,16 +109,17 @@ func (s *pdService) UpdateServiceGCSafePoint(ctx context.Context, req *pdpb.Upda
 }
 
 // AdvanceTxnSafePoint advances the txn safe point toward the target, as
-// far as barriers allow; only the null keyspace (unified GC) may be
-// advanced.
+// far as barriers allow; only the null keyspace (unified GC) and keyspaces
+// with keyspace-level GC may be advanced.
 func (s *pdService) AdvanceTxnSafePoint(ctx context.Context, req *pdpb.AdvanceTxnSafePointRequest) (*pdpb.AdvanceTxnSafePointResponse, error) {
 	var resp *pdpb.AdvanceTxnSafePointResponse
 	err := s.serveUnary(ctx, "AdvanceTxnSafePoint", req.GetHeader(), func() {
-		if err := s.c.redirectGCKeyspace(keyspaceOf(req.GetKeyspaceScope()), false); err != nil {
+		g, err := s.c.gcStatesFor(keyspaceOf(req.GetKeyspaceScope()), false)
+		if err != nil {
 			resp = &pdpb.AdvanceTxnSafePointResponse{Header: s.gcError(err)}
 			return
 		}
-		res, err := s.c.gc.advanceTxnSafePoint(req.GetTarget(), time.Now())
+		res, err := g.advanceTxnSafePoint(req.GetTarget(), time.Now())
 		if err != nil {
 			resp = &pdpb.AdvanceTxnSafePointResponse{Header: s.gcError(err)}
 			return
@@ -136,11 +139,12 @@ func (s *pdService) AdvanceTxnSafePoint(ctx context.Context, req *pdpb.AdvanceTx
 func (s *pdService) AdvanceGCSafePoint(ctx context.Context, req *pdpb.AdvanceGCSafePointRequest) (*pdpb.AdvanceGCSafePointResponse, error) {
 	var resp *pdpb.AdvanceGCSafePointResponse
 	err := s.serveUnary(ctx, "AdvanceGCSafePoint", req.GetHeader(), func() {
-		if err := s.c.redirectGCKeyspace(keyspaceOf(req.GetKeyspaceScope()), false); err != nil {
+		g, err := s.c.gcStatesFor(keyspaceOf(req.GetKeyspaceScope()), false)
+		if err != nil {
 			resp = &pdpb.AdvanceGCSafePointResponse{Header: s.gcError(err)}
 			return
 		}
-		old, newSP, err := s.c.gc.advanceGCSafePoint(req.GetTarget(), false)
+		old, newSP, err := g.advanceGCSafePoint(req.GetTarget(), false)
 		if err != nil {
 			resp = &pdpb.AdvanceGCSafePointResponse{Header: s.gcError(err)}
 			return
@@ -156,10 +160,11 @@ func (s *pdService) SetGCBarrier(ctx context.Context, req *pdpb.SetGCBarrierRequ
 	err := s.serveUnary(ctx, "SetGCBarrier", req.GetHeader(), func() {
 		now := time.Now()
 		b, err := func() (gcBarrier, error) {
-			if err := s.c.redirectGCKeyspace(keyspaceOf(req.GetKeyspaceScope()), true); err != nil {
+			g, err := s.c.gcStatesFor(keyspaceOf(req.GetKeyspaceScope()), true)
+			if err != nil {
 				return gcBarrier{}, err
 			}
-			return s.c.gc.setBarrier(req.GetBarrierId(), req.GetBarrierTs(), saturatingSeconds(req.GetTtlSeconds()), now)
+			return g.setBarrier(req.GetBarrierId(), req.GetBarrierTs(), saturatingSeconds(req.GetTtlSeconds()), now)
 		}()
 		if err != nil {
 			resp = &pdpb.SetGCBarrierResponse{Header: s.gcError(err)}
@@ -175,11 +180,12 @@ func (s *pdService) SetGCBarrier(ctx context.Context, req *pdpb.SetGCBarrierRequ
 func (s *pdService) DeleteGCBarrier(ctx context.Context, req *pdpb.DeleteGCBarrierRequest) (*pdpb.DeleteGCBarrierResponse, error) {
 	var resp *pdpb.DeleteGCBarrierResponse
 	err := s.serveUnary(ctx, "DeleteGCBarrier", req.GetHeader(), func() {
-		if err := s.c.redirectGCKeyspace(keyspaceOf(req.GetKeyspaceScope()), true); err != nil {
+		g, err := s.c.gcStatesFor(keyspaceOf(req.GetKeyspaceScope()), true)
+		if err != nil {
 			resp = &pdpb.DeleteGCBarrierResponse{Header: s.gcError(err)}
 			return
 		}
-		b, ok, err := s.c.gc.deleteBarrier(req.GetBarrierId())
+		b, ok, err := g.deleteBarrier(req.GetBarrierId())
 		if err != nil {
 			resp = &pdpb.DeleteGCBarrierResponse{Header: s.gcError(err)}
 			return
@@ -224,33 +230,36 @@ func (s *pdService) DeleteGlobalGCBarrier(ctx context.Context, req *pdpb.DeleteG
 	return resp, err
 }
 
-// GetGCState returns the GC state a keyspace is under (the unified one),
-// with its barriers unless excluded.
+// GetGCState returns the GC state a keyspace is under (its own with
+// keyspace-level GC, else the unified one), with its barriers unless
+// excluded.
 func (s *pdService) GetGCState(ctx context.Context, req *pdpb.GetGCStateRequest) (*pdpb.GetGCStateResponse, error) {
 	var resp *pdpb.GetGCStateResponse
 	err := s.serveUnary(ctx, "GetGCState", req.GetHeader(), func() {
-		if err := s.c.redirectGCKeyspace(keyspaceOf(req.GetKeyspaceScope()), true); err != nil {
+		g, err := s.c.gcStatesFor(keyspaceOf(req.GetKeyspaceScope()), true)
+		if err != nil {
 			resp = &pdpb.GetGCStateResponse{Header: s.gcError(err)}
 			return
 		}
 		now := time.Now()
-		snap := s.c.gc.snapshot()
+		snap := g.snapshot()
 		resp = &pdpb.GetGCStateResponse{Header: s.header(), GcState: gcStateProto(snap, req.GetExcludeGcBarriers(), now)}
 	})
 	return resp, err
 }
 
-// GetAllKeyspacesGCStates returns the GC states of the null keyspace (no
-// keyspace here has keyspace-level GC) and, unless excluded, the global
+// GetAllKeyspacesGCStates returns the GC states of the null keyspace and
+// of every keyspace with keyspace-level GC and, unless excluded, the global
 // barriers.
 func (s *pdService) GetAllKeyspacesGCStates(ctx context.Context, req *pdpb.GetAllKeyspacesGCStatesRequest) (*pdpb.GetAllKeyspacesGCStatesResponse, error) {
 	var resp *pdpb.GetAllKeyspacesGCStatesResponse
 	err := s.serveUnary(ctx, "GetAllKeyspacesGCStates", req.GetHeader(), func() {
 		now := time.Now()
-		snap := s.c.gc.snapshot()
-		resp = &pdpb.GetAllKeyspacesGCStatesResponse{
-			Header:   s.header(),
-			GcStates: []*pdpb.GCState{gcStateProto(snap, req.GetExcludeGcBarriers(), now)},
+		snaps := s.c.gc.snapshotAll()
+		snap := snaps[0]
+		resp = &pdpb.GetAllKeyspacesGCStatesResponse{Header: s.header()}
+		for _, sn := range snaps {
+			resp.GcStates = append(resp.GcStates, gcStateProto(sn, req.GetExcludeGcBarriers(), now))
 		}
 		if !req.GetExcludeGlobalGcBarriers() {
 			for _, b := range snap.global {

@@ -86,13 +86,12 @@ type minResolvedTSBody struct {
 // with scope=cluster also every store's, with scope=id,id,... the listed
 // stores' and their minimum instead.
 func (c *Cluster) httpMinResolvedTS(w http.ResponseWriter, r *http.Request) {
-	cluster, _ := c.MinResolvedTS()
 	body := minResolvedTSBody{IsRealTime: true, PersistInterval: minResolvedTSPersistInterval.String()}
-	body.MinResolvedTS = cluster
 	switch scope := r.URL.Query().Get("scope"); scope {
 	case "":
+		body.MinResolvedTS, _ = c.MinResolvedTS()
 	case "cluster":
-		_, body.StoresMinResolvedTS = c.MinResolvedTS()
+		body.MinResolvedTS, body.StoresMinResolvedTS = c.MinResolvedTS()
 	default:
 		var ids []uint64
 		for s := range strings.SplitSeq(scope, ",") {

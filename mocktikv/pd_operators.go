@@ -17,6 +17,9 @@ type pdMiscState struct {
 	mu            sync.Mutex
 	scattered     map[uint64]bool   // region id -> a finished scatter operator
 	minResolvedTS map[uint64]uint64 // store id -> min resolved ts
+	// minResolvedHook, when set, answers the min-resolved-ts API instead
+	// (InjectMinResolvedTS, pd_min_resolved_ts.go).
+	minResolvedHook MinResolvedTSHook
 }
 
 func newPDMiscState() *pdMiscState {
@@ -214,6 +217,9 @@ func (c *Cluster) SetMinResolvedTS(storeID, ts uint64) {
 // non-tombstone store when none is listed; 0 for a store that never
 // reported) and the minimum of them, the cluster's.
 func (c *Cluster) MinResolvedTS(storeIDs ...uint64) (cluster uint64, perStore map[uint64]uint64) {
+	if cluster, perStore, ok := c.injectedMinResolvedTS(storeIDs); ok {
+		return cluster, perStore
+	}
 	if len(storeIDs) == 0 {
 		c.mu.RLock()
 		for _, id := range c.order {

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	pd "github.com/tikv/pd/client"
+	pdhttp "github.com/tikv/pd/client/http"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 
@@ -61,12 +62,19 @@ type guardedClient struct {
 	pd.Client
 	guard *closeGuard
 	logs  *logging.PDRoute
+	// http is PD's HTTP API on the PD client's service discovery
+	// (min_resolved_ts.go); it starts no goroutines of its own.
+	http pdhttp.Client
 }
 
-// Close closes the guard, then the PD client, then its log route.
+// Close closes the guard, then the HTTP client (which uses the PD
+// client's service discovery), then the PD client, then its log route.
 func (c guardedClient) Close() {
 	c.logs.Closing()
 	c.guard.closed.Store(true)
+	if c.http != nil {
+		c.http.Close()
+	}
 	c.Client.Close()
 	c.logs.Closed()
 }

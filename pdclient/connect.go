@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	pd "github.com/tikv/pd/client"
+	pdhttp "github.com/tikv/pd/client/http"
 	"github.com/tikv/pd/client/opt"
 	"github.com/tikv/pd/client/pkg/caller"
 
 	"github.com/tikvgo/tikv/internal/logging"
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/transport"
 )
 
 // The real PD client is the production implementation of PD.
@@ -92,7 +94,7 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 	if !stop() {
 		// ctx ended while connecting; the client, if any, is already dead.
 		if cli != nil {
-			guardedClient{cli, guard, logs}.Close()
+			guardedClient{cli, guard, logs, nil}.Close()
 		}
 		if err == nil {
 			err = ctx.Err()
@@ -115,7 +117,19 @@ func Connect(ctx context.Context, addrs []string, opts ...ConnectOption) (PD, er
 		}
 		return nil, fmt.Errorf("%w: connect to PD %v: %w", kv.ErrPDUnavailable, addrs, err)
 	}
-	return guardedClient{cli, guard, logs}, nil
+	// PD's HTTP API (min resolved ts) follows the PD client's leader and
+	// speaks its TLS, as client-go's WithPDHTTPClient sets it up.
+	var httpOpts []pdhttp.ClientOption
+	if cfg.security.CAPath != "" {
+		tlsCfg, err := transport.LoadTLS(cfg.security.CAPath, cfg.security.CertPath, cfg.security.KeyPath)
+		if err != nil {
+			guardedClient{cli, guard, logs, nil}.Close()
+			return nil, fmt.Errorf("%w: connect to PD %v: load TLS: %w", kv.ErrPDUnavailable, addrs, err)
+		}
+		httpOpts = append(httpOpts, pdhttp.WithTLSConfig(tlsCfg))
+	}
+	h := pdhttp.NewClientWithServiceDiscovery(string(callerComponent), cli.GetServiceDiscovery(), httpOpts...)
+	return guardedClient{cli, guard, logs, h}, nil
 }
 
 // checkAddr rejects a PD endpoint that is neither "host:port" nor an

@@ -143,7 +143,10 @@ func NewClient(b Backend, opts ...Option) *Client {
 	c.committer = committer
 	c.pd = pd
 	c.safePoint, c.safePointCache = startSafePointCheck(b, cfg.safePoint)
-	c.safeTS = newSafeTSTracker(env, cfg.safeTSInterval)
+	// PD's min-resolved-ts API, when the PD offers it, spares asking every
+	// store for its safe ts (stale_read_safe_ts.go).
+	minResolved, _ := pd.(pdclient.MinResolvedTSReader)
+	c.safeTS = newSafeTSTracker(env, minResolved, cfg.safeTSInterval)
 	return c
 }
 

@@ -1,119 +1,95 @@
 package txn_test
 
 import (
-	"sync/atomic"
 	"testing"
-	"testing/synctest"
-	"time"
 
-	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
-	"github.com/tikvgo/tikv/mocktikv"
-	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
 )
 
-// storeSafeTS scripts every store's GetStoreSafeTS answer (client-go's
-// storeSafeTsMockClient in pd_api_test.go): each store answers safeTS and
-// the answers are counted.
-type storeSafeTS struct {
-	safeTS   atomic.Uint64
-	requests atomic.Int64
-}
+// pdAPIDC is the zone of the store in client-go's apiTestSuite
+// (integration_tests/pd_api_test.go).
+const pdAPIDC = "testDC"
 
-// install makes every store of mock answer GetStoreSafeTS with s.safeTS.
-func (s *storeSafeTS) install(mock *mocktikv.Cluster) {
-	mock.Inject(mocktikv.Fault{Cmd: transport.CmdStoreSafeTS, Steps: []mocktikv.Step{
-		mocktikv.Always(mocktikv.Respond(func(transport.Message) transport.Message {
-			s.requests.Add(1)
-			return &kvrpcpb.StoreSafeTSResponse{SafeTs: s.safeTS.Load()}
-		})),
-	}})
-}
-
-// safeTSInterval is the refresh interval of the ported min-resolved-ts
-// tests: short, so that the gRPC runs (real time) stay fast.
-const safeTSInterval = 20 * time.Millisecond
-
-// runSafeTS runs body in process inside a synctest bubble (where waiting
-// for the refresh costs no real time) and over gRPC, on 3 stores whose
-// answers s scripts; wait(want) lets a refresh that started after the call
-// finish, then requires MinSafeTS to be want.
-func runSafeTS(t *testing.T, body func(t *testing.T, p *portCluster, s *storeSafeTS, wait func(want uint64))) {
-	t.Run("grpc=false", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			p := newPortCluster(t, false, []mocktikv.Option{mocktikv.WithStores(3)},
-				txn.WithSafeTSUpdateInterval(safeTSInterval))
-			s := &storeSafeTS{}
-			s.install(p.mock)
-			body(t, p, s, func(want uint64) {
-				t.Helper()
-				p.client.MinSafeTS()
-				synctest.Wait()
-				time.Sleep(safeTSInterval)
-				synctest.Wait()
-				require.Equal(t, want, p.client.MinSafeTS())
-			})
-		})
-	})
-	t.Run("grpc=true", func(t *testing.T) {
-		p := newPortCluster(t, true, []mocktikv.Option{mocktikv.WithStores(3)},
-			txn.WithSafeTSUpdateInterval(safeTSInterval))
-		s := &storeSafeTS{}
-		s.install(p.mock)
-		body(t, p, s, func(want uint64) {
-			t.Helper()
-			// Refreshes run one after another and each asks the 3 stores:
-			// once 6 more requests arrived, a whole refresh that started
-			// after this call has stored its minimum.
-			from := s.requests.Load()
-			p.client.MinSafeTS()
-			deadline := time.Now().Add(10 * time.Second)
-			for s.requests.Load() < from+6 {
-				require.True(t, time.Now().Before(deadline), "no refresh")
-				time.Sleep(5 * time.Millisecond)
-			}
-			require.Equal(t, want, p.client.MinSafeTS())
-		})
+// runPDAPI runs body on one store labelled zone=testDC answering
+// GetStoreSafeTS with 150, client-go's apiTestSuite set-up (there against
+// a real TiKV with the store's address faked).
+func runPDAPI(t *testing.T, body func(t *testing.T, c *minSafeTSCluster, id uint64)) {
+	runMinSafeTS(t, []map[string]string{{txn.ZoneLabelKey: pdAPIDC}}, func(t *testing.T, c *minSafeTSCluster) {
+		c.setSafeTS(c.ids[0], 150)
+		body(t, c, c.ids[0])
 	})
 }
 
-// TestPortInitClusterMinResolvedTSZero ports client-go's pd_api_test.go
-// TestInitClusterMinResolvedTSZero, store half: while every store answers
-// safe ts 0 (no initialised resolved ts), MinSafeTS is 0, never
-// MaxUint64 (the "nothing seen" start of the minimum); once the stores
-// answer 150, it advances to 150. client-go's middle step reads 100 from
-// PD's min-resolved-ts HTTP API, which txn.Client does not use (it asks
-// the stores only), so that step is not ported.
+// TestPortGetStoresMinResolvedTS ports client-go's
+// apiTestSuite.TestGetStoresMinResolvedTS: for a zone scope the client asks
+// PD for the stores' min resolved ts (injected as 100, client-go's
+// InjectPDMinResolvedTS) and takes it without asking the store. client-go
+// picks the zone through its TxnScope config; here MinSafeTSInZone.
+func TestPortGetStoresMinResolvedTS(t *testing.T) {
+	runPDAPI(t, func(t *testing.T, c *minSafeTSCluster, id uint64) {
+		c.mock.InjectMinResolvedTSValue(100)
+		c.eventually("zone min safe ts from PD", func() bool { return c.client.MinSafeTSInZone(pdAPIDC) == 100 })
+		assert.Equal(t, int64(0), c.requests.Load(), "the store was not asked")
+	})
+}
+
+// TestPortDCLabelClusterMinResolvedTS ports client-go's
+// apiTestSuite.TestDCLabelClusterMinResolvedTS: PD's cluster value (100)
+// is the cluster's min safe ts with no store asked; once PD knows nothing
+// (0, a PD without the API), the zone's min safe ts comes from the store
+// (150).
+func TestPortDCLabelClusterMinResolvedTS(t *testing.T) {
+	runPDAPI(t, func(t *testing.T, c *minSafeTSCluster, id uint64) {
+		c.mock.InjectMinResolvedTSValue(100)
+		c.eventually("cluster min safe ts from PD", func() bool { return c.client.MinSafeTS() == 100 })
+		assert.Equal(t, int64(0), c.requests.Load(), "the store was not asked")
+
+		c.mock.InjectMinResolvedTSValue(0)
+		c.eventually("zone min safe ts from the store", func() bool { return c.client.MinSafeTSInZone(pdAPIDC) == 150 })
+		assert.GreaterOrEqual(t, c.requests.Load(), int64(1), "the store was asked")
+	})
+}
+
+// TestPortInitClusterMinResolvedTSZero ports client-go's
+// apiTestSuite.TestInitClusterMinResolvedTSZero: while neither PD nor the
+// store knows a resolved ts (both 0) the min safe ts is 0, never
+// MaxUint64; PD's 100 then moves it to 100; and with PD back to 0 the
+// store's 150 moves it on (the fallback to the store, and no going back).
 func TestPortInitClusterMinResolvedTSZero(t *testing.T) {
-	runSafeTS(t, func(t *testing.T, p *portCluster, s *storeSafeTS, wait func(uint64)) {
-		wait(0)
-		assert.NotEqual(t, uint64(0), s.requests.Load(), "the stores were asked")
+	runPDAPI(t, func(t *testing.T, c *minSafeTSCluster, id uint64) {
+		c.setSafeTS(id, 0)
+		c.mock.InjectMinResolvedTSValue(0)
+		c.eventually("the store was asked twice", func() bool { return c.requests.Load() >= 2 })
+		assert.Equal(t, uint64(0), c.client.MinSafeTS())
 
-		s.safeTS.Store(150)
-		wait(150)
+		c.mock.InjectMinResolvedTSValue(100)
+		c.eventually("min safe ts from PD", func() bool { return c.client.MinSafeTS() == 100 })
+
+		c.mock.InjectMinResolvedTSValue(0)
+		c.setSafeTS(id, 150)
+		c.eventually("min safe ts from the store", func() bool { return c.client.MinSafeTS() == 150 })
 	})
 }
 
-// TestPortClusterMinResolvedTSFromStores ports the cluster-wide (global
-// txn scope) part of client-go's TestDCLabelClusterMinResolvedTS and
-// TestGetStoresMinResolvedTS: with every store answering 150, MinSafeTS
-// becomes 150 and came from GetStoreSafeTS requests. Not ported: the PD
-// HTTP path (client-go reads 100 from PD and sends no store request),
-// since txn.Client never asks PD for min resolved ts, and the per-DC scope
-// (a store labelled zone=testDC), since MinSafeTS is global only.
-func TestPortClusterMinResolvedTSFromStores(t *testing.T) {
-	runSafeTS(t, func(t *testing.T, p *portCluster, s *storeSafeTS, wait func(uint64)) {
-		s.safeTS.Store(150)
-
-		wait(150)
-		assert.GreaterOrEqual(t, s.requests.Load(), int64(3), "each of the 3 stores was asked")
-
-		// A later, larger answer moves it forward; it is a refresh, not a
-		// one-off.
-		s.safeTS.Store(151)
-		wait(151)
+// TestMinSafeTSFromReportedResolvedTS: without injection PD answers what
+// the stores reported (mocktikv's ReportMinResolvedTS, TiKV's periodic
+// report): once the store reported its safe ts, the client takes it from
+// PD and stops asking the store.
+func TestMinSafeTSFromReportedResolvedTS(t *testing.T) {
+	runPDAPI(t, func(t *testing.T, c *minSafeTSCluster, id uint64) {
+		c.eventually("from the store before any report", func() bool { return c.client.MinSafeTS() == 150 })
+		regions := c.mock.Regions()
+		for _, r := range regions {
+			if err := c.mock.SetSafeTS(r.GetId(), 500); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.mock.ReportMinResolvedTS()
+		c.eventually("from PD after the report", func() bool { return c.client.MinSafeTS() == 500 })
+		before := c.requests.Load()
+		c.refreshes(3)
+		assert.Equal(t, before, c.requests.Load(), "the store is not asked while PD knows its resolved ts")
 	})
 }
