@@ -110,6 +110,7 @@ type Txn struct {
 	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
 	pl        *pipelinedTxn        // set for a pipelined transaction (pipelined.go)
 	pess      pessimisticState     // pessimistic locking (pessimistic.go)
+	fair      fairLocking          // aggressive locking (aggressive_locking.go)
 
 	mu       sync.Mutex // guards state and details for introspection from other goroutines
 	state    txnState
@@ -408,9 +409,15 @@ func (t *Txn) checkWrite(key []byte) error {
 // transaction again, as Client.Update does). When the outcome of the
 // primary's commit is unknown the error wraps kv.ErrUndetermined: the
 // transaction may or may not have committed, and must not be re-run
-// blindly. After Commit the transaction can no longer be used.
+// blindly. After Commit the transaction can no longer be used. In
+// aggressive locking Commit first cancels the stage, unless it holds
+// locks: then it fails with ErrAggressiveLockingPending and the
+// transaction stays active (so does Rollback).
 func (t *Txn) Commit(ctx context.Context) (err error) {
 	if err := t.checkActive(); err != nil {
+		return err
+	}
+	if err := t.leaveAggressiveLocking(); err != nil {
 		return err
 	}
 	// One logical call: the prewrite and the commit of the primary carry
@@ -468,6 +475,9 @@ func (t *Txn) finish(s txnState, commitTS uint64, d twopc.CommitDetails) {
 // error (kv.ErrInvalidArgument).
 func (t *Txn) Rollback() error {
 	if err := t.checkActive(); err != nil {
+		return err
+	}
+	if err := t.leaveAggressiveLocking(); err != nil {
 		return err
 	}
 	if t.pl != nil {
@@ -530,6 +540,9 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 		// insert's promise would go unchecked (TiDB always locks such keys
 		// first; callers of this API need not).
 		m.Pessimistic = t.pess.on && e.Flags.HasLocked()
+		if m.Pessimistic {
+			m.ExpectedForUpdateTS = t.fair.checks[string(e.Key)]
+		}
 		m.ConstraintCheck = t.pess.on && !m.Pessimistic &&
 			(e.Flags.HasNeedConstraintCheckInPrewrite() || m.Op == kvrpcpb.Op_Insert)
 		muts = append(muts, m)
