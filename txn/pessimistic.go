@@ -105,7 +105,7 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 		return fmt.Errorf("txn: lock at for update ts %d below start ts %d: %w", lc.AtForUpdateTS, t.startTS, kv.ErrInvalidArgument)
 	}
 	if t.fair.stage != nil {
-		if done, err := t.lockInStage(ctx, lc, keys); done {
+		if done, err := t.lockInStage(ctx, lc, keys); done || err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn"
 )
 
@@ -677,5 +679,191 @@ func TestAggressiveLockingMisuse(t *testing.T) {
 		mustOK(t, "commit", tx.Commit(ctx))
 		p.checkLocked(false, "k")
 		p.mustGet("k", "v")
+	})
+}
+
+// TestAggressiveLockingResetTTLManager ports client-go's
+// TestAggressiveLockingResetTTLManager (integration_tests/2pc_test.go):
+// the primary's heartbeats start with the stage's first lock and stop on
+// Cancel; after a force lock that resumed behind a committed blocker they
+// run, and keep running across a retry that locks the key again.
+func TestAggressiveLockingResetTTLManager(t *testing.T) {
+	forBothTransports(t, func(t *testing.T, grpc bool) {
+		p := newPortCluster(t, grpc, nil)
+		ctx := context.Background()
+		tx := p.beginPessimistic()
+		mustOK(t, "start", tx.StartAggressiveLocking())
+		if tx.ProbeKeepAliveRunning() {
+			t.Fatal("heartbeats before any lock")
+		}
+		fairLock(t, tx, nil, "k1")
+		if !tx.ProbeKeepAliveRunning() {
+			t.Fatal("no heartbeats after locking the primary")
+		}
+		mustOK(t, "cancel", tx.CancelAggressiveLocking(ctx))
+		if tx.IsInAggressiveLockingMode() || tx.ProbeKeepAliveRunning() {
+			t.Fatal("heartbeats or the mode survive Cancel")
+		}
+		mustOK(t, "rollback", tx.Rollback())
+
+		tx = p.beginPessimistic()
+		mustOK(t, "start", tx.StartAggressiveLocking())
+		tx2 := p.beginPessimistic()
+		mustLock(t, tx2, nil, "k1")
+		lc := &txn.LockCtx{AtForUpdateTS: tx.StartTS()}
+		res := make(chan error, 1)
+		go func() { res <- tx.LockKeys(ctx, lc, []byte("k1")) }()
+		for !t2Sent(p, tx.StartTS()) {
+			time.Sleep(time.Millisecond)
+		}
+		mustOK(t, "set", tx2.Set([]byte("k1"), []byte("v1")))
+		mustOK(t, "commit tx2", tx2.Commit(ctx))
+		mustOK(t, "resumed lock", <-res)
+		if lc.MaxLockedWithConflictTS != tx2.CommitTS() {
+			t.Fatalf("max conflict ts %d, want %d", lc.MaxLockedWithConflictTS, tx2.CommitTS())
+		}
+		if !tx.ProbeKeepAliveRunning() {
+			t.Fatal("no heartbeats after the resumed lock")
+		}
+		mustOK(t, "retry", tx.RetryAggressiveLocking(ctx))
+		if !tx.ProbeKeepAliveRunning() {
+			t.Fatal("Retry stopped the heartbeats")
+		}
+		ts, err := p.client.CurrentTimestamp(ctx)
+		mustOK(t, "ts", err)
+		fairLock(t, tx, &txn.LockCtx{AtForUpdateTS: ts}, "k1")
+		if !tx.ProbeKeepAliveRunning() {
+			t.Fatal("no heartbeats after locking the same primary again")
+		}
+		mustOK(t, "cancel", tx.CancelAggressiveLocking(ctx))
+		if tx.ProbeKeepAliveRunning() || tx.ProbeLockedCount() != 0 {
+			t.Fatalf("after Cancel: heartbeats %v, %d locks counted", tx.ProbeKeepAliveRunning(), tx.ProbeLockedCount())
+		}
+		p.checkLocked(false, "k1")
+		mustOK(t, "rollback", tx.Rollback())
+	})
+}
+
+// TestAggressiveLockingResetPrimaryAndTTLManagerAfterExit ports
+// client-go's TestAggressiveLockingResetPrimaryAndTTLManagerAfterExit
+// (integration_tests/2pc_test.go): leaving the mode (Done or Cancel) right
+// after Start, after the first lock, after a retry, or after the retried
+// attempt's lock (of the same key or another) leaves the primary, its
+// heartbeats and the count of locks as the locks actually kept say.
+func TestAggressiveLockingResetPrimaryAndTTLManagerAfterExit(t *testing.T) {
+	const (
+		exitOnStart = iota
+		exitOnFirstLock
+		exitOnRetry
+		exitOnSecondLock
+	)
+	forBothTransports(t, func(t *testing.T, grpc bool) {
+		p := newPortCluster(t, grpc, nil)
+		ctx := context.Background()
+		for _, done := range []bool{false, true} {
+			for phase := exitOnStart; phase <= exitOnSecondLock; phase++ {
+				for _, otherKey := range []bool{false, true} {
+					t.Run(fmt.Sprintf("done=%v,phase=%d,otherKey=%v", done, phase, otherKey), func(t *testing.T) {
+						tx := p.beginPessimistic()
+						defer func() { mustOK(t, "rollback", tx.Rollback()) }()
+						exit := func() {
+							t.Helper()
+							if done {
+								mustOK(t, "done", tx.DoneAggressiveLocking(ctx))
+							} else {
+								mustOK(t, "cancel", tx.CancelAggressiveLocking(ctx))
+							}
+							if tx.IsInAggressiveLockingMode() {
+								t.Fatal("still in aggressive locking")
+							}
+						}
+						check := func(running bool, locked int, primary string) {
+							t.Helper()
+							if got := tx.ProbeKeepAliveRunning(); got != running {
+								t.Fatalf("heartbeats running %v, want %v", got, running)
+							}
+							if got := tx.ProbeLockedCount(); got != locked {
+								t.Fatalf("%d locks counted, want %d", got, locked)
+							}
+							if got := string(tx.ProbePrimary()); got != primary {
+								t.Fatalf("primary %q, want %q", got, primary)
+							}
+						}
+						mustOK(t, "start", tx.StartAggressiveLocking())
+						if phase == exitOnStart {
+							exit()
+							check(false, 0, "")
+							return
+						}
+						fairLock(t, tx, nil, "k1")
+						check(true, 1, "k1")
+						if phase == exitOnFirstLock {
+							exit()
+							if done {
+								check(true, 1, "k1")
+							} else {
+								check(false, 0, "")
+							}
+							return
+						}
+						mustOK(t, "retry", tx.RetryAggressiveLocking(ctx))
+						if phase == exitOnRetry {
+							exit()
+							check(false, 0, "")
+							p.checkLocked(false, "k1")
+							return
+						}
+						key := map[bool]string{false: "k1", true: "k2"}[otherKey]
+						fairLock(t, tx, nil, key)
+						// The last attempt's k1 is released only when the
+						// stage moves on.
+						check(true, map[bool]int{false: 1, true: 2}[otherKey], key)
+						exit()
+						if done {
+							check(true, 1, key)
+							p.checkLocked(true, key)
+						} else {
+							check(false, 0, "")
+							p.checkLocked(false, key)
+						}
+						if otherKey {
+							p.checkLocked(false, "k1")
+						}
+					})
+				}
+			}
+		}
+	})
+}
+
+// TestAggressiveLockingConflictTSNotAboveForUpdateTS: a force-lock answer
+// whose conflict ts is not above the request's for_update_ts (which TiKV
+// never sends) fails the call with a *txn.LockedWithConflictTSError; the
+// key is held in the stage all the same, and Cancel releases it.
+func TestAggressiveLockingConflictTSNotAboveForUpdateTS(t *testing.T) {
+	forBothTransports(t, func(t *testing.T, grpc bool) {
+		p := newPortCluster(t, grpc, nil)
+		ctx := context.Background()
+		h := p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPessimisticLock, Steps: []mocktikv.Step{mocktikv.Times(1, mocktikv.Respond(
+			func(req transport.Message) transport.Message {
+				r := req.(*kvrpcpb.PessimisticLockRequest)
+				return &kvrpcpb.PessimisticLockResponse{Results: []*kvrpcpb.PessimisticLockKeyResult{{
+					Type: kvrpcpb.PessimisticLockKeyResultType_LockResultLockedWithConflict, LockedWithConflictTs: r.ForUpdateTs,
+				}}}
+			}))}})
+		defer h.Remove()
+		tx := p.beginPessimistic()
+		mustOK(t, "start", tx.StartAggressiveLocking())
+		lc := &txn.LockCtx{AtForUpdateTS: tx.StartTS()}
+		err := tx.LockKeys(ctx, lc, []byte("k"))
+		var bad *txn.LockedWithConflictTSError
+		if !errors.As(err, &bad) || !errors.Is(err, kv.ErrProtocol) || bad.LockedWithConflictTS != tx.StartTS() || bad.ForUpdateTS != tx.StartTS() {
+			t.Fatalf("lock err %v, want a *txn.LockedWithConflictTSError at %d", err, tx.StartTS())
+		}
+		if !tx.IsInAggressiveLockingStage([]byte("k")) {
+			t.Fatal("the key is not held in the stage")
+		}
+		mustOK(t, "cancel", tx.CancelAggressiveLocking(ctx))
+		mustOK(t, "rollback", tx.Rollback())
 	})
 }
