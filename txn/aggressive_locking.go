@@ -49,6 +49,9 @@ var (
 	// ErrAggressiveLockingPending: Commit or Rollback while the current
 	// aggressive-locking stage holds locks, which the caller must first
 	// keep (DoneAggressiveLocking) or release (CancelAggressiveLocking).
+	// client-go ends the transaction and leaves every lock to expire;
+	// here the transaction is rolled back, its locks released, and the
+	// error reports the misuse.
 	ErrAggressiveLockingPending = fmt.Errorf("txn: aggressive locking stage holds locks: done or cancel it first: %w", kv.ErrInvalidArgument)
 	// ErrAggressiveLockingOptimistic: StartAggressiveLocking in an
 	// optimistic transaction, which takes no lock before commit.
@@ -285,18 +288,17 @@ func (t *Txn) IsInAggressiveLockingStage(key []byte) bool {
 }
 
 // leaveAggressiveLocking ends aggressive locking before Commit or
-// Rollback: an attempt that still holds locks is the caller's to keep or
-// release (ErrAggressiveLockingPending); otherwise the stage is cancelled,
-// releasing the last attempt's locks.
-func (t *Txn) leaveAggressiveLocking() error {
+// Rollback by cancelling the stage, which releases its locks. pending
+// reports that the current attempt held locks: the caller forgot Done or
+// Cancel (ErrAggressiveLockingPending).
+func (t *Txn) leaveAggressiveLocking() (pending bool) {
 	s := t.fair.stage
 	if s == nil {
-		return nil
+		return false
 	}
-	if len(s.current) > 0 {
-		return ErrAggressiveLockingPending
-	}
-	return t.CancelAggressiveLocking(context.Background())
+	pending = len(s.current) > 0
+	_ = t.CancelAggressiveLocking(context.Background())
+	return pending
 }
 
 // releaseLastAttempt releases the last attempt's locks the current one

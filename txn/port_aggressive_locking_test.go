@@ -628,8 +628,9 @@ func TestAggressiveLockingKeepAliveAfterMultiLockKeysOperation(t *testing.T) {
 }
 
 // TestAggressiveLockingMisuse: where client-go panics, the calls fail
-// with typed errors and change nothing; Commit and Rollback refuse a
-// stage holding locks and leave the transaction usable.
+// with typed errors and change nothing; Commit and Rollback of a stage
+// that still holds locks fail with ErrAggressiveLockingPending and roll
+// the transaction back, releasing them (client-go leaves them to expire).
 func TestAggressiveLockingMisuse(t *testing.T) {
 	forBothTransports(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
@@ -656,19 +657,30 @@ func TestAggressiveLockingMisuse(t *testing.T) {
 			t.Fatalf("second start: %v", err)
 		}
 		fairLock(t, tx, nil, "k")
-		mustOK(t, "set", tx.Set([]byte("k"), []byte("v")))
-		if err := tx.Commit(ctx); !errors.Is(err, txn.ErrAggressiveLockingPending) {
-			t.Fatalf("commit with a pending stage: %v", err)
-		}
-		if err := tx.Rollback(); !errors.Is(err, txn.ErrAggressiveLockingPending) {
-			t.Fatalf("rollback with a pending stage: %v", err)
-		}
-		if !tx.Valid() || !tx.IsInAggressiveLockingStage([]byte("k")) {
-			t.Fatal("a refused commit changed the transaction")
-		}
 		mustOK(t, "done", tx.DoneAggressiveLocking(ctx))
+		mustOK(t, "set", tx.Set([]byte("k"), []byte("v")))
 		mustOK(t, "commit", tx.Commit(ctx))
 		p.mustGet("k", "v")
+
+		// Commit, then Rollback, with a pending stage.
+		for _, end := range []string{"commit", "rollback"} {
+			tx = p.beginPessimistic()
+			mustLock(t, tx, nil, "a")
+			mustOK(t, "start", tx.StartAggressiveLocking())
+			fairLock(t, tx, nil, "k")
+			mustOK(t, "set", tx.Set([]byte("k"), []byte("lost")))
+			var err error
+			if end == "commit" {
+				err = tx.Commit(ctx)
+			} else {
+				err = tx.Rollback()
+			}
+			if !errors.Is(err, txn.ErrAggressiveLockingPending) || tx.Valid() || tx.IsInAggressiveLockingMode() {
+				t.Fatalf("%s with a pending stage: %v (valid %v), want ErrAggressiveLockingPending and the txn ended", end, err, tx.Valid())
+			}
+			p.checkLocked(false, "a", "k")
+			p.mustGet("k", "v")
+		}
 
 		// A stage that holds nothing is cancelled by Commit, releasing the
 		// last attempt's locks.

@@ -176,3 +176,47 @@ func TestPrewriteCheckForUpdateTS(t *testing.T) {
 		}
 	})
 }
+
+// TestAggressiveLockingPrewriteConstraintsPerRegion: each region's prewrite
+// carries the for_update_ts constraints of its own keys, indexed into its
+// own mutations, and a transaction whose locks were taken with and without
+// conflict on both sides of a split commits.
+func TestAggressiveLockingPrewriteConstraintsPerRegion(t *testing.T) {
+	forBothTransports(t, func(t *testing.T, grpc bool) {
+		p := newPortCluster(t, grpc, nil)
+		ctx := context.Background()
+		if _, err := p.mock.SplitTxn([]byte("k3")); err != nil {
+			t.Fatal(err)
+		}
+		tx := p.beginPessimistic()
+		other := p.commit("k1", "o1", "k4", "o4")
+		mustOK(t, "start", tx.StartAggressiveLocking())
+		lc := &txn.LockCtx{AtForUpdateTS: tx.StartTS()}
+		want := map[string]uint64{}
+		for _, k := range []string{"k1", "k2", "k3", "k4"} {
+			fairLock(t, tx, lc, k)
+			want[k] = tx.StartTS()
+			if k == "k1" || k == "k4" {
+				want[k] = other.CommitTS()
+			}
+			mustOK(t, "set", tx.Set([]byte(k), []byte("v")))
+		}
+		mustOK(t, "done", tx.DoneAggressiveLocking(ctx))
+		mustOK(t, "commit", tx.Commit(ctx))
+		regions := 0
+		for _, pw := range p.log.prewrites() {
+			if pw.StartVersion == tx.StartTS() {
+				regions++
+				if len(pw.ForUpdateTsConstraints) != len(pw.Mutations) {
+					t.Fatalf("prewrite of %d keys carries %d constraints", len(pw.Mutations), len(pw.ForUpdateTsConstraints))
+				}
+			}
+		}
+		if c := p.constraintsOf(tx.StartTS()); regions < 2 || len(c) != len(want) || c["k1"] != want["k1"] || c["k2"] != want["k2"] || c["k3"] != want["k3"] || c["k4"] != want["k4"] {
+			t.Fatalf("constraints %v over %d prewrites, want %v over two regions", c, regions, want)
+		}
+		for _, k := range []string{"k1", "k2", "k3", "k4"} {
+			p.mustGet(k, "v")
+		}
+	})
+}

@@ -410,15 +410,18 @@ func (t *Txn) checkWrite(key []byte) error {
 // primary's commit is unknown the error wraps kv.ErrUndetermined: the
 // transaction may or may not have committed, and must not be re-run
 // blindly. After Commit the transaction can no longer be used. In
-// aggressive locking Commit first cancels the stage, unless it holds
-// locks: then it fails with ErrAggressiveLockingPending and the
-// transaction stays active (so does Rollback).
+// aggressive locking Commit first cancels the stage; if the stage held
+// locks (neither Done nor Cancel was called: a caller's bug), it rolls
+// the transaction back instead and fails with
+// ErrAggressiveLockingPending.
 func (t *Txn) Commit(ctx context.Context) (err error) {
 	if err := t.checkActive(); err != nil {
 		return err
 	}
-	if err := t.leaveAggressiveLocking(); err != nil {
-		return err
+	if t.leaveAggressiveLocking() {
+		t.rollbackPessimistic()
+		t.finish(txnFailed, 0, twopc.CommitDetails{})
+		return ErrAggressiveLockingPending
 	}
 	// One logical call: the prewrite and the commit of the primary carry
 	// its identity, and an Observer sees them as one TxnCommit.
@@ -477,9 +480,7 @@ func (t *Txn) Rollback() error {
 	if err := t.checkActive(); err != nil {
 		return err
 	}
-	if err := t.leaveAggressiveLocking(); err != nil {
-		return err
-	}
+	pending := t.leaveAggressiveLocking()
 	if t.pl != nil {
 		t.pl.rollback()
 		return nil
@@ -487,6 +488,9 @@ func (t *Txn) Rollback() error {
 	t.rollbackPessimistic()
 	t.buf.Reset()
 	t.finish(txnRolledBack, 0, twopc.CommitDetails{})
+	if pending {
+		return ErrAggressiveLockingPending
+	}
 	return nil
 }
 
