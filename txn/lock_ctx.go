@@ -54,7 +54,9 @@ type LockCtx struct {
 	// LockCtx.ForUpdateTS): the ts the caller's statement read at, so
 	// that a write committed after it is reported rather than locked
 	// past. A newer write then fails the call with a
-	// *kv.WriteConflictError, which is not retried at a fresh ts; in
+	// *kv.WriteConflictError, which is not retried at a fresh ts (nor is
+	// the one TiKV answers when a lock the call waited for is released);
+	// in
 	// aggressive locking the key is locked anyway and the write reported
 	// in LockedValue.LockedWithConflictTS (aggressive_locking.go). It must
 	// not be below the transaction's start ts (kv.ErrInvalidArgument).

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/kv"
@@ -131,8 +132,8 @@ func TestPessimisticLockAllowLockWithConflict(t *testing.T) {
 // of client-go's TestPessimisticLockAllowLockWithConflictError
 // (integration_tests/2pc_test.go): a force-lock request that waits its
 // whole wait time fails with the lock-wait timeout and records nothing in
-// the stage; once the blocker is gone the key locks. (The original's
-// NotLeader retry is the transport's and is covered there.)
+// the stage; once the blocker is gone the key locks, through a NotLeader
+// answer, which is retried.
 func TestPessimisticLockAllowLockWithConflictError(t *testing.T) {
 	forBothTransports(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
@@ -154,7 +155,14 @@ func TestPessimisticLockAllowLockWithConflictError(t *testing.T) {
 					}
 					mustOK(t, "rollback tx0", tx0.Rollback())
 					p.checkLocked(false, "key")
+					// A NotLeader answer is retried.
+					h := p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPessimisticLock,
+						Steps: []mocktikv.Step{mocktikv.Times(1, mocktikv.RegionError(&errorpb.Error{NotLeader: &errorpb.NotLeader{}}))}})
 					fairLock(t, tx, lc, "key")
+					if h.Hits() != 1 {
+						t.Fatalf("NotLeader fault hit %d times, want 1", h.Hits())
+					}
+					h.Remove()
 					if !tx.IsInAggressiveLockingStage([]byte("key")) {
 						t.Fatal("key not in the stage")
 					}
@@ -877,5 +885,35 @@ func TestAggressiveLockingConflictTSNotAboveForUpdateTS(t *testing.T) {
 		}
 		mustOK(t, "cancel", tx.CancelAggressiveLocking(ctx))
 		mustOK(t, "rollback", tx.Rollback())
+	})
+}
+
+// TestLockKeysAtForUpdateTS: outside aggressive locking, LockCtx's
+// AtForUpdateTS locks at the caller's ts: a write committed after it is a
+// *kv.WriteConflictError the call does not retry past, and without one
+// the keys are locked at that ts.
+func TestLockKeysAtForUpdateTS(t *testing.T) {
+	forBothTransports(t, func(t *testing.T, grpc bool) {
+		p := newPortCluster(t, grpc, nil)
+		ctx := context.Background()
+		tx := p.beginPessimistic()
+		w := p.commit("k1", "v1")
+		lc := &txn.LockCtx{AtForUpdateTS: tx.StartTS()}
+		err := tx.LockKeys(ctx, lc, []byte("k1"))
+		var wc *kv.WriteConflictError
+		if !errors.As(err, &wc) || wc.ConflictCommitTS != w.CommitTS() {
+			t.Fatalf("lock over a newer write: %v, want a write conflict with commit ts %d", err, w.CommitTS())
+		}
+		if n := len(p.log.lockRequests()); n != 1 {
+			t.Fatalf("%d lock requests, want the one at the caller's ts", n)
+		}
+		mustLock(t, tx, lc, "k2", "k3")
+		for _, k := range []string{"k2", "k3"} {
+			if l := p.lockOf(k); l == nil || l.LockForUpdateTs != tx.StartTS() {
+				t.Fatalf("lock of %s = %v, want it at for update ts %d", k, l, tx.StartTS())
+			}
+		}
+		mustOK(t, "rollback", tx.Rollback())
+		p.checkLocked(false, "k1", "k2", "k3")
 	})
 }
