@@ -56,10 +56,10 @@ type LockCtx struct {
 	// past. A newer write then fails the call with a
 	// *kv.WriteConflictError, which is not retried at a fresh ts (nor is
 	// the one TiKV answers when a lock the call waited for is released);
-	// in
-	// aggressive locking the key is locked anyway and the write reported
-	// in LockedValue.LockedWithConflictTS (aggressive_locking.go). It must
-	// not be below the transaction's start ts (kv.ErrInvalidArgument).
+	// in aggressive locking the key is locked anyway and the write
+	// reported in LockedValue.LockedWithConflictTS (aggressive_locking.go).
+	// It must not be below the transaction's start ts
+	// (kv.ErrInvalidArgument).
 	AtForUpdateTS uint64
 	// MaxLockedWithConflictTS receives the largest
 	// LockedValue.LockedWithConflictTS of the calls made with this
