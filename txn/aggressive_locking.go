@@ -383,6 +383,13 @@ func (t *Txn) lockInStage(ctx context.Context, lc *LockCtx, keys [][]byte) (done
 		return true, nil
 	}
 
+	last, wasLast := s.last[k]
+	if wasLast && lc.AtForUpdateTS != 0 && lc.AtForUpdateTS < last.value.LockedWithConflictTS {
+		// The lock sits at the conflict's ts already: a retry must read
+		// past it.
+		return true, fmt.Errorf("txn: lock %q at for update ts %d below its last attempt's conflict ts %d: %w",
+			key, lc.AtForUpdateTS, last.value.LockedWithConflictTS, kv.ErrInvalidArgument)
+	}
 	assigned := t.pess.primary == nil
 	if assigned {
 		// One key: it is the primary (client-go prefers the last
@@ -390,12 +397,7 @@ func (t *Txn) lockInStage(ctx context.Context, lc *LockCtx, keys [][]byte) (done
 		t.pess.primary = bytes.Clone(key)
 		s.assignedPrimary, s.primary = true, t.pess.primary
 	}
-	last, wasLast := s.last[k]
 	if wasLast {
-		if lc.AtForUpdateTS != 0 && lc.AtForUpdateTS < last.value.LockedWithConflictTS {
-			return true, fmt.Errorf("txn: lock %q at for update ts %d below its last attempt's conflict ts %d: %w",
-				key, lc.AtForUpdateTS, last.value.LockedWithConflictTS, kv.ErrInvalidArgument)
-		}
 		delete(s.last, k)
 		samePrimary := !s.assignedPrimary || bytes.Equal(s.lastPrimary, s.primary)
 		if samePrimary && last.reusable(lc.ReturnValues, lc.CheckExistence) && !t.stageLocksMayHaveExpired() {

@@ -68,6 +68,23 @@ func TestAggressiveLockingMisuse(t *testing.T) {
 			p.mustGet("k", "v")
 		}
 
+		// A retry below the conflict ts its last attempt met.
+		tx = p.beginPessimistic()
+		w := p.commit("c", "w")
+		mustOK(t, "start", tx.StartAggressiveLocking())
+		fairLock(t, tx, &txn.LockCtx{AtForUpdateTS: tx.StartTS()}, "c")
+		mustOK(t, "retry", tx.RetryAggressiveLocking(ctx))
+		if err := tx.LockKeys(ctx, &txn.LockCtx{AtForUpdateTS: w.CommitTS() - 1}, []byte("c")); !errors.Is(err, kv.ErrInvalidArgument) {
+			t.Fatalf("retry below the conflict ts: %v, want kv.ErrInvalidArgument", err)
+		}
+		if tx.ProbePrimary() != nil || tx.IsInAggressiveLockingStage([]byte("c")) {
+			t.Fatalf("a refused lock chose primary %q or entered the stage", tx.ProbePrimary())
+		}
+		fairLock(t, tx, &txn.LockCtx{AtForUpdateTS: w.CommitTS()}, "c")
+		mustOK(t, "cancel", tx.CancelAggressiveLocking(ctx))
+		mustOK(t, "rollback", tx.Rollback())
+		p.checkLocked(false, "c")
+
 		// A stage that holds nothing is cancelled by Commit, releasing the
 		// last attempt's locks.
 		tx = p.beginPessimistic()
