@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -156,5 +157,37 @@ func TestLockKeysAtForUpdateTS(t *testing.T) {
 		}
 		mustOK(t, "rollback", tx.Rollback())
 		p.checkLocked(false, "k1", "k2", "k3")
+	})
+}
+
+// TestAggressiveLockingRetryRelocksAfterManagedLockTTL: a retry reuses
+// the last attempt's lock without an RPC only while that attempt started
+// less than ManagedLockTTL ago (client-go's
+// mayAggressiveLockingLastLockedKeysExpire); later the key is locked
+// again, its lock possibly having expired meanwhile.
+func TestAggressiveLockingRetryRelocksAfterManagedLockTTL(t *testing.T) {
+	const managed = 300 * time.Millisecond
+	forBothTransports(t, func(t *testing.T, grpc bool) {
+		p := newPortCluster(t, grpc, nil, txn.WithCommitOptions(txn.CommitOptions{ManagedLockTTL: managed}))
+		ctx := context.Background()
+		tx := p.beginPessimistic()
+		mustOK(t, "start", tx.StartAggressiveLocking())
+		fairLock(t, tx, nil, "k")
+		mustOK(t, "retry", tx.RetryAggressiveLocking(ctx))
+		p.log.reset()
+		fairLock(t, tx, nil, "k") // the attempt before started just now
+		if n := len(p.log.lockRequests()); n != 0 {
+			t.Fatalf("%d lock requests for a fresh lock of the last attempt, want none", n)
+		}
+		attempt := time.Now()
+		mustOK(t, "retry", tx.RetryAggressiveLocking(ctx))
+		time.Sleep(managed - time.Since(attempt) + 10*time.Millisecond)
+		fairLock(t, tx, nil, "k")
+		if n := len(p.log.lockRequests()); n != 1 {
+			t.Fatalf("%d lock requests once ManagedLockTTL passed, want 1", n)
+		}
+		mustOK(t, "done", tx.DoneAggressiveLocking(ctx))
+		mustOK(t, "rollback", tx.Rollback())
+		p.checkLocked(false, "k")
 	})
 }
