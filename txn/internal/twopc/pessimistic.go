@@ -101,6 +101,7 @@ type lockReq struct {
 //     or a lock waited for was released (TiKV's legacy wake-up answers a
 //     conflict): the caller may lock again at a fresh ForUpdateTS;
 //   - *kv.AlreadyExistError for a NotExist key that exists;
+//   - kv.ErrProtocol for a ForceLock answer without a usable result;
 //   - ctx's error.
 //
 // Keys it locked before failing stay locked: the caller rolls them back
