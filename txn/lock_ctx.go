@@ -48,6 +48,23 @@ type LockCtx struct {
 	// ForUpdateTS receives the for-update ts the keys were locked at (the
 	// last one tried when the call failed).
 	ForUpdateTS uint64
+
+	// AtForUpdateTS, when nonzero, locks the keys at this for-update ts
+	// instead of a fresh one from the TSO (client-go's caller-set
+	// LockCtx.ForUpdateTS): the ts the caller's statement read at, so
+	// that a write committed after it is reported rather than locked
+	// past. A newer write then fails the call with a
+	// *kv.WriteConflictError, which is not retried at a fresh ts (nor is
+	// the one TiKV answers when a lock the call waited for is released);
+	// in aggressive locking the key is locked anyway and the write
+	// reported in LockedValue.LockedWithConflictTS (aggressive_locking.go).
+	// It must not be below the transaction's start ts
+	// (kv.ErrInvalidArgument).
+	AtForUpdateTS uint64
+	// MaxLockedWithConflictTS receives the largest
+	// LockedValue.LockedWithConflictTS of the calls made with this
+	// LockCtx (aggressive locking only); it is never lowered.
+	MaxLockedWithConflictTS uint64
 }
 
 // LockedValue is what LockKeys read for a key (client-go's
@@ -60,6 +77,11 @@ type LockedValue struct {
 	// AlreadyLocked says the transaction held the key's lock before the
 	// call: nothing was read, and Exists is what the first lock read.
 	AlreadyLocked bool
+	// LockedWithConflictTS, in aggressive locking, is the commit ts of a
+	// write newer than the for-update ts the key was locked over: the lock
+	// was taken anyway, at that ts, and Value and Exists are read at it
+	// whatever the LockCtx asked. Zero when there was no such write.
+	LockedWithConflictTS uint64
 }
 
 // The misuses of LockCtx.LockOnlyIfExists (client-go's

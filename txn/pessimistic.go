@@ -72,7 +72,10 @@ func (t *Txn) IsPessimistic() bool { return t.pess.on }
 //   - ctx's error.
 //
 // A failed call rolls back the locks it took (KvPessimisticRollback); the
-// transaction stays usable. In an optimistic transaction LockKeys sends
+// transaction stays usable. In aggressive locking (StartAggressiveLocking)
+// a call of one key locks it in force-lock mode and holds it in the
+// current stage, and a call of several keys first leaves the mode as
+// DoneAggressiveLocking does. In an optimistic transaction LockKeys sends
 // nothing: the keys are locked at commit (Op_Lock), which fails with a
 // write conflict if another transaction wrote one after this one began.
 func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
@@ -97,6 +100,14 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 	}
 	if lc.LockOnlyIfExists && !lc.ReturnValues {
 		return ErrLockOnlyIfExistsNoReturnValue
+	}
+	if lc.AtForUpdateTS != 0 && lc.AtForUpdateTS < t.startTS {
+		return fmt.Errorf("txn: lock at for update ts %d below start ts %d: %w", lc.AtForUpdateTS, t.startTS, kv.ErrInvalidArgument)
+	}
+	if t.fair.stage != nil {
+		if done, err := t.lockInStage(ctx, lc, keys); done || err != nil {
+			return err
+		}
 	}
 	reading := lc.ReturnValues || lc.CheckExistence
 	if reading && lc.Values == nil {
@@ -181,9 +192,12 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 	}
 	waitStart := time.Now()
 	for attempt := 1; ; attempt++ {
-		forUpdateTS, err := t.client.oracle.Now(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("txn: for update ts: %w", err)
+		forUpdateTS := lc.AtForUpdateTS
+		if forUpdateTS == 0 {
+			var err error
+			if forUpdateTS, err = t.client.oracle.Now(ctx); err != nil {
+				return nil, fmt.Errorf("txn: for update ts: %w", err)
+			}
 		}
 		t.pess.forUpdateTS = max(t.pess.forUpdateTS, forUpdateTS)
 		lc.ForUpdateTS = forUpdateTS
@@ -193,9 +207,12 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 			Wait: lc.Wait, WaitStart: waitStart, Began: t.began,
 			ReturnValues: lc.ReturnValues, CheckExistence: lc.CheckExistence, LockOnlyIfExists: lc.LockOnlyIfExists,
 			Context: rc, PrimaryLocked: t.keepPrimaryAlive,
+			// Aggressive locking locks one key at a time in force-lock
+			// mode (aggressive_locking.go).
+			ForceLock: t.fair.stage != nil && len(keys) == 1,
 		})
 		var conflict *kv.WriteConflictError
-		if err == nil || !errors.As(err, &conflict) || ctx.Err() != nil {
+		if err == nil || !errors.As(err, &conflict) || ctx.Err() != nil || lc.AtForUpdateTS != 0 {
 			return values, err
 		}
 		// A newer write, or the release of a lock waited for (TiKV's

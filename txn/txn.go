@@ -110,6 +110,7 @@ type Txn struct {
 	proto     protocolConfig       // commit protocol (txn_protocol_options.go)
 	pl        *pipelinedTxn        // set for a pipelined transaction (pipelined.go)
 	pess      pessimisticState     // pessimistic locking (pessimistic.go)
+	fair      fairLocking          // aggressive locking (aggressive_locking.go)
 	// keepPessimisticLocks, set only by tests (export_test.go), leaves the
 	// pessimistic locks of a failed LockKeys or a Rollback in TiKV, as a
 	// client that died would (client-go's beforeAsyncPessimisticRollback
@@ -413,10 +414,19 @@ func (t *Txn) checkWrite(key []byte) error {
 // transaction again, as Client.Update does). When the outcome of the
 // primary's commit is unknown the error wraps kv.ErrUndetermined: the
 // transaction may or may not have committed, and must not be re-run
-// blindly. After Commit the transaction can no longer be used.
+// blindly. After Commit the transaction can no longer be used. In
+// aggressive locking Commit first cancels the stage; if the stage held
+// locks (neither Done nor Cancel was called: a caller's bug), it rolls
+// the transaction back instead and fails with
+// ErrAggressiveLockingPending.
 func (t *Txn) Commit(ctx context.Context) (err error) {
 	if err := t.checkActive(); err != nil {
 		return err
+	}
+	if t.leaveAggressiveLocking() {
+		t.rollbackPessimistic()
+		t.finish(txnFailed, 0, twopc.CommitDetails{})
+		return ErrAggressiveLockingPending
 	}
 	// One logical call: the prewrite and the commit of the primary carry
 	// its identity, and an Observer sees them as one TxnCommit.
@@ -475,6 +485,7 @@ func (t *Txn) Rollback() error {
 	if err := t.checkActive(); err != nil {
 		return err
 	}
+	pending := t.leaveAggressiveLocking()
 	if t.pl != nil {
 		t.pl.rollback()
 		return nil
@@ -482,6 +493,9 @@ func (t *Txn) Rollback() error {
 	t.rollbackPessimistic()
 	t.buf.Reset()
 	t.finish(txnRolledBack, 0, twopc.CommitDetails{})
+	if pending {
+		return ErrAggressiveLockingPending
+	}
 	return nil
 }
 
@@ -543,6 +557,9 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 		// insert's promise would go unchecked (TiDB always locks such keys
 		// first; callers of this API need not).
 		m.Pessimistic = t.pess.on && e.Flags.HasLocked()
+		if m.Pessimistic {
+			m.ExpectedForUpdateTS = t.fair.checks[string(e.Key)]
+		}
 		m.ConstraintCheck = t.pess.on && !m.Pessimistic &&
 			(e.Flags.HasNeedConstraintCheckInPrewrite() || m.Op == kvrpcpb.Op_Insert)
 		muts = append(muts, m)

@@ -354,8 +354,11 @@ type txn struct {
 	// pessimistic holds the prewrite action of the mutations prewritten
 	// with DO_PESSIMISTIC_CHECK or DO_CONSTRAINT_CHECK; nil for an
 	// optimistic transaction.
-	pessimistic    map[*kvrpcpb.Mutation]kvrpcpb.PrewriteRequest_PessimisticAction
-	assertionLevel kvrpcpb.AssertionLevel
+	pessimistic map[*kvrpcpb.Mutation]kvrpcpb.PrewriteRequest_PessimisticAction
+	// expectedForUpdateTS holds Mutation.ExpectedForUpdateTS of the
+	// mutations that set it (pessimistic_prewrite.go).
+	expectedForUpdateTS map[*kvrpcpb.Mutation]uint64
+	assertionLevel      kvrpcpb.AssertionLevel
 	// writeCtx and rollbackCtx are the Context templates of the
 	// transaction's requests (RequestContext); shared, never modified.
 	writeCtx, rollbackCtx *kvrpcpb.Context

@@ -35,6 +35,16 @@ type Mutation struct {
 	// prewrite.go). Ignored when Pessimistic is set, whose check wins, and
 	// without Request.ForUpdateTS.
 	ConstraintCheck bool
+	// ExpectedForUpdateTS, set on a Pessimistic mutation, is the
+	// for_update_ts its lock must have at prewrite, else TiKV fails the
+	// prewrite with PessimisticLockNotFound (PrewriteRequest's
+	// for_update_ts_constraints, TiKV's LockForUpdateTsMismatch). A key
+	// locked in force-lock mode sets it: such a lock request succeeds over
+	// newer writes, so a stale copy of it replayed after the lock was lost
+	// would bring the lock back at another for_update_ts, hiding the
+	// conflict with the write made meanwhile (client-go's
+	// forUpdateTSConstraints).
+	ExpectedForUpdateTS uint64
 }
 
 // size is what the mutation weighs in a prewrite batch and in the

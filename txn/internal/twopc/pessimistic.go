@@ -58,6 +58,14 @@ type LockRequest struct {
 	// ReturnValues, CheckExistence and LockOnlyIfExists are TiKV's request
 	// flags of the same names.
 	ReturnValues, CheckExistence, LockOnlyIfExists bool
+	// ForceLock sends the request in TiKV's force-lock wake-up mode
+	// (WakeUpModeForceLock, pessimistic_force.go): a newer write than
+	// ForUpdateTS does not fail the key but locks it at that write's
+	// commit ts (LockedValue.LockedWithConflictTS), and a waiter woken by
+	// the release of the lock it waited for takes the lock at once
+	// instead of answering a write conflict. TiKV allows it for one key
+	// only: Keys must hold exactly one (kv.ErrInvalidArgument otherwise).
+	ForceLock bool
 	// PrimaryLocked, when set, is called once the primary is locked
 	// (before the other keys are), to start its heartbeats.
 	PrimaryLocked func()
@@ -71,6 +79,11 @@ type LockRequest struct {
 type LockedValue struct {
 	Value  []byte
 	Exists bool
+	// LockedWithConflictTS, for a ForceLock request, is the commit ts of
+	// the newer write the key was locked over (the lock's for_update_ts
+	// in TiKV); zero when there was none. Value and Exists are then read
+	// at that ts, whatever the request asked.
+	LockedWithConflictTS uint64
 }
 
 type lockReq struct {
@@ -88,6 +101,7 @@ type lockReq struct {
 //     or a lock waited for was released (TiKV's legacy wake-up answers a
 //     conflict): the caller may lock again at a fresh ForUpdateTS;
 //   - *kv.AlreadyExistError for a NotExist key that exists;
+//   - kv.ErrProtocol for a ForceLock answer without a usable result;
 //   - ctx's error.
 //
 // Keys it locked before failing stay locked: the caller rolls them back
@@ -95,6 +109,9 @@ type lockReq struct {
 func (c *Committer) PessimisticLock(ctx context.Context, req LockRequest) (map[string]LockedValue, error) {
 	if req.StartTS == 0 || req.ForUpdateTS < req.StartTS {
 		return nil, fmt.Errorf("twopc: pessimistic lock: start ts %d, for update ts %d: %w", req.StartTS, req.ForUpdateTS, kv.ErrInvalidArgument)
+	}
+	if req.ForceLock && len(req.Keys) != 1 {
+		return nil, fmt.Errorf("twopc: force-lock request of %d keys, TiKV takes exactly one: %w", len(req.Keys), kv.ErrInvalidArgument)
 	}
 	if req.WaitStart.IsZero() {
 		req.WaitStart = time.Now()
@@ -118,6 +135,14 @@ func (c *Committer) PessimisticLock(ctx context.Context, req LockRequest) (map[s
 			if _, ok := slices.BinarySearchFunc(keys, req.Primary, bytes.Compare); ok {
 				req.PrimaryLocked()
 			}
+		}
+		if req.ForceLock {
+			for _, p := range parts {
+				if err := fillResults(values, p.Req.pb, p.Resp); err != nil {
+					return nil, err
+				}
+			}
+			continue
 		}
 		if !req.ReturnValues && !req.CheckExistence {
 			continue
@@ -166,6 +191,7 @@ func (c *Committer) lockRequest(req *LockRequest, keys [][]byte) *lockReq {
 		ReturnValues:     req.ReturnValues,
 		CheckExistence:   req.CheckExistence,
 		LockOnlyIfExists: req.LockOnlyIfExists,
+		WakeUpMode:       wakeUpMode(req.ForceLock),
 		// client-go's actionPessimisticLock: a lock taken at for_update_ts
 		// is never committed at or below it.
 		MinCommitTs: req.ForUpdateTS + 1,

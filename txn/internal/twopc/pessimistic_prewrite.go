@@ -22,6 +22,12 @@ func (t *txn) notePessimistic(req Request) {
 		switch {
 		case req.Mutations[i].Pessimistic:
 			t.pessimistic[t.muts[i]] = kvrpcpb.PrewriteRequest_DO_PESSIMISTIC_CHECK
+			if ts := req.Mutations[i].ExpectedForUpdateTS; ts != 0 {
+				if t.expectedForUpdateTS == nil {
+					t.expectedForUpdateTS = map[*kvrpcpb.Mutation]uint64{}
+				}
+				t.expectedForUpdateTS[t.muts[i]] = ts
+			}
 		case req.Mutations[i].ConstraintCheck:
 			t.pessimistic[t.muts[i]] = kvrpcpb.PrewriteRequest_DO_CONSTRAINT_CHECK
 		}
@@ -73,4 +79,21 @@ func (t *txn) decoratePessimistic(pb *kvrpcpb.PrewriteRequest) {
 			pb.LockTtl = uint64(safe / time.Millisecond)
 		}
 	}
+}
+
+// forUpdateTSConstraints returns the prewrite's for_update_ts_constraints
+// for one batch's mutations: the expected for_update_ts of each locked key
+// that has one (Mutation.ExpectedForUpdateTS), by index into ms; nil when
+// none has.
+func (t *txn) forUpdateTSConstraints(ms []*kvrpcpb.Mutation) []*kvrpcpb.PrewriteRequest_ForUpdateTSConstraint {
+	if len(t.expectedForUpdateTS) == 0 {
+		return nil
+	}
+	var out []*kvrpcpb.PrewriteRequest_ForUpdateTSConstraint
+	for i, m := range ms {
+		if ts, ok := t.expectedForUpdateTS[m]; ok {
+			out = append(out, &kvrpcpb.PrewriteRequest_ForUpdateTSConstraint{Index: uint32(i), ExpectedForUpdateTs: ts})
+		}
+	}
+	return out
 }

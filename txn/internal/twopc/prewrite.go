@@ -48,6 +48,7 @@ func prewriteSplit(batchSize int) pipeline.Splitter[*prewriteReq] {
 			pb := *r.pb
 			pb.Mutations = ms
 			pb.PessimisticActions = r.txn.pessimisticActions(ms)
+			pb.ForUpdateTsConstraints = r.txn.forUpdateTSConstraints(ms)
 			return &prewriteReq{pb: &pb, txn: r.txn}
 		},
 		pipeline.Limit[*kvrpcpb.Mutation]{Bytes: batchSize, Size: func(m *kvrpcpb.Mutation) int { return len(m.Key) + len(m.Value) }})
