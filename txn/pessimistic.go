@@ -69,6 +69,8 @@ func (t *Txn) IsPessimistic() bool { return t.pess.on }
 //     wait chain lists the cycle;
 //   - *kv.AlreadyExistError: a key Insert presumed absent exists;
 //   - ErrLockOnlyIfExistsNoReturnValue, ErrLockOnlyIfExistsNoPrimaryKey;
+//   - ErrSharedLockOptimistic, ErrSharedLockNoPrimary, ErrSharedLockUpgrade
+//     (LockCtx.InShareMode, shared_lock.go);
 //   - ctx's error.
 //
 // A failed call rolls back the locks it took (KvPessimisticRollback); the
@@ -83,6 +85,9 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 		if err := t.checkWrite(k); err != nil {
 			return err
 		}
+	}
+	if err := t.checkLockMode(lc, keys); err != nil {
+		return err
 	}
 	if !t.pess.on {
 		for _, k := range keys {
@@ -123,6 +128,9 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 	if len(todo) == 0 {
 		return nil
 	}
+	if lc.InShareMode && t.pess.primary == nil {
+		return ErrSharedLockNoPrimary
+	}
 	if lc.LockOnlyIfExists && t.pess.primary == nil && len(todo) > 1 {
 		return ErrLockOnlyIfExistsNoPrimaryKey
 	}
@@ -147,7 +155,7 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 			}
 			continue
 		}
-		ops := []membuf.FlagsOp{membuf.SetKeyLocked}
+		ops := []membuf.FlagsOp{membuf.SetKeyLocked, lockModeOp(lc)}
 		if read {
 			if t.pess.existenceRead == nil {
 				t.pess.existenceRead = map[string]struct{}{}
@@ -190,7 +198,7 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 		values, err := t.client.committer.PessimisticLock(ctx, twopc.LockRequest{
 			StartTS: t.startTS, ForUpdateTS: forUpdateTS, Primary: t.pess.primary,
 			Keys: keys, NotExist: notExist, IsFirstLock: t.pess.locked == 0 && len(keys) == 1,
-			Wait: lc.Wait, WaitStart: waitStart, Began: t.began,
+			Wait: lc.Wait, WaitStart: waitStart, Began: t.began, Shared: lc.InShareMode,
 			ReturnValues: lc.ReturnValues, CheckExistence: lc.CheckExistence, LockOnlyIfExists: lc.LockOnlyIfExists,
 			Context: rc, PrimaryLocked: t.keepPrimaryAlive,
 		})

@@ -483,7 +483,8 @@ func (t *Txn) Rollback() error {
 // mutations turns the buffer into the committer's mutations, in key order
 // (client-go's initKeysAndMutations): a put is a Put (an Insert when the
 // key was presumed absent), a delete a Del (a CheckNotExists when the key
-// was inserted first), a key only locked a Lock; keys
+// was inserted first), a key only locked a Lock (a SharedLock when locked
+// in share mode; writing such a key is ErrSharedLockUpgrade); keys
 // flagged to be left out of two-phase commit are skipped.
 func (t *Txn) mutations() ([]twopc.Mutation, error) {
 	muts := make([]twopc.Mutation, 0, t.buf.Len())
@@ -493,6 +494,9 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 		}
 		if e.Flags.HasIgnoredIn2PC() {
 			continue
+		}
+		if err := checkSharedWrite(e); err != nil {
+			return nil, err
 		}
 		m := twopc.Mutation{Key: e.Key}
 		switch e.Kind {
@@ -513,7 +517,7 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 			if !e.Flags.HasLocked() {
 				continue
 			}
-			m.Op = kvrpcpb.Op_Lock
+			m.Op = lockedOnlyOp(e.Flags)
 		}
 		switch {
 		case e.Flags.HasAssertExist():

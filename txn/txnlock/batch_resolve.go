@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 )
@@ -41,8 +39,8 @@ func (r *Resolver) BatchResolveLocks(ctx context.Context, locks []*kv.Lock) erro
 	statuses := make(map[uint64]TxnStatus)
 	var lite []*liteBatch
 	for _, l := range locks {
-		if l.Type == kvrpcpb.Op_SharedLock {
-			return fmt.Errorf("txnlock: %w", errSharedLock)
+		if l.IsShared() {
+			return sharedLockError(l)
 		}
 		s, ok := statuses[l.StartTS]
 		if !ok {

@@ -3,7 +3,6 @@ package txnlock
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -187,8 +186,8 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 	}
 	var lite []*liteBatch
 	for _, l := range locks {
-		if l.Type == kvrpcpb.Op_SharedLock {
-			return pipeline.ResolveResult{}, fmt.Errorf("txnlock: %w", errSharedLock)
+		if l.IsShared() {
+			return pipeline.ResolveResult{}, sharedLockError(l)
 		}
 		s, batch, err := c.resolve(ctx, l, false)
 		if err != nil {
@@ -219,10 +218,6 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 	res.Live = live
 	return res, nil
 }
-
-// errSharedLock: a shared lock is a container of other transactions'
-// locks; its holders are resolved one by one, never the container.
-var errSharedLock = errors.New("a shared lock cannot be resolved as a whole; resolve its holders' locks")
 
 // resolveCall is the state of one ResolveLocksWith call.
 type resolveCall struct {
