@@ -174,6 +174,9 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 	if len(locks) == 0 {
 		return res, nil
 	}
+	if err := refuseShared(locks); err != nil {
+		return res, err
+	}
 	defer r.resolving.add(callerStartTS, locks)()
 	c := &resolveCall{r: r, opts: opts, caller: callerStartTS, bo: r.newBackoffer(),
 		cleaned: map[uint64]map[pdclient.RegionVer]bool{}, pessimisticCleaned: map[uint64]map[pdclient.RegionVer]bool{}}
@@ -186,9 +189,6 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 	}
 	var lite []*liteBatch
 	for _, l := range locks {
-		if l.IsShared() {
-			return pipeline.ResolveResult{}, sharedLockError(l)
-		}
 		s, batch, err := c.resolve(ctx, l, false)
 		if err != nil {
 			return pipeline.ResolveResult{}, err

@@ -18,7 +18,14 @@ import (
 // directly"). It wraps kv.ErrInvalidArgument.
 var ErrSharedLock = fmt.Errorf("txnlock: a shared lock cannot be resolved as a whole, only its holders' locks: %w", kv.ErrInvalidArgument)
 
-// sharedLockError names the shared lock refused.
-func sharedLockError(l *kv.Lock) error {
-	return fmt.Errorf("%w (key %q)", ErrSharedLock, l.Key)
+// refuseShared fails with ErrSharedLock, naming the key, when locks hold
+// a shared lock as a whole; checked before anything is sent, so that a
+// refused call changes nothing.
+func refuseShared(locks []*kv.Lock) error {
+	for _, l := range locks {
+		if l.IsShared() {
+			return fmt.Errorf("%w (key %q)", ErrSharedLock, l.Key)
+		}
+	}
+	return nil
 }
