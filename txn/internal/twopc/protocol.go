@@ -151,8 +151,9 @@ type protocolState struct {
 // chooseProtocol decides which protocols the transaction may use
 // (client-go's checkAsyncCommit and checkOnePC): neither with a commit-ts
 // upper bound, which needs the commit ts before anything is committed, nor
-// with a shared lock to prewrite (shared_lock.go); async commit only for at most AsyncCommitKeys mutations of at most
-// AsyncCommitKeySize key bytes, since the primary lock lists every key.
+// with a shared lock to prewrite (shared_lock.go); async commit only for
+// at most AsyncCommitKeys mutations of at most AsyncCommitKeySize key
+// bytes, since the primary lock lists every key.
 func (c *Committer) chooseProtocol(t *txn, req Request) {
 	p := &t.proto
 	p.causal = req.CausalConsistency.or(c.opts.CausalConsistency)
