@@ -66,17 +66,13 @@ func (s *lockSweep) run(ctx context.Context, r kv.KeyRange) (rangetask.Stat, err
 // sweepLocks turns scanned lock infos into the resolver's locks. A shared
 // lock stands for the transactions that hold it, each listed in its
 // SharedLockInfos (TiKV's shared locks; client-go's
-// scanLocksInOneRegionWithRange expands them the same way).
+// scanLocksInOneRegionWithRange expands them the same way): each holder's
+// lock is resolved on its own, the container never (the resolver refuses
+// it).
 func sweepLocks(infos []*kvrpcpb.LockInfo) []*kv.Lock {
 	out := make([]*kv.Lock, 0, len(infos))
 	for _, li := range infos {
-		if shared := li.GetSharedLockInfos(); len(shared) > 0 {
-			for _, s := range shared {
-				out = append(out, plans.LockFromInfo(s))
-			}
-			continue
-		}
-		out = append(out, plans.LockFromInfo(li))
+		out = append(out, plans.LocksFromInfo(li)...)
 	}
 	return out
 }

@@ -73,7 +73,7 @@ var (
 func CoprocessorErr(cmd transport.Cmd) func(*coprocessor.Response) error {
 	return func(resp *coprocessor.Response) error {
 		if l := resp.GetLocked(); l != nil {
-			return &kv.LockedError{Locks: []*kv.Lock{LockFromInfo(l)}}
+			return &kv.LockedError{Locks: LocksFromInfo(l)}
 		}
 		if msg := resp.GetOtherError(); msg != "" {
 			return &kv.ServerError{Cmd: cmd.String(), Msg: msg}

@@ -13,13 +13,14 @@ import (
 // (src/storage/errors.rs) sets one field per error, except that a write
 // conflict and a missing transaction lock also set retryable: the specific
 // field wins. A key error with no field this client knows becomes a
-// *kv.AbortError carrying its text.
+// *kv.AbortError carrying its text. A shared lock met (KeyIsLocked of a
+// SharedLocks) is reported as its holders' locks (LocksFromInfo).
 func KeyError(e *kvrpcpb.KeyError) error {
 	switch {
 	case e == nil:
 		return nil
 	case e.Locked != nil:
-		return &kv.LockedError{Locks: []*kv.Lock{LockFromInfo(e.Locked)}}
+		return &kv.LockedError{Locks: LocksFromInfo(e.Locked)}
 	case e.Conflict != nil:
 		c := e.Conflict
 		return &kv.WriteConflictError{
@@ -67,7 +68,8 @@ func KeyError(e *kvrpcpb.KeyError) error {
 
 // KeyErrors maps the key errors of a response that reports one per key
 // (KvPrewrite, KvPessimisticLock, KvFlush, ...); nil when there are none.
-// Locks are collected: when every error is a lock, the result is one
+// Locks are collected (a shared lock as its holders' locks, LocksFromInfo):
+// when every error is a lock, the result is one
 // *kv.LockedError listing all of them, so a caller can resolve them in one
 // round. Any other error decides the request (TiKV's prewrite returns a
 // fatal error alone, src/storage/txn/commands/prewrite.rs), and the first
@@ -81,7 +83,7 @@ func KeyErrors(es []*kvrpcpb.KeyError) error {
 		if e.Locked == nil {
 			return KeyError(e)
 		}
-		locks = append(locks, LockFromInfo(e.Locked))
+		locks = append(locks, LocksFromInfo(e.Locked)...)
 	}
 	if len(locks) == 0 {
 		return nil

@@ -40,6 +40,14 @@ type LockCtx struct {
 	// ResourceGroupTag tags the lock requests (TiKV reports it in
 	// deadlock wait chains); nil keeps the transaction's.
 	ResourceGroupTag []byte
+	// InShareMode locks the keys in share mode (client-go's
+	// LockCtx.InShareMode; TiKV's Op_SharedPessimisticLock): other
+	// transactions may lock them in share mode too, while none may lock
+	// them exclusively or write them, until every holder ended. See
+	// shared_lock.go for the rules: the transaction must already hold an
+	// exclusive lock (its primary), and a key locked in share mode is
+	// never written nor locked exclusively by the same transaction.
+	InShareMode bool
 
 	// Values receives, with ReturnValues or CheckExistence, an entry per
 	// key of the call, keyed by string(key); LockKeys allocates it when

@@ -69,6 +69,8 @@ func (t *Txn) IsPessimistic() bool { return t.pess.on }
 //     wait chain lists the cycle;
 //   - *kv.AlreadyExistError: a key Insert presumed absent exists;
 //   - ErrLockOnlyIfExistsNoReturnValue, ErrLockOnlyIfExistsNoPrimaryKey;
+//   - ErrSharedLockOptimistic, ErrSharedLockNoPrimary, ErrSharedLockUpgrade
+//     (LockCtx.InShareMode, shared_lock.go);
 //   - ctx's error.
 //
 // A failed call rolls back the locks it took (KvPessimisticRollback); the
@@ -86,6 +88,9 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 		if err := t.checkWrite(k); err != nil {
 			return err
 		}
+	}
+	if err := t.checkLockMode(lc, keys); err != nil {
+		return err
 	}
 	if !t.pess.on {
 		for _, k := range keys {
@@ -134,6 +139,9 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 	if len(todo) == 0 {
 		return nil
 	}
+	if lc.InShareMode && t.pess.primary == nil {
+		return ErrSharedLockNoPrimary
+	}
 	if lc.LockOnlyIfExists && t.pess.primary == nil && len(todo) > 1 {
 		return ErrLockOnlyIfExistsNoPrimaryKey
 	}
@@ -158,7 +166,7 @@ func (t *Txn) LockKeys(ctx context.Context, lc *LockCtx, keys ...[]byte) error {
 			}
 			continue
 		}
-		ops := []membuf.FlagsOp{membuf.SetKeyLocked}
+		ops := []membuf.FlagsOp{membuf.SetKeyLocked, lockModeOp(lc)}
 		if read {
 			if t.pess.existenceRead == nil {
 				t.pess.existenceRead = map[string]struct{}{}
@@ -204,7 +212,7 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 		values, err := t.client.committer.PessimisticLock(ctx, twopc.LockRequest{
 			StartTS: t.startTS, ForUpdateTS: forUpdateTS, Primary: t.pess.primary,
 			Keys: keys, NotExist: notExist, IsFirstLock: t.pess.locked == 0 && len(keys) == 1,
-			Wait: lc.Wait, WaitStart: waitStart, Began: t.began,
+			Wait: lc.Wait, WaitStart: waitStart, Began: t.began, Shared: lc.InShareMode,
 			ReturnValues: lc.ReturnValues, CheckExistence: lc.CheckExistence, LockOnlyIfExists: lc.LockOnlyIfExists,
 			Context: rc, PrimaryLocked: t.keepPrimaryAlive,
 			// Aggressive locking locks one key at a time in force-lock

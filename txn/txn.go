@@ -502,7 +502,8 @@ func (t *Txn) Rollback() error {
 // mutations turns the buffer into the committer's mutations, in key order
 // (client-go's initKeysAndMutations): a put is a Put (an Insert when the
 // key was presumed absent), a delete a Del (a CheckNotExists when the key
-// was inserted first), a key only locked a Lock; keys
+// was inserted first), a key only locked a Lock (a SharedLock when locked
+// in share mode; writing such a key is ErrSharedLockUpgrade); keys
 // flagged to be left out of two-phase commit are skipped, or sent as a
 // Lock when the transaction locked them.
 func (t *Txn) mutations() ([]twopc.Mutation, error) {
@@ -520,6 +521,11 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 			// outlive the transaction, and a primary chosen among such
 			// keys would have nothing to commit).
 			kind = membuf.KindNone
+		}
+		if kind != membuf.KindNone {
+			if err := checkSharedWrite(e); err != nil {
+				return nil, err
+			}
 		}
 		m := twopc.Mutation{Key: e.Key}
 		switch kind {
@@ -540,7 +546,7 @@ func (t *Txn) mutations() ([]twopc.Mutation, error) {
 			if !e.Flags.HasLocked() {
 				continue
 			}
-			m.Op = kvrpcpb.Op_Lock
+			m.Op = lockedOnlyOp(e.Flags)
 		}
 		switch {
 		case e.Flags.HasAssertExist():

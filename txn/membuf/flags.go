@@ -17,9 +17,8 @@ type Flags uint16
 
 // The flag bits. Dropped from client-go's list, because only TiDB uses them:
 // NeedLocked (lazy lock acquisition of TiDB's executor), Readable (TiDB's
-// in-transaction index reads), PreviousPresumeKNE (TiDB's statement-retry
-// bookkeeping for lazy uniqueness checks) and KeyLockedInShareMode (TiDB's
-// shared locks).
+// in-transaction index reads) and PreviousPresumeKNE (TiDB's statement-retry
+// bookkeeping for lazy uniqueness checks).
 const (
 	// FlagPresumeKeyNotExists: the writer presumes the key does not exist
 	// and has not checked (a lazily checked insert). client-go's committer
@@ -68,11 +67,17 @@ const (
 	// write clears it, as client-go's memdb does: the new value supersedes
 	// the postponed check.
 	FlagNeedConstraintCheckInPrewrite
+	// FlagKeyLockedInShareMode: the pessimistic lock FlagKeyLocked records
+	// is a shared one (Op_SharedPessimisticLock; client-go's
+	// flagKeyLockedInShareMode): other transactions may hold it too, so
+	// the key is prewritten as Op_SharedLock and never written. Meaningful
+	// only with FlagKeyLocked. Persistent.
+	FlagKeyLockedInShareMode
 
 	// persistentFlags survive the revert of the key's value to "none":
 	// they describe a lock TiKV holds, which a statement rollback cannot
-	// take back (client-go kv/keyflags.go persistentFlags, minus share mode).
-	persistentFlags = FlagKeyLocked | FlagKeyLockedValueExists | FlagNeedConstraintCheckInPrewrite
+	// take back (client-go kv/keyflags.go persistentFlags).
+	persistentFlags = FlagKeyLocked | FlagKeyLockedValueExists | FlagNeedConstraintCheckInPrewrite | FlagKeyLockedInShareMode
 )
 
 // Persistent returns the flags that survive a rollback of the key's value.
@@ -98,6 +103,10 @@ func (f Flags) HasIgnoredIn2PC() bool { return f&FlagIgnoredIn2PC != 0 }
 
 // HasNewlyInserted reports FlagNewlyInserted.
 func (f Flags) HasNewlyInserted() bool { return f&FlagNewlyInserted != 0 }
+
+// HasLockedInShareMode reports FlagKeyLockedInShareMode: the key's
+// pessimistic lock is shared.
+func (f Flags) HasLockedInShareMode() bool { return f&FlagKeyLockedInShareMode != 0 }
 
 // HasNeedConstraintCheckInPrewrite reports FlagNeedConstraintCheckInPrewrite.
 func (f Flags) HasNeedConstraintCheckInPrewrite() bool {
@@ -163,6 +172,11 @@ const (
 	SetNeedConstraintCheckInPrewrite
 	// DelNeedConstraintCheckInPrewrite clears FlagNeedConstraintCheckInPrewrite.
 	DelNeedConstraintCheckInPrewrite
+	// SetKeyLockedInShareMode sets FlagKeyLockedInShareMode.
+	SetKeyLockedInShareMode
+	// SetKeyLockedInExclusiveMode clears FlagKeyLockedInShareMode (client-go
+	// applies one of the two with every lock it records).
+	SetKeyLockedInExclusiveMode
 
 	flagsOpEnd // one past the last op; used by tests
 )
@@ -209,6 +223,10 @@ func applyFlagsOp(f Flags, op FlagsOp) Flags {
 		return f | FlagNeedConstraintCheckInPrewrite
 	case DelNeedConstraintCheckInPrewrite:
 		return f &^ FlagNeedConstraintCheckInPrewrite
+	case SetKeyLockedInShareMode:
+		return f | FlagKeyLockedInShareMode
+	case SetKeyLockedInExclusiveMode:
+		return f &^ FlagKeyLockedInShareMode
 	}
 	return f
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/pingcap/kvproto/pkg/kvrpcpb"
-
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 )
@@ -35,15 +33,15 @@ func (r *Resolver) BatchResolveLocks(ctx context.Context, locks []*kv.Lock) erro
 	if len(locks) == 0 {
 		return nil
 	}
+	if err := refuseShared(locks); err != nil {
+		return err
+	}
 	defer r.resolving.add(0, locks)()
 	c := &resolveCall{r: r, bo: r.newBackoffer(),
 		cleaned: map[uint64]map[pdclient.RegionVer]bool{}, pessimisticCleaned: map[uint64]map[pdclient.RegionVer]bool{}}
 	statuses := make(map[uint64]TxnStatus)
 	var lite []*liteBatch
 	for _, l := range locks {
-		if l.Type == kvrpcpb.Op_SharedLock {
-			return fmt.Errorf("txnlock: %w", errSharedLock)
-		}
 		s, ok := statuses[l.StartTS]
 		if !ok {
 			var err error

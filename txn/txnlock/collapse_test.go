@@ -170,8 +170,14 @@ func TestResolveErrors(t *testing.T) {
 
 		shared := *lock
 		shared.Type = kvrpcpb.Op_SharedLock
-		if _, err := f.r.ResolveLocks(context.Background(), 0, []*kv.Lock{&shared}); err == nil {
-			t.Fatal("a shared lock was resolved as a whole")
+		if _, err := f.r.ResolveLocks(context.Background(), 0, []*kv.Lock{&shared}); !errors.Is(err, txnlock.ErrSharedLock) || !errors.Is(err, kv.ErrInvalidArgument) {
+			t.Fatalf("resolving a shared lock as a whole = %v, want txnlock.ErrSharedLock", err)
+		}
+		if err := f.r.BatchResolveLocks(context.Background(), []*kv.Lock{lock, &shared}); !errors.Is(err, txnlock.ErrSharedLock) {
+			t.Fatalf("batch-resolving a shared lock as a whole = %v, want txnlock.ErrSharedLock", err)
+		}
+		if f.lockOn("s") == nil {
+			t.Fatal("lock removed by a refused resolution")
 		}
 
 		// A secondary whose primary never comes, still alive: TxnNotFound

@@ -3,7 +3,6 @@ package txnlock
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -175,6 +174,9 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 	if len(locks) == 0 {
 		return res, nil
 	}
+	if err := refuseShared(locks); err != nil {
+		return res, err
+	}
 	defer r.resolving.add(callerStartTS, locks)()
 	c := &resolveCall{r: r, opts: opts, caller: callerStartTS, bo: r.newBackoffer(),
 		cleaned: map[uint64]map[pdclient.RegionVer]bool{}, pessimisticCleaned: map[uint64]map[pdclient.RegionVer]bool{}}
@@ -187,9 +189,6 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 	}
 	var lite []*liteBatch
 	for _, l := range locks {
-		if l.Type == kvrpcpb.Op_SharedLock {
-			return pipeline.ResolveResult{}, fmt.Errorf("txnlock: %w", errSharedLock)
-		}
 		s, batch, err := c.resolve(ctx, l, false)
 		if err != nil {
 			return pipeline.ResolveResult{}, err
@@ -219,10 +218,6 @@ func (r *Resolver) ResolveLocksWith(ctx context.Context, callerStartTS uint64, l
 	res.Live = live
 	return res, nil
 }
-
-// errSharedLock: a shared lock is a container of other transactions'
-// locks; its holders are resolved one by one, never the container.
-var errSharedLock = errors.New("a shared lock cannot be resolved as a whole; resolve its holders' locks")
 
 // resolveCall is the state of one ResolveLocksWith call.
 type resolveCall struct {

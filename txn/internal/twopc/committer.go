@@ -409,6 +409,9 @@ func (c *Committer) newTxn(ctx context.Context, req Request, d *CommitDetails) (
 	} else {
 		t.primary = req.Mutations[pickPrimary(req.Mutations)].Key
 	}
+	if err := checkSharedPrimary(req, t.primary); err != nil {
+		return nil, err
+	}
 	var elapsed time.Duration
 	if !req.Began.IsZero() {
 		elapsed = time.Since(req.Began)

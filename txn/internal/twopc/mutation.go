@@ -15,8 +15,10 @@ type Mutation struct {
 	Value []byte
 	// Op is what the mutation does: kvrpcpb.Op_Put, Op_Del, Op_Lock (lock
 	// the key, write nothing), Op_Insert (put, failing with
-	// *kv.AlreadyExistError when the key has a value) or Op_CheckNotExists
-	// (fail when the key has a value; write nothing, commit nothing).
+	// *kv.AlreadyExistError when the key has a value), Op_CheckNotExists
+	// (fail when the key has a value; write nothing, commit nothing) or
+	// Op_SharedLock (a key the pessimistic transaction locked in share
+	// mode, with Pessimistic set; never the primary: shared_lock.go).
 	Op kvrpcpb.Op
 	// Assertion asks TiKV to check the key's existence at prewrite
 	// (kvrpcpb.Assertion_Exist / Assertion_NotExist); zero asserts nothing.
@@ -57,11 +59,12 @@ func (m *Mutation) size() int { return len(m.Key) + len(m.Value) }
 func (m *Mutation) committed() bool { return m.Op != kvrpcpb.Op_CheckNotExists }
 
 // pickPrimary returns the index of the primary among muts: the first
-// mutation that writes a lock (client-go's initKeysAndMutations skips
-// CheckNotExists keys), else the first.
+// mutation that writes a lock of its own (client-go's
+// initKeysAndMutations skips CheckNotExists and SharedLock keys), else the
+// first.
 func pickPrimary(muts []Mutation) int {
 	for i := range muts {
-		if muts[i].committed() {
+		if muts[i].committed() && muts[i].Op != kvrpcpb.Op_SharedLock {
 			return i
 		}
 	}

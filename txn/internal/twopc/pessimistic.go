@@ -55,6 +55,11 @@ type LockRequest struct {
 	// Began is when the transaction began: the lock TTL is its age plus
 	// Options.ManagedLockTTL (client-go's handleSingleBatch).
 	Began time.Time
+	// Shared locks the keys in share mode (Op_SharedPessimisticLock):
+	// other transactions' shared locks do not block them, exclusive ones
+	// do, and the Primary must be another key, already locked
+	// exclusively (shared_lock.go).
+	Shared bool
 	// ReturnValues, CheckExistence and LockOnlyIfExists are TiKV's request
 	// flags of the same names.
 	ReturnValues, CheckExistence, LockOnlyIfExists bool
@@ -175,7 +180,7 @@ func fillValues(into map[string]LockedValue, pb *kvrpcpb.PessimisticLockRequest,
 func (c *Committer) lockRequest(req *LockRequest, keys [][]byte) *lockReq {
 	muts := make([]*kvrpcpb.Mutation, len(keys))
 	for i, k := range keys {
-		muts[i] = &kvrpcpb.Mutation{Op: kvrpcpb.Op_PessimisticLock, Key: k}
+		muts[i] = &kvrpcpb.Mutation{Op: lockOp(req.Shared), Key: k}
 		if j, ok := slices.BinarySearchFunc(req.Keys, k, bytes.Compare); ok && j < len(req.NotExist) && req.NotExist[j] {
 			muts[i].Assertion = kvrpcpb.Assertion_NotExist
 		}

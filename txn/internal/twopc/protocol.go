@@ -150,9 +150,10 @@ type protocolState struct {
 
 // chooseProtocol decides which protocols the transaction may use
 // (client-go's checkAsyncCommit and checkOnePC): neither with a commit-ts
-// upper bound, which needs the commit ts before anything is committed;
-// async commit only for at most AsyncCommitKeys mutations of at most
-// AsyncCommitKeySize key bytes, since the primary lock lists every key.
+// upper bound, which needs the commit ts before anything is committed, nor
+// with a shared lock to prewrite (shared_lock.go); async commit only for
+// at most AsyncCommitKeys mutations of at most AsyncCommitKeySize key
+// bytes, since the primary lock lists every key.
 func (c *Committer) chooseProtocol(t *txn, req Request) {
 	p := &t.proto
 	p.causal = req.CausalConsistency.or(c.opts.CausalConsistency)
@@ -161,7 +162,7 @@ func (c *Committer) chooseProtocol(t *txn, req Request) {
 	if p.waitTimeout == 0 {
 		p.waitTimeout = DefaultCommitWaitTimeout
 	}
-	if p.upperBound != nil || req.StashedError != nil {
+	if p.upperBound != nil || req.StashedError != nil || hasSharedLock(t.muts) {
 		return
 	}
 	if req.AsyncCommit.or(c.opts.AsyncCommit) && len(t.muts) <= c.opts.AsyncCommitKeys {
