@@ -259,10 +259,18 @@ func (c Cmd) WithContext(msg Message, ctx *kvrpcpb.Context) Message {
 // nowhere.
 func (c Cmd) CopyWithContext(msg Message) (Message, *kvrpcpb.Context) {
 	info := c.info()
-	if info.copyWithContext == nil {
-		return msg, new(kvrpcpb.Context)
+	switch {
+	case info.copyWithContext != nil:
+		return info.copyWithContext(msg)
+	case info.withContext != nil:
+		// A described command (Describe): the same, in two allocations.
+		ctx := new(kvrpcpb.Context)
+		if orig := info.context(msg); orig != nil {
+			*ctx = *orig
+		}
+		return info.withContext(msg, ctx), ctx
 	}
-	return info.copyWithContext(msg)
+	return msg, new(kvrpcpb.Context)
 }
 
 // Context returns msg's kvrpcpb.Context, or nil when c carries none.

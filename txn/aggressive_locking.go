@@ -246,7 +246,9 @@ func (t *Txn) DoneAggressiveLocking(ctx context.Context) error {
 	var firstErr error
 	for k, l := range s.current {
 		key := []byte(k)
-		ops := []membuf.FlagsOp{membuf.SetKeyLocked}
+		// A stage locks exclusively only (share mode is refused in
+		// aggressive locking), and says so, as every recorded lock does.
+		ops := []membuf.FlagsOp{membuf.SetKeyLocked, membuf.SetKeyLockedInExclusiveMode}
 		if l.hasValue || l.hasExistence || l.value.LockedWithConflictTS != 0 {
 			if t.pess.existenceRead == nil {
 				t.pess.existenceRead = map[string]struct{}{}

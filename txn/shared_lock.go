@@ -51,6 +51,11 @@ var (
 	// "upgrading a shared lock to an exclusive lock is not supported") or
 	// wrote it (refused at Commit, before any prewrite).
 	ErrSharedLockUpgrade = fmt.Errorf("txn: a key locked in share mode cannot be locked exclusively or written: %w", kv.ErrInvalidArgument)
+	// ErrSharedLockAggressive: share mode inside aggressive locking, whose
+	// force-lock mode has no shared form (client-go: "shared lock is not
+	// supported in aggressive/fair locking mode"). The stage stays as it
+	// was.
+	ErrSharedLockAggressive = fmt.Errorf("txn: locking in share mode is not supported in aggressive locking: %w", kv.ErrInvalidArgument)
 )
 
 // checkLockMode refuses, before anything is sent, a share-mode LockKeys
@@ -60,6 +65,9 @@ func (t *Txn) checkLockMode(lc *LockCtx, keys [][]byte) error {
 	shared := lc != nil && lc.InShareMode
 	if shared && !t.pess.on {
 		return ErrSharedLockOptimistic
+	}
+	if shared && t.IsInAggressiveLockingMode() {
+		return ErrSharedLockAggressive
 	}
 	if shared {
 		return nil
