@@ -3,6 +3,7 @@ package twopc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -184,8 +185,8 @@ func TestCommitTSUpperBound(t *testing.T) {
 	}
 }
 
-// S17, optimistic variant (client-go async_commit_test.go
-// TestRollbackAsyncCommitEnforcesFallback): the primary's batch is
+// S17 (client-go async_commit_test.go TestRollbackAsyncCommitEnforcesFallback,
+// which runs a pessimistic transaction; here both kinds): the primary's batch is
 // prewritten with async commit; before the other batch is, a status check
 // of the primary at a ts past max_commit_ts pushes the store's max_ts
 // (TiKV's check_txn_status updates it). That batch then cannot commit
@@ -193,6 +194,16 @@ func TestCommitTSUpperBound(t *testing.T) {
 // back to two-phase commit, so no reader can judge it committed from its
 // secondaries; it commits through its primary.
 func TestAsyncCommitLaterBatchEnforcesFallback(t *testing.T) {
+	for _, pessimistic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pessimistic=%v", pessimistic), func(t *testing.T) { laterBatchEnforcesFallback(t, pessimistic) })
+	}
+}
+
+// laterBatchEnforcesFallback is TestAsyncCommitLaterBatchEnforcesFallback
+// for an optimistic or a pessimistic transaction (whose keys, written
+// without LockKeys as in client-go's test, are prewritten with a
+// for_update_ts and no pessimistic check).
+func laterBatchEnforcesFallback(t *testing.T, pessimistic bool) {
 	// max_commit_ts = start ts + 200 ms (the request carries no age): time
 	// enough for the primary's batch, even on a loaded machine.
 	f := newFixture(t, setup{splits: []string{"m"}, opts: twopc.Options{AsyncCommit: true, SafeWindow: 200 * time.Millisecond}})
@@ -215,7 +226,11 @@ func TestAsyncCommitLaterBatchEnforcesFallback(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		d, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "1"), put("z", "2")}})
+		req := twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "1"), put("z", "2")}}
+		if pessimistic {
+			req.ForUpdateTS = startTS
+		}
+		d, err := f.committer.Commit(context.Background(), req)
 		done <- result{d, err}
 	}()
 	<-aDone
