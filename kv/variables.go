@@ -26,6 +26,11 @@ func (e *QueryInterruptedError) Error() string {
 	return fmt.Sprintf("tikv: query interrupted (signal %d)", e.Signal)
 }
 
+// MaxExecTimeExceededSignal is the Signal of a QueryInterruptedError for
+// a statement past its max execution deadline (txn.LockCtx's
+// MaxExecutionDeadline); TiDB's sqlkiller value, as client-go's.
+const MaxExecTimeExceededSignal uint32 = 2
+
 // Is makes errors.Is(err, ErrQueryInterrupted) hold.
 func (e *QueryInterruptedError) Is(target error) bool { return target == ErrQueryInterrupted }
 

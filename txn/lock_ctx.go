@@ -48,6 +48,14 @@ type LockCtx struct {
 	// exclusive lock (its primary), and a key locked in share mode is
 	// never written nor locked exclusively by the same transaction.
 	InShareMode bool
+	// MaxExecutionDeadline, when set, is the statement's max execution
+	// deadline (client-go's LockCtx.MaxExecutionDeadline, TiDB's
+	// max_execution_time): LockKeys waits for other transactions' locks
+	// no later than it and, once it has passed, fails with a
+	// *kv.QueryInterruptedError whose Signal is
+	// kv.MaxExecTimeExceededSignal, rolling back what the call locked. A
+	// Wait shorter than what is left still ends with a lock-wait timeout.
+	MaxExecutionDeadline time.Time
 
 	// Values receives, with ReturnValues or CheckExistence, an entry per
 	// key of the call, keyed by string(key); LockKeys allocates it when

@@ -212,7 +212,7 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 		values, err := t.client.committer.PessimisticLock(ctx, twopc.LockRequest{
 			StartTS: t.startTS, ForUpdateTS: forUpdateTS, Primary: t.pess.primary,
 			Keys: keys, NotExist: notExist, IsFirstLock: t.pess.locked == 0 && len(keys) == 1,
-			Wait: lc.Wait, WaitStart: waitStart, Began: t.began, Shared: lc.InShareMode,
+			Wait: lc.Wait, WaitStart: waitStart, Deadline: lc.MaxExecutionDeadline, Began: t.began, Shared: lc.InShareMode,
 			ReturnValues: lc.ReturnValues, CheckExistence: lc.CheckExistence, LockOnlyIfExists: lc.LockOnlyIfExists,
 			Context: rc, PrimaryLocked: t.keepPrimaryAlive,
 			// Aggressive locking locks one key at a time in force-lock
@@ -229,6 +229,8 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 		switch {
 		case lc.Wait < 0 && attempt >= maxNoWaitConflictRetries:
 			return nil, err
+		case !lc.MaxExecutionDeadline.IsZero() && time.Now().After(lc.MaxExecutionDeadline):
+			return nil, &kv.QueryInterruptedError{Signal: kv.MaxExecTimeExceededSignal}
 		case lc.Wait > 0 && time.Since(waitStart) >= lc.Wait:
 			return nil, &kv.LockWaitError{Waited: time.Since(waitStart)}
 		}

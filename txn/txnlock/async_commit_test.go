@@ -8,6 +8,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/transport"
 	"github.com/tikvgo/tikv/txn/txnlock"
@@ -230,4 +231,48 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestBatchResolveTxnFallenBackFromAsyncCommit ports client-go's
+// TestBatchResolveTxnFallenBackFromAsyncCommit (lock_test.go; S16): the
+// same fallen-back transaction as TestResolveTxnFallenBackFromAsyncCommit,
+// settled by GC's BatchResolveLocks from fb1's async-commit lock alone: the
+// transaction is rolled back, fb1 reads NotFound, and so does fb2 once a
+// reader resolves its lock, by the rolled-back primary's status alone.
+// (client-go's BatchResolveLocks clears every lock of the transaction in
+// the region with txn_infos; ours settles the locks it is given, which in
+// a GC sweep are all the scanned ones, so fb2 is left to its reader.)
+func TestBatchResolveTxnFallenBackFromAsyncCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newInProcess(t, nil)
+		start := f.ts()
+		f.prewrite(start, txnSpec{primary: "fb1", keys: []string{"fb1"}, ttlMs: 1, async: true,
+			secondaries: []string{"fb2"}, minCommitTS: start + 1})
+		f.prewrite(start, txnSpec{primary: "fb1", keys: []string{"fb2"}, ttlMs: 1})
+		lock := f.mustLock("fb1")
+		if !lock.UseAsyncCommit {
+			t.Fatal("fb1 is not async commit")
+		}
+		time.Sleep(10 * time.Millisecond)
+		if err := f.r.BatchResolveLocks(context.Background(), []*kv.Lock{lock}); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := f.mustRead("fb1"); v != nil {
+			t.Fatalf("fb1 = %q after the batch resolve, want NotFound", v)
+		}
+		f.rec.take(0)
+		if res := f.resolve(0, txnlock.Options{}, f.mustLock("fb2")); res.Live != 0 {
+			t.Fatalf("fb2's lock is live (%v) after its primary was rolled back", res.Live)
+		}
+		for _, m := range f.rec.take(transport.CmdCheckTxnStatus) {
+			if m.(*kvrpcpb.CheckTxnStatusRequest).LockTs != start {
+				t.Fatalf("status check of another txn: %v", m)
+			}
+		}
+		for _, k := range []string{"fb1", "fb2"} {
+			if v, _ := f.mustRead(k); v != nil {
+				t.Fatalf("%s = %q after the batch resolve, want NotFound", k, v)
+			}
+		}
+	})
 }

@@ -52,6 +52,12 @@ type LockRequest struct {
 	// wait as long as ctx lasts.
 	Wait      time.Duration
 	WaitStart time.Time
+	// Deadline, when set, is the statement's max execution deadline
+	// (client-go's LockCtx.MaxExecutionDeadline): the request waits for
+	// locks no later than it, and fails with a *kv.QueryInterruptedError
+	// (kv.MaxExecTimeExceededSignal) once it has passed, before a send
+	// and whenever it meets a live lock.
+	Deadline time.Time
 	// Began is when the transaction began: the lock TTL is its age plus
 	// Options.ManagedLockTTL (client-go's handleSingleBatch).
 	Began time.Time
@@ -218,10 +224,22 @@ func (r *LockRequest) waitTimeout(ctx context.Context, now time.Time) int64 {
 	if dl, ok := ctx.Deadline(); ok {
 		left = min(left, dl.Sub(now))
 	}
+	if !r.Deadline.IsZero() {
+		left = min(left, r.Deadline.Sub(now))
+	}
 	if left <= 0 {
 		return -1
 	}
 	return max(left.Milliseconds(), 1)
+}
+
+// pastDeadline returns the error of a request whose max execution
+// deadline has passed at now, nil otherwise.
+func (r *LockRequest) pastDeadline(now time.Time) error {
+	if !r.Deadline.IsZero() && now.After(r.Deadline) {
+		return &kv.QueryInterruptedError{Signal: kv.MaxExecTimeExceededSignal}
+	}
+	return nil
 }
 
 // lockStep sends one region's lock request until it locks its keys or
@@ -236,6 +254,9 @@ func (c *Committer) lockStep(send pipeline.Step[*kvrpcpb.PessimisticLockRequest,
 		req := lr.req
 		for {
 			now := time.Now()
+			if err := req.pastDeadline(now); err != nil {
+				return nil, err
+			}
 			lr.pb.WaitTimeout = req.waitTimeout(ctx, now)
 			lr.pb.LockTtl = uint64((max(now.Sub(req.Began), 0) + c.opts.ManagedLockTTL) / time.Millisecond)
 			resp, err := send(ctx, r, lr.pb)
@@ -268,6 +289,9 @@ func (c *Committer) lockStep(send pipeline.Step[*kvrpcpb.PessimisticLockRequest,
 			}
 			if !blocked {
 				continue // the locks were resolved: lock again at once
+			}
+			if err := req.pastDeadline(time.Now()); err != nil {
+				return resp, err
 			}
 			waited := time.Since(req.WaitStart)
 			switch {
