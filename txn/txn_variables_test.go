@@ -36,7 +36,9 @@ func prewriteHolds(key string) func(uint64, transport.Cmd, transport.Message) bo
 // TestKillBeforePrewrite: a transaction whose kill flag is raised before
 // Commit sends no prewrite and fails with the signal (client-go checks
 // the flag at the start of the prewrite action); the rollback of its keys
-// is still queued, as after any failed prewrite. Its reads stop too.
+// is still queued, as after any failed prewrite, and runs although the flag
+// is up (the Cleanup half of client-go's TestUninterruptibleAction). Its
+// reads stop too. Ports client-go's TestKillSignal (2pc_test.go).
 func TestKillBeforePrewrite(t *testing.T) {
 	p := newPortCluster(t, false, nil)
 	p.commit("r", "old")
@@ -120,7 +122,8 @@ func TestKillDuringPrewrite(t *testing.T) {
 // does not stop the commit of the primary, not even its retries after a
 // backoff: the transaction commits (kill is for the interruptible steps;
 // leaving a prewritten transaction half done only leaves locks for
-// others). The commit details record the commit's backoff.
+// others). The commit details record the commit's backoff. Ports the
+// Commit half of client-go's TestUninterruptibleAction (2pc_test.go).
 func TestKillAfterPrewriteCommits(t *testing.T) {
 	p := newPortCluster(t, false, nil)
 	var flag atomic.Uint32
@@ -196,4 +199,28 @@ func TestVariablesReachRequests(t *testing.T) {
 	if seen[transport.CmdCommit] != want {
 		t.Errorf("Commit carried %+v, want %+v (no kill flag)", seen[transport.CmdCommit], want)
 	}
+}
+
+// TestKillDoesNotStopPessimisticRollback ports the PessimisticRollback half
+// of client-go's TestUninterruptibleAction (2pc_test.go): a pessimistic
+// transaction whose kill flag is raised after LockKeys still rolls its
+// locks back (KvPessimisticRollback is not interruptible), leaving none.
+// Both transports.
+func TestKillDoesNotStopPessimisticRollback(t *testing.T) {
+	transports(t, func(t *testing.T, grpc bool) {
+		p := newPortCluster(t, grpc, nil)
+		var flag atomic.Uint32
+		tx := p.beginPessimistic(txn.WithKillSignal(&flag))
+		mustLock(t, tx, &txn.LockCtx{Wait: txn.LockNoWait}, "k2")
+		flag.Store(2)
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.client.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if locks := scanLocks(t, p.cluster, p.now()); len(locks) != 0 {
+			t.Fatalf("locks left after a rollback with the kill flag up: %v", locks)
+		}
+	})
 }

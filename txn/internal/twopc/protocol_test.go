@@ -321,7 +321,8 @@ func TestSecondaryListInPrimaryLock(t *testing.T) {
 // Async commit eligibility (client-go's checkAsyncCommit): at most
 // AsyncCommitKeys mutations (256 by default) of at most
 // AsyncCommitKeySize key bytes (4 KiB); a larger transaction commits with
-// 2PC. 1PC has no such limit, only its one batch.
+// 2PC. 1PC has no such limit, only its one batch. Ports client-go's
+// TestAsyncCommitCheck (integration_tests/2pc_test.go).
 func TestAsyncCommitLimits(t *testing.T) {
 	if w := (twopc.Options{}).SchemaChangeWait(); w != 2500*time.Millisecond {
 		t.Fatalf("schema change wait %v", w)
