@@ -22,3 +22,17 @@ type ExternalTimestamper interface {
 
 // The real PD client keeps one.
 var _ ExternalTimestamper = pd.Client(nil)
+
+// MinTSReader is the part of PD that reports the smallest timestamp any
+// TSO keyspace group may still hand out (client-go's
+// Oracle.GetAllTSOKeyspaceGroupMinTS, PD's GetMinTS): with TSO served by
+// keyspace groups, a timestamp below it is behind every group's TSO; with
+// PD serving TSO itself it is simply a fresh TSO.
+// github.com/tikv/pd/client.Client implements it, and so does mocktikv's
+// in-process PD.
+type MinTSReader interface {
+	GetMinTS(ctx context.Context) (physical, logical int64, err error)
+}
+
+// The real PD client reads it.
+var _ MinTSReader = pd.Client(nil)

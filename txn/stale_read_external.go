@@ -50,3 +50,24 @@ func (c *Client) externalTimestamper() (pdclient.ExternalTimestamper, error) {
 	}
 	return e, nil
 }
+
+// KeyspaceGroupMinTS returns the smallest timestamp any of the cluster's
+// TSO keyspace groups may still hand out (client-go's
+// Oracle.GetAllTSOKeyspaceGroupMinTS; PD's GetMinTS): a snapshot at or
+// below it is behind every group's TSO. Where PD serves TSO itself (no
+// keyspace groups) it is a fresh timestamp. It fails with
+// kv.ErrInvalidArgument when the client's PD cannot report it.
+func (c *Client) KeyspaceGroupMinTS(ctx context.Context) (uint64, error) {
+	if c.closed.Load() {
+		return 0, kv.ErrClosed
+	}
+	r, ok := c.pd.(pdclient.MinTSReader)
+	if !ok {
+		return 0, kv.InvalidArgument("txn: the client's PD cannot report the keyspace groups' min ts")
+	}
+	physical, logical, err := r.GetMinTS(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("txn: keyspace groups' min ts: %w", err)
+	}
+	return pdclient.ComposeTS(physical, logical), nil
+}

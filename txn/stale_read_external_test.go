@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/txn"
 )
@@ -49,5 +50,25 @@ func TestExternalTimestamp(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "v1", string(v))
 		wantReads(t, sl.take(), servedRead{store: 3, staleRead: true})
+	})
+}
+
+// TestKeyspaceGroupMinTS covers client-go's
+// Oracle.GetAllTSOKeyspaceGroupMinTS (txn-K5): with PD serving TSO itself
+// the keyspace groups' min ts is a fresh timestamp, between one taken
+// before the call and one taken after; a closed client refuses the call.
+func TestKeyspaceGroupMinTS(t *testing.T) {
+	bothWays(t, func(t *testing.T, grpc bool) {
+		ctx := context.Background()
+		p, _ := newReplicaCluster(t, grpc, nil)
+		before := p.now()
+		got, err := p.client.KeyspaceGroupMinTS(ctx)
+		require.NoError(t, err)
+		after := p.now()
+		assert.Greater(t, got, before)
+		assert.Less(t, got, after)
+		require.NoError(t, p.client.Close(ctx))
+		_, err = p.client.KeyspaceGroupMinTS(ctx)
+		assert.ErrorIs(t, err, kv.ErrClosed)
 	})
 }
