@@ -50,6 +50,10 @@ type Cluster struct {
 	// nil without metrics.
 	unwatch func() error
 
+	// life runs the goroutines Go starts and marks the Cluster closed
+	// (cluster_lifecycle.go).
+	life lifecycle
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -101,6 +105,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		}
 	}
 	c := &Cluster{pd: cfg.pd, log: cfg.logger}
+	c.life.init()
 	if c.log == nil {
 		c.log = logging.Default()
 	}
@@ -416,6 +421,9 @@ func (c *Cluster) Sender() transport.Sender { return c.sender }
 // Close fail. Close is idempotent.
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
+		// The Cluster's own goroutines (Go) first: they may use anything
+		// closed below.
+		c.life.close()
 		if c.unwatch != nil {
 			_ = c.unwatch() // fails only for a meter already shut down
 		}

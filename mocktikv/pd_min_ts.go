@@ -33,3 +33,6 @@ func (s *pdService) GetMinTS(ctx context.Context, req *pdpb.GetMinTSRequest) (*p
 	})
 	return resp, err
 }
+
+// GetClusterID returns the cluster's id, as pd.Client's GetClusterID does.
+func (p localPD) GetClusterID(context.Context) uint64 { return p.c.clusterID }
