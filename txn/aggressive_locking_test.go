@@ -19,7 +19,7 @@ import (
 // that still holds locks fail with ErrAggressiveLockingPending and roll
 // the transaction back, releasing them (client-go leaves them to expire).
 func TestAggressiveLockingMisuse(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 
@@ -103,7 +103,7 @@ func TestAggressiveLockingMisuse(t *testing.T) {
 // never sends) fails the call with a *txn.LockedWithConflictTSError; the
 // key is held in the stage all the same, and Cancel releases it.
 func TestAggressiveLockingConflictTSNotAboveForUpdateTS(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		h := p.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPessimisticLock, Steps: []mocktikv.Step{mocktikv.Times(1, mocktikv.Respond(
@@ -135,7 +135,7 @@ func TestAggressiveLockingConflictTSNotAboveForUpdateTS(t *testing.T) {
 // *kv.WriteConflictError the call does not retry past, and without one
 // the keys are locked at that ts.
 func TestLockKeysAtForUpdateTS(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		tx := p.beginPessimistic()
@@ -167,7 +167,7 @@ func TestLockKeysAtForUpdateTS(t *testing.T) {
 // again, its lock possibly having expired meanwhile.
 func TestAggressiveLockingRetryRelocksAfterManagedLockTTL(t *testing.T) {
 	const managed = 300 * time.Millisecond
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil, txn.WithCommitOptions(txn.CommitOptions{ManagedLockTTL: managed}))
 		ctx := context.Background()
 		tx := p.beginPessimistic()

@@ -65,7 +65,7 @@ func (p *portCluster) checkPrimary(key, primary string) {
 // locked all the same and reports the write's commit ts, with its value,
 // whatever the LockCtx asked.
 func TestPessimisticLockAllowLockWithConflict(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		p.commit("key", "key")
@@ -135,7 +135,7 @@ func TestPessimisticLockAllowLockWithConflict(t *testing.T) {
 // the stage; once the blocker is gone the key locks, through a NotLeader
 // answer, which is retried.
 func TestPessimisticLockAllowLockWithConflictError(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		for _, returnValues := range []bool{false, true} {
@@ -182,7 +182,7 @@ func TestPessimisticLockAllowLockWithConflictError(t *testing.T) {
 // final attempt's locks, Cancel releases them (not the ones from before
 // the stage).
 func TestAggressiveLocking(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, finalIsDone := range []bool{false, true} {
 			t.Run(fmt.Sprintf("done=%v", finalIsDone), func(t *testing.T) {
 				p := newPortCluster(t, grpc, nil)
@@ -246,7 +246,7 @@ func TestAggressiveLocking(t *testing.T) {
 // locks with conflict; at a newer for-update ts the first is a key-exists
 // error and the second is already locked.
 func TestAggressiveLockingInsert(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		p.commit("k1", "v1", "k3", "v3", "k6", "v6", "k8", "v8")
@@ -311,7 +311,7 @@ func TestAggressiveLockingInsert(t *testing.T) {
 // conflict and reads it; over a newer write that removed it, it is a
 // write conflict and the key is neither reported nor in the stage.
 func TestAggressiveLockingLockOnlyIfExists(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 
@@ -355,7 +355,7 @@ func TestAggressiveLockingLockOnlyIfExists(t *testing.T) {
 // another one locks its keys again with it; a primary chosen before the
 // stage never changes.
 func TestAggressiveLockingSwitchPrimary(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		tx := p.beginPessimistic()
@@ -439,7 +439,7 @@ func TestAggressiveLockingSwitchPrimary(t *testing.T) {
 // last attempt's lock read locks the key again (unless it was locked with
 // conflict, which read the value), and reads what it asks.
 func TestAggressiveLockingLoadValueOptionChanges(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		p.commit("k2", "v2")
@@ -506,7 +506,7 @@ func TestAggressiveLockingLoadValueOptionChanges(t *testing.T) {
 // (releasing the last attempt's locks the current one did not take again)
 // and locks them normally.
 func TestAggressiveLockingExitIfInapplicable(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		tx := p.beginPessimistic()
@@ -535,7 +535,7 @@ func TestAggressiveLockingExitIfInapplicable(t *testing.T) {
 // with its commit ts as conflict ts; a retry at a newer for-update ts
 // locks it again, and Cancel releases it.
 func TestAggressiveLockingResumeAfterBlocker(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		tx := p.beginPessimistic()

@@ -17,7 +17,7 @@ import (
 // not retried.
 func TestAggressiveLockingKeepAliveAfterMultiLockKeysOperation(t *testing.T) {
 	const managed = 400 * time.Millisecond
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, c := range []struct {
 			name                    string
 			retried, primaryChanged bool
@@ -84,7 +84,7 @@ func TestAggressiveLockingResetPrimaryAndTTLManagerAfterExit(t *testing.T) {
 		exitOnRetry
 		exitOnSecondLock
 	)
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		for _, done := range []bool{false, true} {
@@ -169,7 +169,7 @@ func TestAggressiveLockingResetPrimaryAndTTLManagerAfterExit(t *testing.T) {
 // Cancel; after a force lock that resumed behind a committed blocker they
 // run, and keep running across a retry that locks the key again.
 func TestAggressiveLockingResetTTLManager(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		tx := p.beginPessimistic()

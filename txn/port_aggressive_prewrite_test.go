@@ -69,7 +69,7 @@ func TestPrewriteCheckForUpdateTS(t *testing.T) {
 		{"1PC", []txn.BeginOption{txn.WithAsyncCommit(true), txn.WithOnePC(true)}},
 		{"async commit causal", []txn.BeginOption{txn.WithAsyncCommit(true), txn.WithCausalConsistency(true)}},
 	}
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, pr := range protocols {
 			t.Run(pr.name, func(t *testing.T) {
 				p := newPortCluster(t, grpc, nil)
@@ -182,7 +182,7 @@ func TestPrewriteCheckForUpdateTS(t *testing.T) {
 // own mutations, and a transaction whose locks were taken with and without
 // conflict on both sides of a split commits.
 func TestAggressiveLockingPrewriteConstraintsPerRegion(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		ctx := context.Background()
 		if _, err := p.mock.SplitTxn([]byte("k3")); err != nil {

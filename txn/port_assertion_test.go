@@ -161,24 +161,13 @@ func assertionCase(t *testing.T, grpc bool, mode assertionMode, level kvrpcpb.As
 	violate(true, 0, 0, k(8), k(9), k(10))
 }
 
-// forBothTransports runs f in-process and over gRPC.
-func forBothTransports(t *testing.T, f func(t *testing.T, grpc bool)) {
-	for _, grpc := range []bool{false, true} {
-		name := "inprocess"
-		if grpc {
-			name = "grpc"
-		}
-		t.Run(name, func(t *testing.T) { f(t, grpc) })
-	}
-}
-
 // TestPrewriteAssertion ports client-go's TestPrewriteAssertion: at Strict
 // level TiKV checks every assertion at prewrite, in every kind of
 // transaction, and names the version it found. (With the keys locked the
 // client's own check finds the violation too, but its error only counts
 // once the prewrite succeeded, and here the prewrite fails first.)
 func TestPrewriteAssertion(t *testing.T) {
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, mode := range []assertionMode{assertOptimistic, assertPessimistic, assertLockKeys} {
 			t.Run(mode.String(), func(t *testing.T) {
 				assertionCase(t, grpc, mode, kvrpcpb.AssertionLevel_Strict, detectedWithVersion)
@@ -201,7 +190,7 @@ func TestFastAssertion(t *testing.T) {
 		assertPessimistic: undetected,
 		assertLockKeys:    detectedWithoutVersion,
 	}
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, mode := range []assertionMode{assertOptimistic, assertPessimistic, assertLockKeys} {
 			t.Run(mode.String(), func(t *testing.T) {
 				assertionCase(t, grpc, mode, kvrpcpb.AssertionLevel_Fast, want[mode])
@@ -242,7 +231,7 @@ func TestAssertionErrorLessPriorToOtherError(t *testing.T) {
 		{name: "secondary late", split: true, delay: "other"},
 		{name: "stale existence read", checkExistence: true, assertLockExists: true},
 	}
-	forBothTransports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				p := newPortCluster(t, grpc, nil)

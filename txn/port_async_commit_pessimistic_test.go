@@ -20,7 +20,7 @@ import (
 // writer asked for no min-commit ts from PD beyond its own), and one begun
 // after reads the new value. Both transports.
 func TestPortRepeatableReadPessimistic(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		p.commit("k1", "v1")
 		writer := p.beginPessimistic(txn.WithAsyncCommit(true))
@@ -63,7 +63,7 @@ func TestPortRepeatableReadPessimistic(t *testing.T) {
 // transaction is committed, as every one of its prewrites succeeded) and
 // succeeds. Both transports.
 func TestPortPessimisticTxnResolveAsyncCommitLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		env := p.cluster.EnvFor(kv.ModeTxn)
 		prewrite := pipeline.Shard(env, prewriteSplit, pipeline.Retry(env, plans.KvPrewrite))

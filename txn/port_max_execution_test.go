@@ -23,7 +23,7 @@ import (
 //
 // and once T1 rolls back, a lock with time left succeeds. Both transports.
 func TestPortPessimisticLockMaxExecutionTime(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		t1 := p.beginPessimistic()
 		mustLock(t, t1, nil, "k1")

@@ -14,7 +14,7 @@ import (
 // SetNewlyInserted does, and a locked key deleted then set does not; the
 // transaction commits, writing what was set. Both transports.
 func TestPortNewlyInsertedMemDBFlag(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		tx := p.beginPessimistic()
 		buf := tx.MemBuffer()

@@ -17,7 +17,7 @@ import (
 // aggressive/fair locking mode"), nothing is sent, and the transaction
 // stays in the mode.
 func TestPortPessimisticSharedRejectsAggressiveLocking(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		tx := p.beginWithPrimary("k2")
 		if err := tx.StartAggressiveLocking(); err != nil {
@@ -48,7 +48,7 @@ func TestPortPessimisticSharedRejectsAggressiveLocking(t *testing.T) {
 // failing; once T1 rolls back, T2's lock goes through, and after Done T2
 // holds key's only lock.
 func TestPortForceLockRetryOnSharedLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		const key = "force_key"
 		t1 := p.beginWithPrimary("pk1")

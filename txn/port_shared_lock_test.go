@@ -145,7 +145,7 @@ func lockAsync(tx *txn.Txn, lc *txn.LockCtx, key string) <-chan error {
 // exclusive lock of the key blocks until both committed (or rolled back),
 // then takes it.
 func TestPortSharedLockBlockExclusiveLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, commit := range []bool{true, false} {
 			t.Run(fmt.Sprintf("commit=%v", commit), func(t *testing.T) {
 				p := newPortCluster(t, grpc, nil)
@@ -198,7 +198,7 @@ func TestPortSharedLockBlockExclusiveLock(t *testing.T) {
 // with T1 holding a key exclusively, the share-mode locks of T2 and T3
 // block until T1 commits (or rolls back), then both take the shared lock.
 func TestPortExclusiveLockBlockSharedLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, commit := range []bool{true, false} {
 			t.Run(fmt.Sprintf("commit=%v", commit), func(t *testing.T) {
 				p := newPortCluster(t, grpc, nil)
@@ -246,7 +246,7 @@ func TestPortExclusiveLockBlockSharedLock(t *testing.T) {
 // exclusively: it meets the shared lock, resolves T1's holder (committed)
 // and takes the key.
 func TestPortResolveSharedLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		const pk, key = "pk", "shared_key"
 		for _, k := range []string{pk, key} {
@@ -286,7 +286,7 @@ func TestPortResolveSharedLock(t *testing.T) {
 // in share mode; a lock scan at max version v reports the holders that
 // started at or before v, each as its own lock of the key.
 func TestPortScanSharedLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		const key = "shared_key"
 		var txns []*txn.Txn
@@ -326,7 +326,7 @@ func TestPortScanSharedLock(t *testing.T) {
 // three holders' locks rolls back the two expired ones and leaves the
 // live one's.
 func TestPortGCSharedLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		const key = "shared_key"
 		short := txn.NewClient(p.cluster, txn.WithCommitOptions(txn.CommitOptions{ManagedLockTTL: 500 * time.Millisecond}))
@@ -382,7 +382,7 @@ func TestPortGCSharedLock(t *testing.T) {
 // end removes that holder's lock only, and the last one's removes the
 // shared lock.
 func TestPortSharedLockCommitAndRollback(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		for _, commit := range []bool{true, false} {
 			t.Run(fmt.Sprintf("commit=%v", commit), func(t *testing.T) {
 				p := newPortCluster(t, grpc, nil)
@@ -419,7 +419,7 @@ func TestPortSharedLockCommitAndRollback(t *testing.T) {
 // writing the key meets it at prewrite, resolves the expired holder and
 // commits; the value is readable and no lock is left.
 func TestPortPrewriteResolveExpiredSharedLock(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		const pk, key = "pk", "key"
 		short := txn.NewClient(p.cluster, txn.WithCommitOptions(txn.CommitOptions{ManagedLockTTL: 500 * time.Millisecond}))
@@ -478,7 +478,7 @@ func TestPortPrewriteResolveExpiredSharedLock(t *testing.T) {
 // PessimisticSharedRejectsAggressiveLocking is not ported: aggressive
 // locking (txn-D6) is not in this tree.
 func TestPortLockKeysShareMode(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		lockOps := func(startTS uint64) []kvrpcpb.Op {
 			var ops []kvrpcpb.Op
@@ -605,7 +605,7 @@ func TestPortLockKeysShareMode(t *testing.T) {
 //   - RejectPipelinedFlush: a pipelined transaction cannot lock in share
 //     mode at all (TestPortLockKeysShareMode), so no flush can carry one.
 func TestPortSharedLockCommitterIncompatibilities(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		t.Run("DisableAsyncCommitAndOnePC", func(t *testing.T) {
 			for _, shared := range []bool{false, true} {
 				p := newPortCluster(t, grpc, nil)

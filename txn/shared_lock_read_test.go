@@ -20,7 +20,7 @@ import (
 // back here). A pessimistic transaction's own Get of a key it locked in
 // share mode reads it too. In-process and over gRPC.
 func TestSharedLockDoesNotBlockReads(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		p.commit("a", "va", "b", "vb", "c", "vc")
 		for _, k := range []string{"b", "c"} { // "b" alone: its commit is held, not the primary's

@@ -207,7 +207,7 @@ func TestVariablesReachRequests(t *testing.T) {
 // locks back (KvPessimisticRollback is not interruptible), leaving none.
 // Both transports.
 func TestKillDoesNotStopPessimisticRollback(t *testing.T) {
-	transports(t, func(t *testing.T, grpc bool) {
+	bothWays(t, func(t *testing.T, grpc bool) {
 		p := newPortCluster(t, grpc, nil)
 		var flag atomic.Uint32
 		tx := p.beginPessimistic(txn.WithKillSignal(&flag))
