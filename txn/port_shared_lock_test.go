@@ -31,13 +31,6 @@ import (
 // expect the lock to be taken, and check that it was not before the
 // release.
 
-// transports runs f once in process and once over gRPC.
-func transports(t *testing.T, f func(t *testing.T, grpc bool)) {
-	for _, grpc := range []bool{false, true} {
-		t.Run(fmt.Sprintf("grpc=%v", grpc), func(t *testing.T) { f(t, grpc) })
-	}
-}
-
 // shareMode is the LockCtx of a share-mode lock that waits as long as the
 // call's ctx lasts.
 func shareMode() *txn.LockCtx { return &txn.LockCtx{InShareMode: true} }
