@@ -27,6 +27,11 @@ func (*tlsTikv) RawGet(context.Context, *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGet
 	return &kvrpcpb.RawGetResponse{Value: []byte("secret")}, nil
 }
 
+// TestLoadTLSAgainstMutualTLSServer: LoadTLS builds, from a CA, a
+// certificate and a key in files, a TLS config that a mutual-TLS server
+// accepts (and a plaintext client is refused). Ports client-go's
+// TestTLSConfig (config/security_test.go), which checks only that the
+// config is built.
 func TestLoadTLSAgainstMutualTLSServer(t *testing.T) {
 	certs, err := testcerts.Generate(t.TempDir())
 	if err != nil {
