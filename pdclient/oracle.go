@@ -50,7 +50,7 @@ type lastTS struct {
 // An Oracle is safe for concurrent use. It owns one goroutine, started by
 // NewOracle and stopped by Close. It does not own the PD client.
 type Oracle struct {
-	pd PD
+	pd TSO
 	// adapt holds the refresh interval, configured and in force (see
 	// oracle_adaptive.go); SetUpdateInterval pokes intervalSet so that the
 	// loop resets its ticker.
@@ -68,10 +68,18 @@ type Oracle struct {
 	closeOnce sync.Once
 }
 
-// NewOracle returns an Oracle reading from pd and starts its refresh
-// goroutine, which fetches a timestamp at once and then every update
-// interval. The caller must Close it.
-func NewOracle(pd PD, opts ...OracleOption) *Oracle {
+// TSO is where an Oracle takes its timestamps: PD (every PD is one), or
+// NewLocalTSO's clock for tests that need no PD.
+type TSO interface {
+	// GetTS returns a fresh timestamp as its physical (milliseconds since
+	// the Unix epoch) and logical parts.
+	GetTS(ctx context.Context) (physical, logical int64, err error)
+}
+
+// NewOracle returns an Oracle reading from pd (any TSO) and starts its
+// refresh goroutine, which fetches a timestamp at once and then every
+// update interval. The caller must Close it.
+func NewOracle(pd TSO, opts ...OracleOption) *Oracle {
 	cfg := oracleConfig{interval: defaultOracleUpdateInterval}
 	for _, o := range opts {
 		o(&cfg)
