@@ -12,9 +12,10 @@
 //     job, because only the plan knows whether a command is idempotent and
 //     which replica to try next.
 //   - A middleware may read a Request and may write the kvrpcpb.Context
-//     fields it owns (trace id, resource-control context, request source);
-//     it never mutates payload fields. Every attempt has its own shallow copy
-//     of the message and its Context, so such writes do not race.
+//     fields it owns (trace id, resource-control context, request source,
+//     resource-group tag); it never mutates payload fields. Every attempt
+//     has its own shallow copy of the message and its Context, so such
+//     writes do not race.
 //   - An error wrapping ErrNotSent means the request provably never reached
 //     TiKV and is safe to resend even for non-idempotent commands. Any other
 //     error means the outcome is unknown.

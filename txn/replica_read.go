@@ -60,7 +60,7 @@ func WithLoadBasedReplicaReadThreshold(d time.Duration) SnapshotOption {
 // (WithVariables) and its runtime stats to a call's context. The replica
 // choice goes over any read options the caller's context carries.
 func (s *Snapshot) readContext(ctx context.Context) context.Context {
-	ctx = s.statsContext(s.withVariables(ctx))
+	ctx = s.statsContext(s.withTagger(s.withVariables(ctx)))
 	c := &s.cfg
 	if !c.replicaSet && !c.stale && len(c.matchLabels) == 0 && c.busyThreshold == 0 {
 		return ctx

@@ -60,6 +60,7 @@ type snapshotConfig struct {
 	priority      kvrpcpb.CommandPri
 	source        string
 	groupTag      []byte
+	tagger        ResourceGroupTagger // WithResourceGroupTagger (resource_group_tagger.go)
 	groupName     string
 	replicaRead   kv.ReplicaReadType
 	replicaSet    bool

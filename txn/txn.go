@@ -437,7 +437,7 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 	}
 	defer t.client.commits.leave()
 	if t.pl != nil {
-		return t.pl.commit(t.snap.withVariables(ctx))
+		return t.pl.commit(t.snap.withTagger(t.snap.withVariables(ctx)))
 	}
 	muts, err := t.mutations()
 	if err != nil {
@@ -453,7 +453,7 @@ func (t *Txn) Commit(ctx context.Context) (err error) {
 	req := twopc.Request{StartTS: t.startTS, Mutations: muts, Began: t.began, AssertionLevel: t.assertion, Context: t.reqCtx}
 	t.proto.apply(&req)
 	t.pessimisticCommit(&req)
-	details, err := t.client.committer.Commit(t.snap.withVariables(ctx), req)
+	details, err := t.client.committer.Commit(t.snap.withTagger(t.snap.withVariables(ctx)), req)
 	recordCommit(ctx, details)
 	t.unsetPrimary() // the commit's outcome decides the locks now
 	if err != nil {
