@@ -234,8 +234,15 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 		}
 	}
 	// The store's death cancels the handler, as closing a gRPC server's
-	// connections cancels the contexts of the calls it is serving.
-	hctx, cancel := context.WithCancel(ctx)
+	// connections cancels the contexts of the calls it is serving; the
+	// attempt's timeout ends it as the gRPC transport's deadline would.
+	var hctx context.Context
+	var cancel context.CancelFunc
+	if req.Timeout > 0 {
+		hctx, cancel = context.WithTimeout(ctx, req.Timeout)
+	} else {
+		hctx, cancel = context.WithCancel(ctx)
+	}
 	defer cancel()
 	stop := context.AfterFunc(life, cancel)
 	defer stop()

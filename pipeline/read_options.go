@@ -29,6 +29,12 @@ type ReadOptions struct {
 	// leader's estimated queueing exceeds it (load-based replica read); it
 	// is also sent to TiKV, which rejects work it would queue longer.
 	BusyThreshold time.Duration
+	// FirstAttemptTimeout, when positive, bounds the first attempt of each
+	// piece instead of Env.ReadTimeout (client-go's KV read timeout): the
+	// attempt waits that long and TiKV is told to give up after it
+	// (max_execution_duration_ms). An attempt that times out so is tried
+	// again at once on another replica, with the Env's read timeout.
+	FirstAttemptTimeout time.Duration
 }
 
 type readOptionsKey struct{}

@@ -247,8 +247,12 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		region := d.sel.region
 		attempt := d.st.attempts
 		d.st.attempts++
+		timeout := d.timeout
+		if m.Read && attempt == 0 && opts.FirstAttemptTimeout > 0 {
+			timeout = opts.FirstAttemptTimeout
+		}
 		msg, rctx := m.Cmd.CopyWithContext(req)
-		fillAttemptContext(rctx, m, region, t, attempt, d.timeout, d.sel.busy)
+		fillAttemptContext(rctx, m, region, t, attempt, timeout, d.sel.busy)
 		start := time.Now()
 		var sent *transport.Request
 		if d.firstUsed {
@@ -263,7 +267,7 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			Call:    d.st.call,
 			Piece:   d.st.piece,
 			Attempt: attempt,
-			Timeout: d.timeout,
+			Timeout: timeout,
 		}
 		resp, err := e.Sender.Send(ctx, sent)
 		spent := time.Since(start)

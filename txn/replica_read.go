@@ -84,6 +84,19 @@ func (s *Snapshot) readContext(ctx context.Context) context.Context {
 	return pipeline.WithReadOptions(ctx, ro)
 }
 
+// pointReadContext is readContext for Get and BatchGet, which also carry
+// the snapshot's KV read timeout (WithKVReadTimeout) for their first
+// attempts.
+func (s *Snapshot) pointReadContext(ctx context.Context) context.Context {
+	ctx = s.readContext(ctx)
+	if s.cfg.readTimeout <= 0 {
+		return ctx
+	}
+	ro := pipeline.ReadOptionsFrom(ctx)
+	ro.FirstAttemptTimeout = s.cfg.readTimeout
+	return pipeline.WithReadOptions(ctx, ro)
+}
+
 // readGuard is what a snapshot checks and adjusts per region batch, in
 // front of Retry: the read ts, the adjuster, the stale-read fallback.
 type readGuard struct {

@@ -110,7 +110,7 @@ func (s *Snapshot) get(ctx context.Context, key []byte, wantCommitTS bool) (Valu
 	if e, ok := s.cache.get(key, wantCommitTS); ok {
 		return found(e)
 	}
-	rctx := s.readContext(ctx)
+	rctx := s.pointReadContext(ctx)
 	if s.ts == MaxTS {
 		rctx = withFirstLock(rctx)
 	}
@@ -199,7 +199,7 @@ func (s *Snapshot) batchGet(ctx context.Context, keys [][]byte, wantCommitTS boo
 		}
 	}
 	if len(missing) > 0 {
-		pairs, err := s.plans.batchGet(s.readContext(ctx), &kvrpcpb.BatchGetRequest{
+		pairs, err := s.plans.batchGet(s.pointReadContext(ctx), &kvrpcpb.BatchGetRequest{
 			Context: s.locks.context(s.rctx), Keys: missing, Version: s.ts, NeedCommitTs: wantCommitTS,
 		})
 		if err != nil {

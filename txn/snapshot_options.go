@@ -61,6 +61,9 @@ type snapshotConfig struct {
 	source        string
 	groupTag      []byte
 	tagger        ResourceGroupTagger // WithResourceGroupTagger (resource_group_tagger.go)
+	readTimeout   time.Duration       // WithKVReadTimeout
+	sampleStep    uint32              // WithSampleStep
+	taskID        uint64              // WithTaskID
 	groupName     string
 	replicaRead   kv.ReplicaReadType
 	replicaSet    bool
@@ -128,6 +131,30 @@ func WithResourceGroupTag(tag []byte) SnapshotOption {
 	return func(c *snapshotConfig) { c.groupTag = tag }
 }
 
+// WithKVReadTimeout bounds the first attempt of each region's point read
+// (Get, BatchGet) to d (client-go's KVSnapshot.SetKVReadTimeout): the
+// attempt waits no longer, and TiKV is told to give up after d; a read
+// that times out so goes at once to another replica, with the default
+// read timeout. Scans are not affected. d <= 0 means the default.
+func WithKVReadTimeout(d time.Duration) SnapshotOption {
+	return func(c *snapshotConfig) { c.readTimeout = max(d, 0) }
+}
+
+// WithSampleStep makes the snapshot's scans return every step-th key only,
+// skipping step-1 keys after each one returned (client-go's
+// KVSnapshot.SetSampleStep; TiKV's sample_step, applied within each page
+// of a scan). 0 and 1 return every key.
+func WithSampleStep(step uint32) SnapshotOption {
+	return func(c *snapshotConfig) { c.sampleStep = step }
+}
+
+// WithTaskID tags the reads with the id of the task they belong to
+// (Context.task_id, client-go's KVSnapshot.SetTaskID), which TiKV uses to
+// group a task's requests in its scheduling and logs.
+func WithTaskID(id uint64) SnapshotOption {
+	return func(c *snapshotConfig) { c.taskID = id }
+}
+
 // WithResourceGroupName charges the reads to a resource group
 // (Context.resource_control_context.resource_group_name).
 func WithResourceGroupName(name string) SnapshotOption {
@@ -164,6 +191,7 @@ func (c *snapshotConfig) requestContext() *kvrpcpb.Context {
 		Priority:         c.priority,
 		RequestSource:    c.source,
 		ResourceGroupTag: c.groupTag,
+		TaskId:           c.taskID,
 	}
 	if c.groupName != "" {
 		rc.ResourceControlContext = &kvrpcpb.ResourceControlContext{ResourceGroupName: c.groupName}

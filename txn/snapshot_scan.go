@@ -57,7 +57,7 @@ func (s *Snapshot) scan(ctx context.Context, req *kvrpcpb.ScanRequest) iter.Seq2
 		// The Context is taken when ranging starts, so that a sequence
 		// ranged later carries the locks learnt by then.
 		r := *req
-		r.Context, r.Version, r.KeyOnly = s.locks.context(s.rctx), s.ts, s.cfg.keyOnly
+		r.Context, r.Version, r.KeyOnly, r.SampleStep = s.locks.context(s.rctx), s.ts, s.cfg.keyOnly, s.cfg.sampleStep
 		for part, err := range s.plans.scan(s.readContext(ctx), &r) {
 			if err != nil {
 				yield(kv.KeyValue{}, err)

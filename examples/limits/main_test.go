@@ -19,7 +19,7 @@ func TestLimitsTour(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"(burst 10) took at least 450ms: true",
+		"(burst 10) took at least 400ms: true",
 		"deadline at 1/s: limited true, not sent true",
 		"4 store tokens, took at least 500ms: true",
 		"external_example true, internal_gc 40",
