@@ -2,7 +2,9 @@ package pdclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,17 +176,53 @@ func (o *Oracle) observe(ts uint64) {
 	}
 }
 
+// TSOMaxBackoff bounds the time Now sleeps between retries of a failed TSO
+// fetch (client-go's TsoMaxBackoff, with its BoPDRPC policy: waits from
+// 500ms doubling to 3s, equal jitter).
+const TSOMaxBackoff = 15 * time.Second
+
+const (
+	tsoRetryBase = 500 * time.Millisecond
+	tsoRetryCap  = 3 * time.Second
+)
+
 // Now returns a fresh timestamp from PD's TSO, greater than every timestamp
-// PD handed out before the call. Safe for concurrent use.
+// PD handed out before the call. A failed fetch (a PD leader change, an
+// unreachable PD) is retried after a backoff, within TSOMaxBackoff of
+// sleep and ctx, as client-go's KVStore.CurrentTimestamp does; the error
+// then names the last failure. Safe for concurrent use.
 func (o *Oracle) Now(ctx context.Context) (uint64, error) {
-	if o.closed.Load() {
-		return 0, kv.ErrClosed
+	delay, slept := tsoRetryBase, time.Duration(0)
+	for {
+		if o.closed.Load() {
+			return 0, kv.ErrClosed
+		}
+		ts, err := o.fetch(ctx)
+		if err == nil {
+			return ts, nil
+		}
+		// Equal jitter: half the delay, plus up to the other half.
+		sleep := delay/2 + rand.N(delay/2+1)
+		if ctx.Err() != nil || !retryableTSOError(err) || slept+sleep > TSOMaxBackoff {
+			return 0, fmt.Errorf("pdclient: get timestamp: %w", err)
+		}
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("pdclient: get timestamp: %w", kv.Join(context.Cause(ctx), err))
+		}
+		slept += sleep
+		delay = min(2*delay, tsoRetryCap)
 	}
-	ts, err := o.fetch(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("pdclient: get timestamp: %w", err)
-	}
-	return ts, nil
+}
+
+// retryableTSOError reports whether a TSO failure may pass on a retry:
+// not the caller's context ending, nor a closed client or a bad request.
+func retryableTSOError(err error) bool {
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+		!errors.Is(err, kv.ErrClosed) && !errors.Is(err, kv.ErrInvalidArgument)
 }
 
 // LowResolution returns the newest timestamp the oracle has seen, at most

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -65,7 +66,7 @@ func TestOracleToleratesPDErrors(t *testing.T) {
 		synctest.Wait()
 		check.Zero(t, o.LowResolution())
 		_, err := o.Now(context.Background())
-		check.True(t, err != nil, "Now reports PD errors")
+		check.True(t, err != nil, "Now reports PD errors once its retries are spent")
 		check.Zero(t, o.UntilExpired(ComposeTS(time.Now().UnixMilli(), 0), 10_000), "no timestamp seen yet")
 
 		pd.mu.Lock()
@@ -73,7 +74,10 @@ func TestOracleToleratesPDErrors(t *testing.T) {
 		pd.mu.Unlock()
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		check.Equal(t, ComposeTS(time.Now().UnixMilli(), 0), o.LowResolution(), "recovers on the next tick")
+		// Now's retries moved the clock by up to TSOMaxBackoff, so the
+		// ticks no longer fall on whole intervals from the start: the
+		// next one, within an interval, brings a fresh timestamp.
+		check.True(t, o.LowResolution() >= ComposeTS(time.Now().Add(-2*time.Second).UnixMilli(), 0), "recovers on the next tick")
 	})
 }
 
@@ -149,5 +153,70 @@ func TestOracleLowResolutionNeverBehindNow(t *testing.T) {
 		synctest.Wait() // the refresh has recorded (or not) its older ts
 		check.Equal(t, 2, pd.fakePD.count("GetTS"))
 		check.Equal(t, ts, o.LowResolution(), "an older timestamp arriving late moved it back")
+	})
+}
+
+// flakyTSO fails its first failures GetTS calls with err, then serves.
+type flakyTSO struct {
+	mu       sync.Mutex
+	failures int
+	err      error
+	calls    int
+	ts       int64
+}
+
+func (f *flakyTSO) GetTS(ctx context.Context) (int64, int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.failures > 0 {
+		f.failures--
+		return 0, 0, f.err
+	}
+	f.ts++
+	return time.Now().UnixMilli(), f.ts, nil
+}
+
+// TestOracleNowRetriesTSO: Now retries a failed TSO fetch after a backoff
+// (client-go's CurrentTimestamp under BoPDRPC and TsoMaxBackoff): two
+// failures then a timestamp succeed; a TSO that keeps failing gives up
+// once TSOMaxBackoff of sleep would be exceeded, naming the failure; the
+// caller's deadline ends the retries with its error. In virtual time.
+func TestOracleNowRetriesTSO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("not leader")
+		tso := &flakyTSO{failures: 2, err: boom}
+		o := NewOracle(tso, WithUpdateInterval(time.Hour))
+		defer o.Close()
+		synctest.Wait()
+		tso.mu.Lock()
+		tso.calls, tso.failures = 0, 2
+		tso.mu.Unlock()
+		start := time.Now()
+		if _, err := o.Now(context.Background()); err != nil {
+			t.Fatalf("Now after two failures: %v", err)
+		}
+		if tso.calls != 3 || time.Since(start) < 500*time.Millisecond {
+			t.Fatalf("%d calls in %v, want 3 with backoffs between", tso.calls, time.Since(start))
+		}
+
+		tso.mu.Lock()
+		tso.failures = 1 << 30
+		tso.mu.Unlock()
+		start = time.Now()
+		_, err := o.Now(context.Background())
+		if !errors.Is(err, boom) {
+			t.Fatalf("Now with a failing TSO = %v, want the failure", err)
+		}
+		if d := time.Since(start); d > TSOMaxBackoff || d < TSOMaxBackoff/2 {
+			t.Fatalf("gave up after %v, want within the %v budget and not long before it", d, TSOMaxBackoff)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = o.Now(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, boom) {
+			t.Fatalf("Now under a 2s deadline = %v, want the deadline and the failure", err)
+		}
 	})
 }
