@@ -78,6 +78,9 @@ type Committer struct {
 	pessimisticLock     pipeline.Plan[*lockReq, []pipeline.Part[*lockReq, *kvrpcpb.PessimisticLockResponse]]
 	pessimisticRollback pipeline.Plan[*kvrpcpb.PessimisticRollbackRequest, []pipeline.PieceOutcome[*kvrpcpb.PessimisticRollbackRequest, *kvrpcpb.PessimisticRollbackResponse]]
 	preSplitPlan        pipeline.Plan[*kvrpcpb.SplitRegionRequest, []pipeline.Part[*kvrpcpb.SplitRegionRequest, *kvrpcpb.SplitRegionResponse]]
+	// checkLocks settles an async-commit or 1PC prewrite left
+	// undetermined (prewrite_settle.go).
+	checkLocks pipeline.Plan[*kvrpcpb.CheckSecondaryLocksRequest, []pipeline.Part[*kvrpcpb.CheckSecondaryLocksRequest, *kvrpcpb.CheckSecondaryLocksResponse]]
 }
 
 // New builds a Committer. Env, Oracle and Group are required.
@@ -241,6 +244,15 @@ type CommitDetails struct {
 	// Request.CommitWaitUntilTSO, CommitWaitRetries their fetches.
 	MinCommitTSTime, CommitWaitTime time.Duration
 	CommitWaitRetries               int
+
+	// PrewriteSettled says an async-commit or 1PC prewrite ended with a
+	// batch whose outcome was unknown and TiKV's answer to its retry a key
+	// error, and a check of the transaction's keys decided the outcome
+	// (prewrite_settle.go). PrewriteSettleErr is why such a check left
+	// the outcome undetermined (it failed, or its answers contradicted
+	// each other).
+	PrewriteSettled   bool
+	PrewriteSettleErr error
 }
 
 // maxCommitTSRetries bounds the fresh commit ts tried after TiKV refused
@@ -311,6 +323,9 @@ func (c *Committer) run(t *txn, req Request, d *CommitDetails) error {
 	if err := c.runPrewrite(t, d); err != nil {
 		pe := &PrewriteError{StartTS: t.startTS, Cause: err}
 		if t.prewriteUndetermined(pe) {
+			if settled, err := c.settlePrewrite(t, pe, d); settled {
+				return err
+			}
 			// No rollback: readers may be committing the transaction.
 			return fmt.Errorf("twopc: %v prewrite of txn %d: %w", t.proto.tried(), t.startTS, pe.decisive())
 		}
