@@ -273,6 +273,12 @@ const maxMinCommitTSGap = 3600000 << 18
 //     prewrite or resolver error; the prewritten locks are rolled back;
 //   - kv.ErrUndetermined when the primary's commit may or may not have
 //     applied; nothing is rolled back;
+//   - kv.ErrUndetermined for an async-commit or 1PC prewrite that left a
+//     batch's outcome unknown (readers may commit the transaction from its
+//     locks), unless TiKV answered that batch's retry with a key error:
+//     then a check of the keys settles it (prewrite_settle.go), to success
+//     when the transaction is found committed, else to the prewrite's
+//     error with the locks rolled back;
 //   - *kv.TxnLockNotFoundError when the primary's lock was rolled back by
 //     another transaction before the commit reached it: the transaction
 //     failed, and the rest is rolled back;

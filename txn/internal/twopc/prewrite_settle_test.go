@@ -134,8 +134,15 @@ func TestPrewriteSettleAsyncCommitRolledBack(t *testing.T) {
 // if the retry had overtaken a first attempt still in flight). The check
 // finds both keys locked with async commit: every prewrite applied, so
 // the transaction is committed, at the largest min commit ts, and Commit
-// reports success with that commit ts and queues the commit phase.
+// reports success with that commit ts and queues the commit phase. Also
+// for a pessimistic transaction (its keys prewritten with a for_update_ts
+// and no pessimistic check, as in TestAsyncCommitLaterBatchEnforcesFallback).
 func TestPrewriteSettleAsyncCommitCommitted(t *testing.T) {
+	t.Run("optimistic", func(t *testing.T) { settleAsyncCommitCommitted(t, false) })
+	t.Run("pessimistic", func(t *testing.T) { settleAsyncCommitCommitted(t, true) })
+}
+
+func settleAsyncCommitCommitted(t *testing.T, pessimistic bool) {
 	bothTransports(t, func(t *testing.T, grpc bool) {
 		f := newFixture(t, setup{grpc: grpc, splits: []string{"m"}, opts: twopc.Options{AsyncCommit: true}})
 		first := mocktikv.NewGate()
@@ -150,7 +157,11 @@ func TestPrewriteSettleAsyncCommitCommitted(t *testing.T) {
 			<-aDone // z's prewrite runs once a's is written
 			first.Open()
 		}()
-		d, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "a1"), put("z", "z1")}})
+		req := twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "a1"), put("z", "z1")}}
+		if pessimistic {
+			req.ForUpdateTS = startTS
+		}
+		d, err := f.committer.Commit(context.Background(), req)
 		if err != nil || !d.PrewriteSettled || d.Protocol != twopc.ProtocolAsyncCommit || d.CommitTS <= startTS || !d.SecondariesQueued || d.RollbackQueued {
 			t.Fatalf("commit = %v, details %+v; want success settled by the check", err, d)
 		}
@@ -280,4 +291,46 @@ func TestPrewriteSettleCheckFails(t *testing.T) {
 			t.Fatalf("locks %v, want k's async-commit lock", l)
 		}
 	})
+}
+
+// TestPrewriteSettleFallenBack: TiKV can no longer commit under
+// max_commit_ts (its max_ts passed it), so the prewrite falls back to
+// two-phase commit and writes normal locks; but its answer, which says
+// so, is lost, and the retry is answered with a write conflict. The check
+// finds every key locked, without async commit: only a primary commit,
+// never sent, could commit such a transaction, so it is not committed: the
+// commit fails with the write conflict, determined, and the locks are
+// rolled back. For async commit and for 1PC.
+func TestPrewriteSettleFallenBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts twopc.Options
+	}{
+		{"async", twopc.Options{AsyncCommit: true}},
+		{"1pc", twopc.Options{OnePC: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bothTransports(t, func(t *testing.T, grpc bool) {
+				tc.opts.CausalConsistency = true
+				tc.opts.SafeWindow = 1 // ns: max_commit_ts = start ts (+ the txn's age, none here)
+				f := newFixture(t, setup{grpc: grpc, opts: tc.opts})
+				startTS := f.ts()
+				f.pushMaxTS(startTS)
+				f.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Key: []byte("a"), Steps: []mocktikv.Step{
+					mocktikv.Times(1, lost), mocktikv.Times(1, conflictOn("a", startTS)),
+				}})
+				d, err := f.committer.Commit(context.Background(), twopc.Request{StartTS: startTS, Mutations: []twopc.Mutation{put("a", "1"), put("b", "2")}})
+				wantDeterminedConflict(t, err, d)
+				if !d.PrewriteSettled {
+					t.Fatalf("details %+v: want the prewrite settled by a check of its keys", d)
+				}
+				f.settle()
+				if l := f.locksNow(); len(l) != 0 {
+					t.Fatalf("locks left %v", l)
+				}
+				f.mustMiss("a", 0)
+				f.mustMiss("b", 0)
+			})
+		})
+	}
 }
