@@ -40,10 +40,13 @@
 //
 // Transfers whose commit ends kv.ErrUndetermined are counted, not failures:
 // a transfer moves money atomically, so the invariant holds whichever way
-// it went. Every other error fails the test. In every run so far each
-// undetermined transfer had in fact failed at prewrite with a write
-// conflict, before any commit was sent; undetermined_test.go reproduces
-// that twopc bug deterministically (skipped until twopc is fixed).
+// it went. Every other error fails the test. Undetermined transfers whose
+// error also says write conflict are counted apart: they used to be most
+// of them, async-commit and 1PC prewrites whose batch had a lost answer
+// and whose retry met a conflict; twopc now settles those with a check of
+// the transaction's keys (txn/internal/twopc/prewrite_settle.go), and a
+// two-phase prewrite that failed is never undetermined
+// (undetermined_test.go).
 //
 // Every run is seeded (BANK_SEED, default 1): the seed fixes the
 // nemesis's, the killer's and the crasher's sequences of actions and

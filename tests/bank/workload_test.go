@@ -49,8 +49,10 @@ func transferLoop(ctx context.Context, client *txn.Client, seed uint64, id int, 
 			// totals must hold either way.
 			c.undetermined.Add(1)
 			if errors.Is(err, kv.ErrWriteConflict) {
-				// A prewrite that failed, reported undetermined (see
-				// undetermined_test.go): counted apart for the report.
+				// An async-commit or 1PC prewrite that met a conflict
+				// after a lost answer and that twopc could not settle
+				// (its check of the keys failed): counted apart for the
+				// report.
 				c.undeterminedConflict.Add(1)
 			}
 			c.noteUndetermined(err)

@@ -48,4 +48,5 @@ func (c *Committer) buildPlans() {
 	c.buildRollback()
 	c.buildHeartbeat()
 	c.buildPessimistic()
+	c.buildSettle()
 }

@@ -78,6 +78,9 @@ type Committer struct {
 	pessimisticLock     pipeline.Plan[*lockReq, []pipeline.Part[*lockReq, *kvrpcpb.PessimisticLockResponse]]
 	pessimisticRollback pipeline.Plan[*kvrpcpb.PessimisticRollbackRequest, []pipeline.PieceOutcome[*kvrpcpb.PessimisticRollbackRequest, *kvrpcpb.PessimisticRollbackResponse]]
 	preSplitPlan        pipeline.Plan[*kvrpcpb.SplitRegionRequest, []pipeline.Part[*kvrpcpb.SplitRegionRequest, *kvrpcpb.SplitRegionResponse]]
+	// checkLocks settles an async-commit or 1PC prewrite left
+	// undetermined (prewrite_settle.go).
+	checkLocks pipeline.Plan[*kvrpcpb.CheckSecondaryLocksRequest, []pipeline.Part[*kvrpcpb.CheckSecondaryLocksRequest, *kvrpcpb.CheckSecondaryLocksResponse]]
 }
 
 // New builds a Committer. Env, Oracle and Group are required.
@@ -241,6 +244,15 @@ type CommitDetails struct {
 	// Request.CommitWaitUntilTSO, CommitWaitRetries their fetches.
 	MinCommitTSTime, CommitWaitTime time.Duration
 	CommitWaitRetries               int
+
+	// PrewriteSettled says an async-commit or 1PC prewrite ended with a
+	// batch whose outcome was unknown and TiKV's answer to its retry a key
+	// error, and a check of the transaction's keys decided the outcome
+	// (prewrite_settle.go). PrewriteSettleErr is why such a check left
+	// the outcome undetermined (it failed, or its answers contradicted
+	// each other).
+	PrewriteSettled   bool
+	PrewriteSettleErr error
 }
 
 // maxCommitTSRetries bounds the fresh commit ts tried after TiKV refused
@@ -261,6 +273,12 @@ const maxMinCommitTSGap = 3600000 << 18
 //     prewrite or resolver error; the prewritten locks are rolled back;
 //   - kv.ErrUndetermined when the primary's commit may or may not have
 //     applied; nothing is rolled back;
+//   - kv.ErrUndetermined for an async-commit or 1PC prewrite that left a
+//     batch's outcome unknown (readers may commit the transaction from its
+//     locks), unless TiKV answered that batch's retry with a key error:
+//     then a check of the keys settles it (prewrite_settle.go), to success
+//     when the transaction is found committed, else to the prewrite's
+//     error with the locks rolled back;
 //   - *kv.TxnLockNotFoundError when the primary's lock was rolled back by
 //     another transaction before the commit reached it: the transaction
 //     failed, and the rest is rolled back;
@@ -311,6 +329,9 @@ func (c *Committer) run(t *txn, req Request, d *CommitDetails) error {
 	if err := c.runPrewrite(t, d); err != nil {
 		pe := &PrewriteError{StartTS: t.startTS, Cause: err}
 		if t.prewriteUndetermined(pe) {
+			if settled, err := c.settlePrewrite(t, pe, d); settled {
+				return err
+			}
 			// No rollback: readers may be committing the transaction.
 			return fmt.Errorf("twopc: %v prewrite of txn %d: %w", t.proto.tried(), t.startTS, pe.decisive())
 		}

@@ -128,6 +128,10 @@ func prewriteStep(send pipeline.Step[*kvrpcpb.PrewriteRequest, *kvrpcpb.Prewrite
 			t.heldAssertion.CompareAndSwap(nil, &err)
 			return resp, nil
 		}
+		if len(resp.GetErrors()) > 0 {
+			// TiKV answered this attempt (prewrite_settle.go).
+			err = &prewriteAnswer{err}
+		}
 		var locked *kv.LockedError
 		if !errors.As(err, &locked) {
 			return resp, err
@@ -135,10 +139,10 @@ func prewriteStep(send pipeline.Step[*kvrpcpb.PrewriteRequest, *kvrpcpb.Prewrite
 		t.locksMet.Add(int32(len(locked.Locks)))
 		for _, l := range locked.Locks {
 			if !resolve || l.StartTS > t.startTS {
-				return resp, &kv.WriteConflictError{
+				return resp, &prewriteAnswer{&kv.WriteConflictError{
 					StartTS: t.startTS, ConflictStartTS: l.StartTS, Key: l.Key, Primary: l.Primary,
 					Reason: kvrpcpb.WriteConflict_Optimistic,
-				}
+				}}
 			}
 		}
 		return resp, err

@@ -365,6 +365,11 @@ func (t *txn) prewriteUndetermined(pe *PrewriteError) bool {
 	if !p.async.Load() && !p.onePC.Load() {
 		return false
 	}
+	if pe.definitelyFailedBatch() {
+		// Whichever batch failed first, one wrote nothing and has no
+		// attempt left in flight: its keys never get a lock.
+		return false
+	}
 	return errors.Is(pe.decisive(), kv.ErrUndetermined)
 }
 
