@@ -234,15 +234,11 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 		}
 	}
 	// The store's death cancels the handler, as closing a gRPC server's
-	// connections cancels the contexts of the calls it is serving; the
-	// attempt's timeout ends it as the gRPC transport's deadline would.
-	var hctx context.Context
-	var cancel context.CancelFunc
-	if req.Timeout > 0 {
-		hctx, cancel = context.WithTimeout(ctx, req.Timeout)
-	} else {
-		hctx, cancel = context.WithCancel(ctx)
-	}
+	// connections cancels the contexts of the calls it is serving. The
+	// attempt's Timeout is not applied here (the gRPC transport applies
+	// it): doing so slowed the in-process bank test's transfers tenfold
+	// for a reason not yet understood (see docs/mocktikv.md).
+	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(life, cancel)
 	defer stop()
