@@ -132,11 +132,20 @@ func newSharder[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp]
 // piece's when the plan runs inside another plan's Step) and, at top
 // level, its logical call.
 func (s *sharder[Req, Resp]) begin(ctx context.Context) (context.Context, *shardCall, *retryState) {
-	st, nested := retryStateIn(ctx, s.env)
-	call := &shardCall{keepGoing: s.each, top: !nested}
-	if !nested {
-		ctx, call.owns = beginCall(ctx, s.env, st, s.cfg.api)
+	if st, ok := ctx.Value(retryStateKey{}).(*retryState); ok {
+		// Nested in another plan's Step: that piece's state goes on.
+		return ctx, &shardCall{keepGoing: s.each, observed: st.observed}, st
 	}
+	// A top-level call: its state and its retry state in one allocation.
+	top := &struct {
+		call shardCall
+		st   retryState
+	}{}
+	call, st := &top.call, &top.st
+	st.own = *backoff.WithBudget(s.env.backoffBudget(ctx))
+	st.bo = &st.own
+	call.keepGoing, call.top = s.each, true
+	ctx, call.owns = beginCall(ctx, s.env, st, s.cfg.api)
 	call.observed = st.observed
 	return ctx, call, st
 }
