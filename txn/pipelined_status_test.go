@@ -258,3 +258,45 @@ func protoEqualStatus(a, b *kvrpcpb.TxnStatus) bool {
 	return a.StartTs == b.StartTs && a.MinCommitTs == b.MinCommitTs && a.CommitTs == b.CommitTs &&
 		a.RolledBack == b.RolledBack && a.IsCompleted == b.IsCompleted
 }
+
+// TestPipelinedFailedCommitBroadcast: a commit that fails after locks were
+// flushed (here the last flush meets a newer committed write) broadcasts
+// the rollback before resolving the locks, and the completion after
+// (client-go's twoPhaseCommitter.cleanup for a pipelined transaction).
+func TestPipelinedFailedCommitBroadcast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPlCluster(t, false)
+		ctx := context.Background()
+		tx := p.begin(txn.WithPipelined(txn.PipelinedOptions{}))
+		flushOne(t, tx, "key1")
+		w := p.begin()
+		if err := w.Set([]byte("key2"), []byte("other")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Set([]byte("key2"), []byte("mine")); err != nil {
+			t.Fatal(err)
+		}
+		var conflict *kv.WriteConflictError
+		if err := tx.Commit(ctx); !errors.As(err, &conflict) {
+			t.Fatalf("commit: %v, want a write conflict", err)
+		}
+		synctest.Wait()
+		st := onEachStore(t, p, p.gate.broadcasts())
+		if st.StartTs != tx.StartTS() || !st.RolledBack || st.IsCompleted || st.CommitTs != 0 {
+			t.Fatalf("rollback broadcast %v", st)
+		}
+		if locks := p.locksOf(tx.StartTS()); len(locks) != 0 {
+			t.Fatalf("locks left after the failed commit: %v", locks)
+		}
+		time.Sleep(broadcastGrace)
+		synctest.Wait()
+		st = onEachStore(t, p, p.gate.broadcasts()[1:])
+		if !st.RolledBack || !st.IsCompleted {
+			t.Fatalf("completion broadcast %v", st)
+		}
+		p.mustRead(map[string]string{"key1": "", "key2": "other"})
+	})
+}
