@@ -220,7 +220,7 @@ func (d *keyDecoder) body(cmd transport.Cmd, msg transport.Message) {
 		d.keyError(m.Error)
 	case *kvrpcpb.DeleteRangeResponse, *kvrpcpb.PrepareFlashbackToVersionResponse,
 		*kvrpcpb.FlashbackToVersionResponse, *kvrpcpb.UnsafeDestroyRangeResponse,
-		*kvrpcpb.StoreSafeTSResponse, *kvrpcpb.GetHealthFeedbackResponse:
+		*kvrpcpb.StoreSafeTSResponse, *kvrpcpb.GetHealthFeedbackResponse, *kvrpcpb.BroadcastTxnStatusResponse:
 		// Error strings, timestamps and health only.
 
 	case *kvrpcpb.MvccGetByKeyResponse:

@@ -213,8 +213,8 @@ func (b *batchStream) send(id uint64, resp *tikvpb.BatchCommandsResponse_Respons
 }
 
 // unwrapBatchRequest returns a sub-request's command and message, or
-// CmdInvalid for one the mock has no command for (Import, RawCoprocessor,
-// BroadcastTxnStatus) or an empty oneof.
+// CmdInvalid for one the mock has no command for (Import, RawCoprocessor)
+// or an empty oneof.
 func unwrapBatchRequest(r *tikvpb.BatchCommandsRequest_Request) (transport.Cmd, transport.Message) {
 	switch c := r.Cmd.(type) {
 	case *tikvpb.BatchCommandsRequest_Request_Get:
@@ -279,6 +279,8 @@ func unwrapBatchRequest(r *tikvpb.BatchCommandsRequest_Request) (transport.Cmd, 
 		return transport.CmdBufferBatchGet, c.BufferBatchGet
 	case *tikvpb.BatchCommandsRequest_Request_GetHealthFeedback:
 		return transport.CmdGetHealthFeedback, c.GetHealthFeedback
+	case *tikvpb.BatchCommandsRequest_Request_BroadcastTxnStatus:
+		return transport.CmdBroadcastTxnStatus, c.BroadcastTxnStatus
 	}
 	return transport.CmdInvalid, nil
 }
@@ -474,6 +476,12 @@ func wrapBatchResponse(cmd transport.Cmd, resp transport.Message) *tikvpb.BatchC
 			return nil
 		}
 		out.Cmd = &tikvpb.BatchCommandsResponse_Response_GetHealthFeedback{GetHealthFeedback: r}
+	case transport.CmdBroadcastTxnStatus:
+		r, ok := resp.(*kvrpcpb.BroadcastTxnStatusResponse)
+		if !ok {
+			return nil
+		}
+		out.Cmd = &tikvpb.BatchCommandsResponse_Response_BroadcastTxnStatus{BroadcastTxnStatus: r}
 	default:
 		return nil
 	}

@@ -279,6 +279,8 @@ func wrapBatchRequest(t testing.TB, cmd transport.Cmd, req transport.Message) *t
 		out.Cmd = &tikvpb.BatchCommandsRequest_Request_BufferBatchGet{BufferBatchGet: req.(*kvrpcpb.BufferBatchGetRequest)}
 	case transport.CmdGetHealthFeedback:
 		out.Cmd = &tikvpb.BatchCommandsRequest_Request_GetHealthFeedback{GetHealthFeedback: req.(*kvrpcpb.GetHealthFeedbackRequest)}
+	case transport.CmdBroadcastTxnStatus:
+		out.Cmd = &tikvpb.BatchCommandsRequest_Request_BroadcastTxnStatus{BroadcastTxnStatus: req.(*kvrpcpb.BroadcastTxnStatusRequest)}
 	default:
 		t.Fatalf("%s is not available in BatchCommands", cmd)
 	}
@@ -351,6 +353,8 @@ func unwrapBatchResponse(r *tikvpb.BatchCommandsResponse_Response) transport.Mes
 		return c.BufferBatchGet
 	case *tikvpb.BatchCommandsResponse_Response_GetHealthFeedback:
 		return c.GetHealthFeedback
+	case *tikvpb.BatchCommandsResponse_Response_BroadcastTxnStatus:
+		return c.BroadcastTxnStatus
 	}
 	return nil
 }
@@ -388,4 +392,5 @@ var batchCmds = []transport.Cmd{
 	transport.CmdFlush,
 	transport.CmdBufferBatchGet,
 	transport.CmdGetHealthFeedback,
+	transport.CmdBroadcastTxnStatus,
 }

@@ -31,7 +31,9 @@
 //
 // Implemented: RawKV for API v1, v1ttl and v2 (raw_*.go); the transactional
 // commands with lock waiting and deadlock detection (txn_*.go,
-// internal/mvcc, internal/lockwait); SplitRegion, GetStoreSafeTS;
+// internal/mvcc, internal/lockwait); BroadcastTxnStatus into the
+// transaction status cache (txn_status_broadcast.go); SplitRegion,
+// GetStoreSafeTS;
 // debugpb.Debug's GetRegionProperties (debug_service.go);
 // GetHealthFeedback and the health feedback TiKV attaches to BatchCommands
 // responses, with a slow score tests set (health_feedback.go); PD's

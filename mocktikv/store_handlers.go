@@ -14,6 +14,7 @@ import (
 // (GetStoreSafeTS, ...).
 func registerStoreHandlers(t handlerTable) {
 	t[transport.CmdStoreSafeTS] = typed((*Cluster).storeSafeTS)
+	t[transport.CmdBroadcastTxnStatus] = typed((*Cluster).broadcastTxnStatus) // txn_status_broadcast.go
 }
 
 // SetSafeTS pins the safe ts (resolved ts) of every peer of a region: a

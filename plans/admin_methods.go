@@ -59,6 +59,15 @@ var (
 	GetHealthFeedback = pipeline.Method[*kvrpcpb.GetHealthFeedbackRequest, *kvrpcpb.GetHealthFeedbackResponse]{
 		Cmd: transport.CmdGetHealthFeedback, Idempotent: true, Read: true,
 	}
+	// BroadcastTxnStatus tells a store the status of transactions (a
+	// pipelined transaction's min commit ts, its commit ts, its rollback,
+	// its completion), which TiKV keeps in its transaction status cache
+	// (Idempotent: a status only ever moves forward there). Store-level,
+	// with no region: send it with pipeline.AllStores. Its response has no
+	// error field.
+	BroadcastTxnStatus = pipeline.Method[*kvrpcpb.BroadcastTxnStatusRequest, *kvrpcpb.BroadcastTxnStatusResponse]{
+		Cmd: transport.CmdBroadcastTxnStatus, Idempotent: true,
+	}
 	// Coprocessor runs a pushed-down read (a DAG, an analyze, a checksum)
 	// over key ranges (Read, Idempotent). Err is CoprocessorErr.
 	Coprocessor = pipeline.Method[*coprocessor.Request, *coprocessor.Response]{

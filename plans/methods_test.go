@@ -47,6 +47,7 @@ func exportedMethods() []methodRow {
 		row("UnsafeDestroyRange", plans.UnsafeDestroyRange), row("SplitRegion", plans.SplitRegion),
 		row("MvccGetByKey", plans.MvccGetByKey), row("MvccGetByStartTs", plans.MvccGetByStartTs),
 		row("GetLockWaitInfo", plans.GetLockWaitInfo), row("GetHealthFeedback", plans.GetHealthFeedback),
+		row("BroadcastTxnStatus", plans.BroadcastTxnStatus),
 		row("GetStoreSafeTS", plans.GetStoreSafeTS),
 		row("Coprocessor", plans.Coprocessor),
 	}
@@ -111,11 +112,14 @@ func TestMethodFlags(t *testing.T) {
 	}
 	// Every command whose body can fail has a mapper.
 	for _, m := range exportedMethods() {
-		if !m.hasErr && m.name != "GetHealthFeedback" && m.name != "GetStoreSafeTS" {
+		if !m.hasErr && m.name != "GetHealthFeedback" && m.name != "GetStoreSafeTS" && m.name != "BroadcastTxnStatus" {
 			t.Errorf("%s has no Err", m.name)
 		}
 	}
 	if _, ok := any(&kvrpcpb.GetHealthFeedbackResponse{}).(interface{ GetError() string }); ok {
 		t.Error("GetHealthFeedbackResponse now has an error field: map it")
+	}
+	if _, ok := any(&kvrpcpb.BroadcastTxnStatusResponse{}).(interface{ GetError() string }); ok {
+		t.Error("BroadcastTxnStatusResponse now has an error field: map it")
 	}
 }

@@ -279,6 +279,13 @@ func registerBatchCodecs() {
 		func(m *kvrpcpb.GetHealthFeedbackResponse, r *bResp) {
 			r.Cmd = &tikvpb.BatchCommandsResponse_Response_GetHealthFeedback{GetHealthFeedback: m}
 		}, (*bResp).GetGetHealthFeedback)
+	regBatch(CmdBroadcastTxnStatus,
+		func(m *kvrpcpb.BroadcastTxnStatusRequest, r *bReq) {
+			r.Cmd = &tikvpb.BatchCommandsRequest_Request_BroadcastTxnStatus{BroadcastTxnStatus: m}
+		}, (*bReq).GetBroadcastTxnStatus,
+		func(m *kvrpcpb.BroadcastTxnStatusResponse, r *bResp) {
+			r.Cmd = &tikvpb.BatchCommandsResponse_Response_BroadcastTxnStatus{BroadcastTxnStatus: m}
+		}, (*bResp).GetBroadcastTxnStatus)
 }
 
 // Batchable reports whether c travels in a BatchCommands stream when the

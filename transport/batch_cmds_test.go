@@ -14,7 +14,7 @@ import (
 )
 
 // clientGoBatchable is client-go's tikvrpc.Request.ToBatchCommandsRequest
-// list, minus Empty and BroadcastTxnStatus, which tikvgo has no Cmd for.
+// list, minus Empty, which tikvgo has no Cmd for.
 var clientGoBatchable = map[Cmd]bool{
 	CmdGet: true, CmdScan: true, CmdPrewrite: true, CmdCommit: true, CmdCleanup: true,
 	CmdBatchGet: true, CmdBatchRollback: true, CmdScanLock: true, CmdResolveLock: true,
@@ -24,7 +24,7 @@ var clientGoBatchable = map[Cmd]bool{
 	CmdCoprocessor: true, CmdPessimisticLock: true, CmdPessimisticRollback: true,
 	CmdCheckTxnStatus: true, CmdCheckSecondaryLocks: true, CmdTxnHeartBeat: true,
 	CmdFlashbackToVersion: true, CmdPrepareFlashbackToVersion: true, CmdFlush: true,
-	CmdBufferBatchGet: true, CmdGetHealthFeedback: true,
+	CmdBufferBatchGet: true, CmdGetHealthFeedback: true, CmdBroadcastTxnStatus: true,
 }
 
 func TestCmdBatchableIsClientGoList(t *testing.T) {

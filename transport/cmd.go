@@ -61,6 +61,7 @@ const (
 	CmdGetLockWaitInfo
 	CmdGetHealthFeedback
 	CmdCoprocessor
+	CmdBroadcastTxnStatus
 
 	cmdCount
 )
@@ -189,6 +190,9 @@ func init() {
 	reg[kvrpcpb.GetLockWaitInfoRequest, *kvrpcpb.GetLockWaitInfoRequest, kvrpcpb.GetLockWaitInfoResponse](CmdGetLockWaitInfo, "GetLockWaitInfo", false, func(r *kvrpcpb.GetLockWaitInfoRequest) **kvrpcpb.Context { return &r.Context })
 	reg[kvrpcpb.GetHealthFeedbackRequest, *kvrpcpb.GetHealthFeedbackRequest, kvrpcpb.GetHealthFeedbackResponse](CmdGetHealthFeedback, "GetHealthFeedback", false, func(r *kvrpcpb.GetHealthFeedbackRequest) **kvrpcpb.Context { return &r.Context })
 	reg[coprocessor.Request, *coprocessor.Request, coprocessor.Response](CmdCoprocessor, "Coprocessor", false, func(r *coprocessor.Request) **kvrpcpb.Context { return &r.Context })
+	// BroadcastTxnStatus changes no data and no lock but a store's state:
+	// its transaction status cache (TiKV's update_txn_status_cache).
+	reg[kvrpcpb.BroadcastTxnStatusRequest, *kvrpcpb.BroadcastTxnStatusRequest, kvrpcpb.BroadcastTxnStatusResponse](CmdBroadcastTxnStatus, "BroadcastTxnStatus", true, func(r *kvrpcpb.BroadcastTxnStatusRequest) **kvrpcpb.Context { return &r.Context })
 
 	// After the rows exist: reg overwrites a whole row.
 	registerBatchCodecs()

@@ -49,6 +49,12 @@ type pipelinedTxn struct {
 	// write throttle.
 	flushEWMA float64
 
+	// minCommit is the min commit ts the heartbeat pushes the primary's
+	// lock to, and broadcasts (pipelined_status.go).
+	minCommit minCommitTS
+	// statusCtx is the Context of the status broadcasts, fixed at Begin.
+	statusCtx *kvrpcpb.Context
+
 	hbOnce     sync.Once
 	hbStopOnce sync.Once
 	hbStop     chan struct{}
@@ -89,7 +95,8 @@ func (t *Txn) initPipelined(o PipelinedOptions) error {
 		// flushed generation's locks are prewrite locks, not pessimistic.
 		return &PipelinedUnsupportedError{What: "pessimistic transactions"}
 	}
-	t.pl = &pipelinedTxn{t: t, opts: o, plans: newPipelinedPlans(t.client, o), skipResolve: o.skipResolve}
+	t.pl = &pipelinedTxn{t: t, opts: o, plans: newPipelinedPlans(t.client, o), skipResolve: o.skipResolve,
+		statusCtx: t.statusContext()}
 	// A read of the snapshot must pass the transaction's own flushed locks
 	// (TiKV's resolved_locks bypass, lock.ts == read ts otherwise blocks):
 	// client-go's pipelined snapshot puts its start ts into resolvedLocks.
@@ -307,18 +314,23 @@ func (p *pipelinedTxn) throttle(ctx context.Context) error {
 // generation in flight, what it flushed before (KvBufferBatchGet), and
 // the snapshot (client-go's PipelinedMemDB.Get order).
 func (p *pipelinedTxn) get(ctx context.Context, key []byte) ([]byte, error) {
-	vals, err := p.batchGet(ctx, [][]byte{key})
+	es, err := p.batchGet(ctx, [][]byte{key}, false)
 	if err != nil {
 		return nil, err
 	}
-	if vals[0] == nil {
+	if es[0].Value == nil {
 		return nil, kv.ErrNotFound
 	}
-	return vals[0], nil
+	return es[0].Value, nil
 }
 
-func (p *pipelinedTxn) batchGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
-	out := make([][]byte, len(keys))
+// batchGet reads keys as get does, in one pass per tier. With
+// wantCommitTS, the keys read from the snapshot carry the commit ts of
+// their version; the transaction's own writes, buffered or flushed, have
+// none yet (0), as in client-go, whose BufferBatchGetter asks the
+// snapshot with the caller's options and the pipelined buffer without.
+func (p *pipelinedTxn) batchGet(ctx context.Context, keys [][]byte, wantCommitTS bool) ([]ValueEntry, error) {
+	out := make([]ValueEntry, len(keys))
 	settled := make([]bool, len(keys))
 	var remote [][]byte
 	for i, k := range keys {
@@ -328,7 +340,7 @@ func (p *pipelinedTxn) batchGet(ctx context.Context, keys [][]byte) ([][]byte, e
 		}
 		switch kind {
 		case membuf.KindPut:
-			out[i], settled[i] = bytes.Clone(v), true
+			out[i].Value, settled[i] = bytes.Clone(v), true
 			continue
 		case membuf.KindDelete:
 			settled[i] = true
@@ -369,7 +381,7 @@ func (p *pipelinedTxn) batchGet(ctx context.Context, keys [][]byte) ([][]byte, e
 		}
 		if v, ok := p.bufCache[string(k)]; ok && v != nil {
 			if len(v) > 0 {
-				out[i] = bytes.Clone(v)
+				out[i].Value = bytes.Clone(v)
 			}
 			continue
 		}
@@ -378,12 +390,22 @@ func (p *pipelinedTxn) batchGet(ctx context.Context, keys [][]byte) ([][]byte, e
 	if len(rest) == 0 {
 		return out, nil
 	}
+	if wantCommitTS {
+		read, err := p.t.snap.BatchGetWithCommitTS(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range at {
+			out[i] = read[j]
+		}
+		return out, nil
+	}
 	vals, err := p.t.snap.BatchGet(ctx, rest)
 	if err != nil {
 		return nil, err
 	}
 	for j, i := range at {
-		out[i] = vals[j]
+		out[i].Value = vals[j]
 	}
 	return out, nil
 }
@@ -455,20 +477,6 @@ func (p *pipelinedTxn) setWithFlags(key, value []byte, op membuf.FlagsOp) error 
 		return fmt.Errorf("txn: set %q: empty value: %w", key, kv.ErrInvalidArgument)
 	}
 	return p.t.wrote(p.t.buf.SetWithFlags(key, value, op))
-}
-
-// batchGetEntries is batchGet for Txn.BatchGet: a pipelined transaction's
-// reads return no commit ts.
-func (p *pipelinedTxn) batchGetEntries(ctx context.Context, keys [][]byte) ([]ValueEntry, error) {
-	vals, err := p.batchGet(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ValueEntry, len(vals))
-	for i, v := range vals {
-		out[i].Value = v
-	}
-	return out, nil
 }
 
 // flushedLen and flushedSize are the keys and bytes flushed so far; 0 for

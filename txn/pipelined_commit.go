@@ -39,6 +39,7 @@ type pipelinedPlans struct {
 	heartbeat pipeline.Plan[*kvrpcpb.TxnHeartBeatRequest, *kvrpcpb.TxnHeartBeatResponse]
 	commit    pipeline.Plan[*kvrpcpb.CommitRequest, *kvrpcpb.CommitResponse]
 	resolve   pipeline.Plan[*kvrpcpb.ResolveLockRequest, []pipeline.PieceOutcome[*kvrpcpb.ResolveLockRequest, *kvrpcpb.ResolveLockResponse]]
+	broadcast pipeline.Plan[*kvrpcpb.BroadcastTxnStatusRequest, []pipeline.StoreResult[*kvrpcpb.BroadcastTxnStatusResponse]]
 }
 
 func newPipelinedPlans(c *Client, o PipelinedOptions) *pipelinedPlans {
@@ -94,6 +95,7 @@ func newPipelinedPlans(c *Client, o PipelinedOptions) *pipelinedPlans {
 			cp.Keys = nil
 			return &cp
 		}), pipeline.Retry(&resolveEnv, plans.KvResolveLock), pipeline.Named("ResolveFlushedLocks"))
+	ps.broadcast = newBroadcastPlan(c)
 	return ps
 }
 
@@ -169,7 +171,13 @@ func (p *pipelinedTxn) stopHeartbeat() {
 
 // keepAlive sends a heartbeat every half LockTTL that sets the primary
 // lock's TTL to the transaction's age plus LockTTL (client-go's keepAlive;
-// TiKV's txn_heart_beat.rs keeps the larger TTL). It gives up, marking
+// TiKV's txn_heart_beat.rs keeps the larger TTL), and, until the commit
+// begins, pushes its min_commit_ts to the TSO's now (TiKV raises a
+// pipelined lock's min_commit_ts, never lowers it): a reader whose ts is
+// below it passes the lock instead of stopping to resolve it. After each
+// heartbeat that succeeded, the status (the min commit ts) is broadcast
+// to every store: only then, so that no store's cache knows more than the
+// primary lock says (client-go's rule). It gives up, marking
 // hbStopped, once the transaction is older than MaxTTL, when TiKV answers
 // with a key error (the lock is gone: another transaction resolved it),
 // or after too many failures in a row.
@@ -207,12 +215,15 @@ func (p *pipelinedTxn) keepAlive(parent context.Context, stop <-chan struct{}, p
 			p.hbStopped.Store(true)
 			return
 		}
+		minCommit := p.minCommit.push(now)
 		_, err = p.plans.heartbeat(ctx, &kvrpcpb.TxnHeartBeatRequest{Context: p.t.writeContext(),
-			PrimaryLock: primary, StartVersion: p.t.startTS, AdviseLockTtl: uint64((age + p.opts.LockTTL) / time.Millisecond)})
+			PrimaryLock: primary, StartVersion: p.t.startTS, AdviseLockTtl: uint64((age + p.opts.LockTTL) / time.Millisecond),
+			MinCommitTs: minCommit})
 		var keyErr *pipelinedHeartbeatKeyError
 		switch {
 		case err == nil:
 			failures = 0
+			p.broadcast(&kvrpcpb.TxnStatus{MinCommitTs: minCommit})
 		case ctx.Err() != nil:
 			return
 		case errors.As(err, &keyErr):
@@ -244,9 +255,17 @@ func (e *pipelinedHeartbeatKeyError) Unwrap() error { return e.err }
 // resolve them from the committed primary.
 func (p *pipelinedTxn) commit(ctx context.Context) error {
 	t := p.t
+	// From here on the heartbeat keeps the primary alive but no longer
+	// pushes its min commit ts (client-go's execute: twoPCAccess).
+	p.minCommit.freeze()
 	d := twopc.CommitDetails{StartTS: t.startTS, Protocol: twopc.ProtocolTwoPC, LockTTL: p.opts.LockTTL}
 	fail := func(err error) error {
 		p.stopHeartbeat()
+		if p.generation > 0 {
+			// client-go's cleanup: the stores learn of the rollback
+			// before its locks are resolved.
+			p.broadcast(&kvrpcpb.TxnStatus{MinCommitTs: p.minCommit.get(), RolledBack: true})
+		}
 		d.RollbackQueued = p.queueResolve(0)
 		t.finish(txnFailed, 0, d)
 		return err
@@ -278,6 +297,7 @@ func (p *pipelinedTxn) commit(ctx context.Context) error {
 		return fail(err)
 	}
 	d.CommitTS = commitTS
+	p.broadcast(&kvrpcpb.TxnStatus{MinCommitTs: p.minCommit.get(), CommitTs: commitTS})
 	if !p.skipResolve {
 		d.SecondariesQueued = p.queueResolve(commitTS)
 	}
@@ -315,6 +335,9 @@ func (p *pipelinedTxn) commitPrimary(ctx context.Context, d *twopc.CommitDetails
 func (p *pipelinedTxn) rollback() {
 	_ = p.wait(context.Background()) // its failure no longer matters
 	p.stopHeartbeat()
+	// client-go's Rollback tells the stores at once; the transaction is
+	// complete already when it flushed nothing.
+	p.broadcast(&kvrpcpb.TxnStatus{MinCommitTs: p.minCommit.get(), RolledBack: true, IsCompleted: p.generation == 0})
 	p.queueResolve(0)
 	p.t.buf.Reset()
 	p.t.finish(txnRolledBack, 0, twopc.CommitDetails{})
@@ -323,7 +346,8 @@ func (p *pipelinedTxn) rollback() {
 // queueResolve hands the resolution of the transaction's locks at
 // commitTS (0: roll back) to the Group; false when nothing was flushed or
 // the Group is closed (the locks are then left to readers, which resolve
-// them from the primary).
+// them from the primary). Once every region is resolved, the transaction
+// is announced completed (broadcastCompleted).
 func (p *pipelinedTxn) queueResolve(commitTS uint64) bool {
 	if p.generation == 0 {
 		return false
@@ -340,6 +364,9 @@ func (p *pipelinedTxn) queueResolve(commitTS uint64) bool {
 				return fmt.Errorf("txn: resolve flushed locks of txn %d at %d: %w", startTS, commitTS, o.Err)
 			}
 		}
+		// Not on this Group: its Close waits for its tasks, and the
+		// grace period must not hold the client's Close.
+		p.t.client.pipelined.start(func(ctx context.Context) { p.broadcastCompleted(ctx, commitTS) })
 		return nil
 	})
 	return err == nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -42,12 +43,25 @@ type cmdGate struct {
 	hold   transport.Cmd
 	held   chan struct{} // receives once per held request
 	open   chan struct{}
+	// statuses are the BroadcastTxnStatus requests sent, in order.
+	statuses []sentStatus
+}
+
+// sentStatus is one TxnStatus broadcast to one store.
+type sentStatus struct {
+	store  uint64
+	status *kvrpcpb.TxnStatus
 }
 
 func (g *cmdGate) middleware(next transport.Sender) transport.Sender {
 	return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 		g.mu.Lock()
 		g.counts[req.Cmd]++
+		if m, ok := req.Msg.(*kvrpcpb.BroadcastTxnStatusRequest); ok {
+			for _, st := range m.TxnStatus {
+				g.statuses = append(g.statuses, sentStatus{store: req.Target.StoreID, status: st})
+			}
+		}
 		hold, open, held := g.hold == req.Cmd, g.open, g.held
 		g.mu.Unlock()
 		if hold {
@@ -81,17 +95,24 @@ func (g *cmdGate) count(cmd transport.Cmd) int {
 	return g.counts[cmd]
 }
 
-func newPlCluster(t *testing.T, grpc bool) *plCluster {
+// broadcasts returns the statuses broadcast so far.
+func (g *cmdGate) broadcasts() []sentStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.statuses)
+}
+
+func newPlCluster(t *testing.T, grpc bool, opts ...mocktikv.Option) *plCluster {
 	t.Helper()
 	gate := &cmdGate{counts: map[transport.Cmd]int{}}
 	var mock *mocktikv.Cluster
 	var cluster *tikv.Cluster
 	var err error
 	if grpc {
-		mock = mocktikv.Start(t)
+		mock = mocktikv.Start(t, opts...)
 		cluster, err = tikv.Connect(t.Context(), mock.PDAddrs(), tikv.WithMiddleware(gate.middleware))
 	} else {
-		mock = mocktikv.NewCluster()
+		mock = mocktikv.NewCluster(opts...)
 		cluster, err = tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()),
 			tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(gate.middleware))
 	}

@@ -70,9 +70,14 @@ type PipelinedOptions struct {
 // until Commit, it flushes its buffer to TiKV as locks, one generation at
 // a time, while it keeps writing, so that a transaction of any size runs
 // in bounded memory. Reads see its own flushed writes (KvBufferBatchGet).
+// While it runs, the primary lock's heartbeat also pushes its
+// min_commit_ts to the current TSO time, so that readers at older
+// timestamps pass its locks rather than stop at them, and tells every
+// TiKV store (BroadcastTxnStatus) for their transaction status caches.
 // Commit flushes the rest, commits the primary alone, and resolves the
 // other locks region by region in the background; Rollback rolls them
-// back the same way. A pipelined transaction is optimistic, and commits
+// back the same way; both are broadcast too, and so is the end of the
+// resolution. A pipelined transaction is optimistic, and commits
 // with two-phase commit only: combined with async commit or 1PC, Begin
 // fails with *PipelinedUnsupportedError; so do Iter, IterReverse and
 // LockKeys on it, which client-go does not support either.

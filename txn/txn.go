@@ -257,7 +257,7 @@ func (t *Txn) batchGet(ctx context.Context, keys [][]byte, wantCommitTS bool) ([
 		return nil, err
 	}
 	if t.pl != nil {
-		return t.pl.batchGetEntries(ctx, keys)
+		return t.pl.batchGet(ctx, keys, wantCommitTS)
 	}
 	out := make([]ValueEntry, len(keys))
 	var rest [][]byte
