@@ -43,6 +43,16 @@ func newPortCluster(t *testing.T, grpc bool, mockOpts []mocktikv.Option, opts ..
 		cluster, err = tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()),
 			tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(log.middleware))
 	}
+	return finishPortCluster(t, grpc, mock, log, cluster, err, opts...)
+}
+
+// finishPortCluster completes a portCluster from its connected Cluster
+// (err is Connect's): the txn.Client on it, and the cleanup that closes
+// the client first (so its background commits finish), then the Cluster,
+// then an in-process mock (one served over gRPC is closed by
+// mocktikv.Start's cleanup).
+func finishPortCluster(t *testing.T, grpc bool, mock *mocktikv.Cluster, log *cmdLog, cluster *tikv.Cluster, err error, opts ...txn.Option) *portCluster {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

@@ -180,20 +180,7 @@ func newSkewedPortCluster(t *testing.T, grpc bool, skew time.Duration, opts ...t
 		cluster, err = tikv.Connect(context.Background(), nil, tikv.WithPD(skewedPD{mock.PD(), skew}),
 			tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(log.middleware))
 	}
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	client := txn.NewClient(cluster, opts...)
-	t.Cleanup(func() {
-		if err := client.Close(context.Background()); err != nil {
-			t.Errorf("client close: %v", err)
-		}
-		cluster.Close()
-		if !grpc {
-			mock.Close()
-		}
-	})
-	return &portCluster{testCluster: newTestCluster(t, mock, cluster), client: client, log: log}
+	return finishPortCluster(t, grpc, mock, log, cluster, err, opts...)
 }
 
 // TestPortElapsedTTLPessimistic ports client-go

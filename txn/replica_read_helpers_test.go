@@ -87,20 +87,7 @@ func newReplicaCluster(t *testing.T, grpc bool, mockOpts []mocktikv.Option, opts
 		cluster, err = tikv.Connect(context.Background(), nil, tikv.WithPD(mock.PD()),
 			tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(log.middleware))
 	}
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	client := txn.NewClient(cluster, opts...)
-	t.Cleanup(func() {
-		if err := client.Close(context.Background()); err != nil {
-			t.Errorf("client close: %v", err)
-		}
-		cluster.Close()
-		if !grpc {
-			mock.Close()
-		}
-	})
-	return &portCluster{testCluster: newTestCluster(t, mock, cluster), client: client, log: log}, sl
+	return finishPortCluster(t, grpc, mock, log, cluster, err, opts...), sl
 }
 
 // bothWays runs f in process and over gRPC.
