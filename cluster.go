@@ -11,6 +11,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/tikv/pd/client/pkg/circuitbreaker"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
@@ -163,7 +164,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		}
 	}
 	c.oracle = pdclient.NewOracle(cfg.oraclePD(c.pd))
-	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs, c.breaker, c.log)...)
+	c.sender = transport.Chain(terminal, chainOrder(cfg, c.codecs, c.breaker, c.log, c.storeLabels)...)
 	regionPD := c.pd
 	if s := cfg.pdMetaBreaker; s != nil {
 		// One breaker for both caches: it judges PD, not a key space.
@@ -331,7 +332,7 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 //     pays its resource group before it queues for the wire;
 //   - the keyspace codec last, next to the transport: everything above it
 //     sees the application's keys, the wire sees TiKV's.
-func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *middleware.CircuitBreaker, log *slog.Logger) []transport.Middleware {
+func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *middleware.CircuitBreaker, log *slog.Logger, labels middleware.StoreLabels) []transport.Middleware {
 	mws := make([]transport.Middleware, 0, len(cfg.middleware)+9)
 	if t := cfg.telemetry; t != nil {
 		mws = appendNonNil(mws, t.Tracing(), t.Metrics())
@@ -367,7 +368,23 @@ func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *mid
 		mws = append(mws, middleware.StoreTokenLimit(cfg.storeTokens))
 	}
 	mws = append(mws, middleware.Keyspace(codecs[kv.ModeRaw], codecs[kv.ModeTxn]))
+	// Innermost, so that it measures the messages as they go to TiKV.
+	mws = append(mws, middleware.TrafficAccounting(cfg.zone, labels))
 	return mws
+}
+
+// storeLabels returns a store's labels from whichever region cache has
+// resolved the store (both cache the stores their regions name).
+func (c *Cluster) storeLabels(storeID uint64) []*metapb.StoreLabel {
+	for _, cache := range c.caches[kv.ModeRaw:] {
+		if cache == nil {
+			continue
+		}
+		if l := cache.StoreLabels(storeID); l != nil {
+			return l
+		}
+	}
+	return nil
 }
 
 // CircuitBreaker returns the per-store circuit breakers WithCircuitBreaker

@@ -41,6 +41,7 @@ type config struct {
 	storeTokens    int64
 	requestLogging *middleware.LoggingConfig
 	requestSource  string
+	zone           string // WithZone
 	pdMetaBreaker  *circuitbreaker.Settings
 	// resourceControl is WithResourceControl's (resource_control.go).
 	resourceControl *resourceControlConfig
@@ -212,6 +213,13 @@ func WithStoreTokenLimit(n int64) Option {
 // the cluster's logger (WithLogger).
 func WithRequestLogging(cfg middleware.LoggingConfig) Option {
 	return func(c *config) { c.requestLogging = &cfg }
+}
+
+// WithZone names the zone the client runs in (client-go's ZoneLabel): an
+// attempt to a store whose "zone" label differs counts as cross-zone in
+// the TrafficDetails of its call (middleware.WithTrafficDetails).
+func WithZone(zone string) Option {
+	return func(c *config) { c.zone = zone }
 }
 
 // WithRequestSource sets the request source of requests whose call and

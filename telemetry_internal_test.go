@@ -38,26 +38,26 @@ func TestTelemetryPlaces(t *testing.T) {
 		return cfg
 	}
 	bare := build()
-	base := len(chainOrder(bare, codecs, nil, nil))
+	base := len(chainOrder(bare, codecs, nil, nil, nil))
 	if bare.telemetry != nil || bare.observer != user {
 		t.Fatalf("no provider: telemetry %v, observer %T", bare.telemetry, bare.observer)
 	}
 	noop := build(WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(metricnoop.NewMeterProvider()))
-	if n := len(chainOrder(noop, codecs, nil, nil)); n != base || noop.observer != user {
+	if n := len(chainOrder(noop, codecs, nil, nil, nil)); n != base || noop.observer != user {
 		t.Fatalf("no-op providers: %d layers (want %d), observer %T", n, base, noop.observer)
 	}
 	tp, mp := sdktrace.NewTracerProvider(), sdkmetric.NewMeterProvider()
 	defer tp.Shutdown(context.Background())
 	defer mp.Shutdown(context.Background())
 	both := build(WithTracerProvider(tp), WithMeterProvider(mp))
-	if n := len(chainOrder(both, codecs, nil, nil)); n != base+2 {
+	if n := len(chainOrder(both, codecs, nil, nil, nil)); n != base+2 {
 		t.Fatalf("both providers: %d layers, want %d", n, base+2)
 	}
 	if both.observer == user || both.observer == nil {
 		t.Fatalf("both providers: observer %T, want the joined one", both.observer)
 	}
 	one := build(WithMeterProvider(mp))
-	if n := len(chainOrder(one, codecs, nil, nil)); n != base+1 {
+	if n := len(chainOrder(one, codecs, nil, nil, nil)); n != base+1 {
 		t.Fatalf("meter only: %d layers, want %d", n, base+1)
 	}
 }
