@@ -68,6 +68,12 @@ type Oracle struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// life ends when the Oracle closes; asyncMu and async track the
+	// goroutines of NowAsync, which Close cancels and waits for.
+	life    context.Context
+	asyncMu sync.Mutex
+	async   sync.WaitGroup
 }
 
 // TSO is where an Oracle takes its timestamps: PD (every PD is one), or
@@ -88,7 +94,7 @@ func NewOracle(pd TSO, opts ...OracleOption) *Oracle {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &Oracle{pd: pd, adapt: newAdaptiveInterval(cfg.interval, time.Now()),
-		intervalSet: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+		intervalSet: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), life: ctx}
 	go o.refreshLoop(ctx)
 	return o
 }
@@ -98,10 +104,13 @@ func NewOracle(pd TSO, opts ...OracleOption) *Oracle {
 // use.
 func (o *Oracle) Close() {
 	o.closeOnce.Do(func() {
+		o.asyncMu.Lock()
 		o.closed.Store(true)
+		o.asyncMu.Unlock()
 		o.cancel()
 	})
 	<-o.done
+	o.async.Wait()
 }
 
 func (o *Oracle) refreshLoop(ctx context.Context) {

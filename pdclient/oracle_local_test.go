@@ -2,11 +2,13 @@ package pdclient_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/pdclient"
 )
 
@@ -101,4 +103,51 @@ func TestLocalOracleExpiry(t *testing.T) {
 			t.Fatalf("UntilExpired(ts, 6 ms) = %v, want 0 (expired)", d)
 		}
 	})
+}
+
+// blockingTSO holds every GetTS until its context ends.
+type blockingTSO struct{ entered chan struct{} }
+
+func (b blockingTSO) GetTS(ctx context.Context) (int64, int64, error) {
+	b.entered <- struct{}{}
+	<-ctx.Done()
+	return 0, 0, ctx.Err()
+}
+
+// TestOracleAsync covers client-go's GetTimestampAsync,
+// GetLowResolutionTimestampAsync and GetAllTSOKeyspaceGroupMinTS on the
+// Oracle (txn-K1): a future's timestamp is a fresh one; the low-resolution
+// future has arrived at once; a TSO that cannot tell the keyspace groups'
+// min ts is an invalid-argument error; Close cancels a fetch in flight and
+// waits for it, and a future asked for after Close fails with kv.ErrClosed.
+func TestOracleAsync(t *testing.T) {
+	o := pdclient.NewOracle(pdclient.NewLocalTSO(nil))
+	before, err := o.Now(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := o.NowAsync(context.Background()).Wait()
+	if err != nil || ts <= before {
+		t.Fatalf("NowAsync = %d, %v; want a timestamp above %d", ts, err, before)
+	}
+	if low, err := o.LowResolutionAsync().Wait(); err != nil || low < before {
+		t.Fatalf("LowResolutionAsync = %d, %v; want at least %d", low, err, before)
+	}
+	if _, err := o.KeyspaceGroupMinTS(context.Background()); !errors.Is(err, kv.ErrInvalidArgument) {
+		t.Fatalf("KeyspaceGroupMinTS on a local TSO = %v, want kv.ErrInvalidArgument", err)
+	}
+	o.Close()
+	if _, err := o.NowAsync(context.Background()).Wait(); !errors.Is(err, kv.ErrClosed) {
+		t.Fatalf("NowAsync after Close = %v, want kv.ErrClosed", err)
+	}
+
+	held := blockingTSO{entered: make(chan struct{}, 8)}
+	o2 := pdclient.NewOracle(held, pdclient.WithUpdateInterval(time.Hour))
+	<-held.entered // the first background refresh
+	f := o2.NowAsync(context.Background())
+	<-held.entered
+	o2.Close() // cancels the fetch in flight and waits for it
+	if _, err := f.Wait(); err == nil {
+		t.Fatal("a fetch cancelled by Close succeeded")
+	}
 }

@@ -61,13 +61,9 @@ func (c *Client) KeyspaceGroupMinTS(ctx context.Context) (uint64, error) {
 	if c.closed.Load() {
 		return 0, kv.ErrClosed
 	}
-	r, ok := c.pd.(pdclient.MinTSReader)
-	if !ok {
-		return 0, kv.InvalidArgument("txn: the client's PD cannot report the keyspace groups' min ts")
-	}
-	physical, logical, err := r.GetMinTS(ctx)
+	ts, err := c.oracle.KeyspaceGroupMinTS(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("txn: keyspace groups' min ts: %w", err)
 	}
-	return pdclient.ComposeTS(physical, logical), nil
+	return ts, nil
 }
