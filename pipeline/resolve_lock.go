@@ -111,14 +111,16 @@ func ResolveLocks[Req, Resp any](e *Env, r LockResolver, startTS func(Req) uint6
 			}
 			// Locks live on, or keep coming back although the resolver
 			// settled them (new ones from a busy writer): wait.
-			p := backoff.TxnLock
+			p, limit := backoff.TxnLock, time.Duration(-1)
 			if cfg.read {
+				// A reader sleeps no longer than the earliest live lock
+				// lives (client-go's BackoffWithMaxSleepTxnLockFast).
 				p = callVarsFrom(ctx).lockFast()
 				if res.Live > 0 {
-					p.Cap = max(min(p.Cap, res.Live), p.Base)
+					limit = res.Live
 				}
 			}
-			if werr := st.wait(ctx, p, err); werr != nil {
+			if werr := st.waitAtMost(ctx, p, err, limit); werr != nil {
 				var zero Resp
 				return zero, werr
 			}

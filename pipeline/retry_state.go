@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/observe"
@@ -57,12 +58,18 @@ func (s *retryState) fork(piece int) *retryState {
 // (client-go's Backoffer checks it after every sleep), and a backoff
 // listener (WithBackoffListener) hears of the sleep too.
 func (s *retryState) wait(ctx context.Context, p backoff.Policy, cause error) error {
+	return s.waitAtMost(ctx, p, cause, -1)
+}
+
+// waitAtMost is wait with the sleep cut to at most limit (negative: no
+// limit; backoff.Backoffer.WaitAtMost).
+func (s *retryState) waitAtMost(ctx context.Context, p backoff.Policy, cause error, limit time.Duration) error {
 	cv := callVarsFrom(ctx)
 	if !s.observed && cv.onBackoff == nil && cv.vars.Killed == nil {
-		return s.bo.Wait(ctx, p, cause)
+		return s.bo.WaitAtMost(ctx, p, cause, limit)
 	}
 	before := s.bo.Slept()
-	err := s.bo.Wait(ctx, p, cause)
+	err := s.bo.WaitAtMost(ctx, p, cause, limit)
 	if s.observed || cv.onBackoff != nil {
 		e := observe.Event{Kind: observe.Backoff, Piece: s.piece, Backoff: p.Name, Sleep: s.bo.Slept() - before, Err: cause}
 		if s.observed {

@@ -194,6 +194,19 @@ func (b *Backoffer) Clone() *Backoffer {
 // MaxAttempts ran out or the sleep would exceed the budget; that error wraps
 // both ctx.Err() (if any) and cause.
 func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
+	return b.wait(ctx, p, cause, -1)
+}
+
+// WaitAtMost is Wait with the sleep cut to at most limit (client-go's
+// BackoffWithCfgAndMaxSleep): a reader that met a lock expiring in limit
+// need not sleep past its expiry. The policy's growth goes on as if the
+// whole delay had been slept; the budget is charged what was slept. A
+// negative limit is no limit.
+func (b *Backoffer) WaitAtMost(ctx context.Context, p Policy, cause error, limit time.Duration) error {
+	return b.wait(ctx, p, cause, limit)
+}
+
+func (b *Backoffer) wait(ctx context.Context, p Policy, cause error, limit time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return b.exhausted(p, cause, context.Cause(ctx))
 	}
@@ -202,7 +215,11 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 	if p.MaxAttempts > 0 && n >= p.MaxAttempts {
 		return b.exhausted(p, cause, nil)
 	}
-	d := p.Delay(n, h.last, b.rnd)
+	delay := p.Delay(n, h.last, b.rnd)
+	d := delay
+	if limit >= 0 && d > limit {
+		d = limit
+	}
 	if p.OwnBudget > 0 {
 		if h.slept+d > p.OwnBudget {
 			return b.exhausted(p, cause, budgetSpent{p.Name, p.OwnBudget})
@@ -211,7 +228,7 @@ func (b *Backoffer) Wait(ctx context.Context, p Policy, cause error) error {
 		return b.exhausted(p, cause, budgetSpent{p.Name, b.budget})
 	}
 	e := b.entry(p.Name)
-	e.attempts, e.last = n+1, d
+	e.attempts, e.last = n+1, delay
 	clipped := false
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 		// Sleeping past the deadline would only delay the inevitable

@@ -251,3 +251,32 @@ func TestOwnBudgetExcludedFromShared(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitAtMost ports client-go's TestBackoffWithMax
+// (config/retry/backoff_test.go): a TxnLockFast wait cut to 5 ms sleeps
+// 5 ms, is charged 5 ms, and the policy's next delay grows from its full
+// first delay as if that had been slept; a negative limit is no limit.
+func TestWaitAtMost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := WithBudget(2 * time.Second)
+		b.rnd = func() float64 { return 0.5 }
+		start := time.Now()
+		if err := b.WaitAtMost(context.Background(), TxnLockFast, errors.New("test"), 5*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if slept := time.Since(start); slept != 5*time.Millisecond || b.Slept() != 5*time.Millisecond {
+			t.Fatalf("slept %v, charged %v; want 5ms", slept, b.Slept())
+		}
+		full := TxnLockFast.Delay(0, 0, b.rnd)
+		if got := b.of(TxnLockFast.Name).last; got != full {
+			t.Fatalf("remembered delay %v, want the full first delay %v", got, full)
+		}
+		start = time.Now()
+		if err := b.WaitAtMost(context.Background(), TxnLockFast, errors.New("test"), -1); err != nil {
+			t.Fatal(err)
+		}
+		if want := TxnLockFast.Delay(1, full, b.rnd); time.Since(start) != want {
+			t.Fatalf("second wait slept %v, want the policy's second delay %v", time.Since(start), want)
+		}
+	})
+}
