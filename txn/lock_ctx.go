@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/txn/internal/twopc"
 )
 
 // LockNoWait, as LockCtx.Wait, makes LockKeys fail at once with a
@@ -56,6 +57,9 @@ type LockCtx struct {
 	// kv.MaxExecTimeExceededSignal, rolling back what the call locked. A
 	// Wait shorter than what is left still ends with a lock-wait timeout.
 	MaxExecutionDeadline time.Time
+	// Details, when set, receives what each LockKeys with this LockCtx
+	// cost, added up over the calls (client-go's LockCtx.Stats).
+	Details *LockKeysDetails
 
 	// Values receives, with ReturnValues or CheckExistence, an entry per
 	// key of the call, keyed by string(key); LockKeys allocates it when
@@ -118,4 +122,34 @@ var (
 // the pessimistic rollback for them).
 func isLockConflict(err error) bool {
 	return errors.Is(err, kv.ErrWriteConflict) || errors.Is(err, kv.ErrKeyExists)
+}
+
+// LockKeysDetails is what LockKeys calls cost (client-go's
+// util.LockKeysDetails), added up over the calls of one LockCtx.
+type LockKeysDetails struct {
+	// TotalTime is the time spent in LockKeys' lock requests, retries
+	// included.
+	TotalTime time.Duration
+	// Regions counts the region pieces the lock requests were split into.
+	Regions int
+	// Keys counts the keys locked.
+	Keys int
+	// LockRPCs and LockRPCTime count the KvPessimisticLock attempts and the
+	// time spent in them, waits in TiKV included.
+	LockRPCs    int
+	LockRPCTime time.Duration
+	// ResolveLockTime is the time spent resolving the locks met.
+	ResolveLockTime time.Duration
+	// Retries counts the times a call locked again at a newer for-update
+	// ts after a write conflict.
+	Retries int
+}
+
+// add adds one lock call's stats, which took total.
+func (d *LockKeysDetails) add(s *twopc.LockStats, total time.Duration) {
+	d.TotalTime += total
+	d.Regions += int(s.Regions.Load())
+	d.LockRPCs += int(s.RPCs.Load())
+	d.LockRPCTime += time.Duration(s.RPCTime.Load())
+	d.ResolveLockTime += time.Duration(s.ResolveTime.Load())
 }

@@ -199,7 +199,15 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 		rc.ResourceGroupTag = lc.ResourceGroupTag
 	}
 	waitStart := time.Now()
+	var stats *twopc.LockStats
+	if d := lc.Details; d != nil {
+		stats = &twopc.LockStats{}
+		defer func() { d.add(stats, time.Since(waitStart)) }()
+	}
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 && lc.Details != nil {
+			lc.Details.Retries++
+		}
 		forUpdateTS := lc.AtForUpdateTS
 		if forUpdateTS == 0 {
 			var err error
@@ -218,7 +226,11 @@ func (t *Txn) lockKeys(ctx context.Context, lc *LockCtx, keys [][]byte) (map[str
 			// Aggressive locking locks one key at a time in force-lock
 			// mode (aggressive_locking.go).
 			ForceLock: t.fair.stage != nil && len(keys) == 1,
+			Stats:     stats,
 		})
+		if err == nil && lc.Details != nil {
+			lc.Details.Keys += len(keys)
+		}
 		var conflict *kv.WriteConflictError
 		if err == nil || !errors.As(err, &conflict) || ctx.Err() != nil || lc.AtForUpdateTS != 0 {
 			return values, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -58,6 +59,9 @@ type LockRequest struct {
 	// (kv.MaxExecTimeExceededSignal) once it has passed, before a send
 	// and whenever it meets a live lock.
 	Deadline time.Time
+	// Stats, when set, receives what the request cost: RPCs, their time,
+	// regions, lock resolution (client-go's LockKeysDetails).
+	Stats *LockStats
 	// Began is when the transaction began: the lock TTL is its age plus
 	// Options.ManagedLockTTL (client-go's handleSingleBatch).
 	Began time.Time
@@ -139,6 +143,9 @@ func (c *Committer) PessimisticLock(ctx context.Context, req LockRequest) (map[s
 			continue
 		}
 		parts, err := c.pessimisticLock(ctx, c.lockRequest(&req, keys))
+		if req.Stats != nil {
+			req.Stats.Regions.Add(int64(len(parts)))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +266,12 @@ func (c *Committer) lockStep(send pipeline.Step[*kvrpcpb.PessimisticLockRequest,
 			}
 			lr.pb.WaitTimeout = req.waitTimeout(ctx, now)
 			lr.pb.LockTtl = uint64((max(now.Sub(req.Began), 0) + c.opts.ManagedLockTTL) / time.Millisecond)
+			sent := time.Now()
 			resp, err := send(ctx, r, lr.pb)
+			if st := req.Stats; st != nil {
+				st.RPCs.Add(1)
+				st.RPCTime.Add(int64(time.Since(sent)))
+			}
 			var dl *kv.DeadlockError
 			if errors.As(err, &dl) {
 				dl.IsRetryable = hashInKeys(dl.DeadlockKeyHash, req.Keys)
@@ -278,7 +290,11 @@ func (c *Committer) lockStep(send pipeline.Step[*kvrpcpb.PessimisticLockRequest,
 				resolve = append(resolve, l)
 			}
 			if len(resolve) > 0 {
+				resolveStart := time.Now()
 				res, err := c.lockResolver.ResolveLocks(ctx, 0, resolve)
+				if st := req.Stats; st != nil {
+					st.ResolveTime.Add(int64(time.Since(resolveStart)))
+				}
 				if err != nil {
 					return resp, err
 				}
@@ -362,4 +378,17 @@ func (c *Committer) buildPessimistic() {
 			c.Keys = keys
 			return &c
 		}, c.opts.BatchSize), pipeline.Retry(c.env, plans.KvPessimisticRollback), pipeline.Named("PessimisticRollback"))
+}
+
+// LockStats is what a pessimistic lock request cost (client-go's
+// LockKeysDetails, the part the committer sees); safe for concurrent use,
+// as a request's regions are locked in parallel.
+type LockStats struct {
+	// RPCs and RPCTime count the KvPessimisticLock attempts sent and the
+	// time spent in them (nanoseconds), waits in TiKV included.
+	RPCs, RPCTime atomic.Int64
+	// Regions counts the region pieces the request was split into.
+	Regions atomic.Int64
+	// ResolveTime is the time spent resolving the locks met (nanoseconds).
+	ResolveTime atomic.Int64
 }
