@@ -157,7 +157,13 @@ func retryStateIn(ctx context.Context, e *Env) (*retryState, bool) {
 // ctx's kv.Variables), with its Backoffer in the same allocation.
 func (e *Env) newRetryState(ctx context.Context) *retryState {
 	s := &retryState{}
+	e.initRetryState(ctx, s)
+	return s
+}
+
+// initRetryState sets s, held by its caller, on e's backoff budget (scaled
+// by ctx's kv.Variables), with its Backoffer inside it.
+func (e *Env) initRetryState(ctx context.Context, s *retryState) {
 	s.own = *backoff.WithBudget(e.backoffBudget(ctx))
 	s.bo = &s.own
-	return s
 }

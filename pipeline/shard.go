@@ -142,8 +142,7 @@ func (s *sharder[Req, Resp]) begin(ctx context.Context) (context.Context, *shard
 		st   retryState
 	}{}
 	call, st := &top.call, &top.st
-	st.own = *backoff.WithBudget(s.env.backoffBudget(ctx))
-	st.bo = &st.own
+	s.env.initRetryState(ctx, st)
 	call.keepGoing, call.top = s.each, true
 	ctx, call.owns = beginCall(ctx, s.env, st, s.cfg.api)
 	call.observed = st.observed

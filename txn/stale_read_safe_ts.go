@@ -9,6 +9,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/middleware"
 	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/plans"
@@ -49,7 +50,7 @@ func (c *Client) MinSafeTS() uint64 {
 // ZoneLabelKey is the store label MinSafeTSInZone groups stores by
 // (client-go's DCLabelKey): the zone (data centre) a store runs in, as
 // set with TiKV's server.labels.
-const ZoneLabelKey = "zone"
+const ZoneLabelKey = middleware.ZoneLabelKey
 
 // MinSafeTSInZone is MinSafeTS over the stores labelled zone=zone only
 // (client-go's KVStore.GetMinSafeTS with a zone as the scope): the newest
