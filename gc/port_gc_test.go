@@ -158,10 +158,24 @@ func TestPortTxnSafePointGCStatesUnimplemented(t *testing.T) {
 			cache := txn.NewSafePointCache(pd, pdclient.NullKeyspaceID, fastCache)
 			defer cache.Close()
 
-			err := cache.CheckVisibility(context.Background(), 1)
-			var stale *txn.StaleSafePointError
-			if !errors.As(err, &stale) || !errors.Is(err, kv.ErrPDUnavailable) || status.Code(stale.Cause) != codes.Unimplemented {
-				t.Fatalf("check while GetGCState is unimplemented: %v, want a *txn.StaleSafePointError caused by Unimplemented", err)
+			// The cache bounds each read by its 5 ms refresh interval, so
+			// on a loaded machine a gRPC read may time out before PD's
+			// Unimplemented arrives; wait for a read that got the answer.
+			// Every check meanwhile must still fail as stale, never pass.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				err := cache.CheckVisibility(context.Background(), 1)
+				var stale *txn.StaleSafePointError
+				if !errors.As(err, &stale) || !errors.Is(err, kv.ErrPDUnavailable) {
+					t.Fatalf("check while GetGCState is unimplemented: %v, want a *txn.StaleSafePointError", err)
+				}
+				if status.Code(stale.Cause) == codes.Unimplemented {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("check while GetGCState is unimplemented: last %v, want one caused by Unimplemented", err)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
 
 			mock.ClearPDFaults()
