@@ -130,7 +130,9 @@ func (e *ShardError[Req, Resp]) Is(target error) bool {
 func (e *ShardError[Req, Resp]) As(target any) bool { return errors.As(e.First(), target) }
 
 // collectPieces turns the outcomes of a Shard call into its result.
-func collectPieces[Req, Resp any](pieces []PieceOutcome[Req, Resp], cause error) ([]Part[Req, Resp], error) {
+//
+// The parts are appended to into (a caller's buffer, maybe nil).
+func collectPieces[Req, Resp any](pieces []PieceOutcome[Req, Resp], cause error, into []Part[Req, Resp]) ([]Part[Req, Resp], error) {
 	for _, p := range pieces {
 		if p.State == PieceDone {
 			continue
@@ -140,9 +142,12 @@ func collectPieces[Req, Resp any](pieces []PieceOutcome[Req, Resp], cause error)
 		}
 		return nil, &ShardError[Req, Resp]{Pieces: pieces, cause: cause}
 	}
-	parts := make([]Part[Req, Resp], len(pieces))
-	for i, p := range pieces {
-		parts[i] = Part[Req, Resp]{Region: p.Region, Req: p.Req, Resp: p.Resp}
+	parts := into[:0]
+	if cap(parts) < len(pieces) {
+		parts = make([]Part[Req, Resp], 0, len(pieces))
+	}
+	for _, p := range pieces {
+		parts = append(parts, Part[Req, Resp]{Region: p.Region, Req: p.Req, Resp: p.Resp})
 	}
 	return parts, nil
 }

@@ -92,7 +92,19 @@ type replicaSelector struct {
 	leaderBusyCount  int
 	leaderBusyPeer   uint64
 	leaderBusyProbed bool
+
+	// ptrs and reps hold the replica list of the first region, when it
+	// has at most inlineReplicas peers (a selector lives inside its
+	// Retry's state, so a common request allocates nothing for it). A
+	// later region (a re-route) gets its own blocks, since the replicas
+	// kept from the old list live here.
+	ptrs [inlineReplicas]*replica
+	reps [inlineReplicas]replica
 }
+
+// inlineReplicas is how many peers a selector holds without allocating:
+// TiKV's default 3 replicas, a learner and a peer being added.
+const inlineReplicas = 5
 
 func newReplicaSelector(loc pdclient.Locator, r *pdclient.Region, read bool, opts ReadOptions) *replicaSelector {
 	s := new(replicaSelector)
@@ -120,10 +132,16 @@ func (s *replicaSelector) init(loc pdclient.Locator, r *pdclient.Region, read bo
 func (s *replicaSelector) setRegion(r *pdclient.Region) {
 	old := s.replicas
 	peers := r.Peers()
-	// Two allocations whatever the replica count: the list, and one block
-	// for the replicas not already known.
-	s.region, s.replicas, s.leaderIdx = r, make([]*replica, 0, len(peers)), -1
+	s.region, s.leaderIdx = r, -1
 	var fresh []replica
+	if old == nil && len(peers) <= inlineReplicas {
+		// The first region: the selector's own storage.
+		s.replicas, fresh = s.ptrs[:0], s.reps[:0]
+	} else {
+		// Two allocations whatever the replica count: the list, and
+		// (below) one block for the replicas not already known.
+		s.replicas = make([]*replica, 0, len(peers))
+	}
 	for _, p := range peers {
 		var rep *replica
 		for _, o := range old {

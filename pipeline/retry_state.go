@@ -43,6 +43,29 @@ type retryState struct {
 	// observed says an Observer watches the call, so waits report Backoff
 	// events; without one nothing is looked up.
 	observed bool
+	// ctx is the context that carries this state to the piece's Steps
+	// (withRetryState), kept here so that carrying it costs no allocation.
+	// It is set once, by the goroutine that owns the state, and never
+	// changed after: a Step may hand its ctx to work that outlives it.
+	ctx stateCtx
+}
+
+// stateCtx is a context carrying a retryState, as context.WithValue would
+// make, but held inside the state it carries. Every other method, Done and
+// the cancel-propagation lookups included, is the parent's, so contexts
+// derived from it behave as if derived from a value context.
+type stateCtx struct {
+	context.Context
+	st *retryState
+}
+
+// Value returns the carried state for retryStateKey, else the parent's
+// value.
+func (c *stateCtx) Value(key any) any {
+	if _, ok := key.(retryStateKey); ok {
+		return c.st
+	}
+	return c.Context.Value(key)
 }
 
 // fork returns a copy for one branch of a fan-out, numbered piece.
@@ -134,6 +157,13 @@ type retryStateKey struct{}
 
 // withRetryState returns ctx carrying s for the Steps called with it.
 func withRetryState(ctx context.Context, s *retryState) context.Context {
+	if s.ctx.Context == nil {
+		s.ctx = stateCtx{Context: ctx, st: s}
+		return &s.ctx
+	}
+	// A later Step of the piece (after a re-split, maybe under another
+	// ctx): carry s the ordinary way rather than change a context an
+	// earlier Step may still hold.
 	return context.WithValue(ctx, retryStateKey{}, s)
 }
 

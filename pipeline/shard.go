@@ -79,15 +79,19 @@ func FinishInFlight() ShardOption {
 func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opts ...ShardOption) Plan[Req, []Part[Req, Resp]] {
 	s := newSharder(e, split, next, opts)
 	return func(ctx context.Context, req Req) (parts []Part[Req, Resp], err error) {
-		ctx, call, st := s.begin(ctx)
+		ctx, call, st, bufs := s.begin(ctx)
 		if call.owns {
 			defer func() { observe.Finish(ctx, err) }()
 		}
-		pieces := s.run(ctx, call, st, nil, req, 0, nil)
+		pieces := s.run(ctx, call, st, bufs, nil, req, 0, nil)
 		if call.cancel != nil {
 			call.cancel()
 		}
-		return collectPieces(pieces, call.first)
+		var into []Part[Req, Resp]
+		if bufs != nil {
+			into = bufs.parts[:0]
+		}
+		return collectPieces(pieces, call.first, into)
 	}
 }
 
@@ -103,11 +107,11 @@ func ShardEach[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp],
 	s := newSharder(e, split, next, opts)
 	s.each = true
 	return func(ctx context.Context, req Req) (out []PieceOutcome[Req, Resp], _ error) {
-		ctx, call, st := s.begin(ctx)
+		ctx, call, st, bufs := s.begin(ctx)
 		if call.owns {
 			defer func() { observe.Finish(ctx, firstErr(out)) }()
 		}
-		return s.run(ctx, call, st, nil, req, 0, nil), nil
+		return s.run(ctx, call, st, bufs, nil, req, 0, nil), nil
 	}
 }
 
@@ -130,23 +134,39 @@ func newSharder[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp]
 
 // begin sets up one call of the plan: its retry state (the enclosing
 // piece's when the plan runs inside another plan's Step) and, at top
-// level, its logical call.
-func (s *sharder[Req, Resp]) begin(ctx context.Context) (context.Context, *shardCall, *retryState) {
+// level, its logical call and the buffers of a one-piece call.
+func (s *sharder[Req, Resp]) begin(ctx context.Context) (context.Context, *shardCall, *retryState, *shardBufs[Req, Resp]) {
 	if st, ok := ctx.Value(retryStateKey{}).(*retryState); ok {
 		// Nested in another plan's Step: that piece's state goes on.
-		return ctx, &shardCall{keepGoing: s.each, observed: st.observed}, st
+		return ctx, &shardCall{keepGoing: s.each, observed: st.observed}, st, nil
 	}
-	// A top-level call: its state and its retry state in one allocation.
+	// A top-level call: its state, its retry state and its buffers in one
+	// allocation.
 	top := &struct {
 		call shardCall
 		st   retryState
+		bufs shardBufs[Req, Resp]
 	}{}
 	call, st := &top.call, &top.st
 	s.env.initRetryState(ctx, st)
 	call.keepGoing, call.top = s.each, true
 	ctx, call.owns = beginCall(ctx, s.env, st, s.cfg.api)
 	call.observed = st.observed
-	return ctx, call, st
+	return ctx, call, st, &top.bufs
+}
+
+// shardBufs holds what a top-level call of one piece (every single-key
+// call) would otherwise allocate on its own: the routing of its request,
+// the piece's outcome and the Part returned. Only the first split uses
+// them, and its outcome buffer only when it yields one piece, so no two
+// goroutines ever share a buffer; a call of more pieces allocates as
+// before. The caller owns what it gets back, so nothing is reused across
+// calls.
+type shardBufs[Req, Resp any] struct {
+	route  routing[Req]
+	routed [1]Routed[Req]
+	out    [1]PieceOutcome[Req, Resp]
+	parts  [1]Part[Req, Resp]
 }
 
 // shardCall is the state one Shard call shares between its goroutines.
@@ -198,8 +218,16 @@ type sharder[Req, Resp any] struct {
 // piece in key order. last is the region req was last routed to (nil for
 // the whole request), reported if req cannot be split again; cause is why
 // it is being split again (nil for the first split).
-func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retryState, last *pdclient.Region, req Req, depth int, cause error) []PieceOutcome[Req, Resp] {
-	routed, err := s.locate(ctx, st, req)
+//
+// bufs, when not nil, are the call's one-piece buffers (shardBufs), which
+// only the first split of a top-level call gets.
+func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retryState, bufs *shardBufs[Req, Resp], last *pdclient.Region, req Req, depth int, cause error) []PieceOutcome[Req, Resp] {
+	var into *routing[Req]
+	if bufs != nil {
+		into = &bufs.route
+		into.pieces = bufs.routed[:0]
+	}
+	routed, err := s.locate(ctx, st, req, into)
 	if err != nil {
 		// Nothing of req was sent by this split.
 		err = st.settle(err)
@@ -225,10 +253,14 @@ func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retry
 	}
 	if len(routed) == 1 {
 		st.piece = first
-		return s.runPiece(ctx, call, st, routed[0], depth)
+		return s.runPiece(ctx, call, st, bufs, routed[0], depth)
 	}
+	// The fan-out's goroutines get a ctx of their own variable: were they
+	// to capture run's ctx, which this branch reassigns, every call (one
+	// piece too) would allocate it on the heap.
+	fanCtx := ctx
 	if !s.cfg.finishInFlight && call.cancel == nil {
-		ctx, call.cancel = context.WithCancel(ctx)
+		fanCtx, call.cancel = context.WithCancel(ctx)
 	}
 	results := make([][]PieceOutcome[Req, Resp], len(routed))
 	var wg sync.WaitGroup
@@ -248,7 +280,7 @@ func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retry
 				results[i] = []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, State: PieceNotRun}}
 				return
 			}
-			results[i] = s.runPiece(ctx, call, branch, piece, depth)
+			results[i] = s.runPiece(fanCtx, call, branch, nil, piece, depth)
 		}()
 	}
 	wg.Wait()
@@ -265,21 +297,27 @@ func (s *sharder[Req, Resp]) run(ctx context.Context, call *shardCall, st *retry
 
 // locate splits req by region, retrying under the PDRPC policy while the
 // routing layer cannot answer (client-go retries region loads with
-// BoPDRPC within the request's budget).
-func (s *sharder[Req, Resp]) locate(ctx context.Context, st *retryState, req Req) ([]Routed[Req], error) {
+// BoPDRPC within the request's budget). into, when not nil, collects the
+// pieces (a top-level call's buffer); else locate makes its own.
+func (s *sharder[Req, Resp]) locate(ctx context.Context, st *retryState, req Req, into *routing[Req]) ([]Routed[Req], error) {
+	if into == nil {
+		into = new(routing[Req])
+	}
 	for {
-		var pieces []Routed[Req]
-		var err error
+		// The loop body below is a closure the splitter calls, so what it
+		// writes lives behind into rather than in locals of its own.
+		into.pieces, into.err = into.pieces[:0], nil
 		for piece, perr := range s.split(ctx, s.env.Locator, req) {
 			if perr != nil {
-				err = perr
+				into.err = perr
 				break
 			}
-			pieces = append(pieces, piece)
+			into.pieces = append(into.pieces, piece)
 		}
-		if err == nil {
-			return pieces, nil
+		if into.err == nil {
+			return into.pieces, nil
 		}
+		err := into.err
 		if ctx.Err() != nil || isTerminal(err) {
 			return nil, err
 		}
@@ -289,17 +327,27 @@ func (s *sharder[Req, Resp]) locate(ctx context.Context, st *retryState, req Req
 	}
 }
 
-func (s *sharder[Req, Resp]) runPiece(ctx context.Context, call *shardCall, st *retryState, piece Routed[Req], depth int) []PieceOutcome[Req, Resp] {
+// routing collects the pieces of one split.
+type routing[Req any] struct {
+	pieces []Routed[Req]
+	err    error
+}
+
+func (s *sharder[Req, Resp]) runPiece(ctx context.Context, call *shardCall, st *retryState, bufs *shardBufs[Req, Resp], piece Routed[Req], depth int) []PieceOutcome[Req, Resp] {
 	resp, err := s.next(withRetryState(ctx, st), piece.Region, piece.Req)
 	if err == nil {
-		return []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, Resp: resp, State: PieceDone}}
+		done := PieceOutcome[Req, Resp]{Region: piece.Region, Req: piece.Req, Resp: resp, State: PieceDone}
+		if bufs != nil {
+			return append(bufs.out[:0], done)
+		}
+		return []PieceOutcome[Req, Resp]{done}
 	}
 	if werr := resplitWait(ctx, st, err, depth, s.env.maxResplits()); werr != nil {
 		werr = st.settle(werr)
 		call.fail(werr)
 		return []PieceOutcome[Req, Resp]{{Region: piece.Region, Req: piece.Req, Err: werr, State: stateOf(werr)}}
 	}
-	return s.run(ctx, call, st, piece.Region, piece.Req, depth+1, err)
+	return s.run(ctx, call, st, nil, piece.Region, piece.Req, depth+1, err)
 }
 
 // resplitWait decides whether a piece that failed with err may be routed

@@ -16,6 +16,10 @@ package raw_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +31,7 @@ import (
 
 	tikv "github.com/tikvgo/tikv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/pdclient"
 	"github.com/tikvgo/tikv/raw"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -136,6 +141,38 @@ func floorOpsFor(tc tikvpb.TikvClient, rctx *kvrpcpb.Context) floorOps {
 	}
 }
 
+// floorTarget returns the PD addresses, the leader's address and the
+// kvrpcpb Context of the region holding k: of a mocktikv in another
+// process when TIKVGO_BENCH_PD names its PD (the figures are then the
+// client's alone), else of a one-store mocktikv started in this process.
+func floorTarget(b *testing.B, k []byte) (pdAddrs []string, storeAddr string, rctx *kvrpcpb.Context) {
+	b.Helper()
+	if env := os.Getenv("TIKVGO_BENCH_PD"); env != "" {
+		pdAddrs = strings.Split(env, ",")
+		pd, err := pdclient.Connect(context.Background(), pdAddrs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pd.Close()
+		region, err := pd.GetRegion(context.Background(), k)
+		if err != nil || region == nil || region.Leader == nil {
+			b.Fatalf("region of %q from PD: %+v, %v", k, region, err)
+		}
+		store, err := pd.GetStore(context.Background(), region.Leader.GetStoreId())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return pdAddrs, store.GetAddress(), &kvrpcpb.Context{
+			RegionId: region.Meta.GetId(), RegionEpoch: region.Meta.GetRegionEpoch(), Peer: region.Leader,
+		}
+	}
+	mock := mocktikv.Start(b, mocktikv.WithStores(1))
+	region, leader := mock.RegionByKey(k)
+	return mock.PDAddrs(), mock.StoreAddr(leader.GetStoreId()), &kvrpcpb.Context{
+		RegionId: region.GetId(), RegionEpoch: region.GetRegionEpoch(), Peer: leader,
+	}
+}
+
 // cpuTime is the process's user+system CPU time so far.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -160,29 +197,45 @@ func measure(b *testing.B, op func(i int) error) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(i), "cpu-ns/op")
 }
 
+// measureParallel is measure with callers goroutines sharing b.N.
+func measureParallel(b *testing.B, callers int, op func(i int) error) {
+	b.ReportAllocs()
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+	var next atomic.Int64
+	start := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(int(next.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
 func BenchmarkRawFloor(b *testing.B) {
-	mock := mocktikv.Start(b, mocktikv.WithStores(1))
 	ctx := context.Background()
 	keys, values := make([][]byte, floorKeys), make([][]byte, floorKeys)
 	for i := range floorKeys {
 		keys[i], values[i] = key(i), value(i)
 	}
 
-	region, leader := mock.RegionByKey(keys[0])
-	conn, err := grpc.NewClient(mock.StoreAddr(leader.GetStoreId()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	pdAddrs, storeAddr, rctx := floorTarget(b, keys[0])
+	conn, err := grpc.NewClient(storeAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	floor := floorOpsFor(tikvpb.NewTikvClient(conn), &kvrpcpb.Context{
-		RegionId: region.GetId(), RegionEpoch: region.GetRegionEpoch(), Peer: leader,
-	})
+	floor := floorOpsFor(tikvpb.NewTikvClient(conn), rctx)
 	if err := floor.batchPut(ctx, keys, values); err != nil {
 		b.Fatal(err)
 	}
 
 	connect := func(opts ...transport.PoolOption) floorOps {
-		cluster, err := tikv.Connect(ctx, mock.PDAddrs(), tikv.WithPoolOptions(opts...))
+		cluster, err := tikv.Connect(ctx, pdAddrs, tikv.WithPoolOptions(opts...))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -227,6 +280,15 @@ func BenchmarkRawFloor(b *testing.B) {
 		for _, impl := range impls {
 			b.Run(op.name+"/"+impl.name, func(b *testing.B) {
 				measure(b, func(i int) error { return op.run(impl.ops, i) })
+			})
+		}
+		if op.name != "Get" && op.name != "Put" {
+			continue
+		}
+		// Issue #14 states its unary targets at 1 and 64 callers.
+		for _, impl := range impls {
+			b.Run(op.name+"/c64/"+impl.name, func(b *testing.B) {
+				measureParallel(b, 64, func(i int) error { return op.run(impl.ops, i) })
 			})
 		}
 	}

@@ -218,7 +218,7 @@ func NewPool(opts ...PoolOption) *Pool {
 		grpc.WithInitialConnWindowSize(initialWindowSize),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxRecvMsgSize),
-			grpc.ForceCodec(gogoCodec{}),
+			grpc.ForceCodecV2(gogoCodecV2{}),
 		),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           connectBackoff,
