@@ -19,7 +19,10 @@ test:
 # as plain tests in every `go test`.
 FUZZTIME ?= 5s
 FUZZ_TARGETS = ./internal/apicodec:FuzzKeyRoundTrip ./internal/apicodec:FuzzRangeInKeyspace \
-	./internal/apicodec:FuzzForeignKeyRejected ./txn/membuf:FuzzMembufAgainstModel
+	./internal/apicodec:FuzzForeignKeyRejected ./txn/membuf:FuzzMembufAgainstModel \
+	./internal/codec:FuzzBytesRoundTrip ./internal/codec:FuzzDecodeBytes \
+	./pdclient:FuzzRegionIndexAgainstModel \
+	./transport:FuzzBatchCommandsFraming ./transport:FuzzBatchCommandsMalformed
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
