@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: build test fuzz cover bench lint run soak chaos bank tikvbench
+.PHONY: build test test-integration fuzz cover bench lint run soak chaos bank tikvbench
 
 build:
 	$(GO) build $(PKGS)
@@ -13,6 +13,14 @@ test:
 	$(GO) run ./examples/customplan > /dev/null
 	$(MAKE) fuzz
 	$(GO) run ./cmd/tikvbench -duration 3s -threads 4 -recordcount 2000 -interval 0 -strict
+
+# test-integration runs the black-box suites of tests/integration (public
+# API only): against an embedded mocktikv, or against a running cluster when
+# TIKV_PD_ADDRS (or TIKVGO_PD_ADDRS) names its PD, e.g.
+# `TIKV_PD_ADDRS=127.0.0.1:2379 make test-integration`. Mock-only tests skip
+# there with the reason. `make test` runs them against the mock as well.
+test-integration:
+	$(GO) test -race -count=1 -v -timeout 10m ./tests/integration/
 
 # Fuzz targets, each for FUZZTIME (briefly in `make test`; longer by hand,
 # e.g. `make fuzz FUZZTIME=5m`). Their seed corpora in testdata/fuzz also run
