@@ -104,8 +104,6 @@ func fuzzRegion(p []byte) *Region {
 	}, nil)
 }
 
-func sameEntry(got, want *regionEntry) bool { return got == want }
-
 func describe(e *regionEntry) string {
 	if e == nil {
 		return "<nil>"
@@ -179,10 +177,10 @@ func checkIndexAgainstModel(t *testing.T, x *regionIndex, m *indexModel, p []byt
 	}
 	keys := [][]byte{nil, fuzzKey(p[0]), fuzzKey(p[1]), fuzzKey(p[2]), fuzzKey(p[3]), []byte("zz")}
 	for _, k := range keys {
-		if got, want := x.lookup(k), m.lookup(k); !sameEntry(got, want) {
+		if got, want := x.lookup(k), m.lookup(k); got != want {
 			t.Fatalf("lookup(%q) = %s, model %s; index %s", k, describe(got), describe(want), listEntries(x.sorted))
 		}
-		if got, want := x.lookupByEnd(k), m.lookupByEnd(k); !sameEntry(got, want) {
+		if got, want := x.lookupByEnd(k), m.lookupByEnd(k); got != want {
 			t.Fatalf("lookupByEnd(%q) = %s, model %s; index %s", k, describe(got), describe(want), listEntries(x.sorted))
 		}
 	}

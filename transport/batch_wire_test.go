@@ -1,11 +1,13 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"slices"
 	"testing"
 
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/tikvpb"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
@@ -188,4 +190,46 @@ func FuzzBatchCommandsMalformed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// malformedTikv answers BatchCommands sub-requests wrongly: a RawGet with a
+// RawPut response, a RawPut with its request id and no body. The Empty
+// probe is echoed, so the stream opens.
+type malformedTikv struct{ *fakeTikv }
+
+func (s malformedTikv) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		out := &tikvpb.BatchCommandsResponse{RequestIds: req.RequestIds}
+		for _, sub := range req.Requests {
+			switch {
+			case sub.GetEmpty() != nil:
+				out.Responses = append(out.Responses, emptyResponse(sub.GetEmpty()))
+			case sub.GetRawGet() != nil:
+				out.Responses = append(out.Responses, CmdRawPut.WrapBatchResponse(&kvrpcpb.RawPutResponse{}))
+			}
+			// A RawPut gets no body: its id stays in RequestIds past the
+			// end of Responses.
+		}
+		if err := stream.Send(out); err != nil {
+			return nil
+		}
+	}
+}
+
+// TestBatchMalformedResponseIsTyped: a sub-response of another command and
+// an id answered without a body fail the request with an error wrapping
+// ErrMalformedBatchResponse, not ErrNotSent (TiKV may have executed it).
+func TestBatchMalformedResponseIsTyped(t *testing.T) {
+	addr := startTikv(t, malformedTikv{&fakeTikv{}})
+	p, _ := newTestPool(t, WithConnsPerStore(1))
+	for _, req := range []*Request{rawGet(addr, "k"), rawPut(addr, "k", "v")} {
+		resp, err := p.Send(context.Background(), req)
+		if !errors.Is(err, ErrMalformedBatchResponse) || errors.Is(err, ErrNotSent) || resp != nil {
+			t.Errorf("%s answered wrongly: %v, %v; want ErrMalformedBatchResponse", req.Cmd, resp, err)
+		}
+	}
 }
