@@ -169,7 +169,7 @@ func TestTxnLostCommitResponseIsUndetermined(t *testing.T) {
 	_ = tx.Set(k, []byte("v"))
 	// The client resends the commit while no answer settles it; the
 	// caller's deadline ends the wait.
-	commitCtx, cancel := context.WithTimeout(ctx, time.Second)
+	commitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	err = tx.Commit(commitCtx)
 	if !errors.Is(err, kv.ErrUndetermined) {
