@@ -164,7 +164,7 @@ func (b *batchClient) sendBatched(ctx context.Context, req *Request, expired <-c
 	}
 	msg := codec.unwrapResp(resp)
 	if msg == nil {
-		return nil, fmt.Errorf("BatchCommands response carries %T", resp.GetCmd())
+		return nil, fmt.Errorf("%w: the response to %s carries %T", ErrMalformedBatchResponse, req.Cmd, resp.GetCmd())
 	}
 	return msg, nil
 }
@@ -233,4 +233,4 @@ var errStreamClosed = fmt.Errorf("BatchCommands stream closed with the request i
 var errBatchUnsupported = fmt.Errorf("%w: the server has no BatchCommands", ErrNotSent)
 
 // errNoResponse fails a request whose id TiKV answered without a body.
-var errNoResponse = errors.New("BatchCommands response without a body")
+var errNoResponse = fmt.Errorf("%w: a request id answered without a body", ErrMalformedBatchResponse)

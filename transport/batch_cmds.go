@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -307,9 +308,17 @@ func (c Cmd) WrapBatchRequest(msg Message) *tikvpb.BatchCommandsRequest_Request 
 	return r
 }
 
+// ErrMalformedBatchResponse is wrapped by the error a request sent in a
+// BatchCommands stream fails with when the server's answer to it cannot be
+// its response: a sub-response carrying another command's message, or
+// none, or a request id answered without a body. The request may have been
+// executed, so it does not wrap ErrNotSent. (Bytes that do not decode at all
+// break the stream: gRPC reports them as an Internal status.)
+var ErrMalformedBatchResponse = errors.New("transport: malformed BatchCommands response")
+
 // UnwrapBatchResponse returns the response of c's type that a BatchCommands
-// sub-response carries. It fails when c is not Batchable or r carries
-// another command, or none.
+// sub-response carries. It fails when c is not Batchable, and with an error
+// wrapping ErrMalformedBatchResponse when r carries another command, or none.
 func (c Cmd) UnwrapBatchResponse(r *tikvpb.BatchCommandsResponse_Response) (Message, error) {
 	b := c.info().batch
 	if b == nil {
@@ -318,7 +327,7 @@ func (c Cmd) UnwrapBatchResponse(r *tikvpb.BatchCommandsResponse_Response) (Mess
 	if m := b.unwrapResp(r); m != nil {
 		return m, nil
 	}
-	return nil, fmt.Errorf("transport: BatchCommands response to %s carries %T", c, r.GetCmd())
+	return nil, fmt.Errorf("%w: the response to %s carries %T", ErrMalformedBatchResponse, c, r.GetCmd())
 }
 
 // WrapBatchResponse returns a BatchCommands sub-response carrying msg, which
