@@ -1,0 +1,109 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
+
+	"github.com/tikvgo/tikv/internal/apicodec"
+	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/transport"
+)
+
+// TestPortEncodeUnknownRequest ports client-go's TestEncodeUnknownRequest
+// (internal/apicodec/codec_test.go): under API v1 a command the codec has
+// no key rules for (StoreSafeTS there) is sent as it is, without error.
+// tikvgo's API v1 layer changes no request at all, so the port checks the
+// same command reaches the wire as the caller's own message, its range
+// untouched.
+func TestPortEncodeUnknownRequest(t *testing.T) {
+	req := &kvrpcpb.StoreSafeTSRequest{KeyRange: &kvrpcpb.KeyRange{StartKey: []byte("a"), EndKey: []byte("b")}}
+	var wire transport.Message
+	s := Keyspace(apicodec.NewV1(kv.ModeRaw), apicodec.NewV1(kv.ModeTxn))(transport.SenderFunc(func(_ context.Context, r *transport.Request) (*transport.Response, error) {
+		wire = r.Msg
+		return &transport.Response{Msg: &kvrpcpb.StoreSafeTSResponse{SafeTs: 7}}, nil
+	}))
+	resp, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdStoreSafeTS, Msg: req})
+	if err != nil || resp.Msg.(*kvrpcpb.StoreSafeTSResponse).SafeTs != 7 {
+		t.Fatalf("StoreSafeTS under API v1: %v, %v", resp, err)
+	}
+	if wire != transport.Message(req) || string(req.KeyRange.StartKey) != "a" || string(req.KeyRange.EndKey) != "b" {
+		t.Fatalf("wire message %v, caller's %v", wire, req)
+	}
+}
+
+// TestPortDecodeMvccInfoPreservesEmptyLockKeys ports client-go's
+// TestDecodeMvccInfoPreservesEmptyLockKeys
+// (internal/apicodec/codec_v2_test.go): an MVCC lock whose primary or a
+// secondary is empty (TiKV's way of saying "none") keeps it empty, in
+// place, while the prefixed secondary beside it is decoded.
+func TestPortDecodeMvccInfoPreservesEmptyLockKeys(t *testing.T) {
+	raw, txn := codecs(t)
+	info := &kvrpcpb.MvccInfo{Lock: &kvrpcpb.MvccLock{
+		Primary:     []byte{},
+		Secondaries: [][]byte{{}, pre(txnP, "mvcc-secondary")},
+	}}
+	resp := &kvrpcpb.MvccGetByKeyResponse{Info: info}
+	s := Keyspace(raw, txn)(transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+		return &transport.Response{Msg: resp}, nil
+	}))
+	req := transport.CmdMvccGetByKey.WithContext(&kvrpcpb.MvccGetByKeyRequest{Key: []byte("k")}, &kvrpcpb.Context{})
+	got, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdMvccGetByKey, Msg: req})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := got.Msg.(*kvrpcpb.MvccGetByKeyResponse).Info
+	if decoded != info {
+		t.Fatal("the response's MvccInfo was replaced, not decoded in place")
+	}
+	l := decoded.Lock
+	if l.Primary == nil || len(l.Primary) != 0 {
+		t.Fatalf("empty primary became %v", l.Primary)
+	}
+	if len(l.Secondaries) != 2 || l.Secondaries[0] == nil || len(l.Secondaries[0]) != 0 || !bytes.Equal(l.Secondaries[1], []byte("mvcc-secondary")) {
+		t.Fatalf("secondaries %q", l.Secondaries)
+	}
+}
+
+// TestPortEncodeV2KeyRanges ports client-go's TestEncodeV2KeyRanges
+// (internal/apicodec/codec_v2_test.go): each of a request's key ranges gets
+// the keyspace prefix on both ends, and an empty (open) end becomes the
+// keyspace's end, so [, ) covers exactly the keyspace. RawChecksum carries
+// the ranges here.
+func TestPortEncodeV2KeyRanges(t *testing.T) {
+	raw, txn := codecs(t)
+	end := []byte{'r', 0, 0, 2}
+	var wire *kvrpcpb.RawChecksumRequest
+	s := Keyspace(raw, txn)(transport.SenderFunc(func(_ context.Context, r *transport.Request) (*transport.Response, error) {
+		wire = r.Msg.(*kvrpcpb.RawChecksumRequest)
+		return &transport.Response{Msg: &kvrpcpb.RawChecksumResponse{}}, nil
+	}))
+	req := &kvrpcpb.RawChecksumRequest{Context: &kvrpcpb.Context{}, Ranges: []*kvrpcpb.KeyRange{
+		{StartKey: []byte{}, EndKey: []byte{}},
+		{StartKey: []byte{}, EndKey: []byte("z")},
+		{StartKey: []byte("a"), EndKey: []byte{}},
+		{StartKey: []byte("a"), EndKey: []byte("z")},
+	}}
+	if _, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdRawChecksum, Msg: req}); err != nil {
+		t.Fatal(err)
+	}
+	want := [][2][]byte{
+		{rawP, end},
+		{rawP, pre(rawP, "z")},
+		{pre(rawP, "a"), end},
+		{pre(rawP, "a"), pre(rawP, "z")},
+	}
+	if len(wire.Ranges) != len(want) {
+		t.Fatalf("%d ranges on the wire", len(wire.Ranges))
+	}
+	for i, w := range want {
+		if r := wire.Ranges[i]; !bytes.Equal(r.StartKey, w[0]) || !bytes.Equal(r.EndKey, w[1]) {
+			t.Errorf("range %d on the wire [%v, %v), want [%v, %v)", i, r.StartKey, r.EndKey, w[0], w[1])
+		}
+	}
+	if len(req.Ranges[0].StartKey) != 0 || string(req.Ranges[3].EndKey) != "z" {
+		t.Fatal("the caller's ranges were changed")
+	}
+}
