@@ -19,7 +19,8 @@ test:
 # as plain tests in every `go test`.
 FUZZTIME ?= 5s
 FUZZ_TARGETS = ./internal/apicodec:FuzzKeyRoundTrip ./internal/apicodec:FuzzRangeInKeyspace \
-	./internal/apicodec:FuzzForeignKeyRejected ./txn/membuf:FuzzMembufAgainstModel
+	./internal/apicodec:FuzzForeignKeyRejected ./txn/membuf:FuzzMembufAgainstModel \
+	./codec:FuzzComparableVarint
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
