@@ -51,7 +51,9 @@ func DecodeCmpUintToInt(u uint64) int64 { return int64(u ^ signBit) }
 
 // EncodeInt appends v as 8 bytes that sort as v does (TiDB's row handles
 // and table ids in keys).
-func EncodeInt(b []byte, v int64) []byte { return binary.BigEndian.AppendUint64(b, EncodeIntToCmpUint(v)) }
+func EncodeInt(b []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(b, EncodeIntToCmpUint(v))
+}
 
 // EncodeIntDesc appends v as 8 bytes that sort in v's reverse order.
 func EncodeIntDesc(b []byte, v int64) []byte {
