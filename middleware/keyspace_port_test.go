@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -105,5 +106,42 @@ func TestPortEncodeV2KeyRanges(t *testing.T) {
 	}
 	if len(req.Ranges[0].StartKey) != 0 || string(req.Ranges[3].EndKey) != "z" {
 		t.Fatal("the caller's ranges were changed")
+	}
+}
+
+// TestPortDecodeKeyErrorSharedLockInfos ports the shared-lock case of
+// client-go's TestDecodeKeyError (internal/apicodec/codec_v2_test.go): the
+// holders of a shared lock are LockInfos nested in the one a key error
+// reports, and their keys are decoded too; a holder's key from another
+// keyspace fails the attempt like any other foreign key. (The other key
+// error fields are walked by TestKeyspaceChecksEveryResponseKey.)
+func TestPortDecodeKeyErrorSharedLockInfos(t *testing.T) {
+	raw, txn := codecs(t)
+	send := func(resp *kvrpcpb.GetResponse) error {
+		s := Keyspace(raw, txn)(transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+			return &transport.Response{Msg: resp}, nil
+		}))
+		_, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdGet,
+			Msg: transport.CmdGet.WithContext(&kvrpcpb.GetRequest{Key: []byte("k")}, &kvrpcpb.Context{})})
+		return err
+	}
+	lock := func(p []byte) *kvrpcpb.GetResponse {
+		return &kvrpcpb.GetResponse{Error: &kvrpcpb.KeyError{Locked: &kvrpcpb.LockInfo{
+			Key: pre(txnP, "k"), PrimaryLock: pre(txnP, "k"), LockType: kvrpcpb.Op_SharedLock,
+			SharedLockInfos: []*kvrpcpb.LockInfo{{Key: pre(p, "k"), PrimaryLock: pre(p, "holder"), Secondaries: [][]byte{pre(p, "s")}}},
+		}}}
+	}
+	own := lock(txnP)
+	if err := send(own); err != nil {
+		t.Fatal(err)
+	}
+	l := own.Error.Locked
+	h := l.SharedLockInfos[0]
+	if string(l.Key) != "k" || string(h.Key) != "k" || string(h.PrimaryLock) != "holder" || string(h.Secondaries[0]) != "s" {
+		t.Fatalf("shared lock %q, holder %q %q %q", l.Key, h.Key, h.PrimaryLock, h.Secondaries)
+	}
+	var oe *OutsideKeyspaceError
+	if err := send(lock([]byte{'x', 0, 0, 2})); !errors.As(err, &oe) {
+		t.Fatalf("a holder from another keyspace: %v", err)
 	}
 }
