@@ -15,7 +15,7 @@ func ExampleParsePath() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(p.PDAddrs, p.DisableGC, p.KeyspaceName, len(p.Options()))
 	// Connect(ctx, p.PDAddrs, p.Options()...) would now work in keyspace ks1.
+	fmt.Println(p.PDAddrs, p.DisableGC, p.KeyspaceName, len(p.Options()))
 	// Output: [pd1:2379 pd2:2379] true ks1 1
 }
