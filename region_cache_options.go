@@ -4,9 +4,10 @@ import "github.com/tikvgo/tikv/pdclient"
 
 // WithRegionCacheOptions passes options to the cluster's region caches
 // (one for raw keys, one for transactional keys): client-go's
-// TiKVClient.RegionCacheTTL is pdclient.WithCacheTTL, and
-// pdclient.WithCacheTTLJitter, WithGCInterval, WithScanPageSize,
-// WithHealthInterval and WithLoadTimeout tune the rest. Repeated options
+// TiKVClient.RegionCacheTTL is pdclient.WithCacheTTL, StoreLivenessTimeout
+// is pdclient.WithLivenessTimeout, and pdclient.WithCacheTTLJitter,
+// WithGCInterval, WithScanPageSize, WithHealthInterval and WithLoadTimeout
+// tune the rest. Repeated options
 // append. The cluster's own wiring comes after them and wins: a
 // pdclient.WithProber here is overridden by WithProber (or the default
 // health check), and WithAddrRetired and WithFeedbackRequester, which
