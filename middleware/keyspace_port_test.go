@@ -6,9 +6,11 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
 	"github.com/tikvgo/tikv/internal/apicodec"
+	"github.com/tikvgo/tikv/internal/codec"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/transport"
 )
@@ -143,5 +145,45 @@ func TestPortDecodeKeyErrorSharedLockInfos(t *testing.T) {
 	var oe *OutsideKeyspaceError
 	if err := send(lock([]byte{'x', 0, 0, 2})); !errors.As(err, &oe) {
 		t.Fatalf("a holder from another keyspace: %v", err)
+	}
+}
+
+// TestKeyspaceDecodesBucketVersionNotMatch: the bucket boundaries TiKV
+// sends with BucketVersionNotMatch are decoded as PD's are (apicodec's
+// DecodeBucketKeys, the decoding client-go's TestDecodeBucketKeys pins),
+// so the region cache holds logical boundaries whichever way it learnt
+// them: clamped to the keyspace under API v2, memcomparable-decoded for
+// transactional keys under API v1.
+func TestKeyspaceDecodesBucketVersionNotMatch(t *testing.T) {
+	raw, txn := codecs(t)
+	enc := func(p []byte, k string) []byte { return codec.EncodeBytes(nil, pre(p, k)) }
+	// send answers a Get through the layer built from rawC and txnC with a
+	// BucketVersionNotMatch carrying keys, and returns the keys the caller
+	// sees.
+	send := func(rawC, txnC *apicodec.Codec, keys [][]byte) [][]byte {
+		t.Helper()
+		resp := &kvrpcpb.GetResponse{RegionError: &errorpb.Error{BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{Version: 3, Keys: keys}}}
+		s := Keyspace(rawC, txnC)(transport.SenderFunc(func(context.Context, *transport.Request) (*transport.Response, error) {
+			return &transport.Response{Msg: resp}, nil
+		}))
+		req := transport.CmdGet.WithContext(&kvrpcpb.GetRequest{Key: []byte("k")}, &kvrpcpb.Context{})
+		if _, err := s.Send(context.Background(), &transport.Request{Cmd: transport.CmdGet, Msg: req}); err != nil {
+			t.Fatal(err)
+		}
+		if v := resp.RegionError.BucketVersionNotMatch.Version; v != 3 {
+			t.Fatalf("bucket version %d", v)
+		}
+		return resp.RegionError.BucketVersionNotMatch.Keys
+	}
+	got := send(raw, txn, [][]byte{enc([]byte{'x', 0, 0, 0}, "a"), enc(txnP, "a"), enc(txnP, "b"), enc([]byte{'x', 0, 0, 2}, "")})
+	if len(got) != 4 || len(got[0]) != 0 || string(got[1]) != "a" || string(got[2]) != "b" || len(got[3]) != 0 {
+		t.Fatalf("v2 bucket keys %q, want \"\", a, b, \"\"", got)
+	}
+	v1raw, v1txn := apicodec.NewV1(kv.ModeRaw), apicodec.NewV1(kv.ModeTxn)
+	if got := send(v1raw, v1txn, [][]byte{{}, codec.EncodeBytes(nil, []byte("m")), {}}); len(got) != 3 || string(got[1]) != "m" {
+		t.Fatalf("v1 txn bucket keys %q", got)
+	}
+	if got := send(v1raw, v1txn, [][]byte{[]byte("not encoded")}); got != nil {
+		t.Fatalf("undecodable bucket keys passed on: %q", got)
 	}
 }
