@@ -30,7 +30,8 @@ FUZZ_TARGETS = ./internal/apicodec:FuzzKeyRoundTrip ./internal/apicodec:FuzzRang
 	./internal/apicodec:FuzzForeignKeyRejected ./txn/membuf:FuzzMembufAgainstModel \
 	./internal/codec:FuzzBytesRoundTrip ./internal/codec:FuzzDecodeBytes \
 	./pdclient:FuzzRegionIndexAgainstModel \
-	./transport:FuzzBatchCommandsFraming ./transport:FuzzBatchCommandsMalformed
+	./transport:FuzzBatchCommandsFraming ./transport:FuzzBatchCommandsMalformed \
+	./codec:FuzzComparableVarint
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

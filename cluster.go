@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pingcap/kvproto/pkg/keyspacepb"
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/tikv/pd/client/pkg/circuitbreaker"
@@ -78,6 +77,9 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		o(&cfg)
 	}
 	if err := cfg.buildTelemetry(); err != nil {
+		return nil, err
+	}
+	if err := transport.ValidatePoolOptions(cfg.poolOptions...); err != nil {
 		return nil, err
 	}
 	if cfg.connectTimeout > 0 {
@@ -172,8 +174,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	}
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
 		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(regionPD, c.codecs[mode]),
-			pdclient.WithProber(prober), pdclient.WithAddrRetired(c.closeAddr),
-			pdclient.WithFeedbackRequester(c.healthFeedbackRequester(terminal)))
+			cfg.regionCacheOptions(prober, c.closeAddr, c.healthFeedbackRequester(terminal))...)
 		c.envs[mode] = &pipeline.Env{
 			Mode:        mode,
 			Locator:     c.caches[mode],
@@ -245,12 +246,6 @@ func (c *Cluster) healthFeedbackRequester(terminal transport.Sender) pdclient.Fe
 	}
 }
 
-// keyspaceLoader is the part of pd.Client that reads keyspace metadata
-// (mocktikv's in-process PD has it too).
-type keyspaceLoader interface {
-	LoadKeyspace(ctx context.Context, name string) (*keyspacepb.KeyspaceMeta, error)
-}
-
 // setCodecs picks the key codecs: API v1, or API v2 in the configured
 // keyspace, whose id is looked up by name through PD.
 func (c *Cluster) setCodecs(ctx context.Context, cfg config) error {
@@ -268,19 +263,16 @@ func (c *Cluster) setCodecs(ctx context.Context, cfg config) error {
 	if name == "" {
 		name = DefaultKeyspaceName
 	}
-	loader, ok := c.pd.(keyspaceLoader)
+	loader, ok := c.pd.(pdclient.KeyspaceLoader)
 	if !ok {
 		return kv.InvalidArgument("keyspace %q: this PD client cannot load keyspaces", name)
 	}
-	meta, err := loader.LoadKeyspace(ctx, name)
+	id, err := pdclient.KeyspaceID(ctx, loader, name)
 	if err != nil {
-		return fmt.Errorf("load keyspace %q: %w", name, err)
-	}
-	if meta.GetState() != keyspacepb.KeyspaceState_ENABLED {
-		return fmt.Errorf("keyspace %q is %s", name, meta.GetState())
+		return err
 	}
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
-		if c.codecs[mode], err = apicodec.NewV2(mode, meta.GetId()); err != nil {
+		if c.codecs[mode], err = apicodec.NewV2(mode, id); err != nil {
 			return err
 		}
 	}

@@ -48,6 +48,9 @@ type config struct {
 	tracerProvider  trace.TracerProvider // WithTracerProvider
 	meterProvider   metric.MeterProvider // WithMeterProvider
 	telemetry       *otelkv.Telemetry    // built from the two providers by Connect
+
+	// cacheOptions is WithRegionCacheOptions's (region_cache_options.go).
+	cacheOptions []pdclient.CacheOption
 }
 
 type security struct{ ca, cert, key string }

@@ -263,6 +263,17 @@ func (d *keyDecoder) regionError(e *errorpb.Error) {
 		r := decodeRegion(d.c, &metapb.Region{StartKey: x.StartKey, EndKey: x.EndKey})
 		x.StartKey, x.EndKey = r.GetStartKey(), r.GetEndKey()
 	}
+	if x := e.BucketVersionNotMatch; x != nil {
+		// Bucket boundaries come in the stored form of region boundaries;
+		// the region cache keeps logical ones (pdclient decodes PD's the
+		// same way). Undecodable boundaries are withheld, not passed on
+		// encoded: the new version is still recorded, without keys.
+		keys, err := d.c.DecodeBucketKeys(x.Keys)
+		if err != nil {
+			keys = nil
+		}
+		x.Keys = keys
+	}
 }
 
 func decodeRegion(c *apicodec.Codec, r *metapb.Region) *metapb.Region {

@@ -139,6 +139,8 @@ func prefixFor(cmd transport.Cmd, id byte) []byte {
 // each command's request, with keys in every key field, either reaches the
 // wire with every key prefixed and the Context naming the keyspace (the
 // caller's message untouched), or is refused before anything is sent.
+// Ports client-go's TestEncodeRequest (internal/apicodec/codec_v2_test.go)
+// for every command of the table rather than a sample.
 func TestKeyspaceEncodesOrRefusesEveryCommand(t *testing.T) {
 	raw, txn := codecs(t)
 	for _, cmd := range builtinCmds() {
@@ -275,7 +277,11 @@ func TestKeyspaceConfinesOpenRanges(t *testing.T) {
 // scripted server below the middleware: a response whose every key field
 // holds a key of the keyspace is decoded in every field; the same response
 // with any single key field from another keyspace (same mode, next id) is
-// an OutsideKeyspaceError and reaches no caller.
+// an OutsideKeyspaceError and reaches no caller. Ports client-go's
+// TestDecodeKeyError (key errors, shared-lock infos included: the walk
+// enters nested LockInfos), TestDecodeResponseHotPathCommands and
+// TestDecodeResponseSecondWaveCommands (internal/apicodec/codec_v2_test.go)
+// for every command of the table.
 func TestKeyspaceChecksEveryResponseKey(t *testing.T) {
 	raw, txn := codecs(t)
 	for _, cmd := range builtinCmds() {

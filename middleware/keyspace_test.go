@@ -74,6 +74,11 @@ func TestKeyspaceEncodesWithoutTouchingCaller(t *testing.T) {
 	}
 }
 
+// TestKeyspaceDecodesResponses: response keys lose the prefix, and the
+// regions of an EpochNotMatch are decoded and clamped to the keyspace, a
+// region of another keyspace dropped. Ports client-go's
+// TestDecodeEpochNotMatch (internal/apicodec/codec_v2_test.go); the region
+// clamping cases are ported one by one by apicodec's TestRegionClamping.
 func TestKeyspaceDecodesResponses(t *testing.T) {
 	raw, txn := codecs(t)
 	enc := func(p []byte, k string) []byte { return codec.EncodeBytes(nil, pre(p, k)) }
@@ -167,7 +172,9 @@ func TestKeyspaceRejectsForeignPairs(t *testing.T) {
 
 // TestKeyspaceRegionErrorKeys: KeyNotInRegion's key must be the
 // keyspace's; the region it names is decoded, or withheld when it now lies
-// outside the keyspace, never passed on in stored form.
+// outside the keyspace, never passed on in stored form. Ports the
+// KeyNotInRegion part of client-go's TestDecodeResponseHotPathCommands
+// (internal/apicodec/codec_v2_test.go).
 func TestKeyspaceRegionErrorKeys(t *testing.T) {
 	raw, txn := codecs(t)
 	enc := func(p []byte, k string) []byte { return codec.EncodeBytes(nil, pre(p, k)) }

@@ -50,22 +50,26 @@ func (p *codecPD) decode(r *router.Region) (*router.Region, error) {
 	out := *r
 	out.Meta = meta
 	if r.Buckets != nil {
-		out.Buckets = p.decodeBuckets(r.Buckets)
+		b, err := p.decodeBuckets(r.Buckets)
+		if err != nil {
+			return nil, &permanentError{fmt.Errorf("%w: region %d: %w", kv.ErrProtocol, meta.GetId(), err)}
+		}
+		out.Buckets = b
 	}
 	return &out, nil
 }
 
-// decodeBuckets keeps the bucket boundaries that fall inside the keyspace.
-func (p *codecPD) decodeBuckets(b *metapb.Buckets) *metapb.Buckets {
-	out := *b
-	out.Keys = nil
-	for _, k := range b.GetKeys() {
-		r, err := p.c.DecodeRegion(&metapb.Region{StartKey: k})
-		if err == nil {
-			out.Keys = append(out.Keys, r.StartKey)
-		}
+// decodeBuckets returns a copy of b with logical boundaries, clamped to the
+// keyspace (apicodec's DecodeBucketKeys): still sorted, from the region's
+// logical start to its logical end.
+func (p *codecPD) decodeBuckets(b *metapb.Buckets) (*metapb.Buckets, error) {
+	keys, err := p.c.DecodeBucketKeys(b.GetKeys())
+	if err != nil {
+		return nil, err
 	}
-	return &out
+	out := *b
+	out.Keys = keys
+	return &out, nil
 }
 
 func (p *codecPD) GetRegion(ctx context.Context, key []byte, opts ...opt.GetRegionOption) (*router.Region, error) {

@@ -78,9 +78,9 @@ const (
 	// A request at least this slow makes the store slow at once.
 	slowRequestTime = 30 * time.Second
 	slowWindow      = 10
-	// livenessTimeout bounds one health check (client-go's
-	// storeLivenessTimeout).
-	livenessTimeout = time.Second
+	// defaultLivenessTimeout bounds one health check (client-go's
+	// TiKVClient.StoreLivenessTimeout, 1s); WithLivenessTimeout changes it.
+	defaultLivenessTimeout = time.Second
 	// defaultHealthInterval is how often slow scores decay and unreachable
 	// stores are checked again (client-go: 1s).
 	defaultHealthInterval = time.Second
@@ -268,7 +268,7 @@ func (c *RegionCache) ReportSendFailure(ctx context.Context, id uint64, cause er
 
 // probe runs one health check and records it.
 func (c *RegionCache) probe(ctx context.Context, h *storeHealth, addr string) Liveness {
-	pctx, cancel := context.WithTimeout(ctx, livenessTimeout)
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.livenessTimeout)
 	defer cancel()
 	l := c.cfg.prober(pctx, addr)
 	prev := Liveness(h.liveness.Swap(int32(l)))

@@ -48,6 +48,9 @@ type cacheConfig struct {
 	gcInterval     time.Duration
 	pageSize       int
 	loadTimeout    time.Duration
+
+	// livenessTimeout: WithLivenessTimeout (health_options.go).
+	livenessTimeout time.Duration
 }
 
 // CacheOption configures a RegionCache. Options are applied in order by
@@ -185,6 +188,8 @@ func NewRegionCache(pd PD, opts ...CacheOption) *RegionCache {
 		pageSize:       defaultScanPageSize,
 		loadTimeout:    defaultLoadTimeout,
 		healthInterval: defaultHealthInterval,
+		// livenessTimeout bounds each health check (health.go).
+		livenessTimeout: defaultLivenessTimeout,
 	}
 	for _, o := range opts {
 		o(&cfg)

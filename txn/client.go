@@ -72,6 +72,8 @@ type clientConfig struct {
 	safePoint    safePointConfig
 	// safeTSInterval: WithSafeTSUpdateInterval (stale_read_safe_ts.go).
 	safeTSInterval time.Duration
+	// resolverOpts: WithResolveLiteThreshold (resolver_options.go).
+	resolverOpts []txnlock.Option
 }
 
 // WithLocalLatches makes the client's own transactions detect conflicts
@@ -119,7 +121,7 @@ func NewClient(b Backend, opts ...Option) *Client {
 	// Reads that meet the lock of a transaction already decided do not
 	// wait for its cleanup: it runs in the background (client-go's
 	// asynchronous resolve for reads), at most readCleanupLimit at once.
-	c.resolver = txnlock.New(env, c.oracle, txnlock.WithBackgroundReadCleanup(readCleanupLimit))
+	c.resolver = txnlock.New(env, c.oracle, append([]txnlock.Option{txnlock.WithBackgroundReadCleanup(readCleanupLimit)}, cfg.resolverOpts...)...)
 	c.group = twopc.NewGroup(context.Background(), c.noteBackgroundError)
 	var latches *twopc.Latches
 	if cfg.latches {

@@ -56,23 +56,37 @@ func NewV1(mode kv.KeyMode) *Codec {
 	return &Codec{version: kvrpcpb.APIVersion_V1, mode: mode}
 }
 
-// NewV2 returns the API v2 codec for mode in the keyspace with id.
+// NewV2 returns the API v2 codec for mode (kv.ModeRaw or kv.ModeTxn) in
+// the keyspace with id. Any other mode, or an id over MaxKeyspaceID, is an
+// error wrapping kv.ErrInvalidArgument: a codec built with a wrong prefix
+// would read and write another keyspace's keys.
 func NewV2(mode kv.KeyMode, keyspaceID uint32) (*Codec, error) {
 	if keyspaceID > MaxKeyspaceID {
 		return nil, kv.InvalidArgument("keyspace id %d does not fit in 3 bytes", keyspaceID)
 	}
-	p := RawPrefix
-	if mode == kv.ModeTxn {
+	var p byte
+	switch mode {
+	case kv.ModeRaw:
+		p = RawPrefix
+	case kv.ModeTxn:
 		p = TxnPrefix
+	default:
+		return nil, kv.InvalidArgument("key mode %s has no API v2 prefix", mode)
 	}
-	prefix := []byte{p, 0, 0, 0}
-	binary.BigEndian.PutUint32(prefix, uint32(p)<<24|keyspaceID)
+	prefix := binary.BigEndian.AppendUint32(nil, uint32(p)<<24|keyspaceID)
+	// The keyspace ends where the next one starts: the 4-byte prefix plus
+	// one, carried into the higher bytes (for the last id, into the mode
+	// byte), as client-go and TiKV compute it. A shorter end such as
+	// PrefixNext's, which drops the carried zeros, would bound the same
+	// keys but differ on the wire: TiKV and PD report keyspace ends in the
+	// 4-byte form, and DecodeRange must recognise them.
+	prefixEnd := binary.BigEndian.AppendUint32(nil, (uint32(p)<<24|keyspaceID)+1)
 	return &Codec{
 		version:    kvrpcpb.APIVersion_V2,
 		mode:       mode,
 		keyspaceID: keyspaceID,
 		prefix:     prefix,
-		prefixEnd:  kv.Key(prefix).PrefixNext(),
+		prefixEnd:  prefixEnd,
 	}, nil
 }
 

@@ -40,6 +40,10 @@ func TestV2Keys(t *testing.T) {
 	}
 }
 
+// TestRegionClamping: region boundaries decode to logical keys clamped to
+// the keyspace; a region wholly outside it is refused. Ports the region
+// cases of client-go's TestDecodeEpochNotMatch
+// (internal/apicodec/codec_v2_test.go).
 func TestRegionClamping(t *testing.T) {
 	c, _ := NewV2(kv.ModeRaw, 5)
 	enc := func(b []byte) []byte { return codec.EncodeBytes(nil, b) }
