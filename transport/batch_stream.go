@@ -243,6 +243,21 @@ func (s *batchStream) probe(ls *liveStream) error {
 	}
 }
 
+// failQueued completes, with err, every request still in s's lanes. Only
+// close calls it, once the send loop has exited.
+func (s *batchStream) failQueued(err error) {
+	for {
+		select {
+		case e := <-s.high:
+			e.complete(entryQueued, nil, err)
+		case e := <-s.normal:
+			e.complete(entryQueued, nil, err)
+		default:
+			return
+		}
+	}
+}
+
 // refuseAll is what a stream's loop does once the server has said it has
 // no BatchCommands: it hands every request queued on it back to its caller,
 // which sends it as a unary call instead, until the client closes.

@@ -173,6 +173,10 @@ type Pool struct {
 	// retired holds connections CloseAddr dropped while calls were still
 	// in flight on them; the last such call closes them, or Close does.
 	retired map[*addrConns]struct{}
+	// owned counts the goroutines of asynchronous sends (pool_async.go):
+	// unary calls, and closings of retired connections. Add only under mu
+	// while !closed; Close waits for them.
+	owned sync.WaitGroup
 }
 
 // addrConns is the set of connections to one address and their
@@ -276,16 +280,7 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 		}
 		// The server has no BatchCommands; req was not written.
 	}
-	if d := attemptTimeout(ctx, req.Timeout); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	resp := req.Cmd.NewResponse()
-	if err := invokeUnary(ctx, ac.pick(), req.Cmd.FullMethod(), req.Msg, resp); err != nil {
-		return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
-	}
-	return &Response{Msg: resp}, nil
+	return p.sendUnary(ctx, ac, req)
 }
 
 // attemptTimeout is the timeout an attempt needs on top of ctx: timeout,
@@ -395,6 +390,7 @@ func (p *Pool) Close() error {
 	for _, ac := range all {
 		errs = append(errs, ac.close())
 	}
+	p.owned.Wait() // unary calls end as their connections close
 	return errors.Join(errs...)
 }
 
