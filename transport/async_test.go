@@ -492,3 +492,46 @@ func TestRunLoop(t *testing.T) {
 	close(release)
 	<-execDone
 }
+
+// TestAroundKeepsSendAsynchronous: layers built with Around run before on
+// the caller, After on the answer, and refuse without sending; the chain
+// over a Pool stays an AsyncSender down to the batch stream.
+func TestAroundKeepsSendAsynchronous(t *testing.T) {
+	s := newBatchTikv()
+	s.data = map[string][]byte{"k": []byte("v")}
+	addr := startTikv(t, s)
+	p, _ := newTestPool(t)
+	var afters atomic.Int32
+	refuse := Around(func(ctx context.Context, req *Request) (context.Context, *Request, After, error) {
+		if string(req.Msg.(*kvrpcpb.RawGetRequest).Key) == "no" {
+			return ctx, nil, nil, fmt.Errorf("%w: refused", ErrNotSent)
+		}
+		return ctx, req, func(resp *Response, err error) (*Response, error) {
+			afters.Add(1)
+			return resp, err
+		}, nil
+	})
+	chain := Chain(p, refuse)
+	_, ok := chain.(AsyncSender)
+	require.True(t, ok)
+
+	r := newAsyncResult()
+	SendAsync(context.Background(), chain, rawGet(addr, "k"), r.cb)
+	resp, err := r.wait(t)
+	require.NoError(t, err)
+	require.Equal(t, "v", string(resp.Msg.(*kvrpcpb.RawGetResponse).Value))
+	require.EqualValues(t, 1, afters.Load())
+	require.EqualValues(t, 1, s.batchedSubs.Load())
+
+	r = newAsyncResult()
+	SendAsync(context.Background(), chain, rawGet(addr, "no"), r.cb)
+	require.EqualValues(t, 1, r.calls.Load(), "refused inline")
+	_, err = r.wait(t)
+	require.ErrorIs(t, err, ErrNotSent)
+	require.EqualValues(t, 1, s.batchedSubs.Load())
+
+	// The synchronous path runs the same halves.
+	_, err = chain.Send(context.Background(), rawGet(addr, "k"))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, afters.Load())
+}
