@@ -23,8 +23,8 @@ type asyncResult struct {
 	done  chan struct{}
 	resp  *Response
 	err   error
-	// goroutine is the id-free marker of where the callback ran: the
-	// RunLoop test sets onLoop before Exec and checks it in the callback.
+	// onLoop, when set, tells where the callback ran: the RunLoop test
+	// sets it just before Exec, and ranOn records its value at the call.
 	onLoop *atomic.Bool
 	ranOn  bool
 }

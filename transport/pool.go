@@ -155,6 +155,9 @@ func WithKeepalive(interval, timeout time.Duration) PoolOption {
 // gRPC status a unary call would (Canceled or DeadlineExceeded); the
 // response, if it comes, is dropped.
 //
+// SendAsync sends without blocking for the answer (see AsyncSender and
+// Pool.SendAsync), batched requests with no goroutine of their own.
+//
 // A Pool is safe for concurrent use. Its goroutines (two per stream) and
 // those grpc starts for its connections stop in CloseAddr and Close, which
 // wait for them. Create one with NewPool: the zero Pool is not usable.
