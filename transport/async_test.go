@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/tikvgo/tikv/kv"
@@ -534,4 +535,34 @@ func TestAroundKeepsSendAsynchronous(t *testing.T) {
 	_, err = chain.Send(context.Background(), rawGet(addr, "k"))
 	require.NoError(t, err)
 	require.EqualValues(t, 2, afters.Load())
+}
+
+// TestSendAsyncCloseAddrInFlight: CloseAddr under an asynchronous request
+// in flight lets it finish; its answer, settled on the stream's receive
+// loop, then closes the retired connections without that loop waiting for
+// itself (the close runs on a goroutine the Pool owns).
+func TestSendAsyncCloseAddrInFlight(t *testing.T) {
+	s := newBatchTikv()
+	s.withGate(t)
+	addr := startTikv(t, s)
+	p, _ := newTestPool(t, WithConnsPerStore(1))
+	r := newAsyncResult()
+	p.SendAsync(context.Background(), rawPut(addr, "a", "v"), r.cb)
+	<-s.entered
+	old := p.connsOf(addr)
+	require.NoError(t, p.CloseAddr(addr))
+	s.gate <- struct{}{}
+	_, err := r.wait(t)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, cc := range old {
+			if cc.GetState() != connectivity.Shutdown {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, time.Millisecond)
+	p.mu.RLock()
+	require.Empty(t, p.retired)
+	p.mu.RUnlock()
 }
