@@ -94,6 +94,20 @@ func TestSendAsyncBasic(t *testing.T) {
 		require.EqualValues(t, 1, s.unaryTTLs.Load())
 	})
 
+	t.Run("ServerWithoutBatchCommands", func(t *testing.T) {
+		nb := &noBatchTikv{}
+		nbAddr := startTikv(t, nb)
+		p, _ := newTestPool(t, WithConnsPerStore(2))
+		for range 4 {
+			r := newAsyncResult()
+			p.SendAsync(ctx, rawGet(nbAddr, "k"), r.cb)
+			resp, err := r.wait(t)
+			require.NoError(t, err)
+			require.Equal(t, "v", string(resp.Msg.(*kvrpcpb.RawGetResponse).Value))
+		}
+		require.EqualValues(t, 4, nb.gets.Load(), "each went unary, once")
+	})
+
 	t.Run("InvalidRequest", func(t *testing.T) {
 		p, _ := newTestPool(t)
 		r := newAsyncResult()
@@ -251,6 +265,32 @@ func TestSendAsyncTimeout(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 		require.ErrorIs(t, err, ErrNotSent)
 		requireSkipped(t, p, st, "c")
+	})
+
+	t.Run("TimeoutWaitingForRoom", func(t *testing.T) {
+		// A queue of one, full: SendAsync itself waits for room (as
+		// client-go's does for its channel), bounded by req.Timeout.
+		p, _ := newTestPool(t, WithConnsPerStore(1), WithBatch(BatchConfig{MaxConcurrency: 1, MaxBatchSize: 1}))
+		blocker, filler := newAsyncResult(), newAsyncResult()
+		p.SendAsync(ctx, rawPut(addr, "blocker", "v"), blocker.cb)
+		<-s.entered
+		p.SendAsync(ctx, rawPut(addr, "filler", "v"), filler.cb)
+		st := streamOf(t, p, addr)
+		waitQueued(t, st, 1)
+		req := rawPut(addr, "e", "v")
+		req.Timeout = 50 * time.Millisecond
+		r := newAsyncResult()
+		start := time.Now()
+		p.SendAsync(ctx, req, r.cb)
+		require.EqualValues(t, 1, r.calls.Load(), "settled while SendAsync waited for room")
+		require.GreaterOrEqual(t, time.Since(start), req.Timeout)
+		_, err := r.wait(t)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, ErrNotSent)
+		require.NoError(t, p.Close())
+		_, _ = blocker.wait(t)
+		_, err = filler.wait(t)
+		require.ErrorIs(t, err, ErrNotSent)
 	})
 
 	t.Run("CanceledBeforeCall", func(t *testing.T) {

@@ -25,7 +25,7 @@ import (
 //
 // sendAsync blocks only while the stream's queue is full (backpressure,
 // bounded by ctx, the timeout and Close), as client-go's SendRequestAsync
-// does.
+// does; the timeout counts from the call, the wait for room included.
 func (b *batchClient) sendAsync(ctx context.Context, req *Request, timeout time.Duration, done func(Message, error)) {
 	if b.unsupported.Load() {
 		done(nil, errBatchUnsupported)
@@ -52,6 +52,7 @@ func (b *batchClient) sendAsync(ctx context.Context, req *Request, timeout time.
 	e.buf, e.field = buf, codec.field
 	e.high = req.Cmd.Context(req.Msg).GetResourceControlContext().GetOverridePriority() >= highTaskPriority
 	e.arrived = time.Now()
+	start := e.arrived
 
 	var (
 		mu       sync.Mutex // orders the watchers' set-up before their stop
@@ -89,7 +90,7 @@ func (b *batchClient) sendAsync(ctx context.Context, req *Request, timeout time.
 	}
 
 	e.state.Store(entryQueued)
-	if err := s.enqueue(ctx, e, nil); err != nil {
+	if err := s.enqueue(ctx, e, nil, timeout); err != nil {
 		done(nil, err)
 		return
 	}
@@ -98,7 +99,9 @@ func (b *batchClient) sendAsync(ctx context.Context, req *Request, timeout time.
 	// stops the ones already armed once it gets mu.
 	mu.Lock()
 	if timeout > 0 {
-		stopTime = time.AfterFunc(timeout, func() { giveUp(context.DeadlineExceeded) })
+		// What is left of it after any wait for room; none left fires
+		// at once.
+		stopTime = time.AfterFunc(timeout-time.Since(start), func() { giveUp(context.DeadlineExceeded) })
 	}
 	stopCtx = context.AfterFunc(ctx, func() { giveUp(ctx.Err()) })
 	mu.Unlock()

@@ -131,7 +131,7 @@ func (b *batchClient) sendBatched(ctx context.Context, req *Request, expired <-c
 	e.high = req.Cmd.Context(req.Msg).GetResourceControlContext().GetOverridePriority() >= highTaskPriority
 	e.arrived = time.Now()
 	e.state.Store(entryQueued)
-	if err := s.enqueue(ctx, e, expired); err != nil {
+	if err := s.enqueue(ctx, e, expired, 0); err != nil {
 		b.entries.Put(e) // it never entered a queue
 		return nil, err
 	}
