@@ -13,6 +13,7 @@ import (
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/plans"
+	"github.com/tikvgo/tikv/raw"
 	"github.com/tikvgo/tikv/transport"
 )
 
@@ -86,6 +87,62 @@ func TestPlanStartOnCluster(t *testing.T) {
 			_, err := pipeline.Start(cluster, ctx, raw.Get, &kvrpcpb.RawGetRequest{Key: []byte("k000")}).Result()
 			require.ErrorIs(t, err, kv.ErrClosed)
 			require.ErrorIs(t, err, transport.ErrNotSent)
+		})
+	}
+}
+
+// TestClusterSenderSendAsync sends one attempt asynchronously through the
+// Cluster's middleware chain (the seam client-go's SendRequestAsync is),
+// addressed by hand from the region cache, over both transports: the
+// write lands (a raw Get reads it back), the callback runs once, and a
+// ctx already done sends nothing.
+func TestClusterSenderSendAsync(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grpc=%v", grpc), func(t *testing.T) {
+			cluster := asyncCluster(t, grpc)
+			ctx := context.Background()
+			cache := cluster.RegionCacheFor(kv.ModeRaw)
+			key := []byte("async-key")
+			region, err := cache.Locate(ctx, key)
+			require.NoError(t, err)
+			leader := region.Leader()
+			store, err := cache.Store(ctx, leader.GetStoreId())
+			require.NoError(t, err)
+			put := func() *transport.Request {
+				return &transport.Request{
+					Cmd: transport.CmdRawPut,
+					Msg: &kvrpcpb.RawPutRequest{
+						Context: &kvrpcpb.Context{RegionId: region.ID(), RegionEpoch: region.Epoch(), Peer: leader},
+						Key:     key, Value: []byte("v"),
+					},
+					Target: transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: region.ID(), Peer: leader},
+				}
+			}
+
+			done, cancel := context.WithCancel(ctx)
+			cancel()
+			var calls int
+			transport.SendAsync(done, cluster.Sender(), put(), func(_ *transport.Response, err error) {
+				calls++
+				require.ErrorIs(t, err, transport.ErrNotSent)
+			})
+			require.Equal(t, 1, calls, "refused before it was sent")
+			_, err = raw.NewClient(cluster).Get(ctx, key)
+			require.ErrorIs(t, err, kv.ErrNotFound, "nothing was written")
+
+			var loop transport.RunLoop
+			transport.SendAsync(ctx, cluster.Sender(), put(), transport.OnExecutor(&loop, func(resp *transport.Response, err error) {
+				calls++
+				require.NoError(t, err)
+				require.Nil(t, resp.Msg.(*kvrpcpb.RawPutResponse).GetRegionError())
+			}))
+			n, err := loop.Exec(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			require.Equal(t, 2, calls)
+			got, err := raw.NewClient(cluster).Get(ctx, key)
+			require.NoError(t, err)
+			require.Equal(t, "v", string(got))
 		})
 	}
 }

@@ -14,9 +14,10 @@ import (
 // goroutine settles the entry first: the stream's receive loop (the
 // answer, or the stream's failure), its send loop (a stream that broke or
 // backs off before the write), Close, or the ctx or timeout watcher. The
-// entry's state machine (queued -> taken -> done | abandoned) decides the
-// winner, as it does between a synchronous caller and the loops, so no
-// goroutine is started per request.
+// entry's state machine decides the winner (queued -> taken -> done; a
+// watcher that gives up moves it to done directly), as it does between a
+// synchronous caller and the loops, so no goroutine is started per
+// request.
 //
 // Errors are those of send: a request given up while still queued wraps
 // ErrNotSent; one given up after it was written unwraps to the ctx error
