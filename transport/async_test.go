@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -605,4 +606,56 @@ func TestSendAsyncCloseAddrInFlight(t *testing.T) {
 	p.mu.RLock()
 	require.Empty(t, p.retired)
 	p.mu.RUnlock()
+}
+
+// TestSendAsyncRacesClose sends from several goroutines while the Pool
+// closes under them: every callback still runs exactly once, requests
+// after Close are refused as not sent, and no goroutine outlives Close.
+func TestSendAsyncRacesClose(t *testing.T) {
+	const senders, each = 8, 100
+	s := newBatchTikv()
+	s.inline = true
+	addr := startTikv(t, s)
+	p, _ := newTestPool(t, WithConnsPerStore(2), WithBatch(BatchConfig{MaxConcurrency: 4}))
+	var settled atomic.Int64
+	half := make(chan struct{})
+	var once sync.Once
+	results := make([][]*asyncResult, senders)
+	var wg sync.WaitGroup
+	for g := range senders {
+		results[g] = make([]*asyncResult, each)
+		wg.Go(func() {
+			for i := range each {
+				r := newAsyncResult()
+				results[g][i] = r
+				req := rawPut(addr, fmt.Sprint(g, "-", i), "v")
+				if i%4 == 0 {
+					req = rawGetKeyTTL(addr)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				p.SendAsync(ctx, req, func(resp *Response, err error) {
+					r.cb(resp, err)
+					if settled.Add(1) == senders*each/2 {
+						once.Do(func() { close(half) })
+					}
+				})
+				if i%5 == 0 {
+					cancel()
+				}
+				defer cancel()
+			}
+		})
+	}
+	<-half
+	require.NoError(t, p.Close())
+	wg.Wait()
+	closed := 0
+	for _, rs := range results {
+		for _, r := range rs {
+			if _, err := r.wait(t); errors.Is(err, kv.ErrClosed) {
+				closed++
+			}
+		}
+	}
+	t.Logf("%d of %d settled by Close", closed, senders*each)
 }
