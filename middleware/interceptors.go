@@ -71,18 +71,28 @@ func InterceptorsFrom(ctx context.Context) []transport.Middleware {
 // Interceptors returns the middleware that runs the interceptors attached to
 // each request's context (see WithInterceptors) around the rest of the
 // chain. Requests without interceptors pass straight through.
+//
+// An asynchronous send stays asynchronous through it when the request has
+// no interceptors, or when every interceptor keeps it so (one built with
+// transport.Around); otherwise transport.SendAsync runs the interceptors
+// on a goroutine.
 func Interceptors() transport.Middleware {
 	return func(next transport.Sender) transport.Sender {
-		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+		wrap := func(ctx context.Context) transport.Sender {
 			list, _ := ctx.Value(interceptorsKey{}).([]interceptor)
-			if len(list) == 0 {
-				return next.Send(ctx, req)
-			}
 			s := next
 			for i := len(list) - 1; i >= 0; i-- {
 				s = list[i].mw(s)
 			}
-			return s.Send(ctx, req)
-		})
+			return s
+		}
+		return transport.SenderFuncs{
+			SendFunc: func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+				return wrap(ctx).Send(ctx, req)
+			},
+			SendAsyncFunc: func(ctx context.Context, req *transport.Request, cb transport.Callback) {
+				transport.SendAsync(ctx, wrap(ctx), req, cb)
+			},
+		}
 	}
 }

@@ -99,39 +99,40 @@ func (f outsideField) Error() string { return string(f) }
 // attempt). A nil codec means "leave that mode alone". Safe for concurrent
 // use; it runs once per attempt.
 func Keyspace(raw, txn *apicodec.Codec) transport.Middleware {
-	return func(next transport.Sender) transport.Sender {
-		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-			c := txn
-			if m, ok := req.Cmd.KeyMode(); ok && m == kv.ModeRaw {
-				c = raw
+	// Built with transport.Around: it keeps an asynchronous send
+	// asynchronous (the response is decoded where it is settled).
+	return transport.Around(func(ctx context.Context, req *transport.Request) (context.Context, *transport.Request, transport.After, error) {
+		c := txn
+		if m, ok := req.Cmd.KeyMode(); ok && m == kv.ModeRaw {
+			c = raw
+		}
+		if c == nil || c.Identity() {
+			return ctx, req, nil, nil
+		}
+		out := *req
+		if c.V2() {
+			msg, err := encodeRequest(c, req.Cmd, req.Msg)
+			if err != nil {
+				return ctx, nil, nil, &RefusedInKeyspaceError{Cmd: req.Cmd, KeyspaceID: c.KeyspaceID(), Reason: err.Error()}
 			}
-			if c == nil || c.Identity() {
-				return next.Send(ctx, req)
-			}
-			out := *req
-			if c.V2() {
-				msg, err := encodeRequest(c, req.Cmd, req.Msg)
-				if err != nil {
-					return nil, &RefusedInKeyspaceError{Cmd: req.Cmd, KeyspaceID: c.KeyspaceID(), Reason: err.Error()}
+			out.Msg = msg
+			if req.Cmd.Valid() {
+				if rc := req.Cmd.Context(out.Msg); rc != nil {
+					// The attempt's Context is its own (the pipeline copies
+					// it per attempt), so the codec may set the fields it
+					// owns.
+					rc.ApiVersion = c.APIVersion()
+					rc.Keyspace = &kvrpcpb.Context_KeyspaceId{KeyspaceId: c.KeyspaceID()}
 				}
-				out.Msg = msg
-				if req.Cmd.Valid() {
-					if rc := req.Cmd.Context(out.Msg); rc != nil {
-						// The attempt's Context is its own (the pipeline copies
-						// it per attempt), so the codec may set the fields it
-						// owns.
-						rc.ApiVersion = c.APIVersion()
-						rc.Keyspace = &kvrpcpb.Context_KeyspaceId{KeyspaceId: c.KeyspaceID()}
-					}
-				}
 			}
-			resp, err := next.Send(ctx, &out)
+		}
+		return ctx, &out, func(resp *transport.Response, err error) (*transport.Response, error) {
 			if resp != nil && resp.Msg != nil {
 				if derr := decodeResponse(c, req.Cmd, resp.Msg); derr != nil {
 					return nil, &OutsideKeyspaceError{Cmd: req.Cmd, KeyspaceID: c.KeyspaceID(), Field: derr.Error()}
 				}
 			}
 			return resp, err
-		})
-	}
+		}, nil
+	})
 }

@@ -73,19 +73,20 @@ func RequestSourceFrom(ctx context.Context) (string, bool) {
 // A source set by the call itself wins over both, and a command without a
 // kvrpcpb.Context is left alone. It writes only that field of the
 // attempt's own Context copy (the transport package's middleware contract).
+//
+// It is built with transport.Around, so it keeps an asynchronous send
+// asynchronous.
 func TagRequestSource(def string) transport.Middleware {
-	return func(next transport.Sender) transport.Sender {
-		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-			src, ok := RequestSourceFrom(ctx)
-			if !ok {
-				src = def
+	return transport.Around(func(ctx context.Context, req *transport.Request) (context.Context, *transport.Request, transport.After, error) {
+		src, ok := RequestSourceFrom(ctx)
+		if !ok {
+			src = def
+		}
+		if src != "" {
+			if rc := req.Cmd.Context(req.Msg); rc != nil && rc.RequestSource == "" {
+				rc.RequestSource = src
 			}
-			if src != "" {
-				if rc := req.Cmd.Context(req.Msg); rc != nil && rc.RequestSource == "" {
-					rc.RequestSource = src
-				}
-			}
-			return next.Send(ctx, req)
-		})
-	}
+		}
+		return ctx, req, nil, nil
+	})
 }

@@ -80,19 +80,20 @@ type StoreLabels func(storeID uint64) []*metapb.StoreLabel
 // without TrafficDetails costs one context lookup. It never changes the
 // request.
 func TrafficAccounting(zone string, labels StoreLabels) transport.Middleware {
-	return func(next transport.Sender) transport.Sender {
-		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-			d, _ := ctx.Value(trafficKey{}).(*TrafficDetails)
-			if d == nil {
-				return next.Send(ctx, req)
-			}
-			cross := Location(zone, labels, req.Target.StoreID) == AccessCrossZone
-			n := int64(messageSize(req.Msg))
-			d.sent.Add(n)
-			if cross {
-				d.crossSent.Add(n)
-			}
-			resp, err := next.Send(ctx, req)
+	// Built with transport.Around: it keeps an asynchronous send
+	// asynchronous.
+	return transport.Around(func(ctx context.Context, req *transport.Request) (context.Context, *transport.Request, transport.After, error) {
+		d, _ := ctx.Value(trafficKey{}).(*TrafficDetails)
+		if d == nil {
+			return ctx, req, nil, nil
+		}
+		cross := Location(zone, labels, req.Target.StoreID) == AccessCrossZone
+		n := int64(messageSize(req.Msg))
+		d.sent.Add(n)
+		if cross {
+			d.crossSent.Add(n)
+		}
+		return ctx, req, func(resp *transport.Response, err error) (*transport.Response, error) {
 			if resp != nil {
 				m := int64(messageSize(resp.Msg))
 				d.received.Add(m)
@@ -101,8 +102,8 @@ func TrafficAccounting(zone string, labels StoreLabels) transport.Middleware {
 				}
 			}
 			return resp, err
-		})
-	}
+		}, nil
+	})
 }
 
 // Location returns where storeID is relative to the client's zone.

@@ -66,3 +66,39 @@ func BenchmarkPoolRawGet(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPoolRawGetAsync issues RawGets with SendAsync from one
+// goroutine, keeping up to `window` in flight (a semaphore refilled by the
+// callbacks), against the same loopback server: the asynchronous
+// counterpart of BenchmarkPoolRawGet's batch/c64 and c256, with one
+// caller goroutine instead of 64 or 256.
+func BenchmarkPoolRawGetAsync(b *testing.B) {
+	addr := startTikv(b, &benchTikv{})
+	for _, window := range []int{64, 256} {
+		b.Run(fmt.Sprintf("w%d", window), func(b *testing.B) {
+			p := NewPool()
+			defer p.Close()
+			ctx := context.Background()
+			if _, err := p.Send(ctx, rawGet(addr, "k")); err != nil {
+				b.Fatal(err)
+			}
+			slots := make(chan struct{}, window)
+			cb := func(_ *Response, err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				<-slots
+			}
+			req := rawGet(addr, "k")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				slots <- struct{}{}
+				p.SendAsync(ctx, req, cb)
+			}
+			for range window {
+				slots <- struct{}{}
+			}
+		})
+	}
+}

@@ -81,6 +81,12 @@ func (b *batchClient) close() {
 		b.cancel()
 		close(b.stop)
 		b.wg.Wait()
+		// A synchronous caller leaves a queued request on its own when it
+		// sees stop; an asynchronous one has nobody waiting, so fail what
+		// the loops left in the lanes (sendAsync fails what arrives after).
+		for _, s := range b.streams {
+			s.failQueued(closedNotSent)
+		}
 	})
 }
 
@@ -125,7 +131,7 @@ func (b *batchClient) sendBatched(ctx context.Context, req *Request, expired <-c
 	e.high = req.Cmd.Context(req.Msg).GetResourceControlContext().GetOverridePriority() >= highTaskPriority
 	e.arrived = time.Now()
 	e.state.Store(entryQueued)
-	if err := s.enqueue(ctx, e, expired); err != nil {
+	if err := s.enqueue(ctx, e, expired, 0); err != nil {
 		b.entries.Put(e) // it never entered a queue
 		return nil, err
 	}
@@ -202,6 +208,10 @@ type batchEntry struct {
 	done  chan struct{} // capacity 1; signalled once by complete
 	resp  *tikvpb.BatchCommandsResponse_Response
 	err   error
+	// finish, set for an asynchronous send (batch_async.go), receives the
+	// result instead of done: complete calls it on the goroutine that wins
+	// the entry (a receive loop, a send loop, Close, or a ctx watcher).
+	finish func(*tikvpb.BatchCommandsResponse_Response, error)
 }
 
 // complete moves e from state from to done with a result, and wakes its
@@ -209,6 +219,10 @@ type batchEntry struct {
 func (e *batchEntry) complete(from int32, resp *tikvpb.BatchCommandsResponse_Response, err error) bool {
 	if !e.state.CompareAndSwap(from, entryDone) {
 		return false
+	}
+	if e.finish != nil {
+		e.finish(resp, err)
+		return true
 	}
 	e.resp, e.err = resp, err
 	e.done <- struct{}{}
@@ -224,6 +238,9 @@ type ctxError struct{ err error }
 func (e ctxError) Error() string              { return e.err.Error() }
 func (e ctxError) Unwrap() error              { return e.err }
 func (e ctxError) GRPCStatus() *status.Status { return status.FromContextError(e.err) }
+
+// closedNotSent fails requests still queued when the Pool closes.
+var closedNotSent = fmt.Errorf("%w: %w", ErrNotSent, kv.ErrClosed)
 
 // errStreamClosed fails requests in flight when the Pool closes.
 var errStreamClosed = fmt.Errorf("BatchCommands stream closed with the request in flight: %w", kv.ErrClosed)

@@ -27,6 +27,10 @@ func (l *feedbackLog) all() []HealthFeedback {
 	return append([]HealthFeedback(nil), l.got...)
 }
 
+// TestBatchHealthFeedbackReachesCallback ports client-go's
+// TestBatchClientReceiveHealthFeedback (internal/client/client_test.go):
+// the feedback TiKV attaches to a BatchCommands response reaches the
+// Pool's listener (WithHealthFeedback, client-go's OnHealthFeedback).
 func TestBatchHealthFeedbackReachesCallback(t *testing.T) {
 	s := newBatchTikv()
 	s.inline = true

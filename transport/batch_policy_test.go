@@ -24,6 +24,10 @@ func TestBatchConfigDefaults(t *testing.T) {
 	require.Equal(t, set, set.withDefaults())
 }
 
+// TestBatchPolicyPresets, with the other TestBatchPolicy* tests of this
+// file, ports client-go's TestBatchPolicy (internal/client/client_test.go)
+// for the basic, positive and standard presets; client-go's custom JSON
+// policies have no counterpart (BatchConfig.Policy names a preset).
 func TestBatchPolicyPresets(t *testing.T) {
 	const gap = 10 * time.Microsecond
 	cases := []struct {

@@ -108,8 +108,10 @@ func (s *batchStream) lastError() error {
 	return errors.New("stream not open yet")
 }
 
-// enqueue puts e in the lane its priority selects, waiting for room.
-func (s *batchStream) enqueue(ctx context.Context, e *batchEntry, expired <-chan time.Time) error {
+// enqueue puts e in the lane its priority selects, waiting for room until
+// ctx ends, expired fires, or (when expired is nil) timeout, if > 0, runs
+// out.
+func (s *batchStream) enqueue(ctx context.Context, e *batchEntry, expired <-chan time.Time, timeout time.Duration) error {
 	lane := s.normal
 	if e.high {
 		lane = s.high
@@ -118,6 +120,12 @@ func (s *batchStream) enqueue(ctx context.Context, e *batchEntry, expired <-chan
 	case lane <- e:
 		return nil
 	default:
+	}
+	if expired == nil && timeout > 0 {
+		// Only a request that has to wait for room pays for a timer.
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
 	}
 	select {
 	case lane <- e:
@@ -240,6 +248,21 @@ func (s *batchStream) probe(ls *liveStream) error {
 		return errStreamClosed
 	case <-s.timer.C:
 		return fmt.Errorf("BatchCommands stream did not answer its probe within %v", probeTimeout)
+	}
+}
+
+// failQueued completes, with err, every request still in s's lanes. Only
+// close calls it, once the send loop has exited.
+func (s *batchStream) failQueued(err error) {
+	for {
+		select {
+		case e := <-s.high:
+			e.complete(entryQueued, nil, err)
+		case e := <-s.normal:
+			e.complete(entryQueued, nil, err)
+		default:
+			return
+		}
 	}
 }
 

@@ -270,6 +270,11 @@ func waitQueued(t *testing.T, st *batchStream, n int) {
 // has entered its handler, every batch written before it is in arrivals().
 // That is what lets these tests assert what was not sent without sleeping.
 
+// TestBatchPriorityLane ports client-go's TestPrioritySentLimit and the
+// priority half of TestLimitConcurrency (internal/client/client_test.go):
+// a high-priority request overtakes queued normal ones and is not held
+// back by MaxConcurrency. client-go measures latencies under load; this
+// asserts the order in which requests reach the server.
 func TestBatchPriorityLane(t *testing.T) {
 	s := newBatchTikv()
 	s.withGate(t)
@@ -303,6 +308,10 @@ func TestBatchPriorityLane(t *testing.T) {
 	require.ElementsMatch(t, []string{"n1", "n2"}, got[2:])
 }
 
+// TestBatchConcurrencyLimit ports the limit half of client-go's
+// TestLimitConcurrency (internal/client/client_test.go): at most
+// MaxConcurrency requests in flight per stream, the rest wait queued, and
+// a queued request whose caller gave up is dropped, never sent.
 func TestBatchConcurrencyLimit(t *testing.T) {
 	s := newBatchTikv()
 	s.withGate(t)

@@ -20,6 +20,11 @@
 //     TiKV and is safe to resend even for non-idempotent commands. Any other
 //     error means the outcome is unknown.
 //
+// A Sender that can also send without blocking for the answer is an
+// AsyncSender (the Pool is one; see SendAsync, Around, OnExecutor and
+// RunLoop): the same contract, with the outcome delivered to a callback
+// exactly once.
+//
 // A command is a Cmd: one of the built-in commands (every RPC of tikvpb.Tikv
 // tikvgo sends), or one Describe made for an RPC the table lacks, which
 // then travels through plans, middleware and the Pool like any other

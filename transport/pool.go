@@ -155,6 +155,9 @@ func WithKeepalive(interval, timeout time.Duration) PoolOption {
 // gRPC status a unary call would (Canceled or DeadlineExceeded); the
 // response, if it comes, is dropped.
 //
+// SendAsync sends without blocking for the answer (see AsyncSender and
+// Pool.SendAsync), batched requests with no goroutine of their own.
+//
 // A Pool is safe for concurrent use. Its goroutines (two per stream) and
 // those grpc starts for its connections stop in CloseAddr and Close, which
 // wait for them. Create one with NewPool: the zero Pool is not usable.
@@ -173,6 +176,10 @@ type Pool struct {
 	// retired holds connections CloseAddr dropped while calls were still
 	// in flight on them; the last such call closes them, or Close does.
 	retired map[*addrConns]struct{}
+	// owned counts the goroutines of asynchronous sends (pool_async.go):
+	// unary calls, and closings of retired connections. Add only under mu
+	// while !closed; Close waits for them.
+	owned sync.WaitGroup
 }
 
 // addrConns is the set of connections to one address and their
@@ -276,16 +283,7 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 		}
 		// The server has no BatchCommands; req was not written.
 	}
-	if d := attemptTimeout(ctx, req.Timeout); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	resp := req.Cmd.NewResponse()
-	if err := invokeUnary(ctx, ac.pick(), req.Cmd.FullMethod(), req.Msg, resp); err != nil {
-		return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
-	}
-	return &Response{Msg: resp}, nil
+	return p.sendUnary(ctx, ac, req)
 }
 
 // attemptTimeout is the timeout an attempt needs on top of ctx: timeout,
@@ -395,6 +393,7 @@ func (p *Pool) Close() error {
 	for _, ac := range all {
 		errs = append(errs, ac.close())
 	}
+	p.owned.Wait() // unary calls end as their connections close
 	return errors.Join(errs...)
 }
 

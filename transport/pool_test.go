@@ -290,6 +290,13 @@ func TestPoolConnsPerAddress(t *testing.T) {
 	require.Len(t, p.connsOf(s2.addr), 2)
 }
 
+// TestPoolRoundRobin, with TestPoolCloseAddrRedials and TestPoolClose,
+// ports client-go's TestConn (internal/client/client_test.go): calls
+// rotate over an address's connections, CloseAddr drops the set and the
+// next call dials a new one, and a closed Pool refuses. client-go's pool
+// versions (CloseAddrVer) have no counterpart: CloseAddr retires exactly
+// the set it finds, and calls in flight keep theirs
+// (TestPoolCloseAddrLetsInFlightCallsFinish).
 func TestPoolRoundRobin(t *testing.T) {
 	s := startServer(t, &fakeTikv{})
 	const conns, rounds = 3, 4
@@ -378,6 +385,8 @@ func TestPoolContextDoneBeforeSend(t *testing.T) {
 	require.Empty(t, s.peerList())
 }
 
+// TestPoolCloseAddrRedials also ports client-go's TestGetConnAfterClose:
+// after CloseAddr the old connections are shut down.
 func TestPoolCloseAddrRedials(t *testing.T) {
 	s := startServer(t, &fakeTikv{})
 	p, dials := newTestPool(t, WithConnsPerStore(2))

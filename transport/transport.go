@@ -95,7 +95,10 @@ func (f SenderFunc) Send(ctx context.Context, req *Request) (*Response, error) {
 type Middleware func(next Sender) Sender
 
 // Chain wraps s in mws so that mws[0] is the outermost layer: it sees each
-// request first and each response last. Nil middlewares are skipped.
+// request first and each response last. Nil middlewares are skipped. The
+// chain sends asynchronously (SendAsync) without a goroutine as far down
+// as its layers are AsyncSenders: those built with Around are, when the
+// layer below is.
 func Chain(s Sender, mws ...Middleware) Sender {
 	for i := len(mws) - 1; i >= 0; i-- {
 		if mws[i] != nil {
