@@ -56,7 +56,7 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 		ctx:      ctx,
 		cancel:   cancel,
 		failed:   make(chan struct{}),
-		feedback: feedbackAttacher{store: s.c.health.store(s.storeID), interval: s.c.health.interval},
+		feedback: feedbackAttacher{store: s.c.health.store(servingStore(stream.Context(), s.storeID)), interval: s.c.health.interval},
 	}
 	eof := make(chan struct{})
 	// Recv runs on its own goroutine so that a failing sub-request can end
@@ -172,7 +172,7 @@ func (b *batchStream) serve(id uint64, sub *tikvpb.BatchCommandsRequest_Request)
 		b.send(id, &tikvpb.BatchCommandsResponse_Response{})
 		return
 	}
-	resp, err := b.svc.c.handle(b.ctx, b.svc.storeID, cmd, msg)
+	resp, err := b.svc.c.handle(b.ctx, servingStore(b.ctx, b.svc.storeID), cmd, msg)
 	switch {
 	case err == nil:
 		wrapped := wrapBatchResponse(cmd, resp)
