@@ -71,6 +71,9 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 	select {
 	case <-eof:
 	case <-b.failed:
+	case <-ctx.Done():
+		// The call ended, or the store a forwarded stream is served by
+		// stopped (forwarding.go): nothing more will be answered.
 	}
 	b.mu.Lock()
 	b.closed = true

@@ -108,12 +108,18 @@ func (c *Cluster) forwardStream(srv any, ss grpc.ServerStream, _ *grpc.StreamSer
 	if host == "" {
 		return handler(srv, ss)
 	}
-	hctx, _, done, err := c.forwardTarget(ss.Context(), host)
+	hctx, id, done, err := c.forwardTarget(ss.Context(), host)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return handler(srv, forwardedStream{ServerStream: ss, ctx: hctx})
+	err = handler(srv, forwardedStream{ServerStream: ss, ctx: hctx})
+	if ss.Context().Err() == nil && c.storeLife(id).Err() != nil {
+		// The store the stream was forwarded to died: the proxy's
+		// connection to it broke, and so does the stream.
+		return stoppedInFlightError(id)
+	}
+	return err
 }
 
 // forwardedStream is a server stream whose context names the store that
