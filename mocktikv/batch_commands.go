@@ -80,15 +80,20 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 	b.mu.Unlock()
 	b.pending.Wait()
 	cancel()
-	if b.err == nil {
-		if err := stream.Context().Err(); err != nil {
-			// The call's deadline passed or it was cancelled with
-			// sub-requests unanswered: end with that status, as grpc
-			// does, not as a clean end of stream.
-			return status.FromContextError(err).Err()
-		}
+	// b.err may be read only once failed is closed: the receive loop may
+	// still be failing the stream when this returns through ctx.
+	select {
+	case <-b.failed:
+		return b.err
+	default:
 	}
-	return b.err
+	if err := stream.Context().Err(); err != nil {
+		// The call's deadline passed or it was cancelled with
+		// sub-requests unanswered: end with that status, as grpc
+		// does, not as a clean end of stream.
+		return status.FromContextError(err).Err()
+	}
+	return nil
 }
 
 // batchStream is the state of one BatchCommands call.
