@@ -214,7 +214,9 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			}
 			cause := d.noReplicaCause()
 			if d.sel.proxiesExhausted {
-				cause = kv.Join(ErrProxiesExhausted, cause)
+				// The last proxy's failure says why forwarding did not
+				// help; the unreachable leader alone would not.
+				cause = kv.Join(ErrProxiesExhausted, d.sendFailure, cause)
 			}
 			return zero, noReplica(d.sel.region, cause)
 		}

@@ -3,6 +3,7 @@ package locate_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -94,6 +95,12 @@ func TestForwardingProxiesExhausted(t *testing.T) {
 		var re *kv.RegionError
 		if !errors.As(err, &re) || re.Err != nil || !errors.Is(err, pipeline.ErrProxiesExhausted) {
 			t.Fatalf("err %v, want a re-routing region error caused by ErrProxiesExhausted", err)
+		}
+		// Like client-go's RPCContext with a proxy (TestRPCContextString,
+		// region_request_test.go), the error names the proxy of the last
+		// forwarded attempt and the store it forwarded to.
+		if msg := err.Error(); !strings.Contains(msg, "to store 1 ("+h.mock.StoreAddr(1)+") via proxy store 3 ("+h.mock.StoreAddr(3)+")") {
+			t.Fatalf("err %q does not name the last proxy", msg)
 		}
 		if got := fmt.Sprint(paths(h.rec.take())); got != "[1: 1: via 2 1: via 3]" {
 			t.Fatalf("path %v, want [1: 1: via 2 1: via 3]", got)
