@@ -1,6 +1,7 @@
 package locate_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -45,8 +48,12 @@ func TestForwardingAccessPathByProxy(t *testing.T) {
 				served = append(served, store)
 			}
 		})
+		start := time.Now()
 		if _, err := h.get(t.Context(), "key"); err != nil {
 			t.Fatal(err)
+		}
+		if lo, hi := backoffRange([]string{"tikvRPC"}); time.Since(start) < lo || time.Since(start) > hi {
+			t.Fatalf("slept %v, want one tikvRPC backoff [%v, %v]", time.Since(start), lo, hi)
 		}
 		as := h.rec.take()
 		if got := fmt.Sprint(paths(as)); got != "[1: 1: via 2]" {
@@ -67,7 +74,7 @@ func TestForwardingAccessPathByProxy(t *testing.T) {
 
 		// The known proxy is used at once: no attempt at the leader, no
 		// backoff (virtual time does not move).
-		start := time.Now()
+		start = time.Now()
 		if _, err := h.get(t.Context(), "key"); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +98,11 @@ func TestForwardingProxiesExhausted(t *testing.T) {
 		h := newForwardingHarness(t)
 		h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdGet, Store: 1,
 			Steps: []mocktikv.Step{mocktikv.Always(mocktikv.Fail(status.Error(codes.Unavailable, "test: leader unreachable for the proxies too")))}})
+		start := time.Now()
 		_, err := h.get(t.Context(), "key")
+		if lo, hi := backoffRange([]string{"tikvRPC", "tikvRPC", "tikvRPC"}); time.Since(start) < lo || time.Since(start) > hi {
+			t.Fatalf("slept %v, want three tikvRPC backoffs [%v, %v]", time.Since(start), lo, hi)
+		}
 		var re *kv.RegionError
 		if !errors.As(err, &re) || re.Err != nil || !errors.Is(err, pipeline.ErrProxiesExhausted) {
 			t.Fatalf("err %v, want a re-routing region error caused by ErrProxiesExhausted", err)
@@ -151,6 +162,118 @@ func TestForwardingOffByDefault(t *testing.T) {
 			if a.proxy != 0 || a.forwarded != "" {
 				t.Fatalf("attempt %v was forwarded with forwarding off", a)
 			}
+		}
+	})
+}
+
+// TestForwardingNewLeaderThroughProxy ports the fourth case of client-go's
+// TestReplicaReadAccessPathByProxyCase (DeadLineExceeded, NotLeader naming
+// store 2, DeadLineExceeded, ServerIsBusy): the unreachable leader answers
+// through a proxy that store 2 leads now; store 2 is tried directly and
+// times out, so it is reached through the one follower not yet tried (store
+// 3), which answers busy; with no proxy left the region is invalidated and
+// the piece re-routes, after two TiKVRPC backoffs and one ServerBusy.
+func TestForwardingNewLeaderThroughProxy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newForwardingHarness(t)
+		h.markDownOnDeadline()
+		h.region("key") // cached with leader 1
+		if err := h.mock.TransferLeader(h.regionID("key"), 2); err != nil {
+			t.Fatal(err)
+		}
+		h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdGet, Store: 2, Steps: []mocktikv.Step{
+			mocktikv.Times(1, mocktikv.Fail(context.DeadlineExceeded)),
+			mocktikv.Times(1, mocktikv.RegionError(&errorpb.Error{ServerIsBusy: &errorpb.ServerIsBusy{Reason: "test"}})),
+		}})
+		start := time.Now()
+		_, err := h.get(t.Context(), "key")
+		elapsed := time.Since(start)
+		if !errors.Is(err, pipeline.ErrProxiesExhausted) {
+			t.Fatalf("err %v, want ErrProxiesExhausted in the cause", err)
+		}
+		if got := fmt.Sprint(paths(h.rec.take())); got != "[1: 1: via 2 2: 2: via 3]" {
+			t.Fatalf("path %v, want [1: 1: via 2 2: 2: via 3]", got)
+		}
+		if h.cached("key") {
+			t.Fatal("region still valid with every proxy used up")
+		}
+		backoffs := []string{"tikvRPC", "tikvRPC", "tikvServerBusy"}
+		if lo, hi := backoffRange(backoffs); elapsed < lo || elapsed > hi {
+			t.Fatalf("slept %v, want [%v, %v] for backoffs %v", elapsed, lo, hi, backoffs)
+		}
+	})
+}
+
+// TestForwardingWriteNotLeaderThroughProxy ports the prewrite case of
+// client-go's TestReplicaReadAccessPathByProxyCase (DeadLineExceeded, then
+// NotLeader without a leader): a write reaches the unreachable leader
+// through store 2, which answers that it is no longer the leader; a leader
+// that said so is never forwarded to again, so the write goes to the
+// follower not yet tried, store 3, which takes it as the new leader. One
+// TiKVRPC and one RegionScheduling backoff; the region stays valid.
+func TestForwardingWriteNotLeaderThroughProxy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newForwardingHarness(t)
+		h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Store: 1, Steps: []mocktikv.Step{
+			mocktikv.Times(1, mocktikv.RegionError(&errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: h.regionID("key")}})),
+		}})
+		h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Store: 3, Steps: []mocktikv.Step{
+			mocktikv.Always(mocktikv.Respond(func(transport.Message) transport.Message { return &kvrpcpb.PrewriteResponse{} })),
+		}})
+		start := time.Now()
+		if _, err := h.prewrite(t.Context(), "key"); err != nil {
+			t.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		if got := fmt.Sprint(paths(h.rec.take())); got != "[1: 1: via 2 3:]" {
+			t.Fatalf("path %v, want [1: 1: via 2 3:]", got)
+		}
+		backoffs := []string{"tikvRPC", "regionScheduling"}
+		if lo, hi := backoffRange(backoffs); elapsed < lo || elapsed > hi {
+			t.Fatalf("slept %v, want [%v, %v] for backoffs %v", elapsed, lo, hi, backoffs)
+		}
+		if !h.cached("key") {
+			t.Fatal("region invalidated")
+		}
+	})
+}
+
+// TestForwardingWriteToNewLeaderThroughProxy ports the last case of
+// client-go's TestReplicaReadAccessPathByProxyCase (NotLeader naming store 2,
+// DeadLineExceeded, NotLeader without a leader): the write follows the hint
+// to store 2, which times out and becomes unreachable, so it is forwarded to
+// store 2 through store 3; store 2 then says it is not the leader either, and
+// with every replica tried the region is invalidated and the piece re-routes.
+// One RegionScheduling and one TiKVRPC backoff.
+func TestForwardingWriteToNewLeaderThroughProxy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.env.Forwarding = pipeline.NewForwarding()
+		h.markDownOnDeadline()
+		region := h.regionID("key")
+		h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Store: 1, Steps: []mocktikv.Step{
+			mocktikv.Times(1, mocktikv.RegionError(&errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: region, Leader: h.peer("key", 2)}})),
+		}})
+		h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Store: 2, Steps: []mocktikv.Step{
+			mocktikv.Times(1, mocktikv.Fail(context.DeadlineExceeded)),
+			mocktikv.Times(1, mocktikv.RegionError(&errorpb.Error{NotLeader: &errorpb.NotLeader{RegionId: region}})),
+		}})
+		start := time.Now()
+		_, err := h.prewrite(t.Context(), "key")
+		elapsed := time.Since(start)
+		var re *kv.RegionError
+		if !errors.As(err, &re) || re.Err != nil {
+			t.Fatalf("err %v, want the re-routing no-replica error", err)
+		}
+		if got := fmt.Sprint(paths(h.rec.take())); got != "[1: 2: 2: via 3]" {
+			t.Fatalf("path %v, want [1: 2: 2: via 3]", got)
+		}
+		backoffs := []string{"regionScheduling", "tikvRPC"}
+		if lo, hi := backoffRange(backoffs); elapsed < lo || elapsed > hi {
+			t.Fatalf("slept %v, want [%v, %v] for backoffs %v", elapsed, lo, hi, backoffs)
+		}
+		if h.cached("key") {
+			t.Fatal("region still valid with every replica tried")
 		}
 	})
 }
