@@ -133,6 +133,12 @@ func WithKeepalive(interval, timeout time.Duration) PoolOption {
 // answers a new stream's Empty probe with UNIMPLEMENTED (it has no
 // BatchCommands; no request was written to that stream).
 //
+// A request with Target.ForwardedHost set goes to Target.Addr with the
+// gRPC metadata ForwardedHostKey, which asks that TiKV to forward it; its
+// BatchCommands streams are separate ones, per forwarded host, over the
+// same connections (the metadata belongs to a stream), created on first
+// use and closed with the address's connections.
+//
 // The connections to an address are created by the first Send to it and
 // live until CloseAddr or Close. grpc.NewClient connects lazily; the
 // streams open in the background as soon as the connections exist. A
