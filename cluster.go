@@ -172,6 +172,10 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		// One breaker for both caches: it judges PD, not a key space.
 		regionPD = pdclient.WithRegionMetaBreaker(c.pd, circuitbreaker.NewCircuitBreaker("region-meta", *s))
 	}
+	var forwarding *pipeline.Forwarding
+	if cfg.forwarding {
+		forwarding = pipeline.NewForwarding() // one for both caches: they route the same regions
+	}
 	for _, mode := range []kv.KeyMode{kv.ModeRaw, kv.ModeTxn} {
 		c.caches[mode] = pdclient.NewRegionCache(pdclient.WithCodec(regionPD, c.codecs[mode]),
 			cfg.regionCacheOptions(prober, c.closeAddr, c.healthFeedbackRequester(terminal))...)
@@ -181,6 +185,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 			Sender:      c.sender,
 			Concurrency: cfg.concurrency,
 			Observer:    cfg.observer,
+			Forwarding:  forwarding,
 		}
 		if c.breaker != nil {
 			c.envs[mode].StoreGuard = c.breaker.Refusal

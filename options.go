@@ -48,6 +48,7 @@ type config struct {
 	tracerProvider  trace.TracerProvider // WithTracerProvider
 	meterProvider   metric.MeterProvider // WithMeterProvider
 	telemetry       *otelkv.Telemetry    // built from the two providers by Connect
+	forwarding      bool                 // WithForwarding (forwarding.go)
 
 	// cacheOptions is WithRegionCacheOptions's (region_cache_options.go).
 	cacheOptions []pdclient.CacheOption

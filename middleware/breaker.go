@@ -218,11 +218,16 @@ func (b *CircuitBreaker) States() map[uint64]BreakerState {
 // store: an open breaker fails the attempt at once with a
 // *BreakerOpenError (transport.ErrNotSent), so the pipeline's replica
 // selector moves on rather than waiting on a dead connection. Attempts
-// without a store (StoreID 0) pass uncounted.
+// without a store (StoreID 0) pass uncounted. A forwarded attempt
+// (Target.ForwardedHost) counts against the proxy's store: the breaker
+// judges the client's connection, and that goes to the proxy.
 func (b *CircuitBreaker) Middleware() transport.Middleware {
 	return func(next transport.Sender) transport.Sender {
 		return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
 			id := req.Target.StoreID
+			if req.Target.ForwardedHost != "" {
+				id = req.Target.ProxyStoreID
+			}
 			if id == 0 {
 				return next.Send(ctx, req)
 			}

@@ -85,6 +85,24 @@ func logFailure(ctx context.Context, l *slog.Logger, req *transport.Request, err
 	if notSent {
 		msg = "tikv: attempt to store " + strconv.FormatUint(req.Target.StoreID, 10) + " not sent"
 	}
+	if req.Target.ForwardedHost != "" {
+		// Sent through a follower that forwards it (tikv.WithForwarding):
+		// addr is the proxy's.
+		l.LogAttrs(ctx, slog.LevelWarn, msg,
+			slog.String("cmd", req.Cmd.String()),
+			slog.Uint64("store", req.Target.StoreID),
+			slog.String("addr", req.Target.Addr),
+			slog.Uint64("proxy_store", req.Target.ProxyStoreID),
+			slog.String("forwarded_host", req.Target.ForwardedHost),
+			slog.Uint64("region", req.Target.RegionID),
+			LogKey("key", firstKey(req.Msg)),
+			slog.String("call", req.Call.String()),
+			slog.Int("attempt", req.Attempt),
+			slog.Bool("not_sent", notSent),
+			slog.String("error", err.Error()),
+		)
+		return
+	}
 	l.LogAttrs(ctx, slog.LevelWarn, msg,
 		slog.String("cmd", req.Cmd.String()),
 		slog.Uint64("store", req.Target.StoreID),

@@ -56,7 +56,7 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 		ctx:      ctx,
 		cancel:   cancel,
 		failed:   make(chan struct{}),
-		feedback: feedbackAttacher{store: s.c.health.store(s.storeID), interval: s.c.health.interval},
+		feedback: feedbackAttacher{store: s.c.health.store(servingStore(stream.Context(), s.storeID)), interval: s.c.health.interval},
 	}
 	eof := make(chan struct{})
 	// Recv runs on its own goroutine so that a failing sub-request can end
@@ -71,21 +71,29 @@ func (s *tikvService) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) erro
 	select {
 	case <-eof:
 	case <-b.failed:
+	case <-ctx.Done():
+		// The call ended, or the store a forwarded stream is served by
+		// stopped (forwarding.go): nothing more will be answered.
 	}
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
 	b.pending.Wait()
 	cancel()
-	if b.err == nil {
-		if err := stream.Context().Err(); err != nil {
-			// The call's deadline passed or it was cancelled with
-			// sub-requests unanswered: end with that status, as grpc
-			// does, not as a clean end of stream.
-			return status.FromContextError(err).Err()
-		}
+	// b.err may be read only once failed is closed: the receive loop may
+	// still be failing the stream when this returns through ctx.
+	select {
+	case <-b.failed:
+		return b.err
+	default:
 	}
-	return b.err
+	if err := stream.Context().Err(); err != nil {
+		// The call's deadline passed or it was cancelled with
+		// sub-requests unanswered: end with that status, as grpc
+		// does, not as a clean end of stream.
+		return status.FromContextError(err).Err()
+	}
+	return nil
 }
 
 // batchStream is the state of one BatchCommands call.
@@ -172,7 +180,7 @@ func (b *batchStream) serve(id uint64, sub *tikvpb.BatchCommandsRequest_Request)
 		b.send(id, &tikvpb.BatchCommandsResponse_Response{})
 		return
 	}
-	resp, err := b.svc.c.handle(b.ctx, b.svc.storeID, cmd, msg)
+	resp, err := b.svc.c.handle(b.ctx, servingStore(b.ctx, b.svc.storeID), cmd, msg)
 	switch {
 	case err == nil:
 		wrapped := wrapBatchResponse(cmd, resp)

@@ -117,12 +117,20 @@ type storeState struct {
 	// (tikv_server.go). StartStore gives the store a new life.
 	life context.Context
 	kill context.CancelFunc
+	// cut is set while the client cannot reach the store (PartitionClient)
+	// though the other stores can; cutLife ends when the cut begins, so
+	// that requests in flight from the client are cut off as the closed
+	// connections cut them over gRPC (forwarding.go).
+	cut     bool
+	cutLife context.Context
+	cutKill context.CancelFunc
 }
 
 // newStoreState returns a running store with metadata meta.
 func newStoreState(meta *metapb.Store) *storeState {
 	life, kill := context.WithCancel(context.Background())
-	return &storeState{meta: meta, life: life, kill: kill}
+	cutLife, cutKill := context.WithCancel(context.Background())
+	return &storeState{meta: meta, life: life, kill: kill, cutLife: cutLife, cutKill: cutKill}
 }
 
 // regionState is one region. It and everything it points to are owned by

@@ -43,7 +43,7 @@ type debugService struct {
 // GetRegionProperties runs through Cluster.handle, as the tikvpb methods
 // do, so observers and faults see it on both transports.
 func (s *debugService) GetRegionProperties(ctx context.Context, req *debugpb.GetRegionPropertiesRequest) (*debugpb.GetRegionPropertiesResponse, error) {
-	resp, err := s.c.handle(ctx, s.storeID, cmdDebugGetRegionProperties, req)
+	resp, err := s.c.handle(ctx, servingStore(ctx, s.storeID), cmdDebugGetRegionProperties, req)
 	if err != nil {
 		return nil, grpcError(err)
 	}

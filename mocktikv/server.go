@@ -112,7 +112,7 @@ func (c *Cluster) ServeAt(pdAddr string) error {
 		st.meta.Address = addr
 		st.meta.PeerAddress = addr
 		st.meta.StatusAddress = addr // store_status.go: HTTP on the same port
-		stopped := st.stopped
+		stopped := st.stopped || st.cut
 		c.mu.Unlock()
 		if stopped {
 			// Keep the address for StartStore; refuse connections meanwhile.
@@ -145,14 +145,15 @@ func (c *Cluster) startStoreServerLocked(id uint64, lis net.Listener) *grpcServe
 	return c.startServerLocked(lis, func(s *grpc.Server) {
 		tikvpb.RegisterTikvServer(s, &tikvService{c: c, storeID: id})
 		debugpb.RegisterDebugServer(s, &debugService{c: c, storeID: id}) // debug_service.go
-	}, c.storeStatusHandler()) // store_status.go
+	}, c.storeStatusHandler(), // store_status.go
+		grpc.ChainUnaryInterceptor(c.forwardUnary), grpc.ChainStreamInterceptor(c.forwardStream)) // forwarding.go
 }
 
 // startServerLocked serves lis with a new gRPC server carrying the services
 // register adds plus the standard health service (the PD client and TiKV
 // clients probe it), and with h for HTTP requests on the same address.
-func (c *Cluster) startServerLocked(lis net.Listener, register func(*grpc.Server), h http.Handler) *grpcServer {
-	s := grpc.NewServer(serverOptions(c.tls)...)
+func (c *Cluster) startServerLocked(lis net.Listener, register func(*grpc.Server), h http.Handler, extra ...grpc.ServerOption) *grpcServer {
+	s := grpc.NewServer(append(serverOptions(c.tls), extra...)...)
 	register(s)
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	return &grpcServer{srv: serveMux(lis, s, h, c.tls), addr: lis.Addr().String()}
@@ -233,7 +234,10 @@ func (c *Cluster) StartStore(id uint64) error {
 	if !ok {
 		return fmt.Errorf("%w: %d", errStoreNotFound, id)
 	}
-	if s := c.srv.stores[id]; c.srv.serving && !c.srv.closed && s != nil && s.srv == nil {
+	c.mu.RLock()
+	cut := c.stores[id].cut
+	c.mu.RUnlock()
+	if s := c.srv.stores[id]; c.srv.serving && !c.srv.closed && s != nil && s.srv == nil && !cut {
 		lis, err := net.Listen("tcp", s.addr)
 		if err != nil {
 			return fmt.Errorf("mocktikv: restart store %d on %s: %w", id, s.addr, err)

@@ -131,7 +131,7 @@ type tikvService struct {
 // serve runs cmd for a gRPC call and returns its typed response.
 func serve[Resp transport.Message](ctx context.Context, s *tikvService, cmd transport.Cmd, req transport.Message) (Resp, error) {
 	var zero Resp
-	resp, err := s.c.handle(ctx, s.storeID, cmd, req)
+	resp, err := s.c.handle(ctx, servingStore(ctx, s.storeID), cmd, req)
 	if err != nil {
 		return zero, grpcError(err)
 	}
@@ -162,6 +162,11 @@ func serve[Resp transport.Message](ctx context.Context, s *tikvService, cmd tran
 //     and carrying its status (see Fail);
 //   - an unimplemented command: codes.Unimplemented.
 //
+// A request whose Target.ForwardedHost is set goes to the store at
+// Target.Addr, which forwards it to the store at ForwardedHost as the gRPC
+// server does (forwarding.go); PartitionClient's cut refuses requests sent
+// to the cut store directly, as a refused dial.
+//
 // The Sender also implements transport.HealthChecker, answering as the
 // gRPC health service of the served cluster would: a stopped or unknown
 // store fails its check. tikv.Connect uses it to find dead stores, as it
@@ -188,6 +193,9 @@ func (s inProcessSender) CheckHealth(ctx context.Context, addr string) error {
 	defer s.c.mu.RUnlock()
 	for _, st := range s.c.stores {
 		if st.meta.Address == addr {
+			if st.cut {
+				return status.Errorf(codes.Unavailable, "store %d (%s) is unreachable from the client", st.meta.Id, addr)
+			}
 			if st.stopped {
 				return status.Errorf(codes.Unavailable, "store %d (%s) is down", st.meta.Id, addr)
 			}
@@ -211,20 +219,38 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", transport.ErrNotSent, err)
 	}
+	// The store the client talks to: the target, or the proxy that
+	// forwards to it (forwarding.go).
 	id := req.Target.StoreID
+	forwarded := req.Target.ForwardedHost != ""
 	c.mu.RLock()
-	st, ok := c.stores[id]
-	var down bool
-	var life context.Context
+	var st *storeState
+	ok := false
+	if forwarded {
+		for _, s := range c.stores {
+			if s.meta.Address == req.Target.Addr {
+				st, ok, id = s, true, s.meta.Id
+				break
+			}
+		}
+	} else {
+		st, ok = c.stores[id]
+	}
+	var down, cut bool
+	var life, cutLife context.Context
 	if ok {
-		down, life = st.stopped, st.life
+		down, cut, life, cutLife = st.stopped, st.cut, st.life, st.cutLife
 	}
 	c.mu.RUnlock()
 	switch {
+	case !ok && forwarded:
+		return nil, fmt.Errorf("%w: no store has address %s", transport.ErrNotSent, req.Target.Addr)
 	case !ok:
 		return nil, fmt.Errorf("%w: store %d does not exist", transport.ErrNotSent, id)
 	case down:
 		return nil, storeDownError(id)
+	case cut:
+		return nil, clientCutError(id)
 	case req.Msg == nil:
 		return nil, fmt.Errorf("%w: %s request has no message", transport.ErrNotSent, req.Cmd)
 	}
@@ -234,17 +260,34 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 		}
 	}
 	// The store's death cancels the handler, as closing a gRPC server's
-	// connections cancels the contexts of the calls it is serving. The
-	// attempt's Timeout is not applied here (the gRPC transport applies
-	// it): doing so slowed the in-process bank test's transfers tenfold
-	// for a reason not yet understood (see docs/mocktikv.md).
+	// connections cancels the contexts of the calls it is serving; so does
+	// a cut between the client and the store it talks to. The attempt's
+	// Timeout is not applied here (the gRPC transport applies it): doing
+	// so slowed the in-process bank test's transfers tenfold for a reason
+	// not yet understood (see docs/mocktikv.md).
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(life, cancel)
 	defer stop()
-	resp, err := c.handle(hctx, id, req.Cmd, req.Msg)
-	if life.Err() != nil {
+	stopCut := context.AfterFunc(cutLife, cancel)
+	defer stopCut()
+	serving := id
+	if forwarded {
+		fctx, target, done, err := c.forwardTarget(hctx, req.Target.ForwardedHost)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		hctx, serving = fctx, target
+	}
+	resp, err := c.handle(hctx, serving, req.Cmd, req.Msg)
+	switch {
+	case life.Err() != nil:
 		return nil, stoppedInFlightError(id)
+	case cutLife.Err() != nil:
+		return nil, clientCutInFlightError(id)
+	case serving != id && c.storeLife(serving).Err() != nil:
+		return nil, stoppedInFlightError(serving)
 	}
 	if err != nil {
 		return nil, inFlightError(err)

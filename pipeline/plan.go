@@ -110,6 +110,10 @@ type Env struct {
 	// waiting for new routing: the caller opted into failing fast. Nil
 	// means no guard.
 	StoreGuard func(storeID uint64) error
+	// Forwarding, when set, lets attempts that must reach a leader the
+	// client cannot reach go through a follower that forwards them (see
+	// Forwarding). Nil, the default, means no forwarding.
+	Forwarding *Forwarding
 }
 
 // Defaults applied where an Env leaves a field zero.

@@ -52,8 +52,9 @@ func (r *replica) exhausted(maxAttempts int, maxTime time.Duration) bool {
 // target is where the next attempt goes and how it reads.
 type target struct {
 	replica     *replica
-	replicaRead bool // Context.replica_read: a non-leader serves a read with a read index
-	staleRead   bool // Context.stale_read
+	proxy       *replica // the follower that forwards to replica (Forwarding), nil for none
+	replicaRead bool     // Context.replica_read: a non-leader serves a read with a read index
+	staleRead   bool     // Context.stale_read
 }
 
 // Selection score bits, most significant first (client-go's
@@ -92,6 +93,11 @@ type replicaSelector struct {
 	leaderBusyCount  int
 	leaderBusyPeer   uint64
 	leaderBusyProbed bool
+
+	// fwd is the Env's Forwarding; nil: leader attempts never use a proxy.
+	fwd *Forwarding
+	// proxiesExhausted is set once every follower was tried as a proxy.
+	proxiesExhausted bool
 
 	// ptrs and reps hold the replica list of the first region, when it
 	// has at most inlineReplicas peers (a selector lives inside its
@@ -203,6 +209,9 @@ func (s *replicaSelector) next() (target, bool) {
 		return t, false
 	}
 	t.replica.attempts++
+	if t.proxy != nil {
+		t.proxy.attempts++
+	}
 	return t, true
 }
 
@@ -211,6 +220,11 @@ func (s *replicaSelector) next() (target, bool) {
 // otherwise any other replica with leader-read semantics, which either
 // serves (it is the leader now) or names the leader.
 func (s *replicaSelector) nextLeaderRead() target {
+	if s.fwd != nil {
+		if t, decided := s.nextViaProxy(); decided {
+			return t
+		}
+	}
 	if l := s.leader(); s.leaderCandidate(l) && !l.has(flagSuspectNotLeader) {
 		if s.busy > 0 && s.read && (s.health(l).EstimatedWait > s.busy || l.has(flagBusy)) {
 			if idle := s.best(mixedRules{busyThreshold: s.busy}); idle != nil {
@@ -443,6 +457,9 @@ func (s *replicaSelector) onNotLeader(hint *metapb.Peer) *pdclient.Region {
 // onSuccess: a non-leader that served a leader read (neither replica nor
 // stale read) is the leader now; remember it.
 func (s *replicaSelector) onSuccess(t target) {
+	if t.proxy != nil && s.fwd != nil {
+		s.fwd.remember(s.region.ID(), t.proxy.peer.GetStoreId())
+	}
 	if t.replica != nil && !s.isLeader(t.replica) && !t.replicaRead && !t.staleRead {
 		if next := s.loc.UpdateLeader(s.region, t.replica.peer); next != nil {
 			s.region = next

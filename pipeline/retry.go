@@ -197,6 +197,7 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 	}
 	d.sel = &d.selector
 	d.sel.init(e.Locator, r, m.Read, opts)
+	d.sel.fwd = e.Forwarding
 	for {
 		if err := ctx.Err(); err != nil {
 			return zero, d.giveUp(ctx, err)
@@ -211,7 +212,13 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			if err := d.leaderRefused(); err != nil {
 				return zero, err
 			}
-			return zero, noReplica(d.sel.region, d.noReplicaCause())
+			cause := d.noReplicaCause()
+			if d.sel.proxiesExhausted {
+				// The last proxy's failure says why forwarding did not
+				// help; the unreachable leader alone would not.
+				cause = kv.Join(ErrProxiesExhausted, d.sendFailure, cause)
+			}
+			return zero, noReplica(d.sel.region, cause)
 		}
 		storeID := t.replica.peer.GetStoreId()
 		if cause, ok := d.sel.pendingBackoff(storeID); ok {
@@ -235,6 +242,25 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 				return zero, werr
 			}
 			continue
+		}
+
+		// With a proxy the bytes go to the proxy's store, which forwards
+		// them to the target's (Forwarding); the hop the client makes, and
+		// so the store whose failure it reports, is the proxy's.
+		sendTo := store
+		if t.proxy != nil {
+			ps, err := e.Locator.Store(ctx, t.proxy.peer.GetStoreId())
+			if err != nil {
+				if ctx.Err() != nil || isTerminal(err) {
+					return zero, d.giveUp(ctx, err)
+				}
+				d.lastCause = fmt.Errorf("resolve proxy store %d of region %d: %w", t.proxy.peer.GetStoreId(), r.ID(), err)
+				if werr := d.st.wait(ctx, backoff.PDRPC, d.lastCause); werr != nil {
+					return zero, werr
+				}
+				continue
+			}
+			sendTo = ps
 		}
 
 		if d.interruptible {
@@ -263,11 +289,14 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		*sent = transport.Request{
 			Cmd:     m.Cmd,
 			Msg:     msg,
-			Target:  transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: region.ID(), Peer: t.replica.peer},
+			Target:  transport.Target{StoreID: store.ID, Addr: sendTo.Addr, RegionID: region.ID(), Peer: t.replica.peer},
 			Call:    d.st.call,
 			Piece:   d.st.piece,
 			Attempt: attempt,
 			Timeout: timeout,
+		}
+		if t.proxy != nil {
+			sent.Target.ForwardedHost, sent.Target.ProxyStoreID = store.Addr, sendTo.ID
 		}
 		resp, err := e.Sender.Send(ctx, sent)
 		spent := time.Since(start)
@@ -280,13 +309,16 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		if err != nil {
 			mayHaveApplied := !errors.Is(err, transport.ErrNotSent)
 			cause := fmt.Errorf("%s to store %d (%s): %w", m.Cmd, store.ID, store.Addr, err)
+			if t.proxy != nil {
+				cause = fmt.Errorf("%s to store %d (%s) via proxy store %d (%s): %w", m.Cmd, store.ID, store.Addr, sendTo.ID, sendTo.Addr, err)
+			}
 			shortRead := m.Read && isDeadline(err) && rctx.MaxExecutionDurationMs < uint64(configurableTimeoutLimit.Milliseconds())
 			if ctx.Err() == nil && !isTerminal(err) && !shortRead && !clientSideWait(err) {
 				// Routing feedback first, whatever is returned next: the
 				// store's health check is what lets the next call (and the
 				// next attempt) skip a dead store. A request that timed out
 				// in the client's own queue says nothing about the store.
-				e.Locator.ReportSendFailure(ctx, store.ID, cause)
+				e.Locator.ReportSendFailure(ctx, sendTo.ID, cause)
 			}
 			if mayHaveApplied && !m.Read {
 				d.st.maybeApplied = true

@@ -25,10 +25,13 @@ import (
 // stream round-robin, as unary calls pick a connection. All goroutines stop
 // in close, which the Pool calls from Close and CloseAddr.
 type batchClient struct {
-	addr    string
-	cfg     BatchConfig
-	streams []*batchStream
-	next    atomic.Uint32
+	addr string
+	// forwardedHost, when set, is sent as ForwardedHostKey metadata on every
+	// stream: the server at addr forwards the whole stream to that host.
+	forwardedHost string
+	cfg           BatchConfig
+	streams       []*batchStream
+	next          atomic.Uint32
 	// load is the transport_layer_load TiKV last reported, kept only when
 	// MaxBatchWaitTime makes it matter.
 	load atomic.Uint64
@@ -50,15 +53,16 @@ type batchClient struct {
 	wg      sync.WaitGroup
 }
 
-func newBatchClient(addr string, conns []*grpc.ClientConn, cfg BatchConfig, onFeedback func(HealthFeedback)) *batchClient {
+func newBatchClient(addr, forwardedHost string, conns []*grpc.ClientConn, cfg BatchConfig, onFeedback func(HealthFeedback)) *batchClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &batchClient{
-		addr:       addr,
-		cfg:        cfg,
-		ctx:        ctx,
-		cancel:     cancel,
-		stop:       make(chan struct{}),
-		onFeedback: onFeedback,
+		addr:          addr,
+		forwardedHost: forwardedHost,
+		cfg:           cfg,
+		ctx:           ctx,
+		cancel:        cancel,
+		stop:          make(chan struct{}),
+		onFeedback:    onFeedback,
 	}
 	b.entries.New = func() any { return &batchEntry{done: make(chan struct{}, 1)} }
 	b.streams = make([]*batchStream, len(conns))

@@ -285,6 +285,9 @@ func (s *batchStream) refuseAll() {
 func (s *batchStream) open() (*liveStream, error) {
 	ctx, cancel := context.WithCancel(s.client.ctx)
 	ctx = metadata.AppendToOutgoingContext(ctx, batchConnIndexKey, strconv.Itoa(s.index))
+	if h := s.client.forwardedHost; h != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, ForwardedHostKey, h)
+	}
 	// The send loop writes pre-encoded batches, which only gogoCodec
 	// accepts: force it even if the dial options chose another codec.
 	st, err := tikvpb.NewTikvClient(s.conn).BatchCommands(ctx, grpc.ForceCodec(gogoCodec{}))

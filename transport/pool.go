@@ -132,6 +132,12 @@ func WithKeepalive(interval, timeout time.Duration) PoolOption {
 // answers a new stream's Empty probe with UNIMPLEMENTED (it has no
 // BatchCommands; no request was written to that stream).
 //
+// A request with Target.ForwardedHost set goes to Target.Addr with the
+// gRPC metadata ForwardedHostKey, which asks that TiKV to forward it; its
+// BatchCommands streams are separate ones, per forwarded host, over the
+// same connections (the metadata belongs to a stream), created on first
+// use and closed with the address's connections.
+//
 // The connections to an address are created by the first Send to it and
 // live until CloseAddr or Close. grpc.NewClient connects lazily; the
 // streams open in the background as soon as the connections exist. A
@@ -190,6 +196,17 @@ type addrConns struct {
 	// batch owns one BatchCommands stream per connection; nil when the
 	// Pool does not batch.
 	batch *batchClient
+	// forwarded holds, per forwarded host, the batch client whose streams
+	// carry requests this address proxies to that host (client-go opens a
+	// separate BatchCommands stream per forwarded host, since the metadata
+	// is the stream's, not a request's). Created on first use over the
+	// same connections; closed with the set.
+	fwdMu     sync.Mutex
+	forwarded map[string]*batchClient
+	closing   bool // guarded by fwdMu: no forwarded client is made once set
+	// fwdNew makes a forwarded batch client (newBatchClient with the
+	// Pool's settings); set by dialLocked.
+	fwdNew func(forwardedHost string) *batchClient
 	// refs counts Sends using conns. It is only incremented under
 	// Pool.mu (read-locked) while the set is in Pool.addrs, so once
 	// CloseAddr has removed it (under the write lock) refs only falls.
@@ -274,7 +291,11 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 	if ac.batch != nil && req.Cmd.Batchable() {
 		// The batch path bounds the attempt with a timer of its own rather
 		// than a derived context (three allocations fewer per attempt).
-		msg, ok, err := ac.batch.send(ctx, req, attemptTimeout(ctx, req.Timeout))
+		bc := ac.batch
+		if fwd := req.Target.ForwardedHost; fwd != "" {
+			bc = ac.forwardedBatch(fwd)
+		}
+		msg, ok, err := bc.send(ctx, req, attemptTimeout(ctx, req.Timeout))
 		if err != nil {
 			return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
 		}
@@ -458,9 +479,32 @@ func (p *Pool) dialLocked(addr string) (*addrConns, error) {
 		ac.conns = append(ac.conns, cc)
 	}
 	if p.batch != nil {
-		ac.batch = newBatchClient(addr, ac.conns, *p.batch, p.onFeedback)
+		cfg, onFeedback := *p.batch, p.onFeedback
+		ac.batch = newBatchClient(addr, "", ac.conns, cfg, onFeedback)
+		ac.fwdNew = func(host string) *batchClient { return newBatchClient(addr, host, ac.conns, cfg, onFeedback) }
 	}
 	return ac, nil
+}
+
+// forwardedBatch returns the batch client of the streams that ask this
+// address to forward to host, creating it on first use. After close it
+// returns the main batch client, already closed, which refuses the request
+// as not sent.
+func (ac *addrConns) forwardedBatch(host string) *batchClient {
+	ac.fwdMu.Lock()
+	defer ac.fwdMu.Unlock()
+	if ac.closing {
+		return ac.batch
+	}
+	bc := ac.forwarded[host]
+	if bc == nil {
+		if ac.forwarded == nil {
+			ac.forwarded = make(map[string]*batchClient)
+		}
+		bc = ac.fwdNew(host)
+		ac.forwarded[host] = bc
+	}
+	return bc
 }
 
 // pick returns the next connection in round-robin order.
@@ -471,6 +515,13 @@ func (ac *addrConns) pick() *grpc.ClientConn {
 
 func (ac *addrConns) close() error {
 	ac.closeOnce.Do(func() {
+		ac.fwdMu.Lock()
+		ac.closing = true
+		fwd := ac.forwarded
+		ac.fwdMu.Unlock()
+		for _, bc := range fwd {
+			bc.close()
+		}
 		if ac.batch != nil {
 			ac.batch.close() // before the connections its streams use
 		}

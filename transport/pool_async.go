@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/tikvgo/tikv/kv"
 )
 
@@ -43,7 +45,13 @@ func (p *Pool) SendAsync(ctx context.Context, req *Request, cb Callback) {
 		p.sendUnaryAsync(ctx, ac, req, cb)
 		return
 	}
-	ac.batch.sendAsync(ctx, req, attemptTimeout(ctx, req.Timeout), func(msg Message, err error) {
+	bc := ac.batch
+	if fwd := req.Target.ForwardedHost; fwd != "" {
+		// A forwarded request goes on the stream of its forwarded host,
+		// as in Send.
+		bc = ac.forwardedBatch(fwd)
+	}
+	bc.sendAsync(ctx, req, attemptTimeout(ctx, req.Timeout), func(msg Message, err error) {
 		if errors.Is(err, errBatchUnsupported) {
 			// Not written: the server has no BatchCommands.
 			p.sendUnaryAsync(ctx, ac, req, cb)
@@ -80,6 +88,9 @@ func (p *Pool) sendUnary(ctx context.Context, ac *addrConns, req *Request) (*Res
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
+	}
+	if fwd := req.Target.ForwardedHost; fwd != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, ForwardedHostKey, fwd)
 	}
 	resp := req.Cmd.NewResponse()
 	if err := invokeUnary(ctx, ac.pick(), req.Cmd.FullMethod(), req.Msg, resp); err != nil {

@@ -34,7 +34,22 @@ type Target struct {
 	RegionID uint64
 	// Peer is the region's peer on StoreID; nil for store-level commands.
 	Peer *metapb.Peer
+	// ForwardedHost, when set, is StoreID's own address: the client cannot
+	// reach that store, so Addr is another store of the region (ProxyStoreID)
+	// that passes the request on. The transport sends it to Addr with the
+	// gRPC metadata ForwardedHostKey naming ForwardedHost, as TiKV's proxy
+	// (src/server/proxy.rs) expects; BatchCommands requests travel in
+	// streams of their own per (Addr, ForwardedHost). Empty: no proxy.
+	ForwardedHost string
+	// ProxyStoreID is the store at Addr when ForwardedHost is set, 0
+	// otherwise.
+	ProxyStoreID uint64
 }
+
+// ForwardedHostKey is the gRPC metadata key that asks the TiKV receiving a
+// call to forward it to the store at the key's value (TiKV's
+// FORWARD_METADATA_KEY, client-go's forwardMetadataKey).
+const ForwardedHostKey = "tikv-forwarded-host"
 
 // Request is one attempt of one command. The pipeline builds a new Request
 // (and a new shallow copy of Msg with its own kvrpcpb.Context) for every

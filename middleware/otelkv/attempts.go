@@ -93,6 +93,9 @@ func (t *Telemetry) attemptAttrs(req *transport.Request) *[]attribute.KeyValue {
 		attrs = append(attrs, KeyRegionID.Int64(int64(req.Target.RegionID)), KeyPiece.Int(req.Piece),
 			KeyPeerRole.String(peerRole(rctx, req.Target.Peer)))
 	}
+	if req.Target.ForwardedHost != "" {
+		attrs = append(attrs, KeyForwardedHost.String(req.Target.ForwardedHost), KeyProxyStoreID.Int64(int64(req.Target.ProxyStoreID)))
+	}
 	if rctx != nil && (rctx.GetReplicaRead() || rctx.GetStaleRead()) {
 		attrs = append(attrs, KeyReplicaRead.Bool(rctx.GetReplicaRead()), KeyStaleRead.Bool(rctx.GetStaleRead()))
 	}

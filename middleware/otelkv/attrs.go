@@ -24,6 +24,12 @@ const (
 	KeyStoreID = attribute.Key("tikv.store.id")
 	// KeyRegionID is the region an attempt or event concerns.
 	KeyRegionID = attribute.Key("tikv.region.id")
+	// KeyForwardedHost is the leader address an attempt was forwarded to
+	// by the store it was sent to (tikv.WithForwarding); the server address
+	// attributes then name that proxy. Absent when not forwarded.
+	KeyForwardedHost = attribute.Key("tikv.forwarded_host")
+	// KeyProxyStoreID is the store that forwarded an attempt.
+	KeyProxyStoreID = attribute.Key("tikv.proxy.store.id")
 	// KeyPeerRole is "leader" for requests TiKV serves only on the leader,
 	// "replica" for replica and stale reads (any voter may answer) and
 	// "learner" for a learner peer.

@@ -130,6 +130,8 @@ type attempt struct {
 	maxExecMs   uint64
 	regionErr   string // kind of the region error answered, "" for none
 	err         error
+	proxy       uint64 // the store that forwarded the attempt, 0 for none
+	forwarded   string // Target.ForwardedHost
 }
 
 // String is "store:flags", flags r (replica_read) and s (stale_read), the
@@ -142,6 +144,10 @@ func (a attempt) String() string {
 	if a.staleRead {
 		f += "s"
 	}
+	if a.proxy != 0 {
+		// Forwarded by a follower (pipeline.Forwarding).
+		return fmt.Sprintf("%d:%s via %d", a.store, f, a.proxy)
+	}
 	return fmt.Sprintf("%d:%s", a.store, f)
 }
 
@@ -153,7 +159,8 @@ type recorder struct {
 
 func (r *recorder) middleware(next transport.Sender) transport.Sender {
 	return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-		a := attempt{store: req.Target.StoreID, region: req.Target.RegionID}
+		a := attempt{store: req.Target.StoreID, region: req.Target.RegionID,
+			proxy: req.Target.ProxyStoreID, forwarded: req.Target.ForwardedHost}
 		if req.Cmd.HasContext() {
 			rc := req.Cmd.Context(req.Msg)
 			a.peer = rc.GetPeer().GetId()
