@@ -58,8 +58,26 @@ func forwardedGet(addr, host string) *Request {
 // requests for different forwarded hosts (and none) use streams of their
 // own, opened once per host and connection, never mixed.
 func TestForwardedHostMetadata(t *testing.T) {
-	for _, batch := range []bool{false, true} {
-		t.Run(map[bool]string{false: "unary", true: "batch"}[batch], func(t *testing.T) {
+	for _, mode := range []struct {
+		name         string
+		batch, async bool
+	}{{"unary", false, false}, {"batch", true, false}, {"unary-async", false, true}, {"batch-async", true, true}} {
+		batch := mode.batch
+		send := func(p *Pool, req *Request) (*Response, error) {
+			if !mode.async {
+				return p.Send(context.Background(), req)
+			}
+			// SendAsync must pick the forwarded host's stream too.
+			type result struct {
+				resp *Response
+				err  error
+			}
+			done := make(chan result, 1)
+			p.SendAsync(context.Background(), req, func(r *Response, err error) { done <- result{r, err} })
+			r := <-done
+			return r.resp, r.err
+		}
+		t.Run(mode.name, func(t *testing.T) {
 			s := &forwardTikv{streams: map[string]int{}}
 			addr := startTikv(t, s)
 			var opts []PoolOption
@@ -69,7 +87,7 @@ func TestForwardedHostMetadata(t *testing.T) {
 			p, _ := newTestPool(t, append(opts, WithConnsPerStore(2))...)
 			for range 3 {
 				for _, host := range []string{"", "10.0.0.1:20160", "10.0.0.2:20160"} {
-					resp, err := p.Send(context.Background(), forwardedGet(addr, host))
+					resp, err := send(p, forwardedGet(addr, host))
 					require.NoError(t, err)
 					require.Equal(t, host, string(resp.Msg.(*kvrpcpb.RawGetResponse).Value))
 				}
