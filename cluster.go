@@ -427,8 +427,10 @@ func (c *Cluster) APIVersion() kvrpcpb.APIVersion { return c.codecs[kv.ModeRaw].
 func (c *Cluster) Oracle() *pdclient.Oracle { return c.oracle }
 
 // Sender returns the cluster's middleware chain ending in the transport:
-// the path of every physical attempt.
-func (c *Cluster) Sender() transport.Sender { return c.sender }
+// the path of every physical attempt. It is a transport.AsyncSender: an
+// asynchronous send that meets a synchronous layer goes on in a goroutine
+// the Cluster owns, which Close cancels and waits for.
+func (c *Cluster) Sender() transport.Sender { return clusterSender{c: c, chain: c.sender} }
 
 // Close stops the cluster's background work and closes its connections
 // (the PD client too, unless it was supplied with WithPD). Calls made after

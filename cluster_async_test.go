@@ -3,6 +3,7 @@ package tikv_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
@@ -143,6 +144,58 @@ func TestClusterSenderSendAsync(t *testing.T) {
 			got, err := raw.NewClient(cluster).Get(ctx, key)
 			require.NoError(t, err)
 			require.Equal(t, "v", string(got))
+		})
+	}
+}
+
+// TestClusterSenderAsyncFallbackIsOwned: an asynchronous send through the
+// Cluster's Sender that meets a synchronous layer (here a user middleware
+// that holds the attempt until its ctx ends) continues on a goroutine the
+// Cluster owns: Close cancels it, the callback hears the cancellation, and
+// Close returns only after it did. Both transports.
+func TestClusterSenderAsyncFallbackIsOwned(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grpc=%v", grpc), func(t *testing.T) {
+			held := make(chan struct{}, 1)
+			hold := func(next transport.Sender) transport.Sender {
+				return transport.SenderFunc(func(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+					held <- struct{}{}
+					<-ctx.Done()
+					return nil, ctx.Err()
+				})
+			}
+			var cluster *tikv.Cluster
+			var err error
+			if grpc {
+				mock := mocktikv.Start(t, mocktikv.WithStores(1))
+				cluster, err = tikv.Connect(t.Context(), mock.PDAddrs(), tikv.WithMiddleware(hold))
+			} else {
+				mock := mocktikv.NewCluster(mocktikv.WithStores(1))
+				t.Cleanup(mock.Close)
+				cluster, err = tikv.Connect(t.Context(), nil, tikv.WithPD(mock.PD()), tikv.WithTransport(mock.Sender()), tikv.WithMiddleware(hold))
+			}
+			require.NoError(t, err)
+			ctx := context.Background()
+			region, err := cluster.RegionCacheFor(kv.ModeRaw).Locate(ctx, []byte("k"))
+			require.NoError(t, err)
+			store, err := cluster.RegionCacheFor(kv.ModeRaw).Store(ctx, region.Leader().GetStoreId())
+			require.NoError(t, err)
+			req := &transport.Request{
+				Cmd:    transport.CmdRawGet,
+				Msg:    &kvrpcpb.RawGetRequest{Context: &kvrpcpb.Context{RegionId: region.ID(), RegionEpoch: region.Epoch(), Peer: region.Leader()}, Key: []byte("k")},
+				Target: transport.Target{StoreID: store.ID, Addr: store.Addr, RegionID: region.ID(), Peer: region.Leader()},
+			}
+			var got atomic.Value
+			transport.SendAsync(ctx, cluster.Sender(), req, func(_ *transport.Response, err error) { got.Store(fmt.Sprint(err)) })
+			<-held
+			require.Nil(t, got.Load(), "answered while the layer holds it")
+			require.NoError(t, cluster.Close())
+			require.Contains(t, got.Load(), context.Canceled.Error(), "Close must cancel the send and wait for its callback")
+
+			// After Close, a send that needs the fallback is refused unsent.
+			var after error
+			transport.SendAsync(ctx, cluster.Sender(), req, func(_ *transport.Response, err error) { after = err })
+			require.ErrorIs(t, after, transport.ErrNotSent)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/transport"
 )
 
 // lifecycle is what client-go's KVStore offers for the work an
@@ -85,4 +86,37 @@ func (c *Cluster) ClusterID() uint64 {
 		return p.GetClusterID(context.Background())
 	}
 	return 0
+}
+
+// clusterSender is the Cluster's middleware chain as Sender returns it:
+// an asynchronous send that meets a synchronous layer continues on a
+// goroutine the Cluster owns (spawn), so Close cancels it and waits for
+// it like any other of the Cluster's goroutines.
+type clusterSender struct {
+	c     *Cluster
+	chain transport.Sender
+}
+
+// Send implements transport.Sender.
+func (s clusterSender) Send(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+	return s.chain.Send(ctx, req)
+}
+
+// SendAsync implements transport.AsyncSender.
+func (s clusterSender) SendAsync(ctx context.Context, req *transport.Request, cb transport.Callback) {
+	transport.SendAsync(transport.WithSpawner(ctx, s.c.spawn), s.chain, req, cb)
+}
+
+// spawn is the Cluster's transport.Spawner: f runs under Go, with ctx
+// also cancelled when Close begins.
+func (c *Cluster) spawn(ctx context.Context, f func(context.Context)) bool {
+	return c.Go(func(life context.Context) {
+		ctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(life, cancel)
+		defer func() {
+			stop()
+			cancel()
+		}()
+		f(ctx)
+	}) == nil
 }

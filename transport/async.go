@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/tikvgo/tikv/kv"
 )
 
 // Callback receives the outcome of an asynchronous send: the response, or
@@ -31,10 +33,13 @@ type AsyncSender interface {
 
 // SendAsync sends req through s without waiting: natively when s is an
 // AsyncSender (the Pool, or a chain whose every layer is one, see Chain),
-// otherwise on a new goroutine that calls s.Send and then cb. Such a
-// goroutine ends when cb returns; Send is bounded by ctx and req.Timeout,
-// so it cannot outlive the call's deadline. cb is called exactly once, as
-// AsyncSender documents.
+// otherwise on a goroutine that calls s.Send and then cb. That goroutine
+// is started by ctx's Spawner (WithSpawner; a tikv.Cluster's Sender sets
+// its own, so Close cancels and waits for it), or with a plain go
+// statement when ctx has none; it ends when cb returns, and Send is
+// bounded by ctx and req.Timeout. cb is called exactly once, as
+// AsyncSender documents; a Spawner that refuses (its owner is closing)
+// settles the request with ErrNotSent and kv.ErrClosed.
 func SendAsync(ctx context.Context, s Sender, req *Request, cb Callback) {
 	if as, ok := s.(AsyncSender); ok {
 		as.SendAsync(ctx, req, cb)
@@ -44,7 +49,27 @@ func SendAsync(ctx context.Context, s Sender, req *Request, cb Callback) {
 		cb(nil, fmt.Errorf("%w: %w", ErrNotSent, err))
 		return
 	}
-	go func() { cb(s.Send(ctx, req)) }()
+	spawn, _ := ctx.Value(spawnerKey{}).(Spawner)
+	if spawn == nil {
+		go func() { cb(s.Send(ctx, req)) }()
+		return
+	}
+	if !spawn(ctx, func(ctx context.Context) { cb(s.Send(ctx, req)) }) {
+		cb(nil, fmt.Errorf("%w: %s to %s: %w", ErrNotSent, req.Cmd, req.Target.Addr, kv.ErrClosed))
+	}
+}
+
+// Spawner runs f on a goroutine its owner tracks, with a context derived
+// from ctx that also ends when the owner closes, and reports whether it
+// did (false: the owner is closing, and f never runs).
+type Spawner func(ctx context.Context, f func(ctx context.Context)) bool
+
+type spawnerKey struct{}
+
+// WithSpawner returns ctx carrying sp, which SendAsync uses for the
+// goroutine a synchronous sender needs.
+func WithSpawner(ctx context.Context, sp Spawner) context.Context {
+	return context.WithValue(ctx, spawnerKey{}, sp)
 }
 
 // Executor runs functions on goroutines of its choosing: client-go's
