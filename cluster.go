@@ -196,6 +196,7 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 		_ = c.Close()
 		return nil, err
 	}
+	c.preloadRegions(ctx, cfg.preload)
 	return c, nil
 }
 

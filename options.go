@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/middleware/otelkv"
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pdclient"
@@ -52,6 +53,8 @@ type config struct {
 
 	// cacheOptions is WithRegionCacheOptions's (region_cache_options.go).
 	cacheOptions []pdclient.CacheOption
+	// preload lists the key modes WithRegionPreload preloads.
+	preload []kv.KeyMode
 }
 
 type security struct{ ca, cert, key string }

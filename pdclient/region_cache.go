@@ -51,6 +51,8 @@ type cacheConfig struct {
 
 	// livenessTimeout: WithLivenessTimeout (health_options.go).
 	livenessTimeout time.Duration
+	// refreshInterval: WithRefreshInterval (region_refresh.go).
+	refreshInterval time.Duration
 }
 
 // CacheOption configures a RegionCache. Options are applied in order by
@@ -167,6 +169,8 @@ type RegionCache struct {
 
 	hits atomic.Uint64 // lookups the cache answered (region_cache_hits.go)
 
+	refreshed refreshRecord // the last periodic refresh (region_refresh.go)
+
 	// Lifecycle: loads and the GC goroutine run under wg, derived from
 	// base, which Close cancels.
 	lifeMu sync.Mutex
@@ -202,7 +206,13 @@ func NewRegionCache(pd PD, opts ...CacheOption) *RegionCache {
 		healths: make(map[uint64]*storeHealth),
 	}
 	c.base, c.cancel = context.WithCancel(context.Background())
-	if cfg.gcInterval > 0 {
+	switch {
+	case cfg.refreshInterval > 0:
+		// A refreshing cache does not also sweep (client-go: cache GC is
+		// incompatible with cache refresh).
+		c.wg.Add(1)
+		go c.refreshLoop()
+	case cfg.gcInterval > 0:
 		c.wg.Add(1)
 		go c.gcLoop()
 	}
