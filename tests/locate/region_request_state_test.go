@@ -107,6 +107,10 @@ var (
 	leaderServerIsBusy     = answerOn(1, false, aBusy)
 )
 
+// TestRegionCacheStaleRead ports client-go's TestRegionCacheStaleRead
+// (internal/locate/region_request_state_test.go): every scenario of its
+// table, from a client in the leader's zone and from one in a follower's
+// zone (see the file comment for the cluster and what is checked).
 func TestRegionCacheStaleRead(t *testing.T) {
 	z := func(zs ...string) []string { return zs }
 	scenarios := []staleScenario{
