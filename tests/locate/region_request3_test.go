@@ -258,7 +258,10 @@ func TestAccessFollowerAfter1TiKVDown(t *testing.T) {
 }
 
 // TestSendReqFirstTimeout ports client-go's TestSendReqFirstTimeout
-// (internal/locate/region_request3_test.go): a read whose short per-attempt
+// (internal/locate/region_request3_test.go), and client-go's
+// TestTiKVClientReadTimeout (internal/locate/replica_selector_test.go) in
+// its leader-read case (the leader first, then the followers as replica
+// reads): a read whose short per-attempt
 // timeout expires tries every replica once, at once (three RPCs to three
 // stores, then the "no replica" region error), for leader, follower, mixed
 // and stale reads; with a longer timeout one RPC serves. A write that times
@@ -284,6 +287,9 @@ func TestSendReqFirstTimeout(t *testing.T) {
 			if errKind(err) != "noReplica" || len(got) != 3 || len(stores) != 3 || time.Since(start) != 0 {
 				t.Fatalf("%+v: outcome %v, path %v, slept %v: want 3 RPCs to 3 stores, no backoff, no replica left",
 					o, err, paths(got), time.Since(start))
+			}
+			if o.ReplicaRead == leader && !o.StaleRead && !matchPath([]string{"1:", "x:r", "y:r"}, paths(got)) {
+				t.Fatalf("leader read: path %v, want the leader then the followers as replica reads", paths(got))
 			}
 			h.env.ReadTimeout = time.Second
 			if _, err := h.get(ctx, "a"); err != nil {
