@@ -136,3 +136,36 @@ func TestPortRegionCacheStartNonEmpty(t *testing.T) {
 	must.True(t, done)
 	must.Equal(t, []uint64{1, 2}, ids(rs))
 }
+
+// TestPortScanRegionsWithGaps ports client-go's TestScanRegionsWithGaps
+// (internal/locate/region_cache_test.go): PD's answer has a hole (a split
+// region not reported yet); the range load retries at the hole, and once PD
+// has the region it returns every region of the range, in order. (A hole
+// that never fills is TestLoadRangeHoleInPD.)
+func TestPortScanRegionsWithGaps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		full := []*metapb.Region{
+			region(1, "", "a", 1, 1, 1), region(2, "a", "c", 1, 1, 1),
+			region(3, "c", "e", 1, 1, 1), region(4, "e", "", 1, 1, 1),
+		}
+		pd := newFakePD(full[0], full[1], full[3]) // [c, e) not reported yet
+		c := NewRegionCache(pd)
+		defer c.Close()
+		done := make(chan []*Region, 1)
+		go func() {
+			rs, err := c.LoadRange(context.Background(), nil, nil, 10)
+			check.NoError(t, err)
+			done <- rs
+		}()
+		time.Sleep(50 * time.Millisecond)
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("the load finished across the hole")
+		default:
+		}
+		pd.setRegions(full...)
+		rs := <-done
+		must.Equal(t, []uint64{1, 2, 3, 4}, ids(rs))
+	})
+}

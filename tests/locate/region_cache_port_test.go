@@ -721,3 +721,44 @@ func TestRegionCacheValidAfterLoading(t *testing.T) {
 		}
 	})
 }
+
+// TestListRegionIDsInCache ports client-go's TestListRegionIDsInCache
+// (internal/locate/region_cache_test.go) onto LoadRange, tikvgo's way to
+// list the regions of a range: regions [,m) and [m,). client-go's
+// ListRegionIDsInKeyRange also lists the region starting at the range's end
+// key; LoadRange's end is exclusive, so [a,m) is the first region only.
+func TestListRegionIDsInCache(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, withStores(1), withRaw())
+		c := newCache(t, h)
+		first, err := h.mock.Split([]byte("m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := h.regionID("m")
+		list := func(start, end string) []uint64 {
+			rs, err := c.LoadRange(t.Context(), []byte(start), []byte(end), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []uint64
+			for _, r := range rs {
+				out = append(out, r.ID())
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			start, end string
+			want       []uint64
+		}{
+			{"a", "z", []uint64{first, second}},
+			{"m", "z", []uint64{second}},
+			{"a", "m", []uint64{first}},
+			{"a", "m\x00", []uint64{first, second}},
+		} {
+			if got := list(tc.start, tc.end); !slices.Equal(got, tc.want) {
+				t.Errorf("[%q, %q): %v, want %v", tc.start, tc.end, got, tc.want)
+			}
+		}
+	})
+}

@@ -271,6 +271,10 @@ const (
 // TestReplicaReadAccessPathByLeaderCase ports client-go's
 // TestReplicaReadAccessPathByLeaderCase
 // (internal/locate/replica_selector_test.go).
+//
+// Its NotLeader-from-every-replica case also ports client-go's TestLogging
+// (internal/locate/region_request3_test.go): the request ends with a region
+// error, not a failure (the log lines themselves are client-go's).
 func TestReplicaReadAccessPathByLeaderCase(t *testing.T) {
 	busy11 := slices.Repeat([]answer{aBusy}, 11)
 	runCases(t, []accessCase{
@@ -654,6 +658,10 @@ func TestReplicaReadAccessPathByFlashbackInProgressCase(t *testing.T) {
 // TestReplicaReadAccessPathByLearnerCase
 // (internal/locate/replica_selector_test.go): a learner read goes to the
 // learner; when it is busy another replica serves.
+//
+// It also ports client-go's TestLearnerReplicaSelector
+// (internal/locate/region_request3_test.go): a learner read's first target
+// is the learner.
 func TestReplicaReadAccessPathByLearnerCase(t *testing.T) {
 	repeat(t, "learner", func(t *testing.T) bool {
 		h := accessHarness(t)
