@@ -3,8 +3,10 @@ package locate_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
@@ -144,5 +146,53 @@ func TestNoReloadRegionForGrpcWhenCtxCanceled(t *testing.T) {
 	}
 	if got := rec.take(); len(got) != 1 {
 		t.Fatalf("path %v, want one attempt", paths(got))
+	}
+}
+
+// TestBatchClientSendLoopPanic ports client-go's TestBatchClientSendLoopPanic
+// (internal/locate/region_request_test.go) over gRPC, through tikvgo's
+// BatchCommands client (on by default): many callers whose requests are
+// cancelled at random moments (a killed query, a timeout) leave the batch
+// streams working (no panic, no race under -race, no stuck goroutine for
+// goleak) and later requests are all served.
+func TestBatchClientSendLoopPanic(t *testing.T) {
+	mock := mocktikv.Start(t, mocktikv.WithStores(1))
+	cluster, err := tikv.Connect(t.Context(), mock.PDAddrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cache := cluster.RegionCacheFor(kv.ModeRaw)
+	env := cluster.EnvFor(kv.ModeRaw)
+	r, err := cache.Locate(t.Context(), []byte("key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(ctx context.Context) error {
+		_, err := pipeline.Retry(env, rawGetMethod)(ctx, r, &kvrpcpb.RawGetRequest{Key: []byte("key")})
+		return err
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			for j := range 25 {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(time.Duration((i+j)%5+1)*time.Millisecond/2, cancel)
+				_ = get(ctx)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() { errs <- get(t.Context()) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("after the cancellations: %v", err)
+		}
 	}
 }
