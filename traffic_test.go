@@ -19,6 +19,10 @@ import (
 // call's TrafficDetails and none to the cross-zone counters; a follower
 // read served in another zone adds the same bytes to both; a call without
 // TrafficDetails is not measured. In process and over gRPC.
+//
+// It ports the local / cross-zone byte counts of client-go's
+// TestStaleReadMetrics (internal/locate/region_request3_test.go); tikvgo has
+// no stale-read hit/miss counters.
 func TestTrafficDetailsByZone(t *testing.T) {
 	for _, grpc := range []bool{false, true} {
 		t.Run(map[bool]string{false: "inprocess", true: "grpc"}[grpc], func(t *testing.T) {

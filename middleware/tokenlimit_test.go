@@ -42,6 +42,11 @@ func (g *gate) count(store uint64) int {
 // 2, a third attempt to the same store queues until one returns, while an
 // attempt to another store goes at once; a queued attempt whose context
 // ends fails with a *LimitError wrapping ErrNotSent.
+//
+// It ports client-go's TestStoreTokenLimit
+// (internal/locate/region_request3_test.go): a store at its token limit
+// refuses the request with a typed error naming the store (tikvgo queues
+// for a token first, client-go fails at once).
 func TestStoreTokenLimitBoundsInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := &gate{inFlight: map[uint64]int{}, release: make(chan struct{})}

@@ -39,6 +39,9 @@ func TestRegionsCarryBuckets(t *testing.T) {
 	}
 }
 
+// TestLoadRangeFallsBackToScanRegions ports client-go's
+// TestBatchScanRegionsFallback (internal/locate/region_cache_test.go): a
+// PD without BatchScanRegions (Unimplemented) is scanned with ScanRegions.
 func TestLoadRangeFallsBackToScanRegions(t *testing.T) {
 	pd := newFakePD(region(1, "", "g", 1, 1, 1), region(2, "g", "p", 1, 1, 1), region(3, "p", "", 1, 1, 1))
 	pd.oldPD = true

@@ -75,6 +75,10 @@ func feedbackCache(t *testing.T, opts ...CacheOption) *RegionCache {
 	return c
 }
 
+// TestHealthFeedbackMakesStoreSlow ports client-go's
+// TestRegionCacheHandleHealthStatus (internal/locate/region_cache_test.go),
+// with TestHealthFeedbackRateLimited: TiKV's health feedback sets the
+// store's TiKV-side score (slow from 80), other stores are unaffected.
 func TestHealthFeedbackMakesStoreSlow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := feedbackCache(t)
@@ -98,6 +102,9 @@ func TestHealthFeedbackMakesStoreSlow(t *testing.T) {
 	})
 }
 
+// TestHealthFeedbackRateLimited ports the rate limit of client-go's
+// TestRegionCacheHandleHealthStatus (internal/locate/region_cache_test.go):
+// feedback within 100ms of the last change is dropped.
 func TestHealthFeedbackRateLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := feedbackCache(t)
@@ -111,6 +118,10 @@ func TestHealthFeedbackRateLimited(t *testing.T) {
 	})
 }
 
+// TestHealthFeedbackDecaysWithoutRequester ports client-go's
+// TestTiKVSideSlowScore (internal/locate/region_cache_test.go): the
+// TiKV-side score holds while confirmed, then decays on the health tick
+// when no feedback refreshes it, down to 1 and no lower.
 func TestHealthFeedbackDecaysWithoutRequester(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := feedbackCache(t)

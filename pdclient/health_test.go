@@ -131,6 +131,10 @@ func TestReportBusy(t *testing.T) {
 	})
 }
 
+// TestSlowScoreRisesAndDecays ports client-go's TestSlowScoreStat
+// (internal/locate/region_cache_test.go): the client-side slow score stays
+// low under steady latency, rises as latency grows, is slow at once after a
+// very long request, and decays when quiet.
 func TestSlowScoreRisesAndDecays(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := healthCache(t, &probeScript{})

@@ -390,7 +390,7 @@ func (c *RegionCache) LoadRange(ctx context.Context, start, end []byte, limit in
 		return nil, err
 	}
 	begin, watched := missed(ctx, next, 0)
-	out, err := c.scan(ctx, out, next, end, limit)
+	out, err := c.scan(ctx, out, start, next, end, limit)
 	if watched {
 		loaded(ctx, begin, next, nil, err)
 	}

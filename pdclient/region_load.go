@@ -192,9 +192,10 @@ func (c *RegionCache) loadLast(ctx context.Context) (*Region, error) {
 	}
 }
 
-// scan appends to out the regions covering [from, end) from PD, at most
-// limit in all when limit > 0, caching them.
-func (c *RegionCache) scan(ctx context.Context, out []*Region, from, end []byte, limit int) ([]*Region, error) {
+// scan appends to out (the regions covering [start, from), taken from the
+// cache) the regions covering [from, end) from PD, at most limit in all
+// when limit > 0, caching them.
+func (c *RegionCache) scan(ctx context.Context, out []*Region, start, from, end []byte, limit int) ([]*Region, error) {
 	for {
 		n := c.cfg.pageSize
 		if limit > 0 {
@@ -203,6 +204,25 @@ func (c *RegionCache) scan(ctx context.Context, out []*Region, from, end []byte,
 		page, err := c.scanPage(ctx, from, end, n)
 		if err != nil {
 			return nil, err
+		}
+		// PD's first region may reach back over regions taken from the
+		// cache: they merged (or were reshaped) behind its back and are
+		// stale. PD's answer replaced them in the cache; it replaces them
+		// here too, so no key is covered twice (client-go's
+		// TestBatchScanRegions). If that leaves a gap, it is scanned.
+		dropped := false
+		for len(out) > 0 && bytes.Compare(out[len(out)-1].EndKey(), page[0].StartKey()) > 0 {
+			out, dropped = out[:len(out)-1], true
+		}
+		if dropped {
+			gap := start
+			if len(out) > 0 {
+				gap = out[len(out)-1].EndKey()
+			}
+			if !page[0].Contains(gap) {
+				from = gap
+				continue
+			}
 		}
 		out = append(out, page...)
 		last := page[len(page)-1]

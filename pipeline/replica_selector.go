@@ -33,6 +33,7 @@ const (
 	flagNotLeader                                // answered NotLeader
 	flagBusy                                     // answered ServerIsBusy
 	flagSuspectNotLeader                         // the cached leader keeps rejecting reads as busy
+	flagStoreGone                                // its store resolved as a tombstone (PD still lists the peer)
 )
 
 // replica is one peer of the region as one Retry sees it.
@@ -335,7 +336,7 @@ func (s *replicaSelector) best(rules mixedRules) *replica {
 func (s *replicaSelector) candidate(r *replica, rules mixedRules) bool {
 	isLeader := s.isLeader(r)
 	h := s.health(r)
-	if h.Liveness == pdclient.Unreachable {
+	if h.Liveness == pdclient.Unreachable || r.has(flagStoreGone) {
 		return false
 	}
 	if !isLeader && s.region.IsPeerDown(r.peer.GetId()) {

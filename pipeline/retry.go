@@ -235,6 +235,15 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 			// another replica after a PD backoff.
 			d.lastCause = fmt.Errorf("resolve store %d of region %d: %w", storeID, r.ID(), err)
 			if errors.Is(err, pdclient.ErrStoreTombstone) {
+				if !d.sel.isLeader(t.replica) {
+					// A follower whose store PD buried while the region
+					// still lists its peer (client-go leaves such peers out
+					// when it loads the region): skip it; the others may
+					// serve. Reloading would bring the same peer back.
+					t.replica.flags |= flagStoreGone
+					continue
+				}
+				// The leader's store is gone: the cached region is stale.
 				e.Locator.Invalidate(d.sel.region)
 				return zero, noReplica(d.sel.region, d.lastCause)
 			}

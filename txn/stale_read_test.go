@@ -155,6 +155,9 @@ func TestStaleReadMeetingLockGoesToLeader(t *testing.T) {
 
 // TestStaleReadRefusesLatest: a stale read at MaxTS is refused before
 // anything is sent (client-go's ErrLatestStaleRead).
+//
+// With TestReadTSValidationRefusesFutureTS it ports client-go's
+// TestRegionRequestValidateReadTS (internal/locate/region_request_test.go).
 func TestStaleReadRefusesLatest(t *testing.T) {
 	p, sl := newReplicaCluster(t, false, nil)
 	sl.take()
@@ -169,6 +172,9 @@ func TestStaleReadRefusesLatest(t *testing.T) {
 // sent, for Get, BatchGet and scans, normal and stale reads and
 // transactions alike (client-go validates in its region request sender);
 // WithReadTSValidator(nil) turns the check off.
+//
+// With TestStaleReadRefusesLatest it ports client-go's
+// TestRegionRequestValidateReadTS (internal/locate/region_request_test.go).
 func TestReadTSValidationRefusesFutureTS(t *testing.T) {
 	bothWays(t, func(t *testing.T, grpc bool) {
 		ctx := context.Background()

@@ -37,8 +37,9 @@ func locate(t *testing.T, c *pdclient.RegionCache, key string) *pdclient.Region 
 	return r
 }
 
-// Ports TestSimple: a located region comes from PD once, then from memory;
-// its leader is PD's.
+// TestSimple ports client-go's TestSimple
+// (internal/locate/region_cache_test.go): a located region comes from PD
+// once, then from memory; its leader is PD's.
 func TestSimple(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(2), withRaw())
@@ -54,7 +55,10 @@ func TestSimple(t *testing.T) {
 	})
 }
 
-// Ports the end-key lookups (getRegionWithEndKey, TestContainsByEnd).
+// TestLocateEndKey covers the end-key lookups (getRegionWithEndKey) that
+// client-go's TestUpdateLeader and TestSplit make
+// (internal/locate/region_cache_test.go); Contains / ContainsByEnd are
+// TestContains.
 func TestLocateEndKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw(), withMock(mocktikv.WithSplitKeys([]byte("m"))))
@@ -72,9 +76,11 @@ func TestLocateEndKey(t *testing.T) {
 	})
 }
 
-// Ports TestResolveStateTransition and TestFilterDownPeersOrPeersOnTombstoneOrDroppedStores
-// (tombstone part): a store that became a tombstone is reported as such
-// once re-resolved, and a request to a region led there re-routes.
+// TestTombstoneStore ports client-go's TestResolveStateTransition
+// (internal/locate/region_cache_test.go) and the leader-on-a-tombstone part
+// of TestFilterDownPeersOrPeersOnTombstoneOrDroppedStores: a store that
+// became a tombstone is reported as such once re-resolved, and a request to a
+// region led there re-routes.
 func TestTombstoneStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -99,10 +105,11 @@ func TestTombstoneStore(t *testing.T) {
 	})
 }
 
-// Ports TestReturnRegionWithNoLeader and TestSwitchPeerWhenNoLeader: a
+// TestReturnRegionWithNoLeader ports client-go's TestReturnRegionWithNoLeader
+// and TestSwitchPeerWhenNoLeader (internal/locate/region_cache_test.go): a
 // region without leader is still returned; a leader read walks the peers
-// (NotLeader without hint, regionScheduling backoff) and is handed back
-// when none leads.
+// (NotLeader without hint, regionScheduling backoff) and is handed back when
+// none leads.
 func TestReturnRegionWithNoLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(2), withRaw())
@@ -126,8 +133,9 @@ func TestReturnRegionWithNoLeader(t *testing.T) {
 	})
 }
 
-// Ports TestNeedExpireRegionAfterTTL: a region not accessed for its TTL is
-// loaded again; accessing it extends its life.
+// TestNeedExpireRegionAfterTTL ports client-go's TestNeedExpireRegionAfterTTL
+// (internal/locate/region_cache_test.go): a region not accessed for its TTL
+// is loaded again; accessing it extends its life.
 func TestNeedExpireRegionAfterTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -150,9 +158,10 @@ func TestNeedExpireRegionAfterTTL(t *testing.T) {
 	})
 }
 
-// Ports TestUpdateLeader, TestUpdateLeader2 and TestUpdateLeader3: a hint
-// naming one of the region's peers switches the leader; a hint on a store
-// the region has no peer on drops the region.
+// TestUpdateLeader ports client-go's TestUpdateLeader, TestUpdateLeader2 and
+// TestUpdateLeader3 (internal/locate/region_cache_test.go): a hint naming one
+// of the region's peers switches the leader; a hint on a store the region has
+// no peer on drops the region.
 func TestUpdateLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(2), withRaw())
@@ -177,9 +186,10 @@ func TestUpdateLeader(t *testing.T) {
 	})
 }
 
-// Ports TestSplit and TestMerge: after a split the cached region's epoch is
-// stale; TiKV's EpochNotMatch carries the new regions, which replace it;
-// after a merge the surviving region covers both.
+// TestSplitMerge ports client-go's TestSplit and TestMerge
+// (internal/locate/region_cache_test.go): after a split the cached region's
+// epoch is stale; TiKV's EpochNotMatch carries the new regions, which replace
+// it; after a merge the surviving region covers both.
 func TestSplitMerge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -217,8 +227,9 @@ func TestSplitMerge(t *testing.T) {
 	})
 }
 
-// Ports TestRegionEpochAheadOfTiKV: when TiKV reports the region with an
-// older epoch than the cached one, the request is retried as is and the
+// TestRegionEpochAheadOfTiKV ports client-go's TestRegionEpochAheadOfTiKV
+// (internal/locate/region_cache_test.go): when TiKV reports the region with
+// an older epoch than the cached one, the request is retried as is and the
 // cache is left alone.
 func TestRegionEpochAheadOfTiKV(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -236,8 +247,9 @@ func TestRegionEpochAheadOfTiKV(t *testing.T) {
 	})
 }
 
-// Ports TestScanRegions and TestBatchLoadRegions: a range is loaded page by
-// page with BatchScanRegions and then served from memory.
+// TestScanRegions ports client-go's TestScanRegions and TestBatchLoadRegions
+// (internal/locate/region_cache_test.go): a range is loaded page by page with
+// BatchScanRegions and then served from memory.
 func TestScanRegions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var splits []mocktikv.Option
@@ -264,9 +276,9 @@ func TestScanRegions(t *testing.T) {
 	})
 }
 
-// Ports TestBuckets and TestLocateBucket: PD's buckets come with the
-// region; newer buckets from BucketVersionNotMatch replace them, older
-// ones do not.
+// TestBuckets ports client-go's TestBuckets
+// (internal/locate/region_cache_test.go): PD's buckets come with the region;
+// newer buckets from BucketVersionNotMatch replace them, older ones do not.
 func TestBuckets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -289,8 +301,10 @@ func TestBuckets(t *testing.T) {
 	})
 }
 
-// Ports the PD leader-only retry: a region lookup that PD fails is retried
-// against PD's leader only.
+// TestPDLeaderOnlyRetry ports client-go's TestLoadRegionsWithLeader
+// (internal/locate/region_cache_test.go), whose mustLeader failpoint makes
+// the retried load go to PD's leader: a region lookup that PD fails is
+// retried against PD's leader only.
 func TestPDLeaderOnlyRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -303,8 +317,10 @@ func TestPDLeaderOnlyRetry(t *testing.T) {
 	})
 }
 
-// Ports TestInsertStaleRegion / TestStaleGetRegion (testRegionCacheWithDelaySuite):
-// a slow PD answer that is older than what the cache learnt from TiKV in the
+// TestStaleGetRegion ports client-go's TestInsertStaleRegion,
+// TestStaleGetRegion and TestFollowerGetStaleRegion
+// (internal/locate/region_cache_test.go, testRegionCacheWithDelaySuite): a
+// slow PD answer that is older than what the cache learnt from TiKV in the
 // meantime does not replace it.
 func TestStaleGetRegion(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -339,9 +355,10 @@ func TestStaleGetRegion(t *testing.T) {
 	})
 }
 
-// Ports TestHealthCheckWithAddressChange: a store found unreachable that
-// comes back at another address is re-resolved by the background check and
-// becomes reachable.
+// TestHealthCheckWithAddressChange ports client-go's
+// TestHealthCheckWithAddressChange (internal/locate/region_cache_test.go): a
+// store found unreachable that comes back at another address is re-resolved
+// by the background check and becomes reachable.
 func TestHealthCheckWithAddressChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(2), withRaw())
@@ -368,7 +385,9 @@ func TestHealthCheckWithAddressChange(t *testing.T) {
 	})
 }
 
-// Ports TestStoreRestartWithNewLabels: labels changed while the store was
+// TestStoreRestartWithNewLabels ports client-go's
+// TestStoreRestartWithNewLabels and TestIssue1401
+// (internal/locate/region_cache_test.go): labels changed while the store was
 // away are picked up when it is re-resolved after a failure.
 func TestStoreRestartWithNewLabels(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

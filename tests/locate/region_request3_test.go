@@ -32,8 +32,10 @@ func serve(cmd transport.Cmd) mocktikv.Action {
 
 func ctxOf(req transport.Message, cmd transport.Cmd) *kvrpcpb.Context { return cmd.Context(req) }
 
-// Ports TestSwitchPeerWhenNoLeader: the first peer keeps answering NotLeader
-// without a hint; the write moves to another peer and succeeds there.
+// TestSwitchPeerWhenNoLeader ports client-go's TestSwitchPeerWhenNoLeader
+// (internal/locate/region_request3_test.go): the first peer keeps answering
+// NotLeader without a hint; the write moves to another peer and succeeds
+// there.
 func TestSwitchPeerWhenNoLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withRaw(), withIDLabels())
@@ -49,9 +51,11 @@ func TestSwitchPeerWhenNoLeader(t *testing.T) {
 	})
 }
 
-// Ports TestSwitchPeerWhenNoLeaderErrorWithNewLeaderInfo: NotLeader naming
-// the next peer is followed within the same request (two RPCs, no re-split)
-// and the region stays cached.
+// TestSwitchPeerWhenNoLeaderErrorWithNewLeaderInfo ports client-go's
+// TestSwitchPeerWhenNoLeaderErrorWithNewLeaderInfo
+// (internal/locate/region_request3_test.go): NotLeader naming the next peer
+// is followed within the same request (two RPCs, no re-split) and the region
+// stays cached.
 func TestSwitchPeerWhenNoLeaderErrorWithNewLeaderInfo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
@@ -75,10 +79,12 @@ func TestSwitchPeerWhenNoLeaderErrorWithNewLeaderInfo(t *testing.T) {
 	})
 }
 
-// Ports TestSendReqWithReplicaSelector's full loop: the leader's store
-// stops and leadership moves; the request fails over to the new leader,
-// the cache learns it, and the next request goes there directly; after a
-// split the stale epoch is re-routed.
+// TestSendReqWithReplicaSelector ports client-go's
+// TestSendReqWithReplicaSelector's full loop
+// (internal/locate/region_request3_test.go): the leader's store stops and
+// leadership moves; the request fails over to the new leader, the cache
+// learns it, and the next request goes there directly; after a split the
+// stale epoch is re-routed.
 func TestSendReqWithReplicaSelector(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withRaw(), withIDLabels())
@@ -125,9 +131,10 @@ func TestSendReqWithReplicaSelector(t *testing.T) {
 	})
 }
 
-// Ports TestLoadBasedReplicaRead: a leader read with a busy threshold moves
-// to idle followers while the leader's queue is too long; when every
-// replica is busy it goes back to the leader and waits there (busy
+// TestLoadBasedReplicaRead ports client-go's TestLoadBasedReplicaRead
+// (internal/locate/region_request3_test.go): a leader read with a busy
+// threshold moves to idle followers while the leader's queue is too long;
+// when every replica is busy it goes back to the leader and waits there (busy
 // threshold cleared); a later read picks the replica whose wait has passed.
 func TestLoadBasedReplicaRead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -168,10 +175,12 @@ func TestLoadBasedReplicaRead(t *testing.T) {
 	})
 }
 
-// Ports TestReplicaReadWithFlashbackInProgress: followers answer
-// FlashbackInProgress; the leader answers ServerIsBusy to requests carrying
-// a busy threshold and serves the others. Both a load-based leader read and
-// a follower read end up served by the leader.
+// TestReplicaReadWithFlashbackInProgress ports client-go's
+// TestReplicaReadWithFlashbackInProgress
+// (internal/locate/region_request3_test.go): followers answer
+// FlashbackInProgress; the leader answers ServerIsBusy to requests carrying a
+// busy threshold and serves the others. Both a load-based leader read and a
+// follower read end up served by the leader.
 func TestReplicaReadWithFlashbackInProgress(t *testing.T) {
 	for name, opts := range map[string]pipeline.ReadOptions{
 		"busy-threshold": {BusyThreshold: 50 * time.Millisecond},
@@ -208,9 +217,11 @@ func TestReplicaReadWithFlashbackInProgress(t *testing.T) {
 	}
 }
 
-// Ports TestAccessFollowerAfter1TiKVDown: followers time out (and are then
-// found unreachable) while the leader serves; once both followers are known
-// unreachable, mixed reads go to the leader at once, without backoff.
+// TestAccessFollowerAfter1TiKVDown ports client-go's
+// TestAccessFollowerAfter1TiKVDown (internal/locate/region_request3_test.go):
+// followers time out (and are then found unreachable) while the leader
+// serves; once both followers are known unreachable, mixed reads go to the
+// leader at once, without backoff.
 func TestAccessFollowerAfter1TiKVDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
@@ -246,11 +257,15 @@ func TestAccessFollowerAfter1TiKVDown(t *testing.T) {
 	})
 }
 
-// Ports TestSendReqFirstTimeout: a read whose short per-attempt timeout
-// expires tries every replica once, at once (three RPCs to three stores,
-// then the "no replica" region error), for leader, follower, mixed and stale
-// reads; with a longer timeout one RPC serves. A write that times out never
-// fast-retries: it backs off (tikvRPC) until the budget runs out.
+// TestSendReqFirstTimeout ports client-go's TestSendReqFirstTimeout
+// (internal/locate/region_request3_test.go), and client-go's
+// TestTiKVClientReadTimeout (internal/locate/replica_selector_test.go) in
+// its leader-read case (the leader first, then the followers as replica
+// reads): a read whose short per-attempt
+// timeout expires tries every replica once, at once (three RPCs to three
+// stores, then the "no replica" region error), for leader, follower, mixed
+// and stale reads; with a longer timeout one RPC serves. A write that times
+// out never fast-retries: it backs off (tikvRPC) until the budget runs out.
 func TestSendReqFirstTimeout(t *testing.T) {
 	modes := []pipeline.ReadOptions{{ReplicaRead: leader}, {ReplicaRead: follower}, {ReplicaRead: mixed}, {StaleRead: true}}
 	for _, o := range modes {
@@ -272,6 +287,9 @@ func TestSendReqFirstTimeout(t *testing.T) {
 			if errKind(err) != "noReplica" || len(got) != 3 || len(stores) != 3 || time.Since(start) != 0 {
 				t.Fatalf("%+v: outcome %v, path %v, slept %v: want 3 RPCs to 3 stores, no backoff, no replica left",
 					o, err, paths(got), time.Since(start))
+			}
+			if o.ReplicaRead == leader && !o.StaleRead && !matchPath([]string{"1:", "x:r", "y:r"}, paths(got)) {
+				t.Fatalf("leader read: path %v, want the leader then the followers as replica reads", paths(got))
 			}
 			h.env.ReadTimeout = time.Second
 			if _, err := h.get(ctx, "a"); err != nil {
@@ -305,10 +323,11 @@ func TestSendReqFirstTimeout(t *testing.T) {
 	})
 }
 
-// Ports TestReplicaReadFallbackToLeaderRegionError: a stale read whose
-// followers answer DataIsNotReady and whose leader answers MismatchPeerId
-// returns the MismatchPeerId (not a "no replica" error) and invalidates the
-// region.
+// TestReplicaReadFallbackToLeaderRegionError ports client-go's
+// TestReplicaReadFallbackToLeaderRegionError
+// (internal/locate/region_request3_test.go): a stale read whose followers
+// answer DataIsNotReady and whose leader answers MismatchPeerId returns the
+// MismatchPeerId (not a "no replica" error) and invalidates the region.
 func TestReplicaReadFallbackToLeaderRegionError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
@@ -326,7 +345,9 @@ func TestReplicaReadFallbackToLeaderRegionError(t *testing.T) {
 	})
 }
 
-// Ports TestStaleReadTryFollowerAfterTimeout: a stale read aimed at the
+// TestStaleReadTryFollowerAfterTimeout ports client-go's
+// TestStaleReadTryFollowerAfterTimeout
+// (internal/locate/region_request3_test.go): a stale read aimed at the
 // leader's zone times out there (short timeout) and is served by a follower
 // right away: two RPCs, no backoff.
 func TestStaleReadTryFollowerAfterTimeout(t *testing.T) {
@@ -352,8 +373,10 @@ func (h *harness) markUnreachable(id uint64) {
 	h.cache.ReportSendFailure(context.Background(), id, errors.New("test: partitioned"))
 }
 
-// Ports TestDoNotTryUnreachableLeader: a stale read matching a follower's
-// labels is served by it; the unreachable leader is not tried.
+// TestDoNotTryUnreachableLeader ports client-go's
+// TestDoNotTryUnreachableLeader (internal/locate/region_request3_test.go): a
+// stale read matching a follower's labels is served by it; the unreachable
+// leader is not tried.
 func TestDoNotTryUnreachableLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
@@ -369,9 +392,10 @@ func TestDoNotTryUnreachableLeader(t *testing.T) {
 	})
 }
 
-// Ports TestPreferLeader: the leader serves prefer-leader reads while
-// reachable, then a follower, then the other one; with none reachable the
-// request gets the "no replica" error.
+// TestPreferLeader ports client-go's TestPreferLeader
+// (internal/locate/region_request3_test.go): the leader serves prefer-leader
+// reads while reachable, then a follower, then the other one; with none
+// reachable the request gets the "no replica" error.
 func TestPreferLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
@@ -400,12 +424,13 @@ func TestPreferLeader(t *testing.T) {
 	})
 }
 
-// Ports TestLeaderStuck: the leader's store hangs (every write to it times
-// out after 2s) and the followers name it as leader; the write keeps
-// retrying it until its attempt budget is spent, and succeeds once the
-// leadership really moves to a follower. (client-go starts the leader's
-// attempt time near its 50s limit through a failpoint; here the whole wait
-// runs in virtual time.)
+// TestLeaderStuck ports client-go's TestLeaderStuck
+// (internal/locate/region_request3_test.go): the leader's store hangs (every
+// write to it times out after 2s) and the followers name it as leader; the
+// write keeps retrying it until its attempt budget is spent, and succeeds
+// once the leadership really moves to a follower. (client-go starts the
+// leader's attempt time near its 50s limit through a failpoint; here the
+// whole wait runs in virtual time.)
 func TestLeaderStuck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())
@@ -449,9 +474,10 @@ func TestLeaderStuck(t *testing.T) {
 	})
 }
 
-// Ports TestTiKVRecoveredFromDown: a peer PD reports down is not read from
-// (even when it matches the labels); once it is up again it is used after
-// the region is reloaded.
+// TestTiKVRecoveredFromDown ports client-go's TestTiKVRecoveredFromDown
+// (internal/locate/region_request3_test.go): a peer PD reports down is not
+// read from (even when it matches the labels); once it is up again it is used
+// after the region is reloaded.
 func TestTiKVRecoveredFromDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withIDLabels())

@@ -27,9 +27,11 @@ func (h *harness) rawPut(ctx context.Context, key string) (*kvrpcpb.RawPutRespon
 	return pipeline.Retry(h.env, m)(ctx, h.region(key), &kvrpcpb.RawPutRequest{Key: []byte(key), Value: []byte("v")})
 }
 
-// Ports TestOnRegionError: a store that keeps answering StaleCommand is
-// retried without waiting, and the request ends with a region error instead
-// of looping (tikvgo: the leader's attempt limit, then "no replica").
+// TestOnRegionErrorStaleCommand ports client-go's TestOnRegionError
+// (internal/locate/region_request_test.go): a store that keeps answering
+// StaleCommand is retried without waiting, and the request ends with a region
+// error instead of looping (tikvgo: the leader's attempt limit, then "no
+// replica").
 func TestOnRegionErrorStaleCommand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -45,9 +47,10 @@ func TestOnRegionErrorStaleCommand(t *testing.T) {
 	})
 }
 
-// Ports TestOnSendFailedWithStoreRestart: while the only store is stopped
-// the request fails (after backing off); once it is back the same client
-// succeeds.
+// TestOnSendFailedWithStoreRestart ports client-go's
+// TestOnSendFailedWithStoreRestart (internal/locate/region_request_test.go):
+// while the only store is stopped the request fails (after backing off); once
+// it is back the same client succeeds.
 func TestOnSendFailedWithStoreRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw(), withBudget(2*time.Second))
@@ -71,9 +74,11 @@ func TestOnSendFailedWithStoreRestart(t *testing.T) {
 	})
 }
 
-// Ports TestOnSendFailedWithCloseKnownStoreThenUseNewOne: a second store
-// takes the leadership and is stopped, the leadership goes back: the
-// request reaches the old leader again without a region error.
+// TestOnSendFailedWithCloseKnownStoreThenUseNewOne ports client-go's
+// TestOnSendFailedWithCloseKnownStoreThenUseNewOne
+// (internal/locate/region_request_test.go): a second store takes the
+// leadership and is stopped, the leadership goes back: the request reaches
+// the old leader again without a region error.
 func TestOnSendFailedWithCloseKnownStoreThenUseNewOne(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -105,9 +110,10 @@ func TestOnSendFailedWithCloseKnownStoreThenUseNewOne(t *testing.T) {
 	})
 }
 
-// Ports TestOnSendFailedWithCancelled and TestNoReloadRegionWhenCtxCanceled:
-// a request whose context is cancelled returns the cancellation and leaves
-// the region cached.
+// TestNoReloadRegionWhenCtxCanceled ports client-go's
+// TestOnSendFailedWithCancelled and TestNoReloadRegionWhenCtxCanceled
+// (internal/locate/region_request_test.go): a request whose context is
+// cancelled returns the cancellation and leaves the region cached.
 func TestNoReloadRegionWhenCtxCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withRaw())
@@ -145,8 +151,10 @@ func TestNoReloadRegionWhenCtxCanceled(t *testing.T) {
 	})
 }
 
-// Ports TestOnMaxTimestampNotSyncedError: MaxTimestampNotSynced is retried
-// after a maxTsNotSynced backoff until the store is ready.
+// TestOnMaxTimestampNotSyncedError ports client-go's
+// TestOnMaxTimestampNotSyncedError (internal/locate/region_request_test.go):
+// MaxTimestampNotSynced is retried after a maxTsNotSynced backoff until the
+// store is ready.
 func TestOnMaxTimestampNotSyncedError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1))
@@ -166,8 +174,10 @@ func TestOnMaxTimestampNotSyncedError(t *testing.T) {
 	})
 }
 
-// Ports TestGetRegionByIDFromCache: EpochNotMatch without current regions
-// drops the region; the next lookup by id asks PD again and gets it back.
+// TestGetRegionByIDFromCache ports client-go's TestGetRegionByIDFromCache
+// (internal/locate/region_request_test.go): EpochNotMatch without current
+// regions drops the region; the next lookup by id asks PD again and gets it
+// back.
 func TestGetRegionByIDFromCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1))
@@ -186,10 +196,12 @@ func TestGetRegionByIDFromCache(t *testing.T) {
 	})
 }
 
-// Ports TestCloseConnectionOnStoreNotMatch: StoreNotMatch returns a region
+// TestCloseConnectionOnStoreNotMatch ports client-go's
+// TestCloseConnectionOnStoreNotMatch
+// (internal/locate/region_request_test.go): StoreNotMatch returns a region
 // error, invalidates the region and makes the store's address be resolved
-// again. (Closing the connection is the pool's part; the in-process
-// transport has none.)
+// again. (Closing the connection is the pool's part; the in-process transport
+// has none.)
 func TestCloseConnectionOnStoreNotMatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1))
@@ -212,9 +224,10 @@ func TestCloseConnectionOnStoreNotMatch(t *testing.T) {
 	})
 }
 
-// Ports TestKVReadTimeoutWithDisableBatchClient (in-process): a read whose
-// short timeout expires on the only replica gives the "no replica" error at
-// once; the caller's budget decides what happens next.
+// TestKVReadTimeout ports client-go's TestKVReadTimeoutWithDisableBatchClient
+// (internal/locate/region_request_test.go), in-process: a read whose short
+// timeout expires on the only replica gives the "no replica" error at once;
+// the caller's budget decides what happens next.
 func TestKVReadTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1), withReadTimeout(time.Millisecond))
@@ -230,8 +243,9 @@ func TestKVReadTimeout(t *testing.T) {
 	})
 }
 
-// Ports TestClusterIDInReq: mocktikv checks the request's cluster id; a
-// request naming another cluster fails as a whole.
+// TestClusterIDInReq ports client-go's TestClusterIDInReq
+// (internal/locate/region_request_test.go): mocktikv checks the request's
+// cluster id; a request naming another cluster fails as a whole.
 func TestClusterIDInReq(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, withStores(1))

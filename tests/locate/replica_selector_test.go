@@ -268,7 +268,13 @@ const (
 	learner  = kv.ReplicaReadLearner
 )
 
-// Ports TestReplicaReadAccessPathByLeaderCase.
+// TestReplicaReadAccessPathByLeaderCase ports client-go's
+// TestReplicaReadAccessPathByLeaderCase
+// (internal/locate/replica_selector_test.go).
+//
+// Its NotLeader-from-every-replica case also ports client-go's TestLogging
+// (internal/locate/region_request3_test.go): the request ends with a region
+// error, not a failure (the log lines themselves are client-go's).
 func TestReplicaReadAccessPathByLeaderCase(t *testing.T) {
 	busy11 := slices.Repeat([]answer{aBusy}, 11)
 	runCases(t, []accessCase{
@@ -307,8 +313,10 @@ func TestReplicaReadAccessPathByLeaderCase(t *testing.T) {
 	})
 }
 
-// Ports the leader-switch chain of TestReplicaReadAccessPathByLeaderCase:
-// what one request learns (the new leader) is used by the next.
+// TestReplicaReadAccessPathByLeaderCaseSwitchLeader ports the leader-switch
+// chain of client-go's TestReplicaReadAccessPathByLeaderCase
+// (internal/locate/replica_selector_test.go): what one request learns (the
+// new leader) is used by the next.
 func TestReplicaReadAccessPathByLeaderCaseSwitchLeader(t *testing.T) {
 	runChain(t, nil,
 		accessCase{read: leader, answers: []answer{aNotLeader}, path: one("1:", "x:"),
@@ -319,7 +327,9 @@ func TestReplicaReadAccessPathByLeaderCaseSwitchLeader(t *testing.T) {
 	)
 }
 
-// Ports TestReplicaReadAccessPathByBasicCase: one region error on the first
+// TestReplicaReadAccessPathByBasicCase ports client-go's
+// TestReplicaReadAccessPathByBasicCase
+// (internal/locate/replica_selector_test.go): one region error on the first
 // attempt, for every request kind and read mode.
 func TestReplicaReadAccessPathByBasicCase(t *testing.T) {
 	retryable := []answer{aBusy, aBusyWait, aStaleCommand, aMaxTSNotSynced, aMergingMode, aReadIndexNotRdy, aNotInitialized, aDiskFull}
@@ -439,7 +449,9 @@ func TestReplicaReadAccessPathByBasicCase(t *testing.T) {
 	}
 }
 
-// Ports TestReplicaReadAccessPathByFollowerCase.
+// TestReplicaReadAccessPathByFollowerCase ports client-go's
+// TestReplicaReadAccessPathByFollowerCase
+// (internal/locate/replica_selector_test.go).
 func TestReplicaReadAccessPathByFollowerCase(t *testing.T) {
 	runCases(t, []accessCase{
 		{read: follower, path: one("x:r"), valid: true},
@@ -453,7 +465,9 @@ func TestReplicaReadAccessPathByFollowerCase(t *testing.T) {
 	})
 }
 
-// Ports TestReplicaReadAccessPathByMixedAndPreferLeaderCase.
+// TestReplicaReadAccessPathByMixedAndPreferLeaderCase ports client-go's
+// TestReplicaReadAccessPathByMixedAndPreferLeaderCase
+// (internal/locate/replica_selector_test.go).
 func TestReplicaReadAccessPathByMixedAndPreferLeaderCase(t *testing.T) {
 	runCases(t, []accessCase{
 		{read: prefer, path: one("1:"), valid: true},
@@ -498,8 +512,10 @@ func TestReplicaReadAccessPathByMixedAndPreferLeaderCase(t *testing.T) {
 	)
 }
 
-// Ports TestReplicaReadAccessPathByStaleReadCase and the stale-read cases
-// of TestReplicaReadAccessPathByCase / ByCase2.
+// TestReplicaReadAccessPathByStaleReadCase ports client-go's
+// TestReplicaReadAccessPathByStaleReadCase and the stale-read cases of
+// TestReplicaReadAccessPathByCase / TestReplicaReadAccessPathByCase2
+// (internal/locate/replica_selector_test.go).
 func TestReplicaReadAccessPathByStaleReadCase(t *testing.T) {
 	runCases(t, []accessCase{
 		{read: mixed, stale: true, path: one("x:s"), valid: true},
@@ -548,8 +564,10 @@ func TestReplicaReadAccessPathByStaleReadCase(t *testing.T) {
 		path: one("x:s", "2:", "y:s", "x:s"), valid: true, when: firstFollower})
 }
 
-// Ports TestReplicaReadAccessPathByCase and ByCase2 (leader and write
-// cases with short timeouts and mixed errors).
+// TestReplicaReadAccessPathByCase ports client-go's
+// TestReplicaReadAccessPathByCase and TestReplicaReadAccessPathByCase2
+// (internal/locate/replica_selector_test.go): their leader and write cases
+// with short timeouts and mixed errors.
 func TestReplicaReadAccessPathByCase(t *testing.T) {
 	runCases(t, []accessCase{
 		{read: leader, timeout: time.Second, answers: []answer{aDeadline}, path: one("1:", "x:r"), valid: true},
@@ -579,8 +597,10 @@ func TestReplicaReadAccessPathByCase(t *testing.T) {
 		backoff: []string{"tikvServerBusy"}, err: "noReplica"})
 }
 
-// Ports TestReplicaReadAccessPathByTryIdleReplicaCase: load-based replica
-// read with a busy threshold.
+// TestReplicaReadAccessPathByTryIdleReplicaCase ports client-go's
+// TestReplicaReadAccessPathByTryIdleReplicaCase
+// (internal/locate/replica_selector_test.go): load-based replica read with a
+// busy threshold.
 func TestReplicaReadAccessPathByTryIdleReplicaCase(t *testing.T) {
 	ms10 := 10 * time.Millisecond
 	runCases(t, []accessCase{
@@ -594,7 +614,9 @@ func TestReplicaReadAccessPathByTryIdleReplicaCase(t *testing.T) {
 	})
 }
 
-// Ports TestReplicaSelectorLeaderBusyProbe (client-go#2028).
+// TestReplicaSelectorLeaderBusyProbe ports client-go's
+// TestReplicaSelectorLeaderBusyProbe
+// (internal/locate/replica_selector_test.go; client-go#2028).
 func TestReplicaSelectorLeaderBusyProbe(t *testing.T) {
 	runCases(t, []accessCase{
 		{read: leader, answers: []answer{aBusy}, path: one("1:", "1:"), backoff: []string{"tikvServerBusy"}, valid: true},
@@ -616,7 +638,9 @@ func TestReplicaSelectorLeaderBusyProbe(t *testing.T) {
 	)
 }
 
-// Ports TestReplicaReadAccessPathByFlashbackInProgressCase.
+// TestReplicaReadAccessPathByFlashbackInProgressCase ports client-go's
+// TestReplicaReadAccessPathByFlashbackInProgressCase
+// (internal/locate/replica_selector_test.go).
 func TestReplicaReadAccessPathByFlashbackInProgressCase(t *testing.T) {
 	runCases(t, []accessCase{
 		{read: leader, timeout: time.Second, answers: []answer{aFlashback}, path: one("1:"), err: "fatal:FlashbackInProgress", valid: true},
@@ -630,8 +654,14 @@ func TestReplicaReadAccessPathByFlashbackInProgressCase(t *testing.T) {
 		when: func(p []string) bool { return p[0] == "1:" }}})
 }
 
-// Ports TestReplicaReadAccessPathByLearnerCase: a learner read goes to the
+// TestReplicaReadAccessPathByLearnerCase ports client-go's
+// TestReplicaReadAccessPathByLearnerCase
+// (internal/locate/replica_selector_test.go): a learner read goes to the
 // learner; when it is busy another replica serves.
+//
+// It also ports client-go's TestLearnerReplicaSelector
+// (internal/locate/region_request3_test.go): a learner read's first target
+// is the learner.
 func TestReplicaReadAccessPathByLearnerCase(t *testing.T) {
 	repeat(t, "learner", func(t *testing.T) bool {
 		h := accessHarness(t)
@@ -656,9 +686,11 @@ func TestReplicaReadAccessPathByLearnerCase(t *testing.T) {
 	})
 }
 
-// Ports TestReplicaReadAvoidSlowStore with the client-side slow score (a
+// TestReplicaReadAvoidSlowStore ports client-go's
+// TestReplicaReadAvoidSlowStore with the client-side slow score (a
 // ServerIsBusy without estimated wait marks a store slow; tikvgo has no
-// TiKV-side slow score): leader on store 3, store 1 slow.
+// TiKV-side slow score) (internal/locate/replica_selector_test.go): leader on
+// store 3, store 1 slow.
 func TestReplicaReadAvoidSlowStore(t *testing.T) {
 	slow := func(h *harness) {
 		h.transferLeader("key", 3)
