@@ -34,7 +34,7 @@ func (c *RegionCache) Refresh(ctx context.Context) (int, error) {
 	if err := c.checkOpen(); err != nil {
 		return 0, err
 	}
-	regions, err := c.scan(ctx, nil, nil, nil, 0)
+	regions, err := c.scan(ctx, nil, nil, nil, nil, 0)
 	if err != nil {
 		return 0, fmt.Errorf("pdclient: refresh the region cache: %w", err)
 	}

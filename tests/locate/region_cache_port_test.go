@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/kvproto/pkg/errorpb"
 	"github.com/pingcap/kvproto/pkg/metapb"
 
+	"github.com/tikvgo/tikv/codec"
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
 	"github.com/tikvgo/tikv/pdclient"
@@ -475,10 +476,12 @@ func TestShouldNotRetryFlashback(t *testing.T) {
 		})
 	}
 	t.Run("BucketVersionNotMatch", func(t *testing.T) {
+		// TiKV reports bucket keys in stored form: memcomparable for
+		// transactional keys; the cache holds them decoded.
 		synctest.Test(t, func(t *testing.T) {
 			h := newHarness(t)
 			h.mock.Inject(mocktikv.Fault{Cmd: transport.CmdPrewrite, Steps: []mocktikv.Step{mocktikv.Times(1, mocktikv.RegionError(
-				&errorpb.Error{Message: "bucket", BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{Keys: [][]byte{[]byte("a")}, Version: 1}}))}})
+				&errorpb.Error{Message: "bucket", BucketVersionNotMatch: &errorpb.BucketVersionNotMatch{Keys: [][]byte{codec.EncodeBytes(nil, []byte("a"))}, Version: 1}}))}})
 			_, err := h.prewrite(t.Context(), "a")
 			if k := errKind(err); k != "region:BucketVersionNotMatch" {
 				t.Fatalf("%v (%s), want the region error handed back", err, k)
