@@ -323,7 +323,8 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 //     call and can tag requests before the policy layers act on them;
 //   - then the interceptors attached to one call's context, so per-call
 //     instrumentation nests inside the client-wide view;
-//   - the request-source tag, before every layer that may read it;
+//   - the request-source tag (and the request-origin tag, when
+//     WithRequestOrigin sets one), before every layer that may read them;
 //   - request logging, outside the breaker and the limiters so that their
 //     refusals are logged too (rate-limited);
 //   - the circuit breaker, which refuses before any limiter token or
@@ -342,6 +343,7 @@ func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *mid
 	// Always on: a source attached to a call's context applies even
 	// without a client default.
 	mws = append(mws, middleware.TagRequestSource(cfg.requestSource))
+	mws = appendNonNil(mws, middleware.TagRequestOrigin(cfg.requestOrigin))
 	if lc := cfg.requestLogging; lc != nil {
 		l := *lc
 		if l.Logger == nil {
