@@ -125,7 +125,8 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	terminal := cfg.transport
 	prober := cfg.prober
 	if terminal == nil {
-		poolOpts := append(slices.Clone(cfg.poolOptions), transport.WithHealthFeedback(c.recordHealthFeedback))
+		poolOpts := append(slices.Clone(cfg.poolOptions), transport.WithHealthFeedback(c.recordHealthFeedback),
+			transport.WithConnStateObserver(connStateLogger(c.log)))
 		poolOpts = append(poolOpts, cfg.batchObserver()...)
 		c.pool = transport.NewPool(poolOpts...)
 		terminal = c.pool

@@ -7,15 +7,18 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/errorpb"
+	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/mocktikv"
+	"github.com/tikvgo/tikv/pipeline"
+	"github.com/tikvgo/tikv/plans"
 	"github.com/tikvgo/tikv/transport"
 )
 
-// TestRetryOutcomesMatchClientGoSentinels: a Get that TiKV keeps refusing
+// TestRetryOutcomesMatchClientGoSentinels: a raw Get that TiKV keeps refusing
 // with one kind of region error (or that keeps failing on the wire) ends
 // with an error that errors.Is matches against the kv sentinel of
 // client-go's error for that kind (ErrTiKVServerBusy, ErrRegionUnavailable,
@@ -46,21 +49,34 @@ func TestRetryOutcomesMatchClientGoSentinels(t *testing.T) {
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			mock, _, client := m.connect(t, nil)
+			mock, cluster, client := m.connect(t, nil)
 			if err := client.Put(t.Context(), []byte("k"), []byte("v")); err != nil {
 				t.Fatal(err)
 			}
+			// The raw client's own plans, on an environment whose backoff
+			// budget is short: the retries end by the budget, not by a
+			// deadline that could as well fall in the middle of an attempt
+			// or a PD lookup on a loaded machine.
+			env := *cluster.EnvFor(kv.ModeRaw)
+			env.BackoffBudget = 200 * time.Millisecond
+			get := pipeline.Single(pipeline.Shard(&env, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey),
+				pipeline.Retry(&env, plans.RawGet), pipeline.Named("RawGet")))
+			put := pipeline.Single(pipeline.Shard(&env, pipeline.ByKey((*kvrpcpb.RawPutRequest).GetKey),
+				pipeline.Retry(&env, plans.RawPut), pipeline.Named("RawPut")))
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					h := mock.Inject(mocktikv.Fault{Cmd: tc.cmd, Steps: []mocktikv.Step{mocktikv.Always(tc.action)}})
 					defer h.Remove()
-					ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+					// ServerIsBusy waits on a budget of its own (10 min, as
+					// client-go's): a deadline ends it, before its first 2 s
+					// sleep.
+					ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 					defer cancel()
 					var err error
 					if tc.cmd == transport.CmdRawPut {
-						err = client.Put(ctx, []byte("k"), []byte("w"))
+						_, err = put(ctx, &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("w")})
 					} else {
-						_, err = client.Get(ctx, []byte("k"))
+						_, err = get(ctx, &kvrpcpb.RawGetRequest{Key: []byte("k")})
 					}
 					t.Logf("%v", err)
 					if !errors.Is(err, tc.want) {

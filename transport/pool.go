@@ -70,6 +70,7 @@ type poolConfig struct {
 	batch            BatchConfig
 	noBatch          bool
 	onFeedback       func(HealthFeedback)
+	onConnState      func(ConnStateChange) // WithConnStateObserver
 }
 
 // WithConnsPerStore sets how many gRPC connections the Pool keeps to each
@@ -164,6 +165,8 @@ type Pool struct {
 	batch    *BatchConfig // nil: every command is unary
 	// onFeedback is WithHealthFeedback's callback, for the batch clients.
 	onFeedback func(HealthFeedback)
+	// onConnState is WithConnStateObserver's callback.
+	onConnState func(ConnStateChange)
 	// newClient is grpc.NewClient; tests replace it to count dials.
 	newClient func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 
@@ -183,6 +186,9 @@ type addrConns struct {
 	// batch owns one BatchCommands stream per connection; nil when the
 	// Pool does not batch.
 	batch *batchClient
+	// watch reports the connections' state changes; nil without
+	// WithConnStateObserver.
+	watch *connWatch
 	// refs counts Sends using conns. It is only incremented under
 	// Pool.mu (read-locked) while the set is in Pool.addrs, so once
 	// CloseAddr has removed it (under the write lock) refs only falls.
@@ -231,11 +237,12 @@ func NewPool(opts ...PoolOption) *Pool {
 		}),
 	}
 	p := &Pool{
-		dialOpts:  append(dialOpts, cfg.dialOpts...),
-		nconns:    cfg.connsPerStore,
-		newClient: grpc.NewClient,
-		addrs:     make(map[string]*addrConns),
-		retired:   make(map[*addrConns]struct{}),
+		dialOpts:    append(dialOpts, cfg.dialOpts...),
+		nconns:      cfg.connsPerStore,
+		newClient:   grpc.NewClient,
+		onConnState: cfg.onConnState,
+		addrs:       make(map[string]*addrConns),
+		retired:     make(map[*addrConns]struct{}),
 	}
 	if !cfg.noBatch {
 		bc := cfg.batch
@@ -461,6 +468,7 @@ func (p *Pool) dialLocked(addr string) (*addrConns, error) {
 	if p.batch != nil {
 		ac.batch = newBatchClient(addr, ac.conns, *p.batch, p.onFeedback)
 	}
+	ac.watch = watchConns(addr, ac.conns, p.onConnState)
 	return ac, nil
 }
 
@@ -480,6 +488,7 @@ func (ac *addrConns) close() error {
 			errs = append(errs, cc.Close())
 		}
 		ac.closeErr = errors.Join(errs...)
+		ac.watch.stop()
 	})
 	return ac.closeErr
 }
