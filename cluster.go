@@ -127,7 +127,8 @@ func Connect(ctx context.Context, pdAddrs []string, opts ...Option) (*Cluster, e
 	terminal := cfg.transport
 	prober := cfg.prober
 	if terminal == nil {
-		poolOpts := append(slices.Clone(cfg.poolOptions), transport.WithHealthFeedback(c.recordHealthFeedback))
+		poolOpts := append(slices.Clone(cfg.poolOptions), transport.WithHealthFeedback(c.recordHealthFeedback),
+			transport.WithConnStateObserver(connStateLogger(c.log)))
 		poolOpts = append(poolOpts, cfg.batchObserver()...)
 		c.pool = transport.NewPool(poolOpts...)
 		terminal = c.pool
@@ -321,7 +322,8 @@ func healthProber(p transport.HealthChecker) pdclient.Prober {
 //     call and can tag requests before the policy layers act on them;
 //   - then the interceptors attached to one call's context, so per-call
 //     instrumentation nests inside the client-wide view;
-//   - the request-source tag, before every layer that may read it;
+//   - the request-source tag (and the request-origin tag, when
+//     WithRequestOrigin sets one), before every layer that may read them;
 //   - request logging, outside the breaker and the limiters so that their
 //     refusals are logged too (rate-limited);
 //   - the circuit breaker, which refuses before any limiter token or
@@ -340,6 +342,7 @@ func chainOrder(cfg config, codecs [kv.ModeTxn + 1]*apicodec.Codec, breaker *mid
 	// Always on: a source attached to a call's context applies even
 	// without a client default.
 	mws = append(mws, middleware.TagRequestSource(cfg.requestSource))
+	mws = appendNonNil(mws, middleware.TagRequestOrigin(cfg.requestOrigin))
 	if lc := cfg.requestLogging; lc != nil {
 		l := *lc
 		if l.Logger == nil {

@@ -42,7 +42,8 @@ type config struct {
 	storeTokens    int64
 	requestLogging *middleware.LoggingConfig
 	requestSource  string
-	zone           string // WithZone
+	requestOrigin  kvrpcpb.RequestOrigin // WithRequestOrigin
+	zone           string                // WithZone
 	pdMetaBreaker  *circuitbreaker.Settings
 	// resourceControl is WithResourceControl's (resource_control.go).
 	resourceControl *resourceControlConfig

@@ -37,7 +37,9 @@ var (
 	// ErrPDUnavailable means PD could not be reached, or did not answer,
 	// before the connect timeout or the caller's context ended. The error
 	// wrapping it names the root cause (a refused connection, a failed TLS
-	// handshake, ...).
+	// handshake, ...). A request whose pdRPC backoff ran out (PD could
+	// not route it in time) matches it too: client-go's
+	// ErrPDServerTimeout.
 	ErrPDUnavailable = errors.New("tikv: PD unavailable")
 
 	// ErrProtocol marks a response that breaks TiKV's protocol in a way

@@ -15,16 +15,26 @@ import (
 
 // observedPD reports each PD RPC the region cache makes to the Observer of
 // the logical call it is made for (observe.PDCall), when one watches. Calls
-// nobody watches pay one context lookup.
+// nobody watches pay two context lookups.
 type observedPD struct{ PD }
 
+// A call whose context carries an observe.CallStats records the RPC's time
+// there too (client-go's WaitPDRespDuration), observer or not.
 func pdCall[T any](ctx context.Context, method string, call func() (T, error)) (T, error) {
-	if _, ok := observe.Observed(ctx); !ok {
+	_, observed := observe.Observed(ctx)
+	stats := observe.CallStatsFrom(ctx)
+	if !observed && stats == nil {
 		return call()
 	}
 	start := time.Now()
 	v, err := call()
-	observe.Emit(ctx, observe.Event{Kind: observe.PDCall, Method: method, Duration: time.Since(start), Err: err})
+	d := time.Since(start)
+	if stats != nil {
+		stats.RecordPD(method, d)
+	}
+	if observed {
+		observe.Emit(ctx, observe.Event{Kind: observe.PDCall, Method: method, Duration: d, Err: err})
+	}
 	return v, err
 }
 

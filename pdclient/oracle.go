@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tikvgo/tikv/kv"
+	"github.com/tikvgo/tikv/observe"
 )
 
 const (
@@ -160,9 +161,18 @@ func (o *Oracle) refresh(ctx context.Context, now time.Time) {
 	o.adapt.ticked(now)
 }
 
-// fetch reads a fresh timestamp from PD and records it.
+// fetch reads a fresh timestamp from PD and records it. A caller's
+// observe.CallStats (WithCallStats) counts the wait as a "GetTS" PD call.
 func (o *Oracle) fetch(ctx context.Context) (uint64, error) {
+	var start time.Time
+	stats := observe.CallStatsFrom(ctx)
+	if stats != nil {
+		start = time.Now()
+	}
 	physical, logical, err := o.pd.GetTS(ctx)
+	if stats != nil {
+		stats.RecordPD("GetTS", time.Since(start))
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -265,7 +265,7 @@ func (s *storeFanOut[Req, Resp]) attempts(ctx context.Context, st *retryState, s
 
 		attempt := st.attempts
 		st.attempts++
-		resp, err := s.env.Sender.Send(ctx, &transport.Request{
+		sent := &transport.Request{
 			Cmd:     m.Cmd,
 			Msg:     m.Cmd.WithContext(req, storeAttemptContext(m.Cmd, req, attempt)),
 			Target:  transport.Target{StoreID: id, Addr: store.Addr},
@@ -273,7 +273,12 @@ func (s *storeFanOut[Req, Resp]) attempts(ctx context.Context, st *retryState, s
 			Piece:   st.piece,
 			Attempt: attempt,
 			Timeout: s.timeout,
-		})
+		}
+		start := time.Now()
+		resp, err := s.env.Sender.Send(ctx, sent)
+		if st.stats != nil {
+			recordAttempt(st.stats, observe.Access{}, sent, time.Since(start), resp, err)
+		}
 		if err != nil {
 			mayHaveApplied := !errors.Is(err, transport.ErrNotSent)
 			cause := fmt.Errorf("%s to store %d (%s): %w", m.Cmd, id, store.Addr, err)

@@ -96,7 +96,7 @@ func ResolveLocks[Req, Resp any](e *Env, r LockResolver, startTS func(Req) uint6
 			// state of their own, sharing only the piece's backoff budget,
 			// so that one of them whose outcome is unknown does not make
 			// this piece's outcome unknown.
-			rctx := withRetryState(ctx, &retryState{bo: st.bo, call: st.call, piece: st.piece, observed: st.observed})
+			rctx := withRetryState(ctx, &retryState{bo: st.bo, call: st.call, piece: st.piece, observed: st.observed, stats: st.stats})
 			res, rerr := r.ResolveLocks(rctx, startTS(req), locked.Locks)
 			if rerr != nil {
 				var zero Resp

@@ -310,6 +310,9 @@ func (d *regionRetry[Req, Resp]) run(ctx context.Context, r *pdclient.Region, re
 		resp, err := e.Sender.Send(ctx, sent)
 		spent := time.Since(start)
 		t.replica.spent += spent
+		if d.st.stats != nil {
+			d.recordAttempt(sent, t, rctx, spent, resp, err)
+		}
 		if m.Read && opts.ReplicaRead == kv.ReplicaReadPreferLeader {
 			// As client-go, prefer-leader reads feed the slow score that
 			// decides when they avoid the leader.

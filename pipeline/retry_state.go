@@ -43,6 +43,9 @@ type retryState struct {
 	// observed says an Observer watches the call, so waits report Backoff
 	// events; without one nothing is looked up.
 	observed bool
+	// stats is the caller's collector (observe.WithCallStats), looked up
+	// once per piece; nil when there is none.
+	stats *observe.CallStats
 	// ctx is the context that carries this state to the piece's Steps
 	// (withRetryState), kept here so that carrying it costs no allocation.
 	// It is set once, by the goroutine that owns the state, and never
@@ -71,7 +74,7 @@ func (c *stateCtx) Value(key any) any {
 // fork returns a copy for one branch of a fan-out, numbered piece.
 func (s *retryState) fork(piece int) *retryState {
 	return &retryState{bo: s.bo.Clone(), attempts: s.attempts, maybeApplied: s.maybeApplied,
-		call: s.call, piece: piece, observed: s.observed}
+		call: s.call, piece: piece, observed: s.observed, stats: s.stats}
 }
 
 // wait sleeps under policy p before the piece's next try, reporting the
@@ -88,11 +91,14 @@ func (s *retryState) wait(ctx context.Context, p backoff.Policy, cause error) er
 // limit; backoff.Backoffer.WaitAtMost).
 func (s *retryState) waitAtMost(ctx context.Context, p backoff.Policy, cause error, limit time.Duration) error {
 	cv := callVarsFrom(ctx)
-	if !s.observed && cv.onBackoff == nil && cv.vars.Killed == nil {
+	if !s.observed && cv.onBackoff == nil && cv.vars.Killed == nil && s.stats == nil {
 		return s.bo.WaitAtMost(ctx, p, cause, limit)
 	}
 	before := s.bo.Slept()
 	err := s.bo.WaitAtMost(ctx, p, cause, limit)
+	if slept := s.bo.Slept() - before; s.stats != nil && (err == nil || slept > 0) {
+		s.stats.RecordBackoff(p.Name, slept)
+	}
 	if s.observed || cv.onBackoff != nil {
 		e := observe.Event{Kind: observe.Backoff, Piece: s.piece, Backoff: p.Name, Sleep: s.bo.Slept() - before, Err: cause}
 		if s.observed {
@@ -196,4 +202,5 @@ func (e *Env) newRetryState(ctx context.Context) *retryState {
 func (e *Env) initRetryState(ctx context.Context, s *retryState) {
 	s.own = *backoff.WithBudget(e.backoffBudget(ctx))
 	s.bo = &s.own
+	s.stats = observe.CallStatsFrom(ctx)
 }

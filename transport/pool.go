@@ -70,6 +70,7 @@ type poolConfig struct {
 	batch            BatchConfig
 	noBatch          bool
 	onFeedback       func(HealthFeedback)
+	onConnState      func(ConnStateChange) // WithConnStateObserver
 }
 
 // WithConnsPerStore sets how many gRPC connections the Pool keeps to each
@@ -173,6 +174,8 @@ type Pool struct {
 	batch    *BatchConfig // nil: every command is unary
 	// onFeedback is WithHealthFeedback's callback, for the batch clients.
 	onFeedback func(HealthFeedback)
+	// onConnState is WithConnStateObserver's callback.
+	onConnState func(ConnStateChange)
 	// newClient is grpc.NewClient; tests replace it to count dials.
 	newClient func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 
@@ -207,6 +210,9 @@ type addrConns struct {
 	// fwdNew makes a forwarded batch client (newBatchClient with the
 	// Pool's settings); set by dialLocked.
 	fwdNew func(forwardedHost string) *batchClient
+	// watch reports the connections' state changes; nil without
+	// WithConnStateObserver.
+	watch *connWatch
 	// refs counts Sends using conns. It is only incremented under
 	// Pool.mu (read-locked) while the set is in Pool.addrs, so once
 	// CloseAddr has removed it (under the write lock) refs only falls.
@@ -255,11 +261,12 @@ func NewPool(opts ...PoolOption) *Pool {
 		}),
 	}
 	p := &Pool{
-		dialOpts:  append(dialOpts, cfg.dialOpts...),
-		nconns:    cfg.connsPerStore,
-		newClient: grpc.NewClient,
-		addrs:     make(map[string]*addrConns),
-		retired:   make(map[*addrConns]struct{}),
+		dialOpts:    append(dialOpts, cfg.dialOpts...),
+		nconns:      cfg.connsPerStore,
+		newClient:   grpc.NewClient,
+		onConnState: cfg.onConnState,
+		addrs:       make(map[string]*addrConns),
+		retired:     make(map[*addrConns]struct{}),
 	}
 	if !cfg.noBatch {
 		bc := cfg.batch
@@ -483,6 +490,7 @@ func (p *Pool) dialLocked(addr string) (*addrConns, error) {
 		ac.batch = newBatchClient(addr, "", ac.conns, cfg, onFeedback)
 		ac.fwdNew = func(host string) *batchClient { return newBatchClient(addr, host, ac.conns, cfg, onFeedback) }
 	}
+	ac.watch = watchConns(addr, ac.conns, p.onConnState)
 	return ac, nil
 }
 
@@ -530,6 +538,7 @@ func (ac *addrConns) close() error {
 			errs = append(errs, cc.Close())
 		}
 		ac.closeErr = errors.Join(errs...)
+		ac.watch.stop()
 	})
 	return ac.closeErr
 }

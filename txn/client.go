@@ -83,6 +83,13 @@ type clientConfig struct {
 // any RPC. Off by default.
 func WithLocalLatches() Option { return func(c *clientConfig) { c.latches = true } }
 
+// LatchConflictError is the failure of a commit that WithLocalLatches
+// stopped before its prewrite: one of its keys was committed by another
+// of the client's transactions after it started (client-go's
+// ErrWriteConflictInLatch). It wraps kv.ErrWriteConflict and
+// kv.ErrTxnRetryable.
+type LatchConflictError = twopc.LatchConflictError
+
 // WithCommitOptions tunes two-phase commit: batch size, lock TTLs,
 // heartbeats (zero fields keep client-go's defaults).
 func WithCommitOptions(o CommitOptions) Option { return func(c *clientConfig) { c.commitOpts = o } }

@@ -147,7 +147,8 @@ func TestPortLockKeysOptimistic(t *testing.T) {
 // TestPortLocalLatches checks the client option WithLocalLatches (client-go
 // option behaviour: the store's txn latches): of two transactions of the
 // same client writing one key, the later committer fails with a retryable
-// error before sending any prewrite.
+// *txn.LatchConflictError (client-go's ErrWriteConflictInLatch) before
+// sending any prewrite.
 func TestPortLocalLatches(t *testing.T) {
 	p := newPortCluster(t, false, nil, txn.WithLocalLatches())
 	ctx := t.Context()
@@ -158,8 +159,13 @@ func TestPortLocalLatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.log.take()
-	if err := b.Commit(ctx); !errors.Is(err, kv.ErrTxnRetryable) {
+	err := b.Commit(ctx)
+	if !errors.Is(err, kv.ErrTxnRetryable) || !errors.Is(err, kv.ErrWriteConflict) {
 		t.Fatalf("second commit: %v, want retryable", err)
+	}
+	// client-go's ErrWriteConflictInLatch, with the transaction's start ts.
+	if le := (*txn.LatchConflictError)(nil); !errors.As(err, &le) || le.StartTS != b.StartTS() || string(le.Key) != "k" {
+		t.Fatalf("second commit: %v, want a *txn.LatchConflictError of txn %d", err, b.StartTS())
 	}
 	if cmds := p.log.take(); slices.Contains(cmds, transport.CmdPrewrite) {
 		t.Fatalf("the latch conflict still sent %v", cmds)
