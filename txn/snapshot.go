@@ -73,6 +73,9 @@ func NewSnapshot(env *pipeline.Env, resolver pipeline.LockResolver, ts uint64, o
 	} else if resolver != nil {
 		resolver = firstLockResolver{next: resolver}
 	}
+	if resolver != nil {
+		resolver = statsResolver{next: resolver, snap: s}
+	}
 	s.plans = compileSnapshotPlans(s.statsEnv(env), resolver, s.locks, cfg.scanBatchSize, s.readGuard())
 	return s
 }

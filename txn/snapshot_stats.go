@@ -10,6 +10,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/kvrpcpb"
 
+	"github.com/tikvgo/tikv/kv"
 	"github.com/tikvgo/tikv/observe"
 	"github.com/tikvgo/tikv/pipeline"
 	"github.com/tikvgo/tikv/transport"
@@ -48,6 +49,7 @@ type SnapshotRuntimeStats struct {
 	mu       sync.Mutex
 	rpcs     map[transport.Cmd]*statCount
 	backoffs map[string]*statCount
+	resolve  statCount // lock resolutions the reads waited for
 	time     TimeDetail
 	scan     ScanDetail
 }
@@ -143,6 +145,29 @@ func (s *SnapshotRuntimeStats) BackoffTime(kind string) time.Duration {
 		return c.total
 	}
 	return 0
+}
+
+// ResolveLockCount returns how many times a read handed the locks it met
+// to the lock resolver.
+func (s *SnapshotRuntimeStats) ResolveLockCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resolve.n
+}
+
+// ResolveLockTime returns how long the reads waited for the lock resolver
+// (client-go's ResolveLockDetail.ResolveLockTime), its RPCs included.
+func (s *SnapshotRuntimeStats) ResolveLockTime() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resolve.total
+}
+
+func (s *SnapshotRuntimeStats) recordResolve(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resolve.n++
+	s.resolve.total += d
 }
 
 // TimeDetail returns the sum of the time details TiKV returned.
@@ -242,6 +267,12 @@ func (s *SnapshotRuntimeStats) String() string {
 		}
 		writeCount(&b, k+"_backoff:{num:", s.backoffs[k])
 	}
+	if s.resolve.n > 0 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		writeCount(&b, "resolve_lock:{num:", &s.resolve)
+	}
 	for _, part := range []string{s.time.String(), s.scan.String()} {
 		if part == "" {
 			continue
@@ -295,6 +326,24 @@ func (t statsSender) Send(ctx context.Context, req *transport.Request) (*transpo
 	}
 	stats.recordRPC(req.Cmd, time.Since(start), pb)
 	return resp, err
+}
+
+// statsResolver is the lock resolver of a snapshot's reads: it times each
+// resolution into the snapshot's runtime stats while some are installed.
+type statsResolver struct {
+	next pipeline.LockResolver
+	snap *Snapshot
+}
+
+func (r statsResolver) ResolveLocks(ctx context.Context, callerStartTS uint64, locks []*kv.Lock) (pipeline.ResolveResult, error) {
+	stats := r.snap.stats.Load()
+	if stats == nil {
+		return r.next.ResolveLocks(ctx, callerStartTS, locks)
+	}
+	start := time.Now()
+	res, err := r.next.ResolveLocks(ctx, callerStartTS, locks)
+	stats.recordResolve(time.Since(start))
+	return res, err
 }
 
 // statsEnv returns a copy of env whose Sender records into s's runtime

@@ -71,8 +71,16 @@ func TestSnapshotRuntimeStatsReads(t *testing.T) {
 			if n := lockStats.RPCCount(transport.CmdGet); n < 2 {
 				t.Fatalf("%d KvGet attempts, want the locked one and the one after", n)
 			}
-			if !strings.Contains(lockStats.String(), "txnLockFast_backoff:{num:") {
+			if !strings.Contains(lockStats.String(), "txnLockFast_backoff:{num:") || !strings.Contains(lockStats.String(), "resolve_lock:{num:") {
 				t.Fatalf("String() = %s", lockStats.String())
+			}
+			// The read handed the lock to the resolver at least once and
+			// waited for it (client-go's ResolveLockDetail).
+			if n, d := lockStats.ResolveLockCount(), lockStats.ResolveLockTime(); n == 0 || d <= 0 {
+				t.Fatalf("resolve-lock %d over %v, want some", n, d)
+			}
+			if n := stats.ResolveLockCount(); n != 0 {
+				t.Fatalf("reads that met no lock resolved %d times", n)
 			}
 
 			snap.SetRuntimeStats(nil)
