@@ -42,6 +42,11 @@ func (g *gate) count(store uint64) int {
 // 2, a third attempt to the same store queues until one returns, while an
 // attempt to another store goes at once; a queued attempt whose context
 // ends fails with a *LimitError wrapping ErrNotSent.
+//
+// ports client-go's TestRateLimit (util/rate_limit_test.go): a taker past
+// the capacity blocks, leaves when its done signal (our ctx) fires, and is
+// admitted when a token comes back. Its double-PutToken panic has no
+// counterpart: the layer returns each token itself when Send returns.
 func TestStoreTokenLimitBoundsInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := &gate{inFlight: map[uint64]int{}, release: make(chan struct{})}
