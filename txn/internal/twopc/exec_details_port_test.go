@@ -145,3 +145,23 @@ func TestWriteDetailMergePB(t *testing.T) {
 		t.Fatalf("merged %+v, want %+v", d, want)
 	}
 }
+
+// TimeDetail prints only its non-zero times, in client-go's order.
+//
+// ports client-go's TestTimeDetail (util/misc_test.go)
+func TestTimeDetailString(t *testing.T) {
+	d := twopc.TimeDetail{KvRead: 2 * time.Millisecond, TotalRPC: 3 * time.Millisecond}
+	if got, want := d.String(), "time_detail: {total_kv_read_wall_time: 2ms, tikv_wall_time: 3ms}"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	d = twopc.TimeDetail{
+		Process: 2 * time.Millisecond, Suspend: 3 * time.Millisecond, Wait: 4 * time.Millisecond,
+		KvRead: 5 * time.Millisecond, KvGrpcProcess: 6 * time.Millisecond, KvGrpcWait: 7 * time.Millisecond,
+		TotalRPC: 8 * time.Millisecond,
+	}
+	want := "time_detail: {total_process_time: 2ms, total_suspend_time: 3ms, total_wait_time: 4ms, " +
+		"total_kv_read_wall_time: 5ms, tikv_grpc_process_time: 6ms, tikv_grpc_wait_time: 7ms, tikv_wall_time: 8ms}"
+	if got := d.String(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
