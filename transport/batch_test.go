@@ -43,6 +43,13 @@ func highPriorityPut(addr, key string) *Request {
 	return r
 }
 
+// TestBatchConcurrentCallersGetTheirOwnResponses: concurrent callers on
+// shared streams each get the answer to their own request.
+//
+// ports client-go's TestEncodedMsgDataPool_ConcurrentSafety
+// (internal/client/client_batch_test.go): the pooled entries and their
+// encoding buffers are reused under concurrency (checked by -race) and
+// no caller sees another's bytes.
 func TestBatchConcurrentCallersGetTheirOwnResponses(t *testing.T) {
 	const callers, each = 64, 40
 	s := newBatchTikv()
