@@ -13,8 +13,9 @@ import (
 // ports client-go's TestMinCommitTsManager (txnkv/transaction/2pc_test.go):
 // "Initial state", "TTL updates", "Elevate write access", "Concurrent
 // updates", and the ttlAccess half of "Updates after elevation". Its
-// twoPCAccess update after elevation has no counterpart here: once frozen,
-// the commit protocol (twopc) keeps its own min commit ts.
+// twoPCAccess half is the commit protocol's own min commit ts once this
+// one is frozen: twopc raises it to the largest min_commit_ts TiKV
+// answers (TestAsyncCommitProtocolMinimum, txn/internal/twopc).
 func TestPipelinedMinCommitTS(t *testing.T) {
 	t.Run("initial", func(t *testing.T) {
 		var m minCommitTS
