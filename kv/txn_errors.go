@@ -263,6 +263,11 @@ func (e *PrimaryMismatchError) Error() string {
 // ErrTxnRetryable.
 type TxnLockNotFoundError struct {
 	Key Key
+	// DebugInfo is the MVCC state of the key TiKV attached to the error
+	// (kvrpcpb.KeyError.debug_info), nil when it sent none. It is for
+	// diagnosis, never in Error(), as it holds user keys and values:
+	// render it with DebugInfoJSON.
+	DebugInfo *kvrpcpb.DebugInfo
 }
 
 // Error names what happened, on one line.

@@ -125,6 +125,15 @@ func (r *rcRequest) AccessLocationType() controller.AccessLocationType {
 // its metrics.
 func (r *rcRequest) RequestSource() string { return r.source }
 
+// IsCop tells the controller a coprocessor read, which it alone accounts
+// in its paging metrics (client-go's RequestInfo.IsCop). tikvgo carries no
+// predicted-read-bytes hint (TiDB's planner sets client-go's), so the
+// controller pre-charges nothing, client-go's behaviour for a zero hint.
+func (r *rcRequest) IsCop() bool {
+	_, ok := r.msg.(*coprocessor.Request)
+	return ok
+}
+
 // rcResponse is the controller's ResponseInfo for one attempt.
 type rcResponse struct {
 	readBytes uint64
@@ -159,6 +168,20 @@ func (r *rcResponse) fill(msg transport.Message) {
 	case *coprocessor.Response:
 		v2, v1 = m.GetExecDetailsV2(), m.GetExecDetails()
 		r.readBytes = uint64(m.Data.Size())
+		// A store-batched coprocessor response answers several tasks; the
+		// work of each nested one is not in the top-level details, so it
+		// is charged on its own (client-go's MakeResponseInfo). The sums
+		// are added after the top level is read below.
+		defer func() {
+			for _, b := range m.GetBatchResponses() {
+				n := uint64(b.Data.Size())
+				if sd := b.GetExecDetailsV2().GetScanDetailV2(); sd != nil {
+					n = sd.GetProcessedVersionsSize()
+				}
+				r.readBytes += n
+				r.kvCPU += kvCPU(b.GetExecDetailsV2(), nil)
+			}
+		}()
 	case *kvrpcpb.RawGetResponse:
 		r.readBytes = uint64(len(m.GetValue()))
 	case *kvrpcpb.RawBatchGetResponse:
@@ -173,14 +196,20 @@ func (r *rcResponse) fill(msg transport.Message) {
 	if sd := v2.GetScanDetailV2(); sd != nil {
 		r.readBytes = sd.GetProcessedVersionsSize()
 	}
+	r.kvCPU = kvCPU(v2, v1)
+}
+
+// kvCPU is TiKV's process wall time in the finest detail it reported.
+func kvCPU(v2 *kvrpcpb.ExecDetailsV2, v1 *kvrpcpb.ExecDetails) time.Duration {
 	switch {
 	case v2.GetTimeDetailV2() != nil:
-		r.kvCPU = time.Duration(v2.GetTimeDetailV2().GetProcessWallTimeNs())
+		return time.Duration(v2.GetTimeDetailV2().GetProcessWallTimeNs())
 	case v2.GetTimeDetail() != nil:
-		r.kvCPU = time.Duration(v2.GetTimeDetail().GetProcessWallTimeMs()) * time.Millisecond
+		return time.Duration(v2.GetTimeDetail().GetProcessWallTimeMs()) * time.Millisecond
 	case v1.GetTimeDetail() != nil:
-		r.kvCPU = time.Duration(v1.GetTimeDetail().GetProcessWallTimeMs()) * time.Millisecond
+		return time.Duration(v1.GetTimeDetail().GetProcessWallTimeMs()) * time.Millisecond
 	}
+	return 0
 }
 
 func pairBytes(pairs []*kvrpcpb.KvPair) (n uint64) {

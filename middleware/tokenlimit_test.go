@@ -47,6 +47,11 @@ func (g *gate) count(store uint64) int {
 // (internal/locate/region_request3_test.go): a store at its token limit
 // refuses the request with a typed error naming the store (tikvgo queues
 // for a token first, client-go fails at once).
+//
+// It also ports client-go's TestRateLimit (util/rate_limit_test.go): a taker past
+// the capacity blocks, leaves when its done signal (our ctx) fires, and is
+// admitted when a token comes back. Its double-PutToken panic has no
+// counterpart: the layer returns each token itself when Send returns.
 func TestStoreTokenLimitBoundsInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := &gate{inFlight: map[uint64]int{}, release: make(chan struct{})}

@@ -57,7 +57,7 @@ func KeyError(e *kvrpcpb.KeyError) error {
 		}
 		return &kv.PrimaryMismatchError{Lock: l}
 	case e.TxnLockNotFound != nil:
-		return &kv.TxnLockNotFoundError{Key: e.TxnLockNotFound.Key}
+		return &kv.TxnLockNotFoundError{Key: e.TxnLockNotFound.Key, DebugInfo: e.DebugInfo}
 	case e.Retryable != "":
 		return &kv.RetryableError{Msg: e.Retryable}
 	case e.Abort != "":

@@ -418,6 +418,9 @@ func TestSendAsyncNoGoroutinePerRequest(t *testing.T) {
 // TestSendAsyncExactlyOnce races answers, cancels, timeouts and Close:
 // every callback runs exactly once (asyncResult panics on a second call)
 // and Close leaves no goroutine behind (goleak, in TestMain).
+//
+// ports client-go's TestFulfillOnce "InvokeTwice"/"InvokeSchedule"
+// (util/async/core_test.go): a request's callback is fulfilled once.
 func TestSendAsyncExactlyOnce(t *testing.T) {
 	const n = 400
 	s := newBatchTikv()

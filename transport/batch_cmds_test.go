@@ -116,6 +116,11 @@ func TestCmdBatchNotBatchable(t *testing.T) {
 
 // TestEncodeBatchWireFormat checks the hand-built BatchCommandsRequest
 // against kvproto's decoder, with every batchable command in one batch.
+//
+// ports client-go's TestEncodedBatchCmd_SizeAndMarshalTo and
+// TestEncodeRequestCmd_Basic (internal/client/client_batch_test.go): a
+// batch of pre-encoded sub-requests has the size and bytes of the same
+// batch marshalled whole.
 func TestEncodeBatchWireFormat(t *testing.T) {
 	var (
 		entries []*batchEntry

@@ -43,6 +43,13 @@ func highPriorityPut(addr, key string) *Request {
 	return r
 }
 
+// TestBatchConcurrentCallersGetTheirOwnResponses: concurrent callers on
+// shared streams each get the answer to their own request.
+//
+// ports client-go's TestEncodedMsgDataPool_ConcurrentSafety
+// (internal/client/client_batch_test.go): the pooled entries and their
+// encoding buffers are reused under concurrency (checked by -race) and
+// no caller sees another's bytes.
 func TestBatchConcurrentCallersGetTheirOwnResponses(t *testing.T) {
 	const callers, each = 64, 40
 	s := newBatchTikv()
@@ -138,6 +145,14 @@ func TestBatchDisabledGoesUnary(t *testing.T) {
 	require.EqualValues(t, 1, s.batchedSubs.Load())
 }
 
+// TestBatchStreamBrokenMidFlight: a stream that breaks under requests in
+// flight fails each of them (sent, so not ErrNotSent) and is replaced; a
+// later request succeeds on the new stream, whose ids keep increasing.
+//
+// ports client-go's TestPanicInRecvLoop (internal/client/client_fail_test.go):
+// an error in the receive loop fails the pending requests and the
+// connection recovers (its failpoint panic inside failPendingRequests is
+// client-go's code path; we break the stream from the server instead).
 func TestBatchStreamBrokenMidFlight(t *testing.T) {
 	s := newBatchTikv()
 	s.swallow.Store(true)
@@ -275,6 +290,11 @@ func waitQueued(t *testing.T, st *batchStream, n int) {
 // a high-priority request overtakes queued normal ones and is not held
 // back by MaxConcurrency. client-go measures latencies under load; this
 // asserts the order in which requests reach the server.
+//
+// Also ports the order half of client-go's TestPriority
+// (internal/client/priority_queue_test.go): the highest priority is taken
+// first. Our queue has two lanes (OverridePriority >= 10 or not), FIFO
+// within each, where client-go's heap orders every priority value.
 func TestBatchPriorityLane(t *testing.T) {
 	s := newBatchTikv()
 	s.withGate(t)
@@ -312,6 +332,10 @@ func TestBatchPriorityLane(t *testing.T) {
 // TestLimitConcurrency (internal/client/client_test.go): at most
 // MaxConcurrency requests in flight per stream, the rest wait queued, and
 // a queued request whose caller gave up is dropped, never sent.
+//
+// Also ports the clean half of client-go's TestPriority
+// (internal/client/priority_queue_test.go): a cancelled queued request is
+// dropped from the queue, not sent.
 func TestBatchConcurrencyLimit(t *testing.T) {
 	s := newBatchTikv()
 	s.withGate(t)

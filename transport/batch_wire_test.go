@@ -223,6 +223,9 @@ func (s malformedTikv) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) err
 // TestBatchMalformedResponseIsTyped: a sub-response of another command and
 // an id answered without a body fail the request with an error wrapping
 // ErrMalformedBatchResponse, not ErrNotSent (TiKV may have executed it).
+//
+// ports client-go's TestBatchResponse (tikvrpc/tikvrpc_test.go): a
+// sub-response without a command is an error, not a response.
 func TestBatchMalformedResponseIsTyped(t *testing.T) {
 	addr := startTikv(t, malformedTikv{&fakeTikv{}})
 	p, _ := newTestPool(t, WithConnsPerStore(1))

@@ -119,6 +119,12 @@ func TestCmdIsWrite(t *testing.T) {
 	}
 }
 
+// TestCmdWithContextCopies: attaching a Context returns a new message
+// carrying it, and attaching the next attempt's Context to the original
+// again returns another; the original never changes.
+//
+// ports client-go's TestAttachContextSetsRequestContext
+// (tikvrpc/tikvrpc_test.go)
 func TestCmdWithContextCopies(t *testing.T) {
 	orig := &kvrpcpb.Context{RegionId: 1}
 	req := &kvrpcpb.RawGetRequest{Context: orig, Key: []byte("k"), Cf: "default"}

@@ -31,6 +31,11 @@ var (
 // carried its trace id to TiKV. The metrics show the call, both attempts
 // by outcome, the backoff, the cache miss and the invalidation.
 // In-process and over gRPC.
+//
+// Also ports client-go's TestTraceIDContext (trace/trace_test.go): the
+// trace id the call's context carries reaches TiKV in every attempt's
+// kvrpcpb.Context.trace_id. (Ours is the OpenTelemetry span's trace id,
+// not a bare id stored in the context.)
 func TestRawGetReroutedSpanTree(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

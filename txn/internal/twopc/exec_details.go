@@ -22,6 +22,9 @@ type TimeDetail struct {
 	// TotalRPC is TiKV's wall time from receiving the requests to
 	// answering them.
 	TotalRPC time.Duration
+	// KvGrpcProcess and KvGrpcWait are the time TiKV's gRPC layer spent
+	// handling the requests and the time they waited for it.
+	KvGrpcProcess, KvGrpcWait time.Duration
 }
 
 // MergePB adds one response's time detail. TiKV sends both versions; the
@@ -34,6 +37,8 @@ func (d *TimeDetail) MergePB(v2 *kvrpcpb.TimeDetailV2, v1 *kvrpcpb.TimeDetail) {
 		d.Suspend += time.Duration(v2.ProcessSuspendWallTimeNs)
 		d.KvRead += time.Duration(v2.KvReadWallTimeNs)
 		d.TotalRPC += time.Duration(v2.TotalRpcWallTimeNs)
+		d.KvGrpcProcess += time.Duration(v2.KvGrpcProcessTimeNs)
+		d.KvGrpcWait += time.Duration(v2.KvGrpcWaitTimeNs)
 	case v1 != nil:
 		d.Process += time.Duration(v1.ProcessWallTimeMs) * time.Millisecond
 		d.Wait += time.Duration(v1.WaitWallTimeMs) * time.Millisecond
@@ -56,6 +61,8 @@ func (d TimeDetail) String() string {
 	add("total_suspend_time", d.Suspend)
 	add("total_wait_time", d.Wait)
 	add("total_kv_read_wall_time", d.KvRead)
+	add("tikv_grpc_process_time", d.KvGrpcProcess)
+	add("tikv_grpc_wait_time", d.KvGrpcWait)
 	add("tikv_wall_time", d.TotalRPC)
 	if len(parts) == 0 {
 		return ""
@@ -78,6 +85,11 @@ type ScanDetail struct {
 	RocksdbDeleteSkipped, RocksdbKeySkipped                   uint64
 	RocksdbBlockCacheHits, RocksdbBlockReads, RocksdbReadByte uint64
 	RocksdbBlockReadTime                                      time.Duration
+	// The IA (in-memory engine / remote segment) counters of a TiKV that
+	// reads from remote storage: cache hits, and the remote segment reads
+	// with their bytes and wait time. Zero on a classic TiKV.
+	IACacheHits, IARemoteSegmentReads, IARemoteSegmentBytes uint64
+	IARemoteSegmentWait                                     time.Duration
 }
 
 // MergePB adds one response's scan detail.
@@ -95,6 +107,10 @@ func (d *ScanDetail) MergePB(pb *kvrpcpb.ScanDetailV2) {
 	d.RocksdbBlockReads += pb.RocksdbBlockReadCount
 	d.RocksdbReadByte += pb.RocksdbBlockReadByte
 	d.RocksdbBlockReadTime += time.Duration(pb.RocksdbBlockReadNanos)
+	d.IACacheHits += pb.IaCacheHitCount
+	d.IARemoteSegmentReads += pb.IaRemoteReadSegmentCount
+	d.IARemoteSegmentBytes += pb.IaRemoteReadSegmentBytes
+	d.IARemoteSegmentWait += time.Duration(pb.IaRemoteReadSegmentNanos)
 }
 
 // String lists the non-zero counters in client-go's shape ("scan_detail:
@@ -104,7 +120,7 @@ func (d ScanDetail) String() string {
 	if d == (ScanDetail{}) {
 		return ""
 	}
-	var top, rocks, block []string
+	var top, ia, rocks, block []string
 	num := func(to *[]string, name string, v int64) {
 		if v > 0 {
 			*to = append(*to, name+": "+strconv.FormatInt(v, 10))
@@ -115,6 +131,17 @@ func (d ScanDetail) String() string {
 	num(&top, "total_keys", d.TotalKeys)
 	if d.GetSnapshot > 0 {
 		top = append(top, "get_snapshot_time: "+FormatDuration(d.GetSnapshot))
+	}
+	num(&ia, "cache_hit_count", int64(d.IACacheHits))
+	num(&ia, "remote_read_segment_count", int64(d.IARemoteSegmentReads))
+	if d.IARemoteSegmentBytes > 0 {
+		ia = append(ia, "remote_read_segment_bytes: "+formatBytes(d.IARemoteSegmentBytes))
+	}
+	if d.IARemoteSegmentWait > 0 {
+		ia = append(ia, "remote_read_segment_wait_time: "+FormatDuration(d.IARemoteSegmentWait))
+	}
+	if len(ia) > 0 {
+		top = append(top, "ia: {"+strings.Join(ia, ", ")+"}")
 	}
 	num(&rocks, "delete_skipped_count", int64(d.RocksdbDeleteSkipped))
 	num(&rocks, "key_skipped_count", int64(d.RocksdbKeySkipped))
@@ -142,8 +169,14 @@ type WriteDetail struct {
 	// proposal is sent, persisting it and waiting for the peers to commit
 	// it.
 	StoreBatchWait, ProposeSendWait, PersistLog, CommitLog time.Duration
-	// The apply: its batch wait and applying the log.
-	ApplyBatchWait, ApplyLog time.Duration
+	// Within persisting the log: the wait for the raft db's write leader,
+	// its log sync and its memtable write.
+	RaftDBWriteLeaderWait, RaftDBSyncLog, RaftDBWriteMemtable time.Duration
+	// The apply: its batch wait and applying the log; within applying,
+	// the apply mutex, the wait for the KV db's write leader, and its WAL
+	// and memtable writes.
+	ApplyBatchWait, ApplyLog                                                time.Duration
+	ApplyMutexLock, ApplyWriteLeaderWait, ApplyWriteWAL, ApplyWriteMemtable time.Duration
 }
 
 // MergePB adds one response's write detail.
@@ -161,6 +194,13 @@ func (d *WriteDetail) MergePB(pb *kvrpcpb.WriteDetail) {
 	d.CommitLog += time.Duration(pb.CommitLogNanos)
 	d.ApplyBatchWait += time.Duration(pb.ApplyBatchWaitNanos)
 	d.ApplyLog += time.Duration(pb.ApplyLogNanos)
+	d.RaftDBWriteLeaderWait += time.Duration(pb.RaftDbWriteLeaderWaitNanos)
+	d.RaftDBSyncLog += time.Duration(pb.RaftDbSyncLogNanos)
+	d.RaftDBWriteMemtable += time.Duration(pb.RaftDbWriteMemtableNanos)
+	d.ApplyMutexLock += time.Duration(pb.ApplyMutexLockNanos)
+	d.ApplyWriteLeaderWait += time.Duration(pb.ApplyWriteLeaderWaitNanos)
+	d.ApplyWriteWAL += time.Duration(pb.ApplyWriteWalNanos)
+	d.ApplyWriteMemtable += time.Duration(pb.ApplyWriteMemtableNanos)
 }
 
 // ExecDetails is what TiKV reported about the execution of the RPCs

@@ -12,6 +12,8 @@ import (
 // Free latches whose last commit is over two minutes older than an
 // acquiring transaction are forgotten once a slot holds five keys
 // (client-go's latch recycle); held ones and recent ones stay.
+//
+// ports client-go's TestRecycle (internal/latch/latch_test.go)
 func TestLatchRecycle(t *testing.T) {
 	l := NewLatches(1) // one slot: every key shares it
 	at := func(d time.Duration) uint64 { return pdclient.ComposeTS((time.Hour + d).Milliseconds(), 0) }
