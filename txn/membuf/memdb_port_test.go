@@ -75,7 +75,8 @@ func TestReset(t *testing.T) {
 	})
 }
 
-// ports client-go internal/unionstore/memdb_test.go TestFlags
+// ports client-go internal/unionstore/memdb_test.go TestFlags and the same
+// case in internal/unionstore/rbt/rbt_test.go
 func TestFlags(t *testing.T) {
 	eachIndex(t, func(t *testing.T, newBuf func(...Option) *Buffer) {
 		b := newBuf()

@@ -6,7 +6,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// ports client-go internal/unionstore/memdb_test.go TestDiscard
+// ports client-go internal/unionstore/memdb_test.go TestDiscard and the same
+// case in internal/unionstore/rbt/rbt_test.go (its empty-buffer end is
+// also in TestEmptyBuffer)
 func TestDiscard(t *testing.T) {
 	eachIndex(t, func(t *testing.T, newBuf func(...Option) *Buffer) {
 		b := newBuf()
