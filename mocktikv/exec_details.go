@@ -18,6 +18,12 @@ import (
 // detail of the versions read; its writes add write_detail from the
 // scheduler's tracker. The mock reports no RocksDB counters and no total
 // versions: it does not count the versions it skipped.
+//
+// Reads also carry read_pool_task_details, as a TiKV that runs them in
+// its read pool sends: the mock serves a read as one task polled once on
+// one dispatch, with no queue or wake wait (it has no pool to queue in),
+// took as the task's and the poll's wall time, outside the fair queue.
+// It reports no poll CPU time: it cannot measure the thread's CPU.
 func fillExecDetails(req, resp transport.Message, took time.Duration) {
 	switch r := resp.(type) {
 	case *kvrpcpb.GetResponse:
@@ -59,6 +65,10 @@ func readDetails(took time.Duration, keys, size uint64) *kvrpcpb.ExecDetailsV2 {
 		TimeDetail:   &kvrpcpb.TimeDetail{ProcessWallTimeMs: ms, KvReadWallTimeMs: ms, TotalRpcWallTimeNs: ns},
 		TimeDetailV2: &kvrpcpb.TimeDetailV2{ProcessWallTimeNs: ns, KvReadWallTimeNs: ns, TotalRpcWallTimeNs: ns},
 		ScanDetailV2: &kvrpcpb.ScanDetailV2{ProcessedVersions: keys, ProcessedVersionsSize: size},
+		ReadPoolTaskDetails: &kvrpcpb.PoolTaskDetails{
+			PollCount: 1, DispatchCount: 1, TotalWallNanos: ns,
+			PollWallNanos: ns, MaxPollWallNanos: ns, MinPollWallNanos: ns,
+		},
 	}
 }
 

@@ -30,6 +30,10 @@ type ScanDetail = twopc.ScanDetail
 // WriteDetail is TiKV's account of where writes' time went, summed.
 type WriteDetail = twopc.WriteDetail
 
+// PoolTaskDetails is TiKV's account of how its read pool scheduled the
+// tasks serving some reads (kvrpcpb.PoolTaskDetails), summed.
+type PoolTaskDetails = twopc.PoolTaskDetails
+
 // RequestDetail describes one RPC: its round trip, where it went and
 // TiKV's exec details of it.
 type RequestDetail = twopc.RequestDetail
@@ -37,7 +41,8 @@ type RequestDetail = twopc.RequestDetail
 // SnapshotRuntimeStats collects what a snapshot's reads cost (client-go's
 // txnsnapshot.SnapshotRuntimeStats): per command the attempts sent and
 // their total round-trip time, per backoff policy the sleeps and their
-// total, and the time and scan details TiKV returned with its answers.
+// total, and the time, scan and read-pool task details TiKV returned
+// with its answers.
 // Install it with Snapshot.SetRuntimeStats; the reads started afterwards
 // record into it. The zero value is ready to use; it is safe for
 // concurrent use, and one value may collect for several snapshots.
@@ -52,6 +57,7 @@ type SnapshotRuntimeStats struct {
 	resolve  statCount // lock resolutions the reads waited for
 	time     TimeDetail
 	scan     ScanDetail
+	readPool PoolTaskDetails
 }
 
 // statCount is a count and the total time it took.
@@ -89,6 +95,7 @@ func (s *SnapshotRuntimeStats) mergeExecLocked(pb *kvrpcpb.ExecDetailsV2) {
 	}
 	s.time.MergePB(pb.TimeDetailV2, pb.TimeDetail)
 	s.scan.MergePB(pb.ScanDetailV2)
+	s.readPool.MergePB(pb.ReadPoolTaskDetails)
 }
 
 func (s *SnapshotRuntimeStats) recordBackoff(kind string, sleep time.Duration) {
@@ -184,12 +191,21 @@ func (s *SnapshotRuntimeStats) ScanDetail() ScanDetail {
 	return s.scan
 }
 
+// PoolTaskDetail returns the sum of the read-pool task details TiKV
+// returned (client-go's GetReadPoolTaskDetails); empty when the TiKVs
+// sent none. It is a copy.
+func (s *SnapshotRuntimeStats) PoolTaskDetail() PoolTaskDetails {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readPool
+}
+
 // Merge adds o's counts into s (client-go merges the stats of a
 // statement's snapshots this way). o must not be s.
 func (s *SnapshotRuntimeStats) Merge(o *SnapshotRuntimeStats) {
 	o.mu.Lock()
 	rpcs, backoffs := cloneCounts(o.rpcs), cloneCounts(o.backoffs)
-	t, sc := o.time, o.scan
+	t, sc, rp := o.time, o.scan, o.readPool
 	o.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -210,6 +226,7 @@ func (s *SnapshotRuntimeStats) Merge(o *SnapshotRuntimeStats) {
 	s.scan.RocksdbBlockReads += sc.RocksdbBlockReads
 	s.scan.RocksdbReadByte += sc.RocksdbReadByte
 	s.scan.RocksdbBlockReadTime += sc.RocksdbBlockReadTime
+	s.readPool.Merge(rp)
 }
 
 func cloneCounts[K comparable](m map[K]*statCount) map[K]statCount {
@@ -239,8 +256,8 @@ func addCounts[K comparable](dst map[K]*statCount, src map[K]statCount) map[K]*s
 // String summarises the stats in client-go's shape, commands and
 // policies in name order: "KvGet:{num_rpc:4, total_time:2s},
 // txnLockFast_backoff:{num:2, total_time:10ms}, time_detail: {...},
-// scan_detail: {...}" (the first parts joined by ",", as client-go does).
-// Empty parts are left out.
+// scan_detail: {...}, read_pool:{tasks:1, ...}" (the first parts joined
+// by ",", as client-go does). Empty parts are left out.
 func (s *SnapshotRuntimeStats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -273,7 +290,11 @@ func (s *SnapshotRuntimeStats) String() string {
 		}
 		writeCount(&b, "resolve_lock:{num:", &s.resolve)
 	}
-	for _, part := range []string{s.time.String(), s.scan.String()} {
+	var readPool string
+	if !s.readPool.Empty() {
+		readPool = "read_pool:" + s.readPool.String()
+	}
+	for _, part := range []string{s.time.String(), s.scan.String(), readPool} {
 		if part == "" {
 			continue
 		}

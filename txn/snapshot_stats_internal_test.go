@@ -13,9 +13,9 @@ import (
 // TestSnapshotRuntimeStats ports client-go's TestSnapshotRuntimeStats
 // (integration_tests/snapshot_test.go): attempts and backoffs recorded
 // twice add up, TiKV's exec details merge field by field, and String
-// prints them in client-go's shape (our command names: KvGet). The
-// resolve-lock time and read-pool parts of client-go's string are not
-// collected here.
+// prints them in client-go's shape (our command names: KvGet), the
+// read-pool task details last as "read_pool:{...}". The resolve-lock time
+// part of client-go's string is not collected here.
 func TestSnapshotRuntimeStats(t *testing.T) {
 	var stats SnapshotRuntimeStats
 	for range 2 {
@@ -64,12 +64,27 @@ func TestSnapshotRuntimeStats(t *testing.T) {
 		t.Fatalf("after two details, String() =\n%s\nwant\n%s", got, want)
 	}
 
+	// A response with only read-pool task details adds the read_pool part.
+	stats.mergeExec(&kvrpcpb.ExecDetailsV2{ReadPoolTaskDetails: &kvrpcpb.PoolTaskDetails{PollCount: 2, DispatchCount: 1}})
+	want += ", read_pool:{tasks:1, poll_count:{total:2, avg:2, max:2, min:2}, " +
+		"dispatch_count:{total:1, max:1, min:1}, " +
+		"fair_queue:{enabled:false, waited_task_slices:{total:0, max:0, min:0}}}"
+	if got := stats.String(); got != want {
+		t.Fatalf("after the read-pool detail, String() =\n%s\nwant\n%s", got, want)
+	}
+	if rp := stats.PoolTaskDetail(); rp.Tasks != 1 || rp.Polls != 2 || rp.Dispatches != 1 {
+		t.Fatalf("PoolTaskDetail() = %+v", rp)
+	}
+
 	// Merge adds another collector's counts (a statement's snapshots).
 	var sum SnapshotRuntimeStats
 	sum.Merge(&stats)
 	sum.Merge(&stats)
 	if n, p := sum.RPCCount(transport.CmdGet), sum.ScanDetail().ProcessedKeys; n != 8 || p != 40 {
 		t.Fatalf("merged twice: %d KvGet, %d processed keys; want 8, 40", n, p)
+	}
+	if rp := sum.PoolTaskDetail(); rp.Tasks != 2 || rp.Polls != 4 || rp.MinPolls != 2 {
+		t.Fatalf("merged twice: read pool %+v, want 2 tasks of 2 polls", rp)
 	}
 }
 

@@ -97,6 +97,50 @@ func TestSnapshotRuntimeStatsReads(t *testing.T) {
 	}
 }
 
+// TestSnapshotRuntimeStatsReadPool: the read-pool task details mocktikv
+// returns with its reads (one task per read, polled once on one dispatch,
+// its handler's time as the task's and the poll's wall time) reach the
+// snapshot's runtime stats, summed per read, and its String as
+// "read_pool:{...}". In process and over gRPC alike, so the field
+// survives the wire.
+func TestSnapshotRuntimeStatsReadPool(t *testing.T) {
+	for _, grpc := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inprocess", true: "grpc"}[grpc], func(t *testing.T) {
+			p := newPortCluster(t, grpc, nil)
+			ctx := context.Background()
+			p.commit("a", "1", "b", "22")
+			snap := p.client.Snapshot(p.now())
+			stats := &txn.SnapshotRuntimeStats{}
+			snap.SetRuntimeStats(stats)
+			if rp := stats.PoolTaskDetail(); !rp.Empty() {
+				t.Fatalf("read pool before any read: %+v", rp)
+			}
+			if _, err := snap.Get(ctx, []byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := snap.BatchGet(ctx, [][]byte{[]byte("a"), []byte("b")}); err != nil {
+				t.Fatal(err)
+			}
+			rp := stats.PoolTaskDetail()
+			if rp.Tasks != 2 || rp.Polls != 2 || rp.MinPolls != 1 || rp.Dispatches != 2 || rp.MaxDispatches != 1 {
+				t.Fatalf("read pool %+v, want 2 tasks of one poll and one dispatch each", rp)
+			}
+			if rp.TaskWall <= 0 || rp.TaskWallSamples != 2 || rp.MinTaskWall <= 0 || rp.MaxTaskWall < rp.MinTaskWall {
+				t.Fatalf("read pool wall times %+v, want the two reads' measured times", rp)
+			}
+			if rp.PollWall != rp.TaskWall || rp.QueueWait != 0 || rp.FairQueueSamples != 0 {
+				t.Fatalf("read pool %+v: want poll wall = task wall, no queue wait, no fair queue", rp)
+			}
+			s := stats.String()
+			if !strings.Contains(s, ", read_pool:{tasks:2, poll_count:{total:2, avg:1, max:1, min:1}, "+
+				"dispatch_count:{total:2, max:1, min:1}, task_wall_time:{total:") ||
+				!strings.HasSuffix(s, "}}") {
+				t.Fatalf("String() = %s", s)
+			}
+		})
+	}
+}
+
 // TestCommitDetailsExec: a commit's details carry the exec details TiKV
 // (mocktikv, with its measured times) returned with the prewrite and the
 // primary's commit, the slowest attempt of each with where it went, and

@@ -204,11 +204,15 @@ func (d *WriteDetail) MergePB(pb *kvrpcpb.WriteDetail) {
 }
 
 // ExecDetails is what TiKV reported about the execution of the RPCs
-// merged into it (kvrpcpb.ExecDetailsV2): time, scan and write details.
+// merged into it (kvrpcpb.ExecDetailsV2): time, scan and write details,
+// and for reads how TiKV's read pool scheduled them.
 type ExecDetails struct {
 	Time  TimeDetail
 	Scan  ScanDetail
 	Write WriteDetail
+	// ReadPool is read_pool_task_details: sent by TiKVs that serve the
+	// read from the read pool, empty otherwise (writes, older TiKVs).
+	ReadPool PoolTaskDetails
 }
 
 // MergePB adds one response's exec details; nil adds nothing.
@@ -219,6 +223,7 @@ func (d *ExecDetails) MergePB(pb *kvrpcpb.ExecDetailsV2) {
 	d.Time.MergePB(pb.TimeDetailV2, pb.TimeDetail)
 	d.Scan.MergePB(pb.ScanDetailV2)
 	d.Write.MergePB(pb.WriteDetail)
+	d.ReadPool.MergePB(pb.ReadPoolTaskDetails)
 }
 
 // RequestDetail describes one RPC (client-go's util.ReqDetailInfo): how
