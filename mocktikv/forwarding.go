@@ -163,12 +163,7 @@ func (c *Cluster) PartitionClient(id uint64) error {
 	if !ok {
 		return fmt.Errorf("%w: %d", errStoreNotFound, id)
 	}
-	c.srv.mu.Lock()
-	defer c.srv.mu.Unlock()
-	if s := c.srv.stores[id]; s != nil && s.srv != nil {
-		s.srv.stop()
-		s.srv = nil
-	}
+	c.stopServing(id)
 	return nil
 }
 

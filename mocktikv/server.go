@@ -213,14 +213,20 @@ func (c *Cluster) StopStore(id uint64) error {
 	if !ok {
 		return fmt.Errorf("%w: %d", errStoreNotFound, id)
 	}
+	c.stopServing(id)
+	return nil
+}
 
+// stopServing stops store id's gRPC server, if it has one: open
+// connections are closed and new ones refused (StopStore,
+// PartitionClient).
+func (c *Cluster) stopServing(id uint64) {
 	c.srv.mu.Lock()
 	defer c.srv.mu.Unlock()
 	if s := c.srv.stores[id]; s != nil && s.srv != nil {
 		s.srv.stop()
 		s.srv = nil
 	}
-	return nil
 }
 
 // StartStore brings a stopped store back, serving again on the same address
