@@ -76,6 +76,14 @@ func BenchmarkRawGetAllBuiltins(b *testing.B) {
 			return append(allBuiltins(b)[2:], tikv.WithTracerProvider(tracenoop.NewTracerProvider()),
 				tikv.WithMeterProvider(metricnoop.NewMeterProvider()))
 		}},
+		// all-noop without resource control: what pd/client's
+		// resource-group controller (its per-request accounting and its
+		// background token and RU reporting loop) adds on its own.
+		{"all-noop-but-rc", func(b *testing.B) []tikv.Option {
+			o := allBuiltins(b)
+			return append(o[2:len(o)-1], tikv.WithTracerProvider(tracenoop.NewTracerProvider()),
+				tikv.WithMeterProvider(metricnoop.NewMeterProvider()))
+		}},
 		{"all-unsampled", func(b *testing.B) []tikv.Option {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithSyncer(dropExporter{}))
 			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
