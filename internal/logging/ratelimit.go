@@ -50,8 +50,10 @@ type limitState struct {
 const maxKinds = 1024
 
 // admit says whether a record of the kind may pass now, and how many of
-// the kind were dropped before it.
-func (s *limitState) admit(k limitKey, now time.Time) (bool, int) {
+// the kind were dropped before it. weight is how many repeats the record
+// stands for: 1, plus those a limiter in front of this one already
+// dropped and counted on it, so that nothing dropped goes uncounted.
+func (s *limitState) admit(k limitKey, now time.Time, weight func() int) (bool, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.seen[k]
@@ -63,7 +65,7 @@ func (s *limitState) admit(k limitKey, now time.Time) (bool, int) {
 		return true, 0
 	}
 	if now.Sub(e.passed) < s.every {
-		e.suppressed++
+		e.suppressed += weight()
 		return false, 0
 	}
 	n := e.suppressed
@@ -89,15 +91,56 @@ func (h *rateLimited) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < h.state.min {
 		return h.next.Handle(ctx, r)
 	}
-	ok, suppressed := h.state.admit(limitKey{r.Level, r.Message}, time.Now())
+	ok, suppressed := h.state.admit(limitKey{r.Level, r.Message}, time.Now(), func() int { return 1 + suppressedIn(r) })
 	if !ok {
 		return nil
 	}
 	if suppressed > 0 {
-		r = r.Clone()
-		r.AddAttrs(slog.Int("suppressed", suppressed))
+		r = withSuppressed(r, suppressed)
 	}
 	return h.next.Handle(ctx, r)
+}
+
+// suppressedIn returns the repeats a limiter in front already counted on
+// r (its "suppressed" attribute), 0 when none.
+func suppressedIn(r slog.Record) int {
+	n := 0
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "suppressed" {
+			n = int(a.Value.Int64())
+			return false
+		}
+		return true
+	})
+	return n
+}
+
+// withSuppressed returns r with n more suppressed repeats: when a limiter
+// in front of this one (a cluster's own, before the process's default
+// logger's) already counted some, the record keeps one "suppressed"
+// attribute with the sum rather than two.
+func withSuppressed(r slog.Record, n int) slog.Record {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "suppressed"
+		return !found
+	})
+	if !found {
+		r = r.Clone()
+		r.AddAttrs(slog.Int("suppressed", n))
+		return r
+	}
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "suppressed" {
+			n += int(a.Value.Int64())
+			return true
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	out.AddAttrs(slog.Int("suppressed", n))
+	return out
 }
 
 func (h *rateLimited) WithAttrs(as []slog.Attr) slog.Handler {

@@ -129,3 +129,42 @@ func TestNewQuietWritesWarningsAndErrorsOnly(t *testing.T) {
 		t.Fatalf("quiet logger wrote %q, want the warning and the error", s)
 	}
 }
+
+// Two limiters in a row (a cluster's own in front of the default
+// logger's): a record that passes both after repeats were dropped by each
+// carries one "suppressed" attribute with the sum, and its other
+// attributes unchanged.
+func TestRateLimitChainedSumsSuppressed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{level: slog.LevelDebug}
+		inner := RateLimit(rec, 10*time.Second, slog.LevelWarn)
+		outer := slog.New(RateLimit(inner, 2*time.Second, slog.LevelWarn))
+
+		outer.Warn("store down", "addr", "a") // passes both
+		time.Sleep(time.Second)
+		outer.Warn("store down", "addr", "a") // dropped by the outer one
+		time.Sleep(time.Second)
+		outer.Warn("store down", "addr", "a") // passes the outer (suppressed=1), dropped by the inner
+		time.Sleep(time.Second)
+		outer.Warn("store down", "addr", "a") // dropped by the outer one
+		time.Sleep(8 * time.Second)
+		outer.Warn("store down", "addr", "a") // passes both: 1 from the outer, 2 from the inner (the record it dropped stood for 2)
+		got := rec.take()
+		if len(got) != 2 {
+			t.Fatalf("passed %d records, want 2: %v", len(got), got)
+		}
+		n, addr := 0, ""
+		got[1].Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "suppressed":
+				n++
+			case "addr":
+				addr = a.Value.String()
+			}
+			return true
+		})
+		if n != 1 || suppressedOf(got[1]) != 3 || addr != "a" {
+			t.Fatalf("record %v: %d suppressed attributes (want 1) of total %d (want 3), addr %q", got[1], n, suppressedOf(got[1]), addr)
+		}
+	})
+}
