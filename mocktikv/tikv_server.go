@@ -2,7 +2,6 @@ package mocktikv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -263,12 +262,10 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 	// The store's death cancels the handler, as closing a gRPC server's
 	// connections cancels the contexts of the calls it is serving; so does
 	// a cut between the client and the store it talks to. The attempt's
-	// Timeout bounds it as the gRPC transport's does (the call's deadline
-	// reaches the server's handler there too).
+	// Timeout is not applied here (the gRPC transport applies it): doing
+	// so slowed the in-process bank test's transfers tenfold for a reason
+	// not yet understood (see docs/mocktikv.md).
 	hctx, cancel := context.WithCancel(ctx)
-	if req.Timeout > 0 {
-		hctx, cancel = context.WithTimeout(ctx, req.Timeout)
-	}
 	defer cancel()
 	stop := context.AfterFunc(life, cancel)
 	defer stop()
@@ -291,11 +288,6 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 		return nil, clientCutInFlightError(id)
 	case serving != id && c.storeLife(serving).Err() != nil:
 		return nil, stoppedInFlightError(serving)
-	}
-	if err == nil && ctx.Err() == nil && errors.Is(hctx.Err(), context.DeadlineExceeded) {
-		// The handler finished after the attempt's deadline: a gRPC client
-		// has given up on the answer by then, and so does this one.
-		err = context.DeadlineExceeded
 	}
 	if err != nil {
 		return nil, inFlightError(err)
