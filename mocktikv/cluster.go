@@ -95,6 +95,9 @@ type Cluster struct {
 
 	// txn is the transactional (MVCC) side: txn_handlers.go.
 	txn *txnState
+	// detached owns the in-process handlers an attempt's timeout stopped
+	// waiting for (tikv_server.go).
+	detached *detachedHandlers
 	// faults holds scripted faults: faults.go.
 	faults *faultState
 	// health is the stores' health feedback: health_feedback.go.
@@ -181,6 +184,7 @@ func NewCluster(opts ...Option) *Cluster {
 		engine:    newRawEngine(cfg.raw),
 		tls:       cfg.tls,
 		txn:       newTxnState(),
+		detached:  newDetachedHandlers(),
 		faults:    newFaultState(),
 		health:    newHealthState(cfg.healthInterval),
 		stores:    make(map[uint64]*storeState),

@@ -181,8 +181,9 @@ func (c *Cluster) Close() {
 		return
 	}
 	c.srv.closed = true
-	c.txn.close()     // txn_lockwait.go: ends lock waits, stops their timers
-	c.stopAllLocked() // each server waits for its goroutines
+	c.txn.close()      // txn_lockwait.go: ends lock waits, stops their timers
+	c.detached.close() // in-process handlers whose client stopped waiting
+	c.stopAllLocked()  // each server waits for its goroutines
 }
 
 // PDAddrs returns PD's address, "127.0.0.1:port" without a scheme, as the

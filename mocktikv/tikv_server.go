@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/debugpb"
@@ -259,12 +260,52 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 			return nil, fmt.Errorf("%w: %s request is a %T, want %T", transport.ErrNotSent, req.Cmd, req.Msg, want)
 		}
 	}
+	serve := func(ctx context.Context) (*transport.Response, error) {
+		return c.serve(ctx, req, id, forwarded, life, cutLife)
+	}
+	d := req.Timeout
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+		d = 0 // the caller's deadline comes first and bounds the handler
+	}
+	if d <= 0 {
+		return serve(ctx)
+	}
+	// The attempt's Timeout: the client stops waiting for the answer at
+	// the deadline, but the handler runs on, as TiKV's does for a
+	// BatchCommands request the client gave up on (the stream carries no
+	// per-request cancellation; a lock wait keeps its place in the queue).
+	// The handler runs on a goroutine the Cluster owns (Close cancels and
+	// waits for it); the caller's ctx and the store's fate still end it.
+	done := make(chan handled, 1)
+	if !c.detached.start(ctx, func(hctx context.Context) {
+		resp, err := serve(hctx)
+		done <- handled{resp, err}
+	}) {
+		return serve(ctx) // after Close the Sender serves in line, as before
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case h := <-done:
+		return h.resp, h.err
+	case <-t.C:
+		return nil, inFlightError(context.DeadlineExceeded)
+	}
+}
+
+// handled is an answer of serve.
+type handled struct {
+	resp *transport.Response
+	err  error
+}
+
+// serve runs one request on store id (or, forwarded, on the store id
+// forwards it to) under ctx, with the store's death and a client cut
+// cancelling it, and classifies its failure as the gRPC client would.
+func (c *Cluster) serve(ctx context.Context, req *transport.Request, id uint64, forwarded bool, life, cutLife context.Context) (*transport.Response, error) {
 	// The store's death cancels the handler, as closing a gRPC server's
 	// connections cancels the contexts of the calls it is serving; so does
-	// a cut between the client and the store it talks to. The attempt's
-	// Timeout is not applied here (the gRPC transport applies it): doing
-	// so slowed the in-process bank test's transfers tenfold for a reason
-	// not yet understood (see docs/mocktikv.md).
+	// a cut between the client and the store it talks to.
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(life, cancel)
@@ -293,4 +334,50 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 		return nil, inFlightError(err)
 	}
 	return &transport.Response{Msg: resp}, nil
+}
+
+// detachedHandlers owns the in-process handlers whose client stopped
+// waiting at the attempt's deadline (Cluster.send).
+type detachedHandlers struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+}
+
+func newDetachedHandlers() *detachedHandlers {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &detachedHandlers{ctx: ctx, cancel: cancel}
+}
+
+// start runs f on a new goroutine with ctx, also cancelled by close, and
+// reports whether it did (false after close).
+func (d *detachedHandlers) start(ctx context.Context, f func(context.Context)) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		hctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(d.ctx, cancel)
+		defer func() {
+			stop()
+			cancel()
+		}()
+		f(hctx)
+	}()
+	return true
+}
+
+// close cancels the handlers still running and waits for them.
+func (d *detachedHandlers) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.cancel()
+	d.wg.Wait()
 }
