@@ -263,10 +263,7 @@ func (c *Cluster) send(ctx context.Context, req *transport.Request) (*transport.
 	serve := func(ctx context.Context) (*transport.Response, error) {
 		return c.serve(ctx, req, id, forwarded, life, cutLife)
 	}
-	d := req.Timeout
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
-		d = 0 // the caller's deadline comes first and bounds the handler
-	}
+	d := transport.AttemptTimeout(ctx, req.Timeout)
 	if d <= 0 {
 		return serve(ctx)
 	}

@@ -298,11 +298,7 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 	if ac.batch != nil && req.Cmd.Batchable() {
 		// The batch path bounds the attempt with a timer of its own rather
 		// than a derived context (three allocations fewer per attempt).
-		bc := ac.batch
-		if fwd := req.Target.ForwardedHost; fwd != "" {
-			bc = ac.forwardedBatch(fwd)
-		}
-		msg, ok, err := bc.send(ctx, req, attemptTimeout(ctx, req.Timeout))
+		msg, ok, err := ac.batchFor(req).send(ctx, req, AttemptTimeout(ctx, req.Timeout))
 		if err != nil {
 			return nil, fmt.Errorf("%s to %s: %w", req.Cmd, addr, err)
 		}
@@ -314,10 +310,11 @@ func (p *Pool) Send(ctx context.Context, req *Request) (*Response, error) {
 	return p.sendUnary(ctx, ac, req)
 }
 
-// attemptTimeout is the timeout an attempt needs on top of ctx: timeout,
+// AttemptTimeout is the timeout an attempt needs on top of ctx: timeout,
 // unless ctx's own deadline comes first (then ctx alone bounds it and no
-// timer is needed); 0 means none.
-func attemptTimeout(ctx context.Context, timeout time.Duration) time.Duration {
+// timer is needed); 0 means none. Senders other than the Pool (mocktikv's
+// in-process one) bound attempts by it too.
+func AttemptTimeout(ctx context.Context, timeout time.Duration) time.Duration {
 	if timeout <= 0 {
 		return 0
 	}
@@ -492,6 +489,15 @@ func (p *Pool) dialLocked(addr string) (*addrConns, error) {
 	}
 	ac.watch = watchConns(addr, ac.conns, p.onConnState)
 	return ac, nil
+}
+
+// batchFor returns the batch client whose streams carry req: the
+// address's own, or, for a forwarded request, its forwarded host's.
+func (ac *addrConns) batchFor(req *Request) *batchClient {
+	if fwd := req.Target.ForwardedHost; fwd != "" {
+		return ac.forwardedBatch(fwd)
+	}
+	return ac.batch
 }
 
 // forwardedBatch returns the batch client of the streams that ask this

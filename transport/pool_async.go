@@ -45,13 +45,7 @@ func (p *Pool) SendAsync(ctx context.Context, req *Request, cb Callback) {
 		p.sendUnaryAsync(ctx, ac, req, cb)
 		return
 	}
-	bc := ac.batch
-	if fwd := req.Target.ForwardedHost; fwd != "" {
-		// A forwarded request goes on the stream of its forwarded host,
-		// as in Send.
-		bc = ac.forwardedBatch(fwd)
-	}
-	bc.sendAsync(ctx, req, attemptTimeout(ctx, req.Timeout), func(msg Message, err error) {
+	ac.batchFor(req).sendAsync(ctx, req, AttemptTimeout(ctx, req.Timeout), func(msg Message, err error) {
 		if errors.Is(err, errBatchUnsupported) {
 			// Not written: the server has no BatchCommands.
 			p.sendUnaryAsync(ctx, ac, req, cb)
@@ -84,7 +78,7 @@ func (p *Pool) sendUnaryAsync(ctx context.Context, ac *addrConns, req *Request, 
 
 // sendUnary is Send's unary call.
 func (p *Pool) sendUnary(ctx context.Context, ac *addrConns, req *Request) (*Response, error) {
-	if d := attemptTimeout(ctx, req.Timeout); d > 0 {
+	if d := AttemptTimeout(ctx, req.Timeout); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()

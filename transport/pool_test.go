@@ -649,12 +649,12 @@ func testTLSConfigs(t *testing.T) (server, client *tls.Config) {
 // timer only when the caller's own deadline is further away; otherwise the
 // caller's ctx alone bounds it.
 func TestAttemptTimeoutDefersToAnEarlierDeadline(t *testing.T) {
-	require.Equal(t, time.Duration(0), attemptTimeout(context.Background(), 0))
-	require.Equal(t, time.Second, attemptTimeout(context.Background(), time.Second))
+	require.Equal(t, time.Duration(0), AttemptTimeout(context.Background(), 0))
+	require.Equal(t, time.Second, AttemptTimeout(context.Background(), time.Second))
 	soon, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	require.Equal(t, time.Duration(0), attemptTimeout(soon, time.Minute), "the caller's deadline comes first")
+	require.Equal(t, time.Duration(0), AttemptTimeout(soon, time.Minute), "the caller's deadline comes first")
 	later, cancel2 := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel2()
-	require.Equal(t, time.Second, attemptTimeout(later, time.Second))
+	require.Equal(t, time.Second, AttemptTimeout(later, time.Second))
 }
