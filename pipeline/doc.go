@@ -21,6 +21,8 @@
 //	Shard(env, splitter, step)      split by region, fan out (Env.Concurrency),          retry_multi_region
 //	                                re-split a piece whose routing went stale; the
 //	                                first failure stops the call
+//	ShardByKey(env, key, step)      Shard over ByKey(key), routing a single-key          single_region
+//	                                command without an iterator
 //	ShardEach(env, splitter, step)  Shard that runs every piece to its end and           retry_multi_region_preserve_results
 //	                                returns each piece's outcome                          + preserve_shard
 //	AllStores(env, method, ...)     one request per store, per-store retry and           all_stores

@@ -77,7 +77,11 @@ func FinishInFlight() ShardOption {
 // finished. A request of one piece fails with that piece's error; one of
 // several pieces fails with a *ShardError that reports each piece.
 func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opts ...ShardOption) Plan[Req, []Part[Req, Resp]] {
-	s := newSharder(e, split, next, opts)
+	return newSharder(e, split, next, opts).plan()
+}
+
+// plan is the Plan of Shard and ShardByKey.
+func (s *sharder[Req, Resp]) plan() Plan[Req, []Part[Req, Resp]] {
 	return func(ctx context.Context, req Req) (parts []Part[Req, Resp], err error) {
 		ctx, call, st, bufs := s.begin(ctx)
 		if call.owns {
@@ -93,6 +97,17 @@ func Shard[Req, Resp any](e *Env, split Splitter[Req], next Step[Req, Resp], opt
 		}
 		return collectPieces(pieces, call.first, into)
 	}
+}
+
+// ShardByKey is Shard(e, ByKey(key), next, opts...) for requests of one
+// key, with the same behaviour, parts and errors: it locates the key's
+// region directly instead of through a Splitter's iterator, so routing a
+// single-key call costs no allocation. The plans of single-key commands
+// (a raw or transactional Get, a Put, a CheckTxnStatus) use it.
+func ShardByKey[Req, Resp any](e *Env, key func(Req) []byte, next Step[Req, Resp], opts ...ShardOption) Plan[Req, []Part[Req, Resp]] {
+	s := newSharder(e, ByKey(key), next, opts)
+	s.key = key
+	return s.plan()
 }
 
 // ShardEach is Shard that runs every piece to its end, whatever becomes of
@@ -209,9 +224,12 @@ func (c *shardCall) fail(err error) {
 type sharder[Req, Resp any] struct {
 	env   *Env
 	split Splitter[Req]
-	next  Step[Req, Resp]
-	cfg   shardConfig
-	each  bool // ShardEach
+	// key, when set (ShardByKey), routes a request by this one key
+	// instead of through split.
+	key  func(Req) []byte
+	next Step[Req, Resp]
+	cfg  shardConfig
+	each bool // ShardEach
 }
 
 // run splits req and runs its pieces; it returns the outcome of every leaf
@@ -304,15 +322,16 @@ func (s *sharder[Req, Resp]) locate(ctx context.Context, st *retryState, req Req
 		into = new(routing[Req])
 	}
 	for {
-		// The loop body below is a closure the splitter calls, so what it
-		// writes lives behind into rather than in locals of its own.
 		into.pieces, into.err = into.pieces[:0], nil
-		for piece, perr := range s.split(ctx, s.env.Locator, req) {
-			if perr != nil {
-				into.err = perr
-				break
+		if s.key != nil {
+			// ShardByKey: one region, no iterator to allocate.
+			region, err := s.env.Locator.Locate(ctx, s.key(req))
+			if err == nil {
+				into.pieces = append(into.pieces, Routed[Req]{Region: region, Req: req})
 			}
-			into.pieces = append(into.pieces, piece)
+			into.err = err
+		} else {
+			s.splitInto(ctx, req, into)
 		}
 		if into.err == nil {
 			return into.pieces, nil
@@ -324,6 +343,20 @@ func (s *sharder[Req, Resp]) locate(ctx context.Context, st *retryState, req Req
 		if werr := st.wait(ctx, backoff.PDRPC, fmt.Errorf("locate regions: %w", err)); werr != nil {
 			return nil, werr
 		}
+	}
+}
+
+// splitInto runs the Splitter over req into into. The loop body is a
+// closure the splitter calls, so what it writes lives behind into, a
+// parameter never reassigned: the closure captures the pointer itself and
+// nothing else moves to the heap.
+func (s *sharder[Req, Resp]) splitInto(ctx context.Context, req Req, into *routing[Req]) {
+	for piece, perr := range s.split(ctx, s.env.Locator, req) {
+		if perr != nil {
+			into.err = perr
+			return
+		}
+		into.pieces = append(into.pieces, piece)
 	}
 }
 

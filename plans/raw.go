@@ -97,16 +97,16 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 	unbounded := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.Named("RawScan"))
 	limited := pipeline.Stream(e, rawScanCursor, scanStep, pipeline.PageSize(RawScanMaxPage), pipeline.Named("RawScan"))
 	return &Raw{
-		Get: checked(checkRawGet, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetRequest).GetKey),
+		Get: checked(checkRawGet, pipeline.Single(pipeline.ShardByKey(e, (*kvrpcpb.RawGetRequest).GetKey,
 			pipeline.Retry(e, RawGet), pipeline.Named("RawGet")))),
 		BatchGet: checked(checkRawBatchGet, pipeline.Merge(pipeline.Shard(e, rawBatchGetSplit, pipeline.Retry(e, RawBatchGet), pipeline.Named("RawBatchGet")),
 			valuesInRequestOrder)),
-		Put: checked(checkRawPut, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawPutRequest).GetKey),
+		Put: checked(checkRawPut, pipeline.Single(pipeline.ShardByKey(e, (*kvrpcpb.RawPutRequest).GetKey,
 			pipeline.Retry(e, resendable(cfg, RawPut)), pipeline.Named("RawPut")))),
 		BatchPut: checked(checkRawBatchPut, pipeline.Merge(partialKeys("BatchPut",
 			pipeline.Shard(e, rawBatchPutSplit, pipeline.Retry(e, resendable(cfg, RawBatchPut)), write, pipeline.Named("RawBatchPut")),
 			func(r *kvrpcpb.RawBatchPutRequest) [][]byte { return pairKeys(r.GetPairs()) }), pipeline.Discard)),
-		Delete: checked(checkRawDelete, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawDeleteRequest).GetKey),
+		Delete: checked(checkRawDelete, pipeline.Single(pipeline.ShardByKey(e, (*kvrpcpb.RawDeleteRequest).GetKey,
 			pipeline.Retry(e, resendable(cfg, RawDelete)), pipeline.Named("RawDelete")))),
 		BatchDelete: checked(checkRawBatchDelete, pipeline.Merge(partialKeys("BatchDelete",
 			pipeline.Shard(e, rawBatchDeleteSplit, pipeline.Retry(e, resendable(cfg, RawBatchDelete)), write, pipeline.Named("RawBatchDelete")),
@@ -126,9 +126,9 @@ func NewRaw(e *pipeline.Env, opts ...RawOption) *Raw {
 			}
 			return pipeline.Flatten(stream(ctx, req), (*kvrpcpb.RawScanResponse).GetKvs)
 		},
-		GetKeyTTL: checked(checkRawGetKeyTTL, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawGetKeyTTLRequest).GetKey),
+		GetKeyTTL: checked(checkRawGetKeyTTL, pipeline.Single(pipeline.ShardByKey(e, (*kvrpcpb.RawGetKeyTTLRequest).GetKey,
 			pipeline.Retry(e, RawGetKeyTTL), pipeline.Named("RawGetKeyTTL")))),
-		CompareAndSwap: checked(checkRawCAS, pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.RawCASRequest).GetKey),
+		CompareAndSwap: checked(checkRawCAS, pipeline.Single(pipeline.ShardByKey(e, (*kvrpcpb.RawCASRequest).GetKey,
 			pipeline.Retry(e, RawCompareAndSwap), pipeline.Named("RawCompareAndSwap")))),
 		Checksum: checked(checkRawChecksum, pipeline.Merge(pipeline.Shard(e, rawChecksumSplit, pipeline.Retry(e, RawChecksum), pipeline.Named("RawChecksum")),
 			mergeChecksums)),

@@ -57,9 +57,9 @@ func (gogoCodec) Name() string { return "proto" }
 // gogoCodecV2 is gogoCodec in grpc's buffer-slice codec interface, which
 // the Pool installs as every call's codec. Forcing a V1 codec makes grpc
 // wrap it in a bridge on every call (an allocation per call, and two more
-// to box the marshalled bytes); this one marshals small messages into one
-// block that holds the bytes' header and the one-element slice grpc wants,
-// and larger ones into grpc's pooled buffers. Unmarshal reads from a
+// to box the marshalled bytes); this one marshals a small message into one
+// allocation that holds its bytes, their header and the one-element slice
+// grpc wants (newSmallFrame), and a larger one into grpc's pooled buffers. Unmarshal reads from a
 // pooled copy of the frame and releases it: gogo's generated Unmarshal
 // copies every bytes field, and the protobuf runtime copies by default, so
 // nothing decoded aliases the buffer.
@@ -70,13 +70,65 @@ type gogoSizedMarshaler interface {
 	MarshalToSizedBuffer([]byte) (int, error)
 }
 
-// smallFrame is a marshalled message below grpc's pooling threshold: the
-// slice grpc sends from and its single buffer, in one allocation besides
-// the bytes themselves. *mem.SliceBuffer is a mem.Buffer (its methods have
-// value receivers), so no extra box is needed for the interface.
-type smallFrame struct {
+// frameHead is what grpc gets for a marshalled message below its pooling
+// threshold: the one-element slice it sends from and that slice's single
+// buffer. *mem.SliceBuffer is a mem.Buffer (its methods have value
+// receivers), so no extra box is needed for the interface.
+type frameHead struct {
 	bs  [1]mem.Buffer
 	buf mem.SliceBuffer
+}
+
+// The small frames hold a frameHead and the message's bytes in one
+// allocation, in a few size classes up to grpc's pooling threshold (1 KiB).
+type (
+	frame64 struct {
+		frameHead
+		arr [64]byte
+	}
+	frame128 struct {
+		frameHead
+		arr [128]byte
+	}
+	frame256 struct {
+		frameHead
+		arr [256]byte
+	}
+	frame512 struct {
+		frameHead
+		arr [512]byte
+	}
+	frame1024 struct {
+		frameHead
+		arr [1024]byte
+	}
+)
+
+// newSmallFrame returns a frame of size bytes (at most 1 KiB) as grpc
+// takes it, and those bytes to marshal into.
+func newSmallFrame(size int) (mem.BufferSlice, []byte) {
+	var h *frameHead
+	var b []byte
+	switch {
+	case size <= 64:
+		f := new(frame64)
+		h, b = &f.frameHead, f.arr[:size]
+	case size <= 128:
+		f := new(frame128)
+		h, b = &f.frameHead, f.arr[:size]
+	case size <= 256:
+		f := new(frame256)
+		h, b = &f.frameHead, f.arr[:size]
+	case size <= 512:
+		f := new(frame512)
+		h, b = &f.frameHead, f.arr[:size]
+	default:
+		f := new(frame1024)
+		h, b = &f.frameHead, f.arr[:size]
+	}
+	h.buf = b
+	h.bs[0] = &h.buf
+	return h.bs[:], b
 }
 
 func (gogoCodecV2) Marshal(v any) (mem.BufferSlice, error) {
@@ -89,13 +141,12 @@ func (gogoCodecV2) Marshal(v any) (mem.BufferSlice, error) {
 		return mem.BufferSlice{mem.SliceBuffer(data)}, nil
 	}
 	size := m.Size()
-	if mem.IsBelowBufferPoolingThreshold(size) {
-		f := &smallFrame{buf: make(mem.SliceBuffer, size)}
-		if _, err := m.MarshalToSizedBuffer(f.buf); err != nil {
+	if size <= 1024 && mem.IsBelowBufferPoolingThreshold(size) {
+		frame, b := newSmallFrame(size)
+		if _, err := m.MarshalToSizedBuffer(b); err != nil {
 			return nil, err
 		}
-		f.bs[0] = &f.buf
-		return f.bs[:], nil
+		return frame, nil
 	}
 	pool := mem.DefaultBufferPool()
 	buf := pool.Get(size)

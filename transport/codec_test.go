@@ -35,12 +35,17 @@ func TestGogoCodec(t *testing.T) {
 }
 
 // TestGogoCodecV2 round-trips messages below and above grpc's pooling
-// threshold, and one without gogo's methods, through the codec unary calls
+// threshold (every size across the small frames' classes and their
+// edges), and one without gogo's methods, through the codec unary calls
 // use; decoded bytes must not alias the (pooled) frame.
 func TestGogoCodecV2(t *testing.T) {
 	c := gogoCodecV2{}
 	require.Equal(t, "proto", c.Name())
-	for _, size := range []int{0, 1, 100, 5000} {
+	sizes := []int{5000}
+	for size := range 1100 {
+		sizes = append(sizes, size)
+	}
+	for _, size := range sizes {
 		in := &kvrpcpb.RawPutRequest{Context: &kvrpcpb.Context{RegionId: 7}, Key: []byte("k"), Value: bytes.Repeat([]byte{'v'}, size)}
 		frame, err := c.Marshal(in)
 		require.NoError(t, err)

@@ -79,11 +79,11 @@ func newPipelinedPlans(c *Client, o PipelinedOptions) *pipelinedPlans {
 		}
 		return nil
 	}
-	ps.heartbeat = pipeline.Single(pipeline.Shard(c.env,
-		pipeline.ByKey(func(r *kvrpcpb.TxnHeartBeatRequest) []byte { return r.PrimaryLock }),
+	ps.heartbeat = pipeline.Single(pipeline.ShardByKey(c.env,
+		func(r *kvrpcpb.TxnHeartBeatRequest) []byte { return r.PrimaryLock },
 		pipeline.Retry(c.env, hb), pipeline.Named("TxnHeartBeat")))
-	ps.commit = pipeline.Single(pipeline.Shard(c.env,
-		pipeline.ByKey(func(r *kvrpcpb.CommitRequest) []byte { return r.PrimaryKey }),
+	ps.commit = pipeline.Single(pipeline.ShardByKey(c.env,
+		func(r *kvrpcpb.CommitRequest) []byte { return r.PrimaryKey },
 		pipeline.Retry(c.env, plans.KvCommit), pipeline.Named("Commit")))
 	// Resolution of the transaction's key range: one ResolveLock without
 	// keys per region (TiKV resolves the transaction's locks in the whole

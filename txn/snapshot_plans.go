@@ -26,7 +26,7 @@ func compileSnapshotPlans(e *pipeline.Env, r pipeline.LockResolver, locks *seenL
 	getKeys := func(*kvrpcpb.GetRequest) int { return 1 }
 	batchKeys := func(r *kvrpcpb.BatchGetRequest) int { return len(r.GetKeys()) }
 	return snapshotPlans{
-		get: pipeline.Single(pipeline.Shard(e, pipeline.ByKey((*kvrpcpb.GetRequest).GetKey),
+		get: pipeline.Single(pipeline.ShardByKey(e, (*kvrpcpb.GetRequest).GetKey,
 			resolving(e, r, locks, guarded(g, getKeys, pipeline.Retry(e, plans.KvGet)), plans.KvGet), pipeline.Named("TxnGet"))),
 		batchGet: pipeline.Collect(pipeline.Shard(e, batchGetSplit,
 			resolving(e, r, locks, guarded(g, batchKeys, pipeline.Retry(e, plans.KvBatchGet)), plans.KvBatchGet), pipeline.Named("TxnBatchGet")),

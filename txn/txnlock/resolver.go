@@ -89,8 +89,8 @@ func New(env *pipeline.Env, oracle Oracle, opts ...Option) *Resolver {
 	if cfg.backgroundLimit > 0 {
 		r.background = newBackgroundCleanup(cfg.backgroundLimit)
 	}
-	r.checkStatus = pipeline.Single(pipeline.Shard(env,
-		pipeline.ByKey((*kvrpcpb.CheckTxnStatusRequest).GetPrimaryKey),
+	r.checkStatus = pipeline.Single(pipeline.ShardByKey(env,
+		(*kvrpcpb.CheckTxnStatusRequest).GetPrimaryKey,
 		pipeline.Retry(env, plans.KvCheckTxnStatus), pipeline.Named("CheckTxnStatus")))
 	r.checkSecondaries = pipeline.Shard(env,
 		pipeline.ByKeys((*kvrpcpb.CheckSecondaryLocksRequest).GetKeys, identity,

@@ -34,8 +34,8 @@ func (c *Committer) buildHeartbeat() {
 		}
 		return nil
 	}
-	c.heartbeat = pipeline.Single(pipeline.Shard(c.env,
-		pipeline.ByKey(func(r *kvrpcpb.TxnHeartBeatRequest) []byte { return r.PrimaryLock }),
+	c.heartbeat = pipeline.Single(pipeline.ShardByKey(c.env,
+		func(r *kvrpcpb.TxnHeartBeatRequest) []byte { return r.PrimaryLock },
 		pipeline.Retry(c.env, m), pipeline.Named("TxnHeartBeat")))
 }
 
