@@ -141,6 +141,39 @@ func floorOpsFor(tc tikvpb.TikvClient, rctx *kvrpcpb.Context) floorOps {
 	}
 }
 
+// withDeadline runs every operation of ops under a deadline of its own,
+// d from the call's start.
+func withDeadline(ops floorOps, d time.Duration) floorOps {
+	bound := func(ctx context.Context) (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, d) }
+	return floorOps{
+		get: func(ctx context.Context, k []byte) error {
+			ctx, cancel := bound(ctx)
+			defer cancel()
+			return ops.get(ctx, k)
+		},
+		put: func(ctx context.Context, k, v []byte) error {
+			ctx, cancel := bound(ctx)
+			defer cancel()
+			return ops.put(ctx, k, v)
+		},
+		batchGet: func(ctx context.Context, ks [][]byte) error {
+			ctx, cancel := bound(ctx)
+			defer cancel()
+			return ops.batchGet(ctx, ks)
+		},
+		batchPut: func(ctx context.Context, ks, vs [][]byte) error {
+			ctx, cancel := bound(ctx)
+			defer cancel()
+			return ops.batchPut(ctx, ks, vs)
+		},
+		scan: func(ctx context.Context, start []byte, limit int) (int, error) {
+			ctx, cancel := bound(ctx)
+			defer cancel()
+			return ops.scan(ctx, start, limit)
+		},
+	}
+}
+
 // floorTarget returns the PD addresses, the leader's address and the
 // kvrpcpb Context of the region holding k: of a mocktikv in another
 // process when TIKVGO_BENCH_PD names its PD (the figures are then the
@@ -252,6 +285,12 @@ func BenchmarkRawFloor(b *testing.B) {
 		ops  floorOps
 	}{
 		{"floor", floor},
+		// The floor with the bound every client call carries: each call
+		// under its own 30 s deadline, as the client's unary attempts are
+		// (pipeline.DefaultReadTimeout / DefaultWriteTimeout), so the
+		// price of grpc-go's per-call deadline is told apart from the
+		// client's own.
+		{"floor-deadline", withDeadline(floor, 30*time.Second)},
 		{"client-unary", connect(transport.WithoutBatch())},
 		{"client-batch", connect()},
 	}
