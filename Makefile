@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: build test test-integration fuzz cover bench lint run soak chaos bank tikvbench
+.PHONY: build test test-integration test-clientgo fuzz cover bench lint run soak chaos bank tikvbench
 
 build:
 	$(GO) build $(PKGS)
@@ -21,6 +21,14 @@ test:
 # there with the reason. `make test` runs them against the mock as well.
 test-integration:
 	$(GO) test -race -count=1 -v -timeout 10m ./tests/integration/
+
+# test-clientgo runs tikv/client-go's own client against cmd/mocktikv
+# (tests/clientgo, a module of its own so the main module never depends on
+# client-go): raw and transactional APIs, locks, GC, keyspaces. It needs a
+# client-go source tree, since the module proxy serves only old releases:
+# `CLIENT_GO_DIR=/path/to/client-go make test-clientgo`.
+test-clientgo:
+	tests/clientgo/run.sh $(ARGS)
 
 # Fuzz targets, each for FUZZTIME (briefly in `make test`; longer by hand,
 # e.g. `make fuzz FUZZTIME=5m`). Their seed corpora in testdata/fuzz also run
