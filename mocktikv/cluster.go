@@ -34,6 +34,8 @@ type config struct {
 	tls *tls.Config // server_tls.go
 
 	healthInterval time.Duration // health_feedback.go
+
+	controlAPI bool // control_http.go
 }
 
 // WithStores sets the number of stores (default 1). Every region has a peer
@@ -68,9 +70,11 @@ func WithTxnSplitKeys(userKeys ...[]byte) Option {
 type Cluster struct {
 	clusterID uint64
 	tls       *tls.Config // serve with TLS when set (server_tls.go)
-	engine    *rawEngine
-	tso       tsoAllocator
-	observers observerList
+	// controlAPI serves the control API on PD's address (control_http.go).
+	controlAPI bool
+	engine     *rawEngine
+	tso        tsoAllocator
+	observers  observerList
 
 	// PD-only state, each with its own lock, never held with mu:
 	// keyspace metadata (pd_keyspace.go), GC states (pd_gc.go), scripted
@@ -180,19 +184,20 @@ func NewCluster(opts ...Option) *Cluster {
 	c := &Cluster{
 		// PD derives its cluster id from the bootstrap time; so do we, so
 		// that two clusters in one test process are told apart.
-		clusterID: uint64(time.Now().UnixNano())>>1 | 1,
-		engine:    newRawEngine(cfg.raw),
-		tls:       cfg.tls,
-		txn:       newTxnState(),
-		detached:  newDetachedHandlers(),
-		faults:    newFaultState(),
-		health:    newHealthState(cfg.healthInterval),
-		stores:    make(map[uint64]*storeState),
-		byID:      make(map[uint64]*regionState),
-		gc:        newGCStates(),
-		pdFaults:  newPDFaultState(),
-		pdMisc:    newPDMiscState(),
-		rm:        newRMState(),
+		clusterID:  uint64(time.Now().UnixNano())>>1 | 1,
+		engine:     newRawEngine(cfg.raw),
+		tls:        cfg.tls,
+		controlAPI: cfg.controlAPI,
+		txn:        newTxnState(),
+		detached:   newDetachedHandlers(),
+		faults:     newFaultState(),
+		health:     newHealthState(cfg.healthInterval),
+		stores:     make(map[uint64]*storeState),
+		byID:       make(map[uint64]*regionState),
+		gc:         newGCStates(),
+		pdFaults:   newPDFaultState(),
+		pdMisc:     newPDMiscState(),
+		rm:         newRMState(),
 	}
 	// PD creates the DEFAULT keyspace at bootstrap; WithKeyspace ones get
 	// ids from 1 and region boundaries of their own.

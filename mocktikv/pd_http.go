@@ -63,6 +63,9 @@ func (c *Cluster) pdHTTPHandler(url string) http.Handler {
 	mux.HandleFunc("GET /pd/api/v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, &metapb.Cluster{Id: c.clusterID, MaxPeerCount: 3})
 	})
+	if c.controlAPI {
+		c.mountControl(mux) // control_http.go
+	}
 	return mux
 }
 

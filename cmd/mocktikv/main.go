@@ -18,6 +18,12 @@
 //	                  of their own. Use with -api-version v2.
 //	-api-version v    the stores' storage API version: v1 (default), v1ttl
 //	                  or v2
+//	-control          serve the control API on PD's address (default true):
+//	                  stop and start stores, cut the client off from one,
+//	                  split, merge, move leaders, pause TSO and inject faults
+//	                  from outside the process, e.g.
+//	                  curl -X POST 'http://PD/mocktikv/v1/stores/1/stop';
+//	                  see mocktikv's control_http.go and docs/mocktikv.md
 //
 // It prints PD's address (the value for a client's PD endpoints), each
 // store's address and the initial regions, then serves until SIGINT or
@@ -87,6 +93,7 @@ func parseFlags(args []string, out io.Writer) ([]mocktikv.Option, string, error)
 	split := fs.String("split", "", "comma-separated initial region boundaries (raw keys)")
 	txnSplit := fs.String("txn-split", "", "comma-separated initial region boundaries (transactional user keys, stored memcomparable-encoded)")
 	apiVersion := fs.String("api-version", "v1", "storage API version: v1, v1ttl or v2")
+	control := fs.Bool("control", true, "serve the control API (stop stores, split, move leaders, inject faults) on PD's address under /mocktikv/v1/")
 	var keyspaces []string
 	fs.Func("keyspace", "create a keyspace (repeatable)", func(name string) error {
 		if name == "" {
@@ -116,6 +123,9 @@ func parseFlags(args []string, out io.Writer) ([]mocktikv.Option, string, error)
 	}
 	for _, name := range keyspaces {
 		opts = append(opts, mocktikv.WithKeyspace(name))
+	}
+	if *control {
+		opts = append(opts, mocktikv.WithControlAPI())
 	}
 	return opts, *addr, nil
 }
