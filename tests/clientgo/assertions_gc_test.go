@@ -11,7 +11,7 @@ import (
 	"github.com/tikv/pd/client/constants"
 )
 
-func TestTxn5(t *testing.T) {
+func TestTxnAssertionsAndGC(t *testing.T) {
 	cli, err := txnkv.NewClient([]string{pdAddr(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"github.com/tikv/client-go/v2/txnkv"
 )
 
-func TestTxn3(t *testing.T) {
+func TestTxnAcrossRegions(t *testing.T) {
 	cli, err := txnkv.NewClient([]string{pdAddr(t)})
 	if err != nil {
 		t.Fatalf("txnkv.NewClient: %v", err)
