@@ -1,16 +1,23 @@
 package clientgo
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	tikverr "github.com/tikv/client-go/v2/error"
+	"github.com/tikv/client-go/v2/kv"
 	"github.com/tikv/client-go/v2/rawkv"
 	"github.com/tikv/client-go/v2/txnkv"
 )
@@ -36,24 +43,34 @@ func mockControl(t *testing.T, method, path, body string, out any) {
 // mockControlAt is mockControl for the mock whose PD is at pd.
 func mockControlAt(t *testing.T, pd, method, path, body string, out any) {
 	t.Helper()
+	if err := controlCall(pd, method, path, body, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// controlCall calls the control API of the mock whose PD is at pd and
+// decodes its answer into out (when not nil); a status other than 200 is
+// an error. Goroutines other than a test's use it directly.
+func controlCall(pd, method, path, body string, out any) error {
 	req, err := http.NewRequest(method, "http://"+pd+"/mocktikv/v1"+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	resp, err := controlClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %q: %v", method, path, data, err)
+			return fmt.Errorf("%s %s: %q: %w", method, path, data, err)
 		}
 	}
+	return nil
 }
 
 // inject adds a fault and removes it when the test ends; it returns the
@@ -270,4 +287,184 @@ func TestFaultsTxn(t *testing.T) {
 		t.Logf("Commit with its primary's answer lost: %v", err)
 		read(t, "t3")
 	})
+}
+
+// TestBankUnderFaults runs client-go's transactions (optimistic and
+// pessimistic, with and without async commit) as bank transfers while a
+// seeded nemesis drives the mock through its control API: lost answers to
+// prewrites, commits and pessimistic locks after they applied, busy
+// stores, leaders moved, regions split. Whatever each transfer's outcome
+// (committed, failed, or undetermined to client-go), no money may be made
+// or lost: the accounts' total is checked at the end.
+func TestBankUnderFaults(t *testing.T) {
+	cli, err := txnkv.NewClient([]string{pdAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	const n, initial = 16, 1000
+	acct := func(i int) []byte { return k(fmt.Sprintf("nemesis-bank%02d", i)) }
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	txn, err := cli.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		_ = txn.Set(acct(i), binary.BigEndian.AppendUint64(nil, initial))
+	}
+	if err := txn.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mockControl(t, "DELETE", "/faults", "", nil) })
+
+	// The nemesis: one action every 100 ms until the workers are done. It
+	// runs on a goroutine of its own, so it reports a failed control call
+	// instead of failing the test there.
+	seed := int64(1)
+	if v := os.Getenv("NEMESIS_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
+			t.Fatalf("NEMESIS_SEED: %v", err)
+		}
+	}
+	pd := pdAddr(t)
+	r := rand.New(rand.NewSource(seed))
+	stop := make(chan struct{})
+	type nemesisResult struct {
+		actions map[string]int
+		err     error
+	}
+	nemesisDone := make(chan nemesisResult)
+	go func() {
+		res := nemesisResult{actions: map[string]int{}}
+		defer func() { nemesisDone <- res }()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for res.err == nil {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			key := acct(r.Intn(n))
+			switch r.Intn(5) {
+			case 0, 1:
+				cmd := []string{"KvPrewrite", "KvCommit", "KvPessimisticLock"}[r.Intn(3)]
+				body := fmt.Sprintf(`{"cmd": %q, "key": %q, "steps": [{"times": 1, "lose_response": {"code": "Unavailable", "message": "nemesis"}}]}`, cmd, hex.EncodeToString(key))
+				res.err = controlCall(pd, "POST", "/faults", body, nil)
+				res.actions["lose-"+cmd]++
+			case 2:
+				body := fmt.Sprintf(`{"key": %q, "steps": [{"times": 1, "region_error": {"server_is_busy": {"reason": "nemesis"}}}]}`, hex.EncodeToString(key))
+				res.err = controlCall(pd, "POST", "/faults", body, nil)
+				res.actions["busy"]++
+			case 3:
+				var regions []mockRegion
+				if res.err = controlCall(pd, "GET", "/regions", "", &regions); res.err != nil {
+					break
+				}
+				reg := regions[r.Intn(len(regions))]
+				to := reg.PeerStores[r.Intn(len(reg.PeerStores))]
+				res.err = controlCall(pd, "POST", fmt.Sprintf("/regions/%d/leader?store=%d", reg.ID, to), "", nil)
+				res.actions["transfer-leader"]++
+			case 4:
+				// Refused (400) when the key is a boundary already.
+				if controlCall(pd, "POST", "/split?txn_key="+hex.EncodeToString(key), "", nil) == nil {
+					res.actions["split"]++
+				}
+			}
+		}
+	}()
+
+	// transfer moves amt from account a to b in one transaction and says
+	// how it ended. Each has time of its own: a lost answer can make
+	// client-go wait out a lock's TTL.
+	transfer := func(a, b int, amt uint64, pessimistic, asyncCommit bool) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		txn, err := cli.Begin()
+		if err != nil {
+			return "begin-error"
+		}
+		txn.SetPessimistic(pessimistic)
+		txn.SetEnableAsyncCommit(asyncCommit)
+		if pessimistic {
+			if err := txn.LockKeys(ctx, kv.NewLockCtx(txn.StartTS(), 2000, time.Now()), acct(a), acct(b)); err != nil {
+				_ = txn.Rollback()
+				return "lock-error"
+			}
+		}
+		m, err := txn.BatchGet(ctx, [][]byte{acct(a), acct(b)})
+		if err != nil {
+			_ = txn.Rollback()
+			return "read-error"
+		}
+		va := binary.BigEndian.Uint64(m[string(acct(a))].Value)
+		vb := binary.BigEndian.Uint64(m[string(acct(b))].Value)
+		if va < amt {
+			_ = txn.Rollback()
+			return "no-funds"
+		}
+		_ = txn.Set(acct(a), binary.BigEndian.AppendUint64(nil, va-amt))
+		_ = txn.Set(acct(b), binary.BigEndian.AppendUint64(nil, vb+amt))
+		if err := txn.Commit(ctx); err != nil {
+			if tikverr.IsErrorUndetermined(err) {
+				return "commit-undetermined"
+			}
+			return "commit-error"
+		}
+		return "committed"
+	}
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wr := rand.New(rand.NewSource(seed*100 + int64(w)))
+			note := func(what string) {
+				mu.Lock()
+				outcomes[what]++
+				mu.Unlock()
+			}
+			// Transfers start for 5 s; each may then take longer.
+			for start := time.Now(); time.Since(start) < 5*time.Second; {
+				a, b := wr.Intn(n), wr.Intn(n)
+				if a != b {
+					note(transfer(a, b, uint64(wr.Intn(10)), w%2 == 0, w%3 == 0))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	nem := <-nemesisDone
+	if nem.err != nil {
+		t.Fatalf("nemesis: %v", nem.err)
+	}
+	actions := nem.actions
+	mockControl(t, "DELETE", "/faults", "", nil)
+	t.Logf("nemesis (seed %d): %v; transfers: %v", seed, actions, outcomes)
+
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	txn, err = cli.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for i := range n {
+		e, err := txn.Get(ctx, acct(i))
+		if err != nil {
+			t.Fatalf("final read of account %d: %v", i, err)
+		}
+		total += binary.BigEndian.Uint64(e.Value)
+	}
+	if total != n*initial {
+		t.Fatalf("bank invariant broken: total %d, want %d", total, n*initial)
+	}
+	if outcomes["committed"] == 0 || len(actions) == 0 {
+		t.Fatalf("nothing tested: transfers %v, nemesis %v", outcomes, actions)
+	}
 }
