@@ -59,10 +59,10 @@ func (gogoCodec) Name() string { return "proto" }
 // wrap it in a bridge on every call (an allocation per call, and two more
 // to box the marshalled bytes); this one marshals a small message into one
 // allocation that holds its bytes, their header and the one-element slice
-// grpc wants (newSmallFrame), and a larger one into grpc's pooled buffers. Unmarshal reads from a
-// pooled copy of the frame and releases it: gogo's generated Unmarshal
-// copies every bytes field, and the protobuf runtime copies by default, so
-// nothing decoded aliases the buffer.
+// grpc wants (newSmallFrame), and a larger one into grpc's pooled buffers.
+// Unmarshal reads from a pooled copy of the frame and releases it: gogo's
+// generated Unmarshal copies every bytes field, and the protobuf runtime
+// copies by default, so nothing decoded aliases the buffer.
 type gogoCodecV2 struct{}
 
 type gogoSizedMarshaler interface {
